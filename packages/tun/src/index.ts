@@ -1,1 +1,109 @@
-export {};
+/**
+ * @masq/tun — masq's own binding to Linux TUN devices: multi-queue, batched reads and writes
+ * into (Shared)ArrayBuffer slots, poll with an eventfd waker, interface configuration.
+ *
+ * Owns: the TunBinding interface and its native implementation (binding.ts, native/tun.c),
+ * TunDevice (device.ts), the virtio_net_hdr layout (vnet.ts), TunError (errors.ts).
+ *
+ * The I/O thread's calls are exported here as plain functions over the installed binding.
+ * Their contract (see TunBinding): readBatch/writeBatch never throw and return a count or a
+ * negative errno; poll/wake/drainWake throw only on misuse (a bad fd).
+ */
+import { getBinding, type PollResult } from './binding.js';
+
+export {
+  getBinding,
+  loadNativeBinding,
+  setBinding,
+  type IfType,
+  type OpenFlags,
+  type OpenResult,
+  type PollResult,
+  type TunBinding,
+} from './binding.js';
+export { MAX_QUEUES, TunDevice, type OffloadOptions, type TunOpenOptions } from './device.js';
+export {
+  checkIfName,
+  IFF_MULTI_QUEUE,
+  IFF_NAPI,
+  IFF_NOARP,
+  IFF_NO_PI,
+  IFF_PERSIST,
+  IFF_POINTOPOINT,
+  IFF_RUNNING,
+  IFF_TAP,
+  IFF_TUN,
+  IFF_UP,
+  IFF_VNET_HDR,
+  TunError,
+} from './errors.js';
+export * from './vnet.js';
+
+/** poll() result bits. */
+export const POLL_TIMEOUT = 0;
+export const POLL_READABLE = 1;
+export const POLL_WOKEN = 2;
+
+/** Linux errno values that the batch calls return negated. */
+export const EINTR = 4;
+export const EIO = 5;
+export const EBADF = 9;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EINVAL = 22;
+export const EMSGSIZE = 90;
+export const ENOBUFS = 105;
+export const EBADFD = 77;
+
+/** See TunBinding.readBatch. */
+export function readBatch(
+  fd: number,
+  buf: Uint8Array,
+  slotOffsets: Uint32Array,
+  slotCap: number,
+  lengths: Uint32Array,
+  max: number,
+): number {
+  return getBinding().readBatch(fd, buf, slotOffsets, slotCap, lengths, max);
+}
+
+/** See TunBinding.writeBatch. `errors` receives [rejected count, last rejection errno]. */
+export function writeBatch(
+  fd: number,
+  buf: Uint8Array,
+  offsets: Uint32Array,
+  lengths: Uint32Array,
+  count: number,
+  errors?: Uint32Array,
+): number {
+  return getBinding().writeBatch(fd, buf, offsets, lengths, count, errors);
+}
+
+/** See TunBinding.poll. Blocks the calling thread up to timeoutMs (-1: forever). */
+export function poll(fd: number, wakeFd: number, timeoutMs: number): PollResult {
+  return getBinding().poll(fd, wakeFd, timeoutMs);
+}
+
+/** An eventfd to wake a thread blocked in poll(). Close it with closeWaker(). */
+export function createWaker(): number {
+  return getBinding().eventfd();
+}
+
+/** Wake the thread polling on `efd`. Callable from any thread. */
+export function wake(efd: number): void {
+  getBinding().wake(efd);
+}
+
+/** Reset the waker; returns the number of pending wakes. */
+export function drainWake(efd: number): number {
+  return getBinding().drainWake(efd);
+}
+
+export function closeWaker(efd: number): void {
+  getBinding().close(efd);
+}
+
+/** 'EAGAIN' for -11: name the negative return of a batch call for logs and counters. */
+export function errnoName(errno: number): string {
+  return getBinding().errnoName(errno);
+}

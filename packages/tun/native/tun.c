@@ -1,0 +1,800 @@
+/*
+ * tun.c — masq_tun, the N-API binding to Linux TUN devices (drivers/net/tun.c).
+ *
+ * Owns: every system call masq makes on /dev/net/tun, on the eventfd that wakes a blocked
+ * I/O thread, and the SIOC* ioctls that configure the interface. Nothing else.
+ *
+ * Contract:
+ *  - All functions are synchronous and run on the calling JS thread (the I/O thread calls
+ *    readBatch/writeBatch/poll; the supervisor calls the rest).
+ *  - Control calls (open, ioctls, eventfd, wake, close, poll) THROW on failure: an Error whose
+ *    .code is the errno name ('EPERM'), .errno the negative errno (as in Node's own system
+ *    errors), .syscall the call that failed, a message that says what to do about it, and
+ *    .detail, the same message without the advice (for callers that can advise better).
+ *  - The hot-path calls readBatch and writeBatch never throw and never allocate: they return a
+ *    count >= 0 or a negative errno. Bad arguments (wrong array type, a slot that does not fit
+ *    in the buffer, a count beyond the arrays) give -EINVAL before any byte is read or written.
+ *  - Buffers may be backed by an ArrayBuffer or a SharedArrayBuffer: napi_get_typedarray_info
+ *    returns the backing store's address plus the view's byteOffset for both on Node 20.
+ *  - Every fd is opened O_NONBLOCK | O_CLOEXEC. TUN devices are IFF_TUN | IFF_NO_PI: each read
+ *    or write is exactly one IP packet (preceded by a struct virtio_net_hdr with IFF_VNET_HDR).
+ */
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <linux/if_tun.h>
+
+#define TUN_PATH "/dev/net/tun"
+#define CAP_HINT "run as root or grant CAP_NET_ADMIN, e.g. setcap cap_net_admin+ep $(which node)"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *errno_name(int err) {
+  const char *n = strerrorname_np(err);
+  return n ? n : "EUNKNOWN";
+}
+
+/* Throws Error(message) with .code = errno name, .errno = -err, .syscall. Returns NULL so that
+ * callers can `return throw_errno(...)`. The message is "<what>: <strerror> (<CODE>)" followed
+ * by ": <hint>" when a hint is given. */
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *hint,
+                              const char *fmt, ...) {
+  char what[256];
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  if (hint && hint[0])
+    snprintf(msg, sizeof msg, "%s: %s (%s): %s", what, strerror(err), errno_name(err), hint);
+  else
+    snprintf(msg, sizeof msg, "%s: %s (%s)", what, strerror(err), errno_name(err));
+
+  napi_value code, message, error, errno_v, syscall_v, detail_v;
+  if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, code, message, &error) != napi_ok) {
+    napi_throw_error(env, errno_name(err), msg);
+    return NULL;
+  }
+  if (napi_create_int32(env, -err, &errno_v) == napi_ok)
+    napi_set_named_property(env, error, "errno", errno_v);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_v) == napi_ok)
+    napi_set_named_property(env, error, "syscall", syscall_v);
+  /* .detail: the message without the hint, for callers that can give a more precise one. */
+  char detail[512];
+  snprintf(detail, sizeof detail, "%s: %s (%s)", what, strerror(err), errno_name(err));
+  if (napi_create_string_utf8(env, detail, NAPI_AUTO_LENGTH, &detail_v) == napi_ok)
+    napi_set_named_property(env, error, "detail", detail_v);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *fn, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", fn, what);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Argument helpers                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+static napi_value ret_int(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r); /* small integers are Smis: no allocation */
+  return r;
+}
+
+static napi_value ret_undefined(napi_env env) {
+  napi_value r;
+  napi_get_undefined(env, &r);
+  return r;
+}
+
+/* A number that is an integer in [lo, hi]. */
+static bool arg_int(napi_env env, napi_value v, int64_t lo, int64_t hi, int64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) return false;
+  *out = (int64_t)d;
+  return true;
+}
+
+/* Interface name: a string of 1..IFNAMSIZ-1 bytes, copied NUL-terminated into out. */
+static bool arg_ifname(napi_env env, napi_value v, char out[IFNAMSIZ], bool allow_empty,
+                       const char *fn) {
+  char tmp[IFNAMSIZ + 1];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, tmp, sizeof tmp, &len) != napi_ok) {
+    throw_type(env, fn, "interface name must be a string");
+    return false;
+  }
+  if (len >= IFNAMSIZ) {
+    throw_errno(env, ENAMETOOLONG, fn, "Linux interface names are at most 15 bytes",
+                "%s %s...", fn, tmp);
+    return false;
+  }
+  if (len == 0 && !allow_empty) {
+    throw_type(env, fn, "interface name must not be empty");
+    return false;
+  }
+  memset(out, 0, IFNAMSIZ);
+  memcpy(out, tmp, len);
+  return true;
+}
+
+static bool arg_fd(napi_env env, napi_value v, int *fd, const char *fn) {
+  int64_t x;
+  if (!arg_int(env, v, 0, INT32_MAX, &x)) {
+    throw_type(env, fn, "fd must be a non-negative integer");
+    return false;
+  }
+  *fd = (int)x;
+  return true;
+}
+
+/* A typed array of the given type; *data may be NULL when *len is 0. No allocation. */
+static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
+                  size_t *len) {
+  napi_typedarray_type t;
+  if (napi_get_typedarray_info(env, v, &t, len, data, NULL, NULL) != napi_ok) return false;
+  return t == want;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* open(name, {multiQueue, vnetHdr}) -> {fd, name}                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *open_hint(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENXIO:
+    case ENODEV:
+      return TUN_PATH " is missing or the driver is not loaded: load the tun module: modprobe tun";
+    case EACCES:
+      return "no permission on " TUN_PATH ": " CAP_HINT;
+    default:
+      return NULL;
+  }
+}
+
+static const char *setiff_hint(int err, const char *name, char *buf, size_t size) {
+  switch (err) {
+    case EPERM:
+      return CAP_HINT;
+    case EBUSY:
+      snprintf(buf, size,
+               "the device exists with other settings, or is a non-multi-queue TUN whose one "
+               "reader is already attached; close the other user or delete it: ip link delete %s",
+               name);
+      return buf;
+    case EINVAL:
+      snprintf(buf, size,
+               "the device exists with other settings (not a TUN device, a TAP device, or a TUN "
+               "whose multi_queue setting differs from the one requested); open it with matching "
+               "options or delete it: ip link delete %s",
+               name);
+      return buf;
+    case E2BIG:
+      return "the multi-queue device already has the maximum number of queues (256) attached";
+    default:
+      return NULL;
+  }
+}
+
+static bool get_bool_prop(napi_env env, napi_value obj, const char *key, bool *out) {
+  napi_valuetype t;
+  napi_value v;
+  *out = false;
+  if (napi_typeof(env, obj, &t) != napi_ok || t != napi_object) return true;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return false;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_undefined) return true;
+  return napi_get_value_bool(env, v, out) == napi_ok;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char name[IFNAMSIZ];
+  bool multi_queue = false, vnet_hdr = false;
+
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_type(env, "open", "expected (name, flags)");
+  if (!arg_ifname(env, argv[0], name, true, "open")) return NULL;
+  if (argc >= 2 && (!get_bool_prop(env, argv[1], "multiQueue", &multi_queue) ||
+                    !get_bool_prop(env, argv[1], "vnetHdr", &vnet_hdr)))
+    return throw_type(env, "open", "flags.multiQueue and flags.vnetHdr must be booleans");
+
+  int fd = open(TUN_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return throw_errno(env, e, "open", open_hint(e), "open %s", TUN_PATH);
+  }
+
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, IFNAMSIZ);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (multi_queue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  if (vnet_hdr) ifr.ifr_flags |= IFF_VNET_HDR;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    char hint[320];
+    close(fd);
+    return throw_errno(env, e, "ioctl", setiff_hint(e, name[0] ? name : "NAME", hint, sizeof hint),
+                       "TUNSETIFF %s (%s%s)",
+                       name[0] ? name : "<kernel-chosen>",
+                       multi_queue ? "multi_queue" : "single queue",
+                       vnet_hdr ? ", vnet_hdr" : "");
+  }
+
+  napi_value result, fd_v, name_v;
+  ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+  if (napi_create_object(env, &result) != napi_ok ||
+      napi_create_int32(env, fd, &fd_v) != napi_ok ||
+      napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &name_v) != napi_ok ||
+      napi_set_named_property(env, result, "fd", fd_v) != napi_ok ||
+      napi_set_named_property(env, result, "name", name_v) != napi_ok) {
+    close(fd);
+    return NULL; /* a JS exception is pending */
+  }
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* readBatch(fd, buf, slotOffsets, slotCap, lengths, max) -> count | -errno                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Reads up to `max` packets, packet i into buf[slotOffsets[i] .. + slotCap), its length into
+ * lengths[i]. Stops at EAGAIN. A packet longer than slotCap is silently truncated by the
+ * kernel (read returns what fit: slotCap), so its IPv4 total length exceeds its captured length
+ * and the header check drops it downstream; size slots for MTU (+ VNET_HDR_LEN, or 65535 + 10
+ * with TSO offload). The length is clamped to slotCap here as well. Returns the count, or
+ * -errno when the first read fails with anything other than EAGAIN. An error after some packets
+ * ends the batch early; the next call reports it.
+ */
+static napi_value js_read_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6)
+    return ret_int(env, -EINVAL);
+
+  int32_t fd, slot_cap, max;
+  void *buf_p, *offs_p, *lens_p;
+  size_t buf_len, offs_len, lens_len;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      !typed(env, argv[1], napi_uint8_array, &buf_p, &buf_len) ||
+      !typed(env, argv[2], napi_uint32_array, &offs_p, &offs_len) ||
+      napi_get_value_int32(env, argv[3], &slot_cap) != napi_ok ||
+      !typed(env, argv[4], napi_uint32_array, &lens_p, &lens_len) ||
+      napi_get_value_int32(env, argv[5], &max) != napi_ok)
+    return ret_int(env, -EINVAL);
+  if (fd < 0) return ret_int(env, -EBADF);
+  if (max < 0 || slot_cap <= 0 || (size_t)max > offs_len || (size_t)max > lens_len)
+    return ret_int(env, -EINVAL);
+
+  uint8_t *buf = buf_p;
+  const uint32_t *offs = offs_p;
+  uint32_t *lens = lens_p;
+  /* Every slot the call may fill must fit, checked before the first read: a bad layout is a
+   * bug in the caller and must show on every call, not only when traffic is heavy. */
+  for (int32_t i = 0; i < max; i++)
+    if ((uint64_t)offs[i] + (uint64_t)slot_cap > (uint64_t)buf_len) return ret_int(env, -EINVAL);
+
+  int32_t n = 0;
+  while (n < max) {
+    ssize_t r = read(fd, buf + offs[n], (size_t)slot_cap);
+    if (r < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN) break;
+      if (n == 0) return ret_int(env, -e);
+      break;
+    }
+    lens[n] = r > slot_cap ? (uint32_t)slot_cap : (uint32_t)r;
+    n++;
+  }
+  return ret_int(env, n);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* writeBatch(fd, buf, offsets, lengths, count, errors?) -> consumed | -errno                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Errors that condemn one packet, not the fd: the kernel refused this packet (bad IP version
+ * nibble, bad virtio_net_hdr, too short: EINVAL), the device is down (EIO), or it could not
+ * allocate for it. The packet is counted as consumed and rejected, and the batch goes on. */
+static bool packet_error(int e) {
+  return e == EINVAL || e == EIO || e == EMSGSIZE || e == ENOMEM || e == ENOBUFS;
+}
+
+/*
+ * Writes packets i = 0..count-1 (buf[offsets[i] .. + lengths[i])) one write(2) each.
+ * Returns the number CONSUMED: written plus rejected. Stops early at EAGAIN (the packet at the
+ * returned index was not attempted) or at an fd-level error after progress (reported by the
+ * next call). Returns -errno when nothing was consumed and the fd failed (EBADF, EBADFD...).
+ * When `errors` (a Uint32Array of length >= 2) is given it is overwritten with
+ * [rejected packets in this call, errno of the last rejection or 0].
+ */
+static napi_value js_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5)
+    return ret_int(env, -EINVAL);
+
+  int32_t fd, count;
+  void *buf_p, *offs_p, *lens_p, *err_p = NULL;
+  size_t buf_len, offs_len, lens_len, err_len = 0;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      !typed(env, argv[1], napi_uint8_array, &buf_p, &buf_len) ||
+      !typed(env, argv[2], napi_uint32_array, &offs_p, &offs_len) ||
+      !typed(env, argv[3], napi_uint32_array, &lens_p, &lens_len) ||
+      napi_get_value_int32(env, argv[4], &count) != napi_ok)
+    return ret_int(env, -EINVAL);
+  if (argc >= 6) {
+    napi_valuetype t;
+    if (napi_typeof(env, argv[5], &t) != napi_ok) return ret_int(env, -EINVAL);
+    if (t != napi_undefined) {
+      if (!typed(env, argv[5], napi_uint32_array, &err_p, &err_len) || err_len < 2)
+        return ret_int(env, -EINVAL);
+    }
+  }
+  if (fd < 0) return ret_int(env, -EBADF);
+  if (count < 0 || (size_t)count > offs_len || (size_t)count > lens_len)
+    return ret_int(env, -EINVAL);
+
+  const uint8_t *buf = buf_p;
+  const uint32_t *offs = offs_p;
+  const uint32_t *lens = lens_p;
+  for (int32_t i = 0; i < count; i++)
+    if ((uint64_t)offs[i] + (uint64_t)lens[i] > (uint64_t)buf_len) return ret_int(env, -EINVAL);
+
+  uint32_t rejected = 0, last_err = 0;
+  int32_t i = 0, result;
+  for (;;) {
+    if (i >= count) {
+      result = i;
+      break;
+    }
+    ssize_t r = write(fd, buf + offs[i], lens[i]);
+    if (r >= 0) {
+      i++;
+      continue;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (packet_error(e)) {
+      rejected++;
+      last_err = (uint32_t)e;
+      i++;
+      continue;
+    }
+    /* EAGAIN or an fd-level error: stop here; the packet at index i was not consumed. */
+    result = (i == 0 && e != EAGAIN) ? -e : i;
+    break;
+  }
+  if (err_p) {
+    uint32_t *errs = err_p;
+    errs[0] = rejected;
+    errs[1] = last_err;
+  }
+  return ret_int(env, result);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* poll(fd, wakeFd, timeoutMs) -> 0 timeout | 1 fd readable | 2 woken | 3 both                */
+/* ------------------------------------------------------------------------------------------ */
+
+/* POLLERR/POLLHUP/POLLNVAL on the TUN fd count as "readable": the following readBatch returns
+ * the error as -errno, which is where the I/O thread handles errors. EINTR returns 0 (the
+ * caller loops anyway). */
+static napi_value js_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int64_t fd, wake_fd, timeout;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || !arg_int(env, argv[0], -1, INT32_MAX, &fd) ||
+      !arg_int(env, argv[1], -1, INT32_MAX, &wake_fd) ||
+      !arg_int(env, argv[2], -1, INT32_MAX, &timeout))
+    return throw_type(env, "poll", "expected (fd, wakeFd | -1, timeoutMs | -1) as integers");
+
+  struct pollfd p[2];
+  p[0].fd = (int)fd; /* a negative fd is ignored by poll(2) */
+  p[0].events = POLLIN;
+  p[0].revents = 0;
+  p[1].fd = (int)wake_fd;
+  p[1].events = POLLIN;
+  p[1].revents = 0;
+  int r = poll(p, 2, (int)timeout);
+  if (r < 0) {
+    int e = errno;
+    if (e == EINTR) return ret_int(env, 0);
+    return throw_errno(env, e, "poll", NULL, "poll fd %d, wake fd %d", (int)fd, (int)wake_fd);
+  }
+  const short ready = POLLIN | POLLERR | POLLHUP | POLLNVAL;
+  int32_t out = 0;
+  if (p[0].revents & ready) out |= 1;
+  if (p[1].revents & ready) out |= 2;
+  return ret_int(env, out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* eventfd() -> fd, wake(efd), drainWake(efd) -> count, close(fd)                             */
+/* ------------------------------------------------------------------------------------------ */
+
+static napi_value js_eventfd(napi_env env, napi_callback_info info) {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return throw_errno(env, e, "eventfd", e == EMFILE || e == ENFILE ? "too many open files" : NULL,
+                       "eventfd");
+  }
+  return ret_int(env, fd);
+}
+
+/* Adds 1 to the eventfd counter. Safe from any thread (the fd number is all it needs). A full
+ * counter (EAGAIN) already means "woken", so it is not an error. */
+static napi_value js_wake(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !arg_fd(env, argv[0], &fd, "wake")) return NULL;
+  uint64_t one = 1;
+  for (;;) {
+    ssize_t r = write(fd, &one, sizeof one);
+    if (r == (ssize_t)sizeof one) break;
+    int e = errno;
+    if (r < 0 && e == EINTR) continue;
+    if (r < 0 && e == EAGAIN) break;
+    return throw_errno(env, r < 0 ? e : EIO, "write", "is it an fd from createWaker()?",
+                       "wake eventfd %d", fd);
+  }
+  return ret_undefined(env);
+}
+
+/* Resets the eventfd counter; returns how many wakes were pending (0 if none). */
+static napi_value js_drain_wake(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !arg_fd(env, argv[0], &fd, "drainWake")) return NULL;
+  uint64_t v = 0;
+  for (;;) {
+    ssize_t r = read(fd, &v, sizeof v);
+    if (r == (ssize_t)sizeof v) break;
+    int e = errno;
+    if (r < 0 && e == EINTR) continue;
+    if (r < 0 && e == EAGAIN) {
+      v = 0;
+      break;
+    }
+    return throw_errno(env, r < 0 ? e : EIO, "read", "is it an fd from createWaker()?",
+                       "drain eventfd %d", fd);
+  }
+  napi_value out;
+  napi_create_double(env, (double)v, &out);
+  return out;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !arg_fd(env, argv[0], &fd, "close")) return NULL;
+  /* On Linux the fd is released even when close(2) reports EINTR: never retry. */
+  if (close(fd) < 0 && errno != EINTR) {
+    int e = errno;
+    return throw_errno(env, e, "close", e == EBADF ? "the fd is not open (closed twice?)" : NULL,
+                       "close fd %d", fd);
+  }
+  return ret_undefined(env);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Interface control: SIOC* ioctls on an AF_INET datagram socket                              */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *ifctl_hint(int err) {
+  switch (err) {
+    case EPERM:
+    case EACCES:
+      return CAP_HINT;
+    case ENODEV:
+      return "no interface with that name in this network namespace";
+    default:
+      return NULL;
+  }
+}
+
+/* Runs one SIOC* ioctl on a fresh control socket. Returns 0, or throws and returns -1. */
+static int ifctl(napi_env env, unsigned long req, const char *req_name, struct ifreq *ifr,
+                 const char *hint_override) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) {
+    int e = errno;
+    throw_errno(env, e, "socket", NULL, "%s %s: control socket", req_name, ifr->ifr_name);
+    return -1;
+  }
+  if (ioctl(s, req, ifr) < 0) {
+    int e = errno;
+    close(s);
+    const char *hint = ifctl_hint(e);
+    if (!hint && hint_override) hint = hint_override;
+    throw_errno(env, e, "ioctl", hint, "%s %s", req_name, ifr->ifr_name);
+    return -1;
+  }
+  close(s);
+  return 0;
+}
+
+static bool ifreq_from(napi_env env, napi_value v, struct ifreq *ifr, const char *fn) {
+  memset(ifr, 0, sizeof *ifr);
+  return arg_ifname(env, v, ifr->ifr_name, false, fn);
+}
+
+static napi_value js_set_mtu(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  struct ifreq ifr;
+  int64_t mtu;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_type(env, "setMtu", "expected (name, mtu)");
+  if (!ifreq_from(env, argv[0], &ifr, "setMtu")) return NULL;
+  if (!arg_int(env, argv[1], 0, INT32_MAX, &mtu))
+    return throw_type(env, "setMtu", "mtu must be a non-negative integer");
+  ifr.ifr_mtu = (int)mtu;
+  if (ifctl(env, SIOCSIFMTU, "SIOCSIFMTU", &ifr, "a TUN MTU must be within 68..65535") < 0)
+    return NULL;
+  return ret_undefined(env);
+}
+
+static napi_value js_get_mtu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  struct ifreq ifr;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_type(env, "getMtu", "expected (name)");
+  if (!ifreq_from(env, argv[0], &ifr, "getMtu")) return NULL;
+  if (ifctl(env, SIOCGIFMTU, "SIOCGIFMTU", &ifr, NULL) < 0) return NULL;
+  return ret_int(env, ifr.ifr_mtu);
+}
+
+static napi_value js_get_flags(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  struct ifreq ifr;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_type(env, "getFlags", "expected (name)");
+  if (!ifreq_from(env, argv[0], &ifr, "getFlags")) return NULL;
+  if (ifctl(env, SIOCGIFFLAGS, "SIOCGIFFLAGS", &ifr, NULL) < 0) return NULL;
+  return ret_int(env, (uint16_t)ifr.ifr_flags);
+}
+
+static napi_value js_set_up(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  struct ifreq ifr;
+  bool up;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_type(env, "setUp", "expected (name, up)");
+  if (!ifreq_from(env, argv[0], &ifr, "setUp")) return NULL;
+  if (napi_get_value_bool(env, argv[1], &up) != napi_ok)
+    return throw_type(env, "setUp", "up must be a boolean");
+  if (ifctl(env, SIOCGIFFLAGS, "SIOCGIFFLAGS", &ifr, NULL) < 0) return NULL;
+  if (up)
+    ifr.ifr_flags |= IFF_UP;
+  else
+    ifr.ifr_flags &= ~IFF_UP;
+  if (ifctl(env, SIOCSIFFLAGS, "SIOCSIFFLAGS", &ifr, NULL) < 0) return NULL;
+  return ret_undefined(env);
+}
+
+static napi_value js_set_txqueuelen(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  struct ifreq ifr;
+  int64_t n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_type(env, "setTxQueueLen", "expected (name, n)");
+  if (!ifreq_from(env, argv[0], &ifr, "setTxQueueLen")) return NULL;
+  if (!arg_int(env, argv[1], 0, INT32_MAX, &n))
+    return throw_type(env, "setTxQueueLen", "n must be a non-negative integer");
+  ifr.ifr_qlen = (int)n;
+  if (ifctl(env, SIOCSIFTXQLEN, "SIOCSIFTXQLEN", &ifr, NULL) < 0) return NULL;
+  return ret_undefined(env);
+}
+
+static napi_value js_get_txqueuelen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  struct ifreq ifr;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_type(env, "getTxQueueLen", "expected (name)");
+  if (!ifreq_from(env, argv[0], &ifr, "getTxQueueLen")) return NULL;
+  if (ifctl(env, SIOCGIFTXQLEN, "SIOCGIFTXQLEN", &ifr, NULL) < 0) return NULL;
+  return ret_int(env, ifr.ifr_qlen);
+}
+
+/* setAddress(name, addr, prefixLen): addr is a uint32 in host order (10.0.0.1 = 0x0a000001). */
+static napi_value js_set_address(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  struct ifreq ifr;
+  int64_t addr, prefix;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return throw_type(env, "setAddress", "expected (name, addr, prefixLen)");
+  if (!ifreq_from(env, argv[0], &ifr, "setAddress")) return NULL;
+  if (!arg_int(env, argv[1], 0, UINT32_MAX, &addr))
+    return throw_type(env, "setAddress", "addr must be a uint32");
+  if (!arg_int(env, argv[2], 0, 32, &prefix))
+    return throw_type(env, "setAddress", "prefixLen must be an integer in 0..32");
+
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl((uint32_t)addr);
+  memcpy(&ifr.ifr_addr, &sin, sizeof sin);
+  if (ifctl(env, SIOCSIFADDR, "SIOCSIFADDR", &ifr, NULL) < 0) return NULL;
+
+  uint32_t mask = prefix == 0 ? 0 : (uint32_t)(0xffffffffu << (32 - prefix));
+  sin.sin_addr.s_addr = htonl(mask);
+  memcpy(&ifr.ifr_netmask, &sin, sizeof sin);
+  if (ifctl(env, SIOCSIFNETMASK, "SIOCSIFNETMASK", &ifr, NULL) < 0) return NULL;
+  return ret_undefined(env);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* TUN fd ioctls                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* TUNSETOFFLOAD takes the TUN_F_* flags BY VALUE as the ioctl argument (tun.c: set_offload(tun,
+ * arg)), unlike most TUN ioctls which take a pointer. */
+static napi_value js_set_offload(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int fd;
+  int64_t flags;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_type(env, "setOffload", "expected (fd, flags)");
+  if (!arg_fd(env, argv[0], &fd, "setOffload")) return NULL;
+  if (!arg_int(env, argv[1], 0, UINT32_MAX, &flags))
+    return throw_type(env, "setOffload", "flags must be a uint32 of TUN_F_* bits");
+  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0) {
+    int e = errno;
+    return throw_errno(env, e, "ioctl",
+                       e == EINVAL ? "unsupported TUN_F_* combination (TSO needs TUN_F_CSUM)" : NULL,
+                       "TUNSETOFFLOAD fd %d flags 0x%lx", fd, (unsigned long)flags);
+  }
+  return ret_undefined(env);
+}
+
+static napi_value js_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int fd;
+  int64_t n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_type(env, "setVnetHdrSize", "expected (fd, n)");
+  if (!arg_fd(env, argv[0], &fd, "setVnetHdrSize")) return NULL;
+  if (!arg_int(env, argv[1], 0, INT32_MAX, &n))
+    return throw_type(env, "setVnetHdrSize", "n must be a non-negative integer");
+  int sz = (int)n;
+  if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
+    int e = errno;
+    return throw_errno(env, e, "ioctl",
+                       e == EINVAL ? "the size must be at least 10 (sizeof struct virtio_net_hdr)"
+                                   : NULL,
+                       "TUNSETVNETHDRSZ fd %d size %d", fd, sz);
+  }
+  return ret_undefined(env);
+}
+
+/* getIfType(fd) -> {name, flags}: TUNGETIFF on an attached fd; flags are IFF_TUN, IFF_TAP,
+ * IFF_NO_PI, IFF_MULTI_QUEUE, IFF_VNET_HDR, IFF_PERSIST... as the kernel reports them. */
+static napi_value js_get_if_type(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !arg_fd(env, argv[0], &fd, "getIfType")) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+    int e = errno;
+    return throw_errno(env, e, "ioctl",
+                       e == EBADFD ? "the fd is not attached to a TUN device" : NULL,
+                       "TUNGETIFF fd %d", fd);
+  }
+  napi_value result, name_v, flags_v;
+  ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+  if (napi_create_object(env, &result) != napi_ok ||
+      napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &name_v) != napi_ok ||
+      napi_create_int32(env, (uint16_t)ifr.ifr_flags, &flags_v) != napi_ok ||
+      napi_set_named_property(env, result, "name", name_v) != napi_ok ||
+      napi_set_named_property(env, result, "flags", flags_v) != napi_ok)
+    return NULL;
+  return result;
+}
+
+/* errnoName(n) -> 'EAGAIN': for logging the negative returns of readBatch/writeBatch. */
+static napi_value js_errno_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int64_t n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !arg_int(env, argv[0], -4095, 4095, &n))
+    return throw_type(env, "errnoName", "expected an errno number");
+  int e = (int)(n < 0 ? -n : n);
+  const char *name = strerrorname_np(e);
+  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Module                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static napi_value add_int(napi_env env, napi_value exports, const char *name, int32_t v) {
+  napi_value x;
+  napi_create_int32(env, v, &x);
+  napi_set_named_property(env, exports, name, x);
+  return exports;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readBatch", NULL, js_read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"poll", NULL, js_poll, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"wake", NULL, js_wake, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"drainWake", NULL, js_drain_wake, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setMtu", NULL, js_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getMtu", NULL, js_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setUp", NULL, js_set_up, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setTxQueueLen", NULL, js_set_txqueuelen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getTxQueueLen", NULL, js_get_txqueuelen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setAddress", NULL, js_set_address, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getFlags", NULL, js_get_flags, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setOffload", NULL, js_set_offload, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setVnetHdrSize", NULL, js_set_vnet_hdr_size, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getIfType", NULL, js_get_if_type, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"errnoName", NULL, js_errno_name, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
+    return NULL;
+  add_int(env, exports, "EAGAIN", EAGAIN);
+  add_int(env, exports, "EINVAL", EINVAL);
+  add_int(env, exports, "EBADF", EBADF);
+  add_int(env, exports, "EIO", EIO);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,135 @@
+/**
+ * binding.ts — the TunBinding interface (what masq needs from a TUN driver binding) and the
+ * loader of the native one (build/Release/masq_tun.node, from native/tun.c).
+ *
+ * Contract:
+ *  - Control functions throw an Error whose `.code` is an errno name ('EPERM', 'ENOENT', ...),
+ *    `.errno` the negative errno and `.syscall` the failing call; the message says what to do.
+ *  - The hot-path functions readBatch and writeBatch never throw and never allocate: they return
+ *    a count >= 0 or a negative errno (-EINVAL for bad arguments, checked before any I/O).
+ *  - Buffers may be views over an ArrayBuffer or a SharedArrayBuffer.
+ *  - Another implementation (a fake for tests, a different driver) can be installed with
+ *    setBinding(); TunDevice and the exported batch functions use whatever is installed.
+ *  - The native module is loaded on first use, not at import, so that code which only needs the
+ *    types or constants does not depend on the compiled addon.
+ */
+import { createRequire } from 'node:module';
+
+export interface OpenFlags {
+  readonly multiQueue: boolean;
+  readonly vnetHdr: boolean;
+}
+
+export interface OpenResult {
+  /** The queue's file descriptor (O_NONBLOCK | O_CLOEXEC). */
+  readonly fd: number;
+  /** The interface name the kernel used (differs from the request only for a `%d` template). */
+  readonly name: string;
+}
+
+export interface IfType {
+  readonly name: string;
+  /** IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_PERSIST ... as TUNGETIFF reports. */
+  readonly flags: number;
+}
+
+/** poll() result bits: 0 timeout, 1 the TUN fd is readable (or in error), 2 woken, 3 both. */
+export type PollResult = 0 | 1 | 2 | 3;
+
+export interface TunBinding {
+  /** Open /dev/net/tun and attach to (or create) `name` with IFF_TUN | IFF_NO_PI. One call = one queue. */
+  open(name: string, flags: OpenFlags): OpenResult;
+
+  /**
+   * Read up to `max` packets: packet i into buf[slotOffsets[i] ..+ slotCap), its length into
+   * lengths[i]. Returns the count (0 when nothing is ready: EAGAIN), or -errno when the first
+   * read fails. -EINVAL when any of the `max` slots does not fit in `buf` (checked up front).
+   */
+  readBatch(
+    fd: number,
+    buf: Uint8Array,
+    slotOffsets: Uint32Array,
+    slotCap: number,
+    lengths: Uint32Array,
+    max: number,
+  ): number;
+
+  /**
+   * Write packets 0..count-1 (buf[offsets[i] ..+ lengths[i])). Returns how many were CONSUMED
+   * (written or rejected by the kernel), stopping early only at EAGAIN or an fd-level error;
+   * -errno when nothing was consumed because the fd failed (EBADF...); -EINVAL for a packet
+   * outside `buf`. If `errors` (Uint32Array, length >= 2) is passed it is overwritten with
+   * [packets rejected in this call (EINVAL/EIO/EMSGSIZE/ENOMEM/ENOBUFS), last rejection errno].
+   */
+  writeBatch(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    errors?: Uint32Array,
+  ): number;
+
+  /** poll(2) for POLLIN on fd and wakeFd (-1: none). timeoutMs -1 waits forever. EINTR gives 0. */
+  poll(fd: number, wakeFd: number, timeoutMs: number): PollResult;
+
+  /** A non-blocking eventfd for waking a thread blocked in poll(). */
+  eventfd(): number;
+  /** Make the eventfd readable. Any thread may call it. */
+  wake(efd: number): void;
+  /** Reset the eventfd; returns the number of wakes that were pending (0 if none). */
+  drainWake(efd: number): number;
+  close(fd: number): void;
+
+  setMtu(name: string, mtu: number): void;
+  getMtu(name: string): number;
+  setUp(name: string, up: boolean): void;
+  setTxQueueLen(name: string, n: number): void;
+  getTxQueueLen(name: string): number;
+  /** `addr` is a uint32 in host order (10.0.0.1 = 0x0a000001); sets address and netmask. */
+  setAddress(name: string, addr: number, prefixLen: number): void;
+  /** SIOCGIFFLAGS: IFF_UP, IFF_RUNNING, ... */
+  getFlags(name: string): number;
+  /** TUNSETOFFLOAD with TUN_F_* bits (passed by value). */
+  setOffload(fd: number, flags: number): void;
+  /** TUNSETVNETHDRSZ (>= 10). */
+  setVnetHdrSize(fd: number, n: number): void;
+  /** TUNGETIFF on an attached fd. */
+  getIfType(fd: number): IfType;
+  /** 'EAGAIN' for 11 or -11: for logging the negative returns of the batch calls. */
+  errnoName(errno: number): string;
+}
+
+const NATIVE_PATH = '../../build/Release/masq_tun.node';
+
+let native: TunBinding | null = null;
+let active: TunBinding | null = null;
+
+/** Load (once) and return the native binding. Throws with build instructions if it is missing. */
+export function loadNativeBinding(): TunBinding {
+  if (native) return native;
+  const require = createRequire(import.meta.url);
+  try {
+    native = require(NATIVE_PATH) as TunBinding;
+  } catch (e: unknown) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `@masq/tun: cannot load the native addon (${NATIVE_PATH}): ${detail}. ` +
+        'Build it with: pnpm --filter @masq/tun run build:native',
+      { cause: e },
+    );
+  }
+  return native;
+}
+
+/** The binding in use: the one installed by setBinding(), else the native one. */
+export function getBinding(): TunBinding {
+  return active ?? (active = loadNativeBinding());
+}
+
+/** Install another binding (null restores the native one). Returns the previous one, if any. */
+export function setBinding(b: TunBinding | null): TunBinding | null {
+  const prev = active;
+  active = b;
+  return prev;
+}
