@@ -1,0 +1,216 @@
+/**
+ * config.ts — the translation core's settings, their defaults and presets, and parsing of
+ * the human forms (`2h4m`, `60000-65535`).
+ *
+ * Contract: `resolveConfig(partial)` returns a complete, validated NatConfig or throws a
+ * ConfigError whose message says which setting is wrong and what is allowed. Every duration
+ * is in milliseconds. Defaults follow the RFCs:
+ *   - TCP established idle 2 h 4 min (RFC 5382 REQ-5), transitory 4 min (RFC 5382, RFC 7857 §2.1);
+ *   - UDP 5 min, never below 2 min (RFC 4787 REQ-5);
+ *   - ICMP query 60 s (RFC 5508 REQ-1);
+ *   - a freed port is not reused for 120 s (RFC 6888 REQ-8);
+ *   - filtering: address-dependent (RFC 4787 REQ-8 recommends it where security matters more
+ *     than transparency; mappings stay endpoint-independent, so STUN-style hole punching works).
+ * The `classic` preset reproduces Linux 2.0 IP masquerading: TCP 15 min, TCP FIN 2 min,
+ * UDP 5 min, masq ports counted up from 60000 (sequential allocation over 60000-65535).
+ */
+import { parseIPv4 } from './addr.js';
+
+export type Filtering = 'endpoint' | 'address' | 'address-port';
+export type PortModeName = 'random' | 'preserve' | 'sequential';
+
+export interface Timeouts {
+  /** TCP established (and one-FIN) idle timeout. */
+  tcpEstablished: number;
+  /** TCP transitory states: SYN seen, both FINs, RST (RFC 7857 §2.1-2.2). */
+  tcpTransitory: number;
+  udp: number;
+  icmp: number;
+  /** How long an out-of-order fragment is held waiting for its first fragment. */
+  fragment: number;
+}
+
+export interface NatConfig {
+  /** External addresses (uint32), at least one. */
+  externals: number[];
+  /** External port range, inclusive. */
+  portLo: number;
+  portHi: number;
+  portMode: PortModeName;
+  /** Milliseconds before a freed external port may go to another inside host. */
+  portReuseDelay: number;
+  filtering: Filtering;
+  timeouts: Timeouts;
+  /** Total session capacity across all partitions. */
+  maxSessions: number;
+  /** Number of partitions (translation workers). */
+  partitions: number;
+  /** Sessions one inside host may hold (RFC 6888 REQ-4); 0 = no limit. Split over partitions. */
+  hostSessionLimit: number;
+  /** Answer port exhaustion with ICMP destination unreachable, code 13 (RFC 6888 REQ-11 allows). */
+  icmpOnExhaustion: boolean;
+  /** Add 1 to the TTL of translated packets so the two kernel forwards around the TUN count as one hop. */
+  hopCompensation: boolean;
+  /** Out-of-order fragments held at once (per dispatcher). */
+  fragmentHold: number;
+  /** Seed for the port randomizer (tests pass one; 0 = from the clock at start). */
+  seed: number;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = {
+  tcpEstablished: 2 * HOUR + 4 * MINUTE,
+  tcpTransitory: 4 * MINUTE,
+  udp: 5 * MINUTE,
+  icmp: 60_000,
+  fragment: 2_000,
+};
+
+export const DEFAULTS: Readonly<Omit<NatConfig, 'externals'>> = {
+  portLo: 1024,
+  portHi: 65535,
+  portMode: 'random',
+  portReuseDelay: 120_000,
+  filtering: 'address',
+  timeouts: DEFAULT_TIMEOUTS,
+  maxSessions: 1_000_000,
+  partitions: 1,
+  hostSessionLimit: 0,
+  icmpOnExhaustion: false,
+  hopCompensation: true,
+  fragmentHold: 256,
+  seed: 0,
+};
+
+export type PresetName = 'default' | 'classic';
+
+/** Linux 2.0 masquerading (net/ipv4/ip_masq.c): MASQUERADE_EXPIRE_TCP 15 min, _TCP_FIN 2 min, _UDP 5 min, PORT_MASQ_BEGIN 60000. */
+export const PRESETS: Record<PresetName, Partial<NatConfig>> = {
+  default: {},
+  classic: {
+    portLo: 60000,
+    portHi: 65535,
+    portMode: 'sequential',
+    timeouts: { tcpEstablished: 15 * MINUTE, tcpTransitory: 2 * MINUTE, udp: 5 * MINUTE, icmp: 60_000, fragment: 2_000 },
+  },
+};
+
+/** Parse `2h4m`, `5m`, `60s`, `1500ms`, `1d`, or a bare number of seconds. */
+export function parseDuration(s: string): number | null {
+  const t = s.trim();
+  if (/^[0-9]+$/.test(t)) return Number(t) * 1000;
+  const re = /([0-9]+(?:\.[0-9]+)?)(ms|d|h|m|s)/gy;
+  let total = 0;
+  let m: RegExpExecArray | null;
+  let consumed = 0;
+  while ((m = re.exec(t)) !== null) {
+    const n = Number(m[1]);
+    const unit = m[2];
+    total += unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * MINUTE : unit === 'h' ? n * HOUR : n * 24 * HOUR;
+    consumed = re.lastIndex;
+  }
+  if (consumed === 0 || consumed !== t.length) return null;
+  return Math.round(total);
+}
+
+/** Format milliseconds as `2h4m`, `5m`, `60s`. */
+export function formatDuration(ms: number): string {
+  if (ms % 1000 !== 0) return `${ms}ms`;
+  let s = ms / 1000;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
+}
+
+const TIMEOUT_KEYS: Record<string, keyof Timeouts> = {
+  tcp: 'tcpEstablished',
+  'tcp-established': 'tcpEstablished',
+  tcp_established: 'tcpEstablished',
+  'tcp-transitory': 'tcpTransitory',
+  tcp_transitory: 'tcpTransitory',
+  tcpfin: 'tcpTransitory',
+  'tcp-fin': 'tcpTransitory',
+  udp: 'udp',
+  icmp: 'icmp',
+  fragment: 'fragment',
+};
+
+/** Parse `tcp=2h4m,udp=5m,icmp=60s` into a partial Timeouts. */
+export function parseTimeouts(s: string): Partial<Timeouts> {
+  const out: Partial<Timeouts> = {};
+  for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw new ConfigError(`timeouts: expected NAME=DURATION (e.g. udp=5m), found "${part}"`);
+    const name = part.slice(0, eq).trim().toLowerCase();
+    const key = TIMEOUT_KEYS[name];
+    if (!key) throw new ConfigError(`timeouts: unknown timer "${name}"; known: tcp, tcp-transitory, udp, icmp, fragment`);
+    const d = parseDuration(part.slice(eq + 1));
+    if (d === null || d <= 0) throw new ConfigError(`timeouts: "${part.slice(eq + 1)}" is not a duration (examples: 2h4m, 5m, 60s)`);
+    out[key] = d;
+  }
+  return out;
+}
+
+/** Parse `lo-hi` port range for external ports. */
+export function parsePortRangeText(s: string): { lo: number; hi: number } {
+  const m = /^\s*([0-9]{1,5})\s*-\s*([0-9]{1,5})\s*$/.exec(s);
+  if (!m) throw new ConfigError(`ports: expected LO-HI such as 60000-65535, found "${s}"`);
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  if (lo < 1 || hi > 65535 || lo > hi) throw new ConfigError(`ports: range ${lo}-${hi} must lie within 1-65535 with LO ≤ HI`);
+  return { lo, hi };
+}
+
+export interface ConfigInput extends Partial<Omit<NatConfig, 'externals' | 'timeouts'>> {
+  externals: Array<number | string>;
+  timeouts?: Partial<Timeouts>;
+  preset?: PresetName;
+}
+
+/** Fill defaults (preset first, then explicit settings) and validate. */
+export function resolveConfig(input: ConfigInput): NatConfig {
+  const preset = PRESETS[input.preset ?? 'default'];
+  if (!preset) throw new ConfigError(`preset: unknown "${String(input.preset)}"; known: default, classic`);
+  const externals = input.externals.map((e) => {
+    const a = typeof e === 'number' ? e >>> 0 : parseIPv4(e);
+    if (a === null) throw new ConfigError(`address: "${String(e)}" is not an IPv4 address`);
+    return a;
+  });
+  if (externals.length === 0) throw new ConfigError('address: at least one external address is required (--address IP)');
+  if (new Set(externals).size !== externals.length) throw new ConfigError('address: the same external address is given twice');
+  const timeouts: Timeouts = { ...DEFAULT_TIMEOUTS, ...(preset.timeouts ?? {}), ...(input.timeouts ?? {}) };
+  const { preset: _p, timeouts: _t, externals: _e, ...rest } = input;
+  void _p; void _t; void _e;
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<NatConfig>;
+  const presetRest = { ...preset };
+  delete presetRest.timeouts;
+  const c: NatConfig = { ...DEFAULTS, ...presetRest, ...defined, externals, timeouts };
+  if (!Number.isInteger(c.portLo) || !Number.isInteger(c.portHi) || c.portLo < 1 || c.portHi > 65535 || c.portLo > c.portHi)
+    throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} must lie within 1-65535 with LO ≤ HI`);
+  if (!Number.isInteger(c.partitions) || c.partitions < 1 || c.partitions > 64) throw new ConfigError(`workers: ${c.partitions} must be 1-64`);
+  const perPartition = Math.floor((c.portHi - c.portLo + 1) / c.partitions);
+  if (perPartition < 1) throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} is too small for ${c.partitions} workers`);
+  if (!Number.isInteger(c.maxSessions) || c.maxSessions < c.partitions || c.maxSessions > 64_000_000)
+    throw new ConfigError(`max-sessions: ${c.maxSessions} must be between the number of workers and 64000000`);
+  if (c.timeouts.udp < 2 * MINUTE) throw new ConfigError(`timeouts: udp=${formatDuration(c.timeouts.udp)} is below the 2 minutes RFC 4787 REQ-5 requires`);
+  for (const [k, v] of Object.entries(c.timeouts)) {
+    if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`timeouts: ${k} must be a positive duration`);
+  }
+  if (!['endpoint', 'address', 'address-port'].includes(c.filtering))
+    throw new ConfigError(`filtering: "${c.filtering}" is not one of endpoint, address, address-port`);
+  if (!['random', 'preserve', 'sequential'].includes(c.portMode))
+    throw new ConfigError(`port-mode: "${c.portMode}" is not one of random, preserve, sequential`);
+  if (!Number.isInteger(c.hostSessionLimit) || c.hostSessionLimit < 0) throw new ConfigError('host-limit: must be a whole number ≥ 0');
+  return c;
+}

@@ -1,0 +1,267 @@
+/**
+ * dispatch.ts — classification in front of the partitions: which way a packet goes and which
+ * partition owns its flow. Used by the I/O thread (and by the single-threaded `Nat`).
+ *
+ * Contract:
+ *  - `classify(b, off, len, now)` returns a partition ≥ 0 (and sets `dir`), or one of
+ *    DISPATCH_DROP (reason in `reason`), DISPATCH_PASS (an accept rule: write it out
+ *    untranslated), DISPATCH_HELD (a fragment kept until its first fragment comes).
+ *  - Direction: a source that a masquerade/accept rule covers → outbound; a destination that
+ *    is one of our external addresses → inbound; anything else is for nobody (dropped,
+ *    counted as no_rule).
+ *  - Partition: outbound, a hash of the inside (protocol, address, port or ICMP id);
+ *    inbound, the owner of the external port (ports.ts) or, for a port forward, the forward's
+ *    inside endpoint; ICMP errors, the flow of the packet they quote; non-first fragments,
+ *    wherever their first fragment went.
+ *  - Out-of-order fragments (RFC 4787 REQ-14): a later fragment seen before its first is held
+ *    (bounded count, bounded time) and released right after the first one is dispatched, so
+ *    each partition sees the first fragment first. Held packets are opaque handles given by
+ *    the caller; the caller keeps their bytes alive until `released()`/`expired()` gives the
+ *    handle back.
+ *  - Only bounds needed to read addresses and ports are checked here; the partition
+ *    validates fully.
+ */
+import { DropReason } from './drop.js';
+import { RuleSet, RuleAction } from './rules.js';
+import { PortPlan } from './ports.js';
+import { hash5, insidePartition } from './hash.js';
+import { inboundOwner } from './translate.js';
+import { u16, u32 } from './wire/bytes.js';
+import * as icmp from './wire/icmp.js';
+
+export const DISPATCH_DROP = -1;
+export const DISPATCH_PASS = -2;
+export const DISPATCH_HELD = -3;
+
+const TCP = 6;
+const UDP = 17;
+const ICMP = 1;
+
+export class Dispatcher {
+  /** Direction of the last classified packet (0 out, 1 in). */
+  dir = 0;
+  /** Drop reason of the last DISPATCH_DROP. */
+  reason = 0;
+  private rules: RuleSet;
+  private externals: Uint32Array;
+  // Fragment routes: (src, dst, proto|id) → partition|dir, expiry. Fixed size, overwrite oldest.
+  private readonly fSrc: Uint32Array;
+  private readonly fDst: Uint32Array;
+  private readonly fKey: Uint32Array;
+  private readonly fRoute: Int32Array;
+  private readonly fExp: Float64Array;
+  private readonly fmask: number;
+  // Held fragments.
+  private held: Array<{ handle: number; src: number; dst: number; key: number; until: number }> = [];
+  private ready: Array<{ handle: number; partition: number; dir: number }> = [];
+
+  constructor(
+    rules: RuleSet,
+    externals: readonly number[],
+    private readonly plan: PortPlan,
+    private readonly partitions: number,
+    private readonly maxHeld = 256,
+    private readonly fragTimeout = 2000,
+  ) {
+    this.rules = rules;
+    this.externals = Uint32Array.from(externals);
+    const n = 4096;
+    this.fSrc = new Uint32Array(n);
+    this.fDst = new Uint32Array(n);
+    this.fKey = new Uint32Array(n);
+    this.fRoute = new Int32Array(n);
+    this.fExp = new Float64Array(n);
+    this.fmask = n - 1;
+  }
+
+  setRules(rules: RuleSet, externals?: readonly number[]): void {
+    this.rules = rules;
+    if (externals) this.externals = Uint32Array.from(externals);
+  }
+
+  isExternal(a: number): boolean {
+    const e = this.externals;
+    for (let i = 0; i < e.length; i++) if (e[i] === a) return true;
+    return false;
+  }
+
+  private fail(reason: number): number {
+    this.reason = reason;
+    return DISPATCH_DROP;
+  }
+
+  classify(b: Uint8Array, off: number, len: number, now: number, handle = -1): number {
+    if (len < 20 || off + len > b.length) return this.fail(len >= 1 && b[off]! >>> 4 === 6 ? DropReason.Ipv6 : DropReason.Truncated);
+    const v = b[off]! >>> 4;
+    if (v === 6) return this.fail(DropReason.Ipv6);
+    if (v !== 4) return this.fail(DropReason.NotIp);
+    const hl = (b[off]! & 0x0f) << 2;
+    if (hl < 20) return this.fail(DropReason.BadIhl);
+    const tl = u16(b, off + 2);
+    if (tl < hl || tl > len) return this.fail(DropReason.BadTotalLength);
+    const p = b[off + 9]!;
+    const src = u32(b, off + 12);
+    const dst = u32(b, off + 16);
+    const ff = u16(b, off + 6);
+    const fragOff = ff & 0x1fff;
+    const l4 = off + hl;
+    const l4len = tl - hl;
+    const ipId = u16(b, off + 4);
+
+    if (fragOff !== 0) {
+      const r = this.fragRoute(src, dst, p, ipId, now);
+      if (r >= 0) {
+        this.dir = r & 1;
+        return r >>> 1;
+      }
+      if (handle < 0) return this.fail(DropReason.FragmentOrphan);
+      if (this.held.length >= this.maxHeld) return this.fail(DropReason.FragmentBufferFull);
+      this.held.push({ handle, src, dst, key: (p << 16) | ipId, until: now + this.fragTimeout });
+      return DISPATCH_HELD;
+    }
+
+    const ports = p === TCP || p === UDP;
+    if ((ports && l4len < 4) || (p === ICMP && l4len < 8)) return this.fail(DropReason.Truncated);
+    const sport = ports ? u16(b, l4) : 0;
+    const dport = ports ? u16(b, l4 + 2) : 0;
+    let part: number;
+    const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
+    if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) return DISPATCH_PASS;
+    if (ri >= 0 || (this.rules.isInsideSource(src) && !this.isExternal(dst))) {
+      if (ri < 0 && !(p === ICMP && icmp.isError(b[l4]!))) return this.fail(DropReason.NoRule);
+      this.dir = 0;
+      part = this.outboundPartition(b, l4, l4len, p, src, sport);
+    } else if (this.isExternal(dst)) {
+      this.dir = 1;
+      part = this.inboundPartition(b, l4, l4len, p, dst, dport);
+    } else if (this.rules.isInsideSource(src)) {
+      // Inside host to an external address under no masquerade rule for this flow.
+      return this.fail(DropReason.NoRule);
+    } else {
+      return this.fail(DropReason.NoRule);
+    }
+    if (part < 0) return part;
+    if ((ff & 0x2000) !== 0) this.fragLearn(src, dst, p, ipId, (part << 1) | this.dir, now);
+    return part;
+  }
+
+  private outboundPartition(b: Uint8Array, l4: number, l4len: number, p: number, src: number, sport: number): number {
+    if (p !== ICMP) return insidePartition(p, src, sport, this.partitions);
+    const t = b[l4]!;
+    if (icmp.isQuery(t)) return insidePartition(ICMP, src, u16(b, l4 + 4), this.partitions);
+    if (!icmp.isError(t)) return this.fail(DropReason.IcmpUnsupported);
+    // Error about a packet delivered to an inside host: the flow is that host's.
+    const e = this.embedded(b, l4, l4len);
+    if (e < 0) return e;
+    const ihl = (b[e]! & 0x0f) << 2;
+    const ip2 = b[e + 9]!;
+    if (ip2 === ICMP) return insidePartition(ICMP, u32(b, e + 12), u16(b, e + ihl + 4), this.partitions);
+    return insidePartition(ip2, u32(b, e + 16), u16(b, e + ihl + 2), this.partitions);
+  }
+
+  private inboundPartition(b: Uint8Array, l4: number, l4len: number, p: number, dst: number, dport: number): number {
+    if (p === TCP || p === UDP) return this.owner(p, dst, dport);
+    if (p !== ICMP) return this.fail(DropReason.UnsupportedProtocol);
+    const t = b[l4]!;
+    if (icmp.isQuery(t)) {
+      // Echo requests to the gateway itself are answered by whichever partition: use 0.
+      const o = this.owner(ICMP, dst, u16(b, l4 + 4));
+      return o < 0 && icmp.isQueryRequest(t) ? 0 : o;
+    }
+    if (!icmp.isError(t)) return this.fail(DropReason.IcmpUnsupported);
+    const e = this.embedded(b, l4, l4len);
+    if (e < 0) return e;
+    const ihl = (b[e]! & 0x0f) << 2;
+    const ip2 = b[e + 9]!;
+    // The quoted packet is one we sent: its source is our external address:port.
+    if (ip2 === ICMP) return this.owner(ICMP, u32(b, e + 12), u16(b, e + ihl + 4));
+    if (ip2 !== TCP && ip2 !== UDP) return this.fail(DropReason.IcmpErrorNoSession);
+    return this.owner(ip2, u32(b, e + 12), u16(b, e + ihl));
+  }
+
+  private owner(p: number, ext: number, port: number): number {
+    const o = inboundOwner(this.rules, this.plan, this.partitions, p, ext, port);
+    return o < 0 ? this.fail(p === ICMP ? DropReason.NoMapping : DropReason.NoMapping) : o;
+  }
+
+  /** Offset of the packet quoted in an ICMP error, or DISPATCH_DROP. */
+  private embedded(b: Uint8Array, l4: number, l4len: number): number {
+    const e = l4 + 8;
+    const avail = l4len - 8;
+    if (avail < 28 || b[e]! >>> 4 !== 4) return this.fail(DropReason.IcmpErrorMalformed);
+    const ihl = (b[e]! & 0x0f) << 2;
+    if (ihl < 20 || ihl + 8 > avail) return this.fail(DropReason.IcmpErrorMalformed);
+    return e;
+  }
+
+  // ------------------------------------------------------------------ fragments
+
+  private fragSlot(src: number, dst: number, key: number): number {
+    return hash5(key >>> 16, src, key & 0xffff, dst, 0) & this.fmask;
+  }
+
+  private fragLearn(src: number, dst: number, p: number, ipId: number, route: number, now: number): void {
+    const key = ((p << 16) | ipId) >>> 0;
+    let i = this.fragSlot(src, dst, key);
+    let victim = i;
+    for (let k = 0; k < 8; k++) {
+      if (this.fExp[i]! <= now || (this.fSrc[i] === src && this.fDst[i] === dst && this.fKey[i] === key)) {
+        victim = i;
+        break;
+      }
+      if (this.fExp[i]! < this.fExp[victim]!) victim = i;
+      i = (i + 1) & this.fmask;
+    }
+    this.fSrc[victim] = src;
+    this.fDst[victim] = dst;
+    this.fKey[victim] = key;
+    this.fRoute[victim] = route;
+    this.fExp[victim] = now + this.fragTimeout;
+    if (this.held.length > 0) this.releaseFor(src, dst, key, route);
+  }
+
+  private fragRoute(src: number, dst: number, p: number, ipId: number, now: number): number {
+    const key = ((p << 16) | ipId) >>> 0;
+    let i = this.fragSlot(src, dst, key);
+    for (let k = 0; k < 8; k++) {
+      if (this.fSrc[i] === src && this.fDst[i] === dst && this.fKey[i] === key && this.fExp[i]! > now) return this.fRoute[i]!;
+      i = (i + 1) & this.fmask;
+    }
+    return -1;
+  }
+
+  private releaseFor(src: number, dst: number, key: number, route: number): void {
+    const keep: typeof this.held = [];
+    for (const h of this.held) {
+      if (h.src === src && h.dst === dst && h.key === key) this.ready.push({ handle: h.handle, partition: route >>> 1, dir: route & 1 });
+      else keep.push(h);
+    }
+    this.held = keep;
+  }
+
+  /** Held fragments whose first fragment has now been dispatched, in arrival order. */
+  released(): Array<{ handle: number; partition: number; dir: number }> {
+    if (this.ready.length === 0) return EMPTY;
+    const r = this.ready;
+    this.ready = [];
+    return r;
+  }
+
+  /** Held fragments that waited too long: the caller drops them (fragment_orphan). */
+  expired(now: number): number[] {
+    if (this.held.length === 0) return [];
+    const out: number[] = [];
+    this.held = this.held.filter((h) => {
+      if (h.until > now) return true;
+      out.push(h.handle);
+      return false;
+    });
+    return out;
+  }
+
+  get heldCount(): number {
+    return this.held.length;
+  }
+}
+
+const EMPTY: Array<{ handle: number; partition: number; dir: number }> = [];

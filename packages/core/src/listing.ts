@@ -1,0 +1,138 @@
+/**
+ * listing.ts — the masquerade table as rows, for `masq table`, the control socket and tests.
+ *
+ * Contract: `listSessions(table, now, filter)` reads the columns (safe from any thread; a row
+ * may be torn while its owner writes, which a listing tolerates) and returns plain rows.
+ * `formatProc(rows)` prints the Linux 2.0 `/proc/net/ip_masquerade` layout: protocol, then
+ * addresses and ports in hex as that kernel printed them, the masq port, the FTP sequence
+ * fields (Init-seq, Delta, PDelta) and Expires in hundredths of a second (jiffies at HZ=100).
+ * `formatTable(rows)` is the readable default.
+ */
+import { formatIPv4 } from './addr.js';
+import { SessionTable, SF_HAIRPIN, SF_INBOUND_CREATED } from './table.js';
+import { TCP_STATE_NAMES } from './counters.js';
+
+export interface SessionRow {
+  id: number;
+  proto: 'tcp' | 'udp' | 'icmp';
+  inside: string;
+  insidePort: number;
+  external: string;
+  externalPort: number;
+  remote: string;
+  remotePort: number;
+  state: string;
+  idleMs: number;
+  expiresMs: number;
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+  initSeq: number;
+  delta: number;
+  pdelta: number;
+  inboundCreated: boolean;
+  hairpin: boolean;
+}
+
+export interface SessionFilter {
+  proto?: 'tcp' | 'udp' | 'icmp';
+  /** inside, external or remote address equals this */
+  host?: number;
+  /** inside, external or remote port equals this */
+  port?: number;
+  limit?: number;
+}
+
+const PROTO_NAME: Record<number, 'tcp' | 'udp' | 'icmp'> = { 6: 'tcp', 17: 'udp', 1: 'icmp' };
+const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
+
+/** Does session `sid` match the filter? */
+export function sessionMatches(t: SessionTable, sid: number, f: SessionFilter): boolean {
+  const c = t.cols;
+  if (f.proto && c.sProto[sid] !== PROTO_NUM[f.proto]) return false;
+  if (f.host !== undefined && c.sIn[sid] !== f.host && c.sExt[sid] !== f.host && c.sRem[sid] !== f.host) return false;
+  if (f.port !== undefined && c.sInPort[sid] !== f.port && c.sExtPort[sid] !== f.port && c.sRemPort[sid] !== f.port) return false;
+  return true;
+}
+
+export function sessionRow(t: SessionTable, sid: number, now: number): SessionRow {
+  const c = t.cols;
+  const p = c.sProto[sid]!;
+  return {
+    id: sid,
+    proto: PROTO_NAME[p] ?? 'tcp',
+    inside: formatIPv4(c.sIn[sid]!),
+    insidePort: c.sInPort[sid]!,
+    external: formatIPv4(c.sExt[sid]!),
+    externalPort: c.sExtPort[sid]!,
+    remote: formatIPv4(c.sRem[sid]!),
+    remotePort: c.sRemPort[sid]!,
+    state: p === 6 ? TCP_STATE_NAMES[c.sState[sid]!] ?? 'unknown' : 'active',
+    idleMs: Math.max(0, now - c.sLast[sid]!),
+    expiresMs: Math.max(0, c.sExpires[sid]! - now),
+    packetsOut: c.sPktOut[sid]!,
+    packetsIn: c.sPktIn[sid]!,
+    bytesOut: c.sByteOut[sid]!,
+    bytesIn: c.sByteIn[sid]!,
+    initSeq: c.sInitSeq[sid]!,
+    delta: c.sDelta[sid]!,
+    pdelta: c.sPDelta[sid]!,
+    inboundCreated: (c.sFlags[sid]! & SF_INBOUND_CREATED) !== 0,
+    hairpin: (c.sFlags[sid]! & SF_HAIRPIN) !== 0,
+  };
+}
+
+export function listSessions(t: SessionTable, now: number, f: SessionFilter = {}): SessionRow[] {
+  const rows: SessionRow[] = [];
+  const limit = f.limit ?? Infinity;
+  for (let sid = 1; sid < t.sessionHigh && rows.length < limit; sid++) {
+    if (t.isLive(sid) && sessionMatches(t, sid, f)) rows.push(sessionRow(t, sid, now));
+  }
+  return rows;
+}
+
+function hex(n: number, w: number): string {
+  return (n >>> 0).toString(16).toUpperCase().padStart(w, '0');
+}
+function ipHex(a: string): string {
+  const [x, y, z, w] = a.split('.').map(Number);
+  return hex((((x! << 24) | (y! << 16) | (z! << 8) | w!) >>> 0), 8);
+}
+
+/** Linux 2.0 /proc/net/ip_masquerade. */
+export function formatProc(rows: readonly SessionRow[]): string {
+  const lines = ['Prc FromIP   FPrt ToIP     TPrt Masq Init-seq  Delta PDelta Expires (free=0,0,0)'];
+  for (const r of rows) {
+    lines.push(
+      `${r.proto.toUpperCase().padEnd(3)} ${ipHex(r.inside)}:${hex(r.insidePort, 4)} ${ipHex(r.remote)}:${hex(r.remotePort, 4)} ${hex(r.externalPort, 4)} ${hex(r.initSeq, 8)} ${String(r.delta).padStart(6)} ${String(r.pdelta).padStart(6)} ${String(Math.round(r.expiresMs / 10)).padStart(7)}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+function dur(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** The readable listing. */
+export function formatTable(rows: readonly SessionRow[]): string {
+  const head = ['PROTO', 'INSIDE', 'EXTERNAL', 'REMOTE', 'STATE', 'IDLE', 'EXPIRES', 'PKTS', 'BYTES'];
+  const body = rows.map((r) => [
+    r.proto,
+    `${r.inside}:${r.insidePort}`,
+    `${r.external}:${r.externalPort}`,
+    `${r.remote}:${r.remotePort}`,
+    r.state + (r.hairpin ? '*' : ''),
+    dur(r.idleMs),
+    dur(r.expiresMs),
+    `${r.packetsOut}/${r.packetsIn}`,
+    `${r.bytesOut}/${r.bytesIn}`,
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
+  return [fmt(head), ...body.map(fmt)].join('\n') + '\n';
+}

@@ -1,0 +1,153 @@
+/**
+ * nat.ts — the whole translator in one thread: a Dispatcher in front of N Partitions, wired
+ * exactly as the gateway's threads wire them (hand-offs between partitions, held fragments,
+ * the reply buffer), but called directly. Used by scenario tests, benchmarks and the
+ * offline demo; the gateway (packages/workers) runs the same pieces on threads.
+ *
+ * Contract: `process(bytes, off, len, now)` takes one packet that arrived from the TUN and
+ * returns the packets to write back (zero, one, or more when held fragments are released),
+ * each a view into either the input buffer or a copy. `lastDrop` says why the last packet
+ * produced nothing. Timekeeping is the caller's: `now` in ms.
+ */
+import { resolveConfig, type ConfigInput, type NatConfig } from './config.js';
+import { RuleSet, parseRules, type Rule } from './rules.js';
+import { PortPlan } from './ports.js';
+import { SessionTable, type TableSizes } from './table.js';
+import { Partition } from './translate.js';
+import { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS } from './dispatch.js';
+import { VerdictKind, verdictArg, verdictKind, Direction } from './verdict.js';
+import { C, sumCounters } from './counters.js';
+import { nextPow2 } from './arena.js';
+
+/** Table sizes for one partition of a gateway with `cfg`. */
+export function partitionSizes(cfg: NatConfig): TableSizes {
+  const cap = Math.ceil(cfg.maxSessions / cfg.partitions) + 1;
+  return {
+    capacity: cap,
+    mapCapacity: cap + 1024,
+    hostSlots: cfg.hostSessionLimit > 0 ? nextPow2(Math.min(cap * 2, 1 << 18)) : 0,
+    fragSlots: 1024,
+    externals: cfg.externals.length,
+  };
+}
+
+export interface NatOptions extends ConfigInput {
+  rules: string | Rule[];
+}
+
+export class Nat {
+  readonly config: NatConfig;
+  readonly plan: PortPlan;
+  readonly partitions: Partition[];
+  readonly dispatcher: Dispatcher;
+  rules: RuleSet;
+  lastDrop = 0;
+  private heldCopies = new Map<number, Uint8Array>();
+  private nextHandle = 1;
+
+  constructor(opts: NatOptions) {
+    const { rules, ...cfgIn } = opts;
+    this.config = resolveConfig(cfgIn);
+    this.rules = new RuleSet(typeof rules === 'string' ? parseRules(rules) : rules);
+    this.plan = new PortPlan(this.config.portLo, this.config.portHi, this.config.partitions);
+    const sizes = partitionSizes(this.config);
+    this.partitions = [];
+    for (let i = 0; i < this.config.partitions; i++) {
+      const table = new SessionTable(sizes, this.plan);
+      const p = new Partition({ config: this.config, rules: this.rules, plan: this.plan, index: i, table });
+      p.syncStatics(null, 0);
+      this.partitions.push(p);
+    }
+    this.dispatcher = new Dispatcher(this.rules, this.config.externals, this.plan, this.config.partitions, this.config.fragmentHold, this.config.timeouts.fragment);
+  }
+
+  /** Replace the rules live (reload); returns sessions flushed. */
+  setRules(rules: string | Rule[], now: number): number {
+    this.rules = new RuleSet(typeof rules === 'string' ? parseRules(rules) : rules);
+    this.dispatcher.setRules(this.rules);
+    let n = 0;
+    for (const p of this.partitions) n += p.applyRules(this.rules, now);
+    return n;
+  }
+
+  /** Counters summed over partitions. */
+  counters(): Float64Array {
+    return sumCounters(this.partitions.map((p) => p.table.counters));
+  }
+
+  drops(reason: number): number {
+    return this.counters()[C.DROPS + reason]!;
+  }
+
+  /** Run one packet through; returns what would be written back to the TUN. */
+  process(bytes: Uint8Array, off: number, len: number, now: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const handle = this.nextHandle++;
+    const part = this.dispatcher.classify(bytes, off, len, now, handle);
+    if (part === DISPATCH_DROP) {
+      this.lastDrop = this.dispatcher.reason;
+      this.partitions[0]!.table.drop(this.lastDrop);
+      return out;
+    }
+    if (part === DISPATCH_PASS) {
+      this.partitions[0]!.table.counters[C.PASSED]!++;
+      out.push(bytes.subarray(off, off + len));
+      return out;
+    }
+    if (part === DISPATCH_HELD) {
+      this.heldCopies.set(handle, bytes.slice(off, off + len));
+      return out;
+    }
+    this.run(bytes, off, len, part, this.dispatcher.dir, now, out);
+    for (const r of this.dispatcher.released()) {
+      const copy = this.heldCopies.get(r.handle);
+      this.heldCopies.delete(r.handle);
+      if (copy) this.run(copy, 0, copy.length, r.partition, r.dir, now, out);
+    }
+    for (const h of this.dispatcher.expired(now)) {
+      this.heldCopies.delete(h);
+      this.partitions[0]!.table.drop(20);
+    }
+    return out;
+  }
+
+  private run(bytes: Uint8Array, off: number, len: number, part: number, dir: number, now: number, out: Uint8Array[]): void {
+    let p = part;
+    let d = dir;
+    for (let hops = 0; hops < 4; hops++) {
+      const partition = this.partitions[p]!;
+      const v = partition.translate(bytes, off, len, d, now);
+      switch (verdictKind(v)) {
+        case VerdictKind.Forward:
+        case VerdictKind.Pass:
+          this.lastDrop = 0;
+          out.push(bytes.subarray(off, off + ((bytes[off + 2]! << 8) | bytes[off + 3]!)));
+          return;
+        case VerdictKind.Reply:
+          this.lastDrop = verdictArg(v);
+          out.push(partition.reply.slice(0, partition.replyLen));
+          return;
+        case VerdictKind.Handoff:
+          p = verdictArg(v);
+          d = Direction.HairpinIn;
+          continue;
+        default:
+          this.lastDrop = verdictArg(v);
+          return;
+      }
+    }
+  }
+
+  /** Incremental expiry across partitions. */
+  expire(now: number, budget = 1 << 20): number {
+    let n = 0;
+    for (const p of this.partitions) n += p.expire(now, budget);
+    return n;
+  }
+
+  get sessionCount(): number {
+    let n = 0;
+    for (const p of this.partitions) n += p.table.sessionCount;
+    return n;
+  }
+}

@@ -1,0 +1,554 @@
+/**
+ * table.ts — one partition's masquerade table: mappings, sessions, their indices, per-host
+ * counts, the fragment map, the port allocator state and the statistics block, all as
+ * typed-array columns carved from ONE SharedArrayBuffer.
+ *
+ * Contract:
+ *  - A *mapping* is the endpoint-independent binding (RFC 4787 REQ-1, RFC 5382 REQ-1)
+ *    (protocol, inside address, inside port) ↔ (external address, external port). A *session*
+ *    is one remote endpoint talking over a mapping; sessions carry the TCP state, timers,
+ *    counters and the precomputed checksum deltas of the fast path. A mapping lives while it
+ *    has sessions (or forever, if static: a port forward).
+ *  - Ids are small integers (0 = none). Sessions of a mapping form a doubly linked list.
+ *  - Four open-addressing indices (linear probing, backward-shift deletion, load ≤ 1/2):
+ *    sessions by inside 5-tuple and by outside 5-tuple, mappings by inside and by outside
+ *    endpoint.
+ *  - Single writer: only the partition's owner calls the mutating functions. Other threads
+ *    may read columns (listings, expiry nomination) and must tolerate a torn view; they never
+ *    write. Because every byte of state is in the shared buffer, a restarted owner rebuilds
+ *    the views over the same buffer and continues where the dead one stopped.
+ *  - Memory: `tableBytes(capacity)` says how much; about 190 bytes per session slot
+ *    including its share of mappings and indices (see docs).
+ */
+import { Arena, placeLayout, nextPow2 } from './arena.js';
+import { hash3, hash5 } from './hash.js';
+import { COUNTER_SLOTS, C, protoIndex } from './counters.js';
+import { PortAllocator, PortPlan, type PortArrays } from './ports.js';
+import { TcpState } from './tcpstate.js';
+import { DROP_REASON_COUNT } from './drop.js';
+
+/** Session flags. */
+export const SF_INBOUND_CREATED = 1; // created by an inbound packet (forward or EIF)
+export const SF_HAIRPIN = 2; // remote endpoint is one of our external addresses
+export const SF_ALG = 4;
+
+/** Mapping flags. */
+export const MF_STATIC = 1;
+
+const H_SESS_HIGH = 0;
+const H_SESS_FREE = 1;
+const H_SESS_COUNT = 2;
+const H_MAP_HIGH = 3;
+const H_MAP_FREE = 4;
+const H_MAP_COUNT = 5;
+const H_EXPIRE_CURSOR = 6;
+const H_HOST_COUNT = 7;
+const H_SLOTS = 16;
+
+export interface TableSizes {
+  /** Session slots (ids 1..capacity-1 usable). */
+  capacity: number;
+  /** Mapping slots (sessions + static forwards). */
+  mapCapacity: number;
+  /** Host-count table slots (power of two), 0 = no per-host accounting. */
+  hostSlots: number;
+  /** Fragment map slots (power of two). */
+  fragSlots: number;
+  externals: number;
+}
+
+function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
+  const n = s.capacity;
+  const m = s.mapCapacity;
+  const si = nextPow2(n * 2);
+  const mi = nextPow2(m * 2);
+  return {
+    header: a.i32(H_SLOTS),
+    counters: a.f64(COUNTER_SLOTS),
+    // sessions
+    sProto: a.u8(n),
+    sState: a.u8(n),
+    sFlags: a.u8(n),
+    sAlg: a.u8(n),
+    sIn: a.u32(n),
+    sRem: a.u32(n),
+    sExt: a.u32(n),
+    sInPort: a.u16(n),
+    sRemPort: a.u16(n),
+    sExtPort: a.u16(n),
+    /** folded checksum deltas for outbound rewrites: IP header, L4 */
+    sDIp: a.u16(n),
+    sDL4: a.u16(n),
+    sMap: a.u32(n),
+    sNext: a.u32(n),
+    sPrev: a.u32(n),
+    sExpires: a.f64(n),
+    sLast: a.f64(n),
+    sPktOut: a.f64(n),
+    sPktIn: a.f64(n),
+    sByteOut: a.f64(n),
+    sByteIn: a.f64(n),
+    sInitSeq: a.u32(n),
+    sDelta: a.i32(n),
+    sPDelta: a.i32(n),
+    // mappings
+    mProto: a.u8(m),
+    mFlags: a.u8(m),
+    mExtIdx: a.u8(m),
+    mIn: a.u32(m),
+    mExt: a.u32(m),
+    mInPort: a.u16(m),
+    mExtPort: a.u16(m),
+    mCount: a.u32(m),
+    mHead: a.u32(m),
+    mNext: a.u32(m),
+    // indices (store id; 0 = empty)
+    ixSessOut: a.i32(si),
+    ixSessIn: a.i32(si),
+    ixMapOut: a.i32(mi),
+    ixMapIn: a.i32(mi),
+    // per-host session counts
+    hKey: a.u32(s.hostSlots),
+    hCount: a.u32(s.hostSlots),
+    // fragments: key (src, dst, proto<<16|id, dir) → session, expiry
+    fSrc: a.u32(s.fragSlots),
+    fDst: a.u32(s.fragSlots),
+    fKey: a.u32(s.fragSlots),
+    fSess: a.u32(s.fragSlots),
+    fExpires: a.f64(s.fragSlots),
+    ports: PortAllocator.arrays(plan, s.externals, a),
+  };
+}
+
+export type TableColumns = ReturnType<typeof buildColumns>;
+
+/** Bytes a table of these sizes occupies. */
+export function tableBytes(sizes: TableSizes, plan: PortPlan): number {
+  const a = new Arena(null);
+  buildColumns(a, sizes, plan);
+  return a.size;
+}
+
+/** The statistics block of a table buffer, for readers in other threads (metrics, CLI). */
+export function countersOf(buffer: SharedArrayBuffer): Float64Array {
+  // Layout order: header i32[H_SLOTS] (64 bytes), then the counters.
+  return new Float64Array(buffer, H_SLOTS * 4, COUNTER_SLOTS);
+}
+
+export interface TableMemory {
+  buffer: SharedArrayBuffer;
+  sizes: TableSizes;
+}
+
+export class SessionTable {
+  readonly cols: TableColumns;
+  readonly memory: TableMemory;
+  readonly capacity: number;
+  readonly mapCapacity: number;
+  readonly counters: Float64Array;
+  private readonly h: Int32Array;
+  private readonly smask: number;
+  private readonly mmask: number;
+  private readonly hmask: number;
+  private readonly fmask: number;
+
+  constructor(sizes: TableSizes, plan: PortPlan, buffer?: SharedArrayBuffer) {
+    const { layout, buffer: buf } = placeLayout((a) => buildColumns(a, sizes, plan), buffer);
+    this.cols = layout;
+    this.memory = { buffer: buf, sizes };
+    this.capacity = sizes.capacity;
+    this.mapCapacity = sizes.mapCapacity;
+    this.counters = layout.counters;
+    this.h = layout.header;
+    this.smask = layout.ixSessOut.length - 1;
+    this.mmask = layout.ixMapOut.length - 1;
+    this.hmask = sizes.hostSlots - 1;
+    this.fmask = sizes.fragSlots - 1;
+    if (this.h[H_SESS_HIGH] === 0) this.h[H_SESS_HIGH] = 1;
+    if (this.h[H_MAP_HIGH] === 0) this.h[H_MAP_HIGH] = 1;
+  }
+
+  get portArrays(): PortArrays {
+    return this.cols.ports;
+  }
+  get sessionCount(): number {
+    return this.h[H_SESS_COUNT]!;
+  }
+  get mappingCount(): number {
+    return this.h[H_MAP_COUNT]!;
+  }
+  /** Highest session id ever used + 1 (scan bound for readers). */
+  get sessionHigh(): number {
+    return this.h[H_SESS_HIGH]!;
+  }
+  get mappingHigh(): number {
+    return this.h[H_MAP_HIGH]!;
+  }
+
+  // ---------------------------------------------------------------- lookups (fast path)
+
+  findSessionOut(proto: number, inA: number, inP: number, rem: number, remP: number): number {
+    const c = this.cols;
+    const ix = c.ixSessOut;
+    let i = hash5(proto, inA, inP, rem, remP) & this.smask;
+    for (;;) {
+      const id = ix[i]!;
+      if (id === 0) return 0;
+      if (c.sIn[id] === inA && c.sRem[id] === rem && c.sInPort[id] === inP && c.sRemPort[id] === remP && c.sProto[id] === proto) return id;
+      i = (i + 1) & this.smask;
+    }
+  }
+
+  findSessionIn(proto: number, ext: number, extP: number, rem: number, remP: number): number {
+    const c = this.cols;
+    const ix = c.ixSessIn;
+    let i = hash5(proto, ext, extP, rem, remP) & this.smask;
+    for (;;) {
+      const id = ix[i]!;
+      if (id === 0) return 0;
+      if (c.sExt[id] === ext && c.sRem[id] === rem && c.sExtPort[id] === extP && c.sRemPort[id] === remP && c.sProto[id] === proto) return id;
+      i = (i + 1) & this.smask;
+    }
+  }
+
+  findMappingOut(proto: number, inA: number, inP: number): number {
+    const c = this.cols;
+    const ix = c.ixMapOut;
+    let i = hash3(proto, inA, inP) & this.mmask;
+    for (;;) {
+      const id = ix[i]!;
+      if (id === 0) return 0;
+      if (c.mIn[id] === inA && c.mInPort[id] === inP && c.mProto[id] === proto) return id;
+      i = (i + 1) & this.mmask;
+    }
+  }
+
+  findMappingIn(proto: number, ext: number, extP: number): number {
+    const c = this.cols;
+    const ix = c.ixMapIn;
+    let i = hash3(proto, ext, extP) & this.mmask;
+    for (;;) {
+      const id = ix[i]!;
+      if (id === 0) return 0;
+      if (c.mExt[id] === ext && c.mExtPort[id] === extP && c.mProto[id] === proto) return id;
+      i = (i + 1) & this.mmask;
+    }
+  }
+
+  /** Any session of mapping `mid` whose remote address is `rem` (address-dependent filtering). */
+  mappingHasRemote(mid: number, rem: number, remP: number, portToo: boolean): boolean {
+    const c = this.cols;
+    for (let s = c.mHead[mid]!; s !== 0; s = c.sNext[s]!) {
+      if (c.sRem[s] === rem && (!portToo || c.sRemPort[s] === remP)) return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- index maintenance
+
+  private ixInsert(ix: Int32Array, mask: number, hash: number, id: number): void {
+    let i = hash & mask;
+    while (ix[i] !== 0) i = (i + 1) & mask;
+    ix[i] = id;
+  }
+
+  /** Remove `id` from a linear-probing index by backward shift (no tombstones). */
+  private ixRemove(ix: Int32Array, mask: number, hash: number, id: number, home: (id: number) => number): void {
+    let i = hash & mask;
+    while (ix[i] !== id) {
+      if (ix[i] === 0) return;
+      i = (i + 1) & mask;
+    }
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const e = ix[j]!;
+      if (e === 0) break;
+      const k = home(e) & mask;
+      // Move e into the hole at i unless its home lies cyclically in (i, j].
+      const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
+      if (!inRange) {
+        ix[i] = e;
+        i = j;
+      }
+    }
+    ix[i] = 0;
+  }
+
+  private homeSessOut = (id: number): number => {
+    const c = this.cols;
+    return hash5(c.sProto[id]!, c.sIn[id]!, c.sInPort[id]!, c.sRem[id]!, c.sRemPort[id]!);
+  };
+  private homeSessIn = (id: number): number => {
+    const c = this.cols;
+    return hash5(c.sProto[id]!, c.sExt[id]!, c.sExtPort[id]!, c.sRem[id]!, c.sRemPort[id]!);
+  };
+  private homeMapOut = (id: number): number => {
+    const c = this.cols;
+    return hash3(c.mProto[id]!, c.mIn[id]!, c.mInPort[id]!);
+  };
+  private homeMapIn = (id: number): number => {
+    const c = this.cols;
+    return hash3(c.mProto[id]!, c.mExt[id]!, c.mExtPort[id]!);
+  };
+
+  // ---------------------------------------------------------------- mappings
+
+  /** Create a mapping; returns its id, or 0 when the mapping table is full. */
+  newMapping(proto: number, inA: number, inP: number, extIdx: number, ext: number, extP: number, flags: number): number {
+    const c = this.cols;
+    const h = this.h;
+    let id = h[H_MAP_FREE]!;
+    if (id !== 0) h[H_MAP_FREE] = c.mNext[id]!;
+    else {
+      id = h[H_MAP_HIGH]!;
+      if (id >= this.mapCapacity) return 0;
+      h[H_MAP_HIGH] = id + 1;
+    }
+    c.mProto[id] = proto;
+    c.mFlags[id] = flags;
+    c.mExtIdx[id] = extIdx;
+    c.mIn[id] = inA;
+    c.mInPort[id] = inP;
+    c.mExt[id] = ext;
+    c.mExtPort[id] = extP;
+    c.mCount[id] = 0;
+    c.mHead[id] = 0;
+    c.mNext[id] = 0;
+    this.ixInsert(c.ixMapOut, this.mmask, hash3(proto, inA, inP), id);
+    this.ixInsert(c.ixMapIn, this.mmask, hash3(proto, ext, extP), id);
+    h[H_MAP_COUNT]!++;
+    this.counters[C.LIVE_MAPPINGS]!++;
+    return id;
+  }
+
+  /** Free a mapping (its sessions must be gone). Returns nothing; the caller releases the port. */
+  freeMapping(mid: number): void {
+    const c = this.cols;
+    this.ixRemove(c.ixMapOut, this.mmask, this.homeMapOut(mid), mid, this.homeMapOut);
+    this.ixRemove(c.ixMapIn, this.mmask, this.homeMapIn(mid), mid, this.homeMapIn);
+    c.mProto[mid] = 0;
+    c.mFlags[mid] = 0;
+    c.mNext[mid] = this.h[H_MAP_FREE]!;
+    this.h[H_MAP_FREE] = mid;
+    this.h[H_MAP_COUNT]!--;
+    this.counters[C.LIVE_MAPPINGS]!--;
+  }
+
+  isMappingLive(mid: number): boolean {
+    return this.cols.mProto[mid] !== 0;
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  /**
+   * Create a session on mapping `mid` toward (rem, remP). Returns the id or 0 when full.
+   * The caller fills the checksum deltas, state and timers.
+   */
+  newSession(mid: number, rem: number, remP: number): number {
+    const c = this.cols;
+    const h = this.h;
+    let id = h[H_SESS_FREE]!;
+    if (id !== 0) h[H_SESS_FREE] = c.sNext[id]!;
+    else {
+      id = h[H_SESS_HIGH]!;
+      if (id >= this.capacity) return 0;
+      h[H_SESS_HIGH] = id + 1;
+    }
+    const proto = c.mProto[mid]!;
+    c.sProto[id] = proto;
+    c.sState[id] = TcpState.None;
+    c.sFlags[id] = 0;
+    c.sAlg[id] = 0;
+    c.sIn[id] = c.mIn[mid]!;
+    c.sInPort[id] = c.mInPort[mid]!;
+    c.sExt[id] = c.mExt[mid]!;
+    c.sExtPort[id] = c.mExtPort[mid]!;
+    c.sRem[id] = rem;
+    c.sRemPort[id] = remP;
+    c.sMap[id] = mid;
+    c.sPktOut[id] = 0;
+    c.sPktIn[id] = 0;
+    c.sByteOut[id] = 0;
+    c.sByteIn[id] = 0;
+    c.sInitSeq[id] = 0;
+    c.sDelta[id] = 0;
+    c.sPDelta[id] = 0;
+    // link at the head of the mapping's list
+    const head = c.mHead[mid]!;
+    c.sNext[id] = head;
+    c.sPrev[id] = 0;
+    if (head !== 0) c.sPrev[head] = id;
+    c.mHead[mid] = id;
+    c.mCount[mid]!++;
+    this.ixInsert(c.ixSessOut, this.smask, hash5(proto, c.sIn[id]!, c.sInPort[id]!, rem, remP), id);
+    this.ixInsert(c.ixSessIn, this.smask, hash5(proto, c.sExt[id]!, c.sExtPort[id]!, rem, remP), id);
+    h[H_SESS_COUNT]!++;
+    this.counters[C.SESSIONS_CREATED]!++;
+    if (proto === 6) this.counters[C.LIVE_TCP_STATE]!++;
+    this.counters[C.LIVE_BY_PROTO + protoIndex(proto)]!++;
+    return id;
+  }
+
+  /** True when `sid` is a live session (readers: may race with the owner). */
+  isLive(sid: number): boolean {
+    return sid > 0 && sid < this.capacity && this.cols.sProto[sid] !== 0;
+  }
+
+  /**
+   * Unlink and free a session. Returns the mapping id if the mapping has no sessions left and
+   * is not static (the caller frees it and releases its port), else 0.
+   */
+  freeSession(sid: number): number {
+    const c = this.cols;
+    const proto = c.sProto[sid]!;
+    const mid = c.sMap[sid]!;
+    this.ixRemove(c.ixSessOut, this.smask, this.homeSessOut(sid), sid, this.homeSessOut);
+    this.ixRemove(c.ixSessIn, this.smask, this.homeSessIn(sid), sid, this.homeSessIn);
+    const prev = c.sPrev[sid]!;
+    const next = c.sNext[sid]!;
+    if (prev !== 0) c.sNext[prev] = next;
+    else c.mHead[mid] = next;
+    if (next !== 0) c.sPrev[next] = prev;
+    c.mCount[mid]!--;
+    if (proto === 6) this.counters[C.LIVE_TCP_STATE + c.sState[sid]!]!--;
+    this.counters[C.LIVE_BY_PROTO + protoIndex(proto)]!--;
+    c.sProto[sid] = 0;
+    c.sState[sid] = 0;
+    c.sExpires[sid] = 0;
+    c.sNext[sid] = this.h[H_SESS_FREE]!;
+    c.sPrev[sid] = 0;
+    this.h[H_SESS_FREE] = sid;
+    this.h[H_SESS_COUNT]!--;
+    return c.mCount[mid] === 0 && (c.mFlags[mid]! & MF_STATIC) === 0 ? mid : 0;
+  }
+
+  /** Set a TCP session's state, keeping the per-state gauge right. */
+  setTcpState(sid: number, state: number): void {
+    const c = this.cols;
+    const old = c.sState[sid]!;
+    if (old === state) return;
+    this.counters[C.LIVE_TCP_STATE + old]!--;
+    this.counters[C.LIVE_TCP_STATE + state]!++;
+    c.sState[sid] = state;
+  }
+
+  /** Advance and return the expiry scan cursor (owner's incremental sweep). */
+  get expireCursor(): number {
+    return this.h[H_EXPIRE_CURSOR]!;
+  }
+  set expireCursor(v: number) {
+    this.h[H_EXPIRE_CURSOR] = v;
+  }
+
+  // ---------------------------------------------------------------- per-host counts
+
+  /** Sessions currently held by inside host `a` (0 if not tracked). */
+  hostSessions(a: number): number {
+    if (this.hmask < 0) return 0;
+    const c = this.cols;
+    let i = hash3(0, a, 0) & this.hmask;
+    for (let k = 0; k <= this.hmask; k++) {
+      if (c.hCount[i] === 0) return 0;
+      if (c.hKey[i] === a) return c.hCount[i]!;
+      i = (i + 1) & this.hmask;
+    }
+    return 0;
+  }
+
+  /** Add `d` (±1) to host `a`'s count; returns false when the host table is full. */
+  hostAdd(a: number, d: number): boolean {
+    if (this.hmask < 0) return true;
+    const c = this.cols;
+    let i = hash3(0, a, 0) & this.hmask;
+    for (let k = 0; k <= this.hmask; k++) {
+      if (c.hCount[i] === 0) {
+        if (d <= 0) return true;
+        if (this.h[H_HOST_COUNT]! * 2 >= this.hmask + 1) return false;
+        c.hKey[i] = a;
+        c.hCount[i] = d;
+        this.h[H_HOST_COUNT]!++;
+        return true;
+      }
+      if (c.hKey[i] === a) {
+        const n = c.hCount[i]! + d;
+        if (n > 0) c.hCount[i] = n;
+        else this.hostRemoveAt(i);
+        return true;
+      }
+      i = (i + 1) & this.hmask;
+    }
+    return false;
+  }
+
+  private hostRemoveAt(slot: number): void {
+    const c = this.cols;
+    const mask = this.hmask;
+    let i = slot;
+    let j = slot;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (c.hCount[j] === 0) break;
+      const k = hash3(0, c.hKey[j]!, 0) & mask;
+      const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
+      if (!inRange) {
+        c.hKey[i] = c.hKey[j]!;
+        c.hCount[i] = c.hCount[j]!;
+        i = j;
+      }
+    }
+    c.hKey[i] = 0;
+    c.hCount[i] = 0;
+    this.h[H_HOST_COUNT]!--;
+  }
+
+  // ---------------------------------------------------------------- fragments
+
+  /**
+   * Remember that fragments (src, dst, proto, id) travelling in direction `dir` belong to
+   * session `sid` until `expires`. Probes 8 slots; an expired or matching slot is reused,
+   * else the soonest-expiring one is overwritten (bounded memory, RFC 4787 REQ-14).
+   */
+  fragPut(src: number, dst: number, proto: number, ipId: number, dir: number, sid: number, expires: number, now: number): void {
+    const c = this.cols;
+    const key = ((proto << 17) | (dir << 16) | ipId) >>> 0;
+    let i = hash5(proto, src, ipId, dst, dir) & this.fmask;
+    let victim = i;
+    for (let k = 0; k < 8; k++) {
+      const e = c.fExpires[i]!;
+      if (e <= now || (c.fSrc[i] === src && c.fDst[i] === dst && c.fKey[i] === key)) {
+        victim = i;
+        break;
+      }
+      if (e < c.fExpires[victim]!) victim = i;
+      i = (i + 1) & this.fmask;
+    }
+    c.fSrc[victim] = src;
+    c.fDst[victim] = dst;
+    c.fKey[victim] = key;
+    c.fSess[victim] = sid;
+    c.fExpires[victim] = expires;
+  }
+
+  /** The session recorded for these fragments, or 0. */
+  fragGet(src: number, dst: number, proto: number, ipId: number, dir: number, now: number): number {
+    const c = this.cols;
+    const key = ((proto << 17) | (dir << 16) | ipId) >>> 0;
+    let i = hash5(proto, src, ipId, dst, dir) & this.fmask;
+    for (let k = 0; k < 8; k++) {
+      if (c.fSrc[i] === src && c.fDst[i] === dst && c.fKey[i] === key && c.fExpires[i]! > now) return c.fSess[i]!;
+      i = (i + 1) & this.fmask;
+    }
+    return 0;
+  }
+
+  /** Drop every fragment record (table flush). */
+  fragClear(): void {
+    this.cols.fExpires.fill(0);
+  }
+
+  /** Count a drop. */
+  drop(reason: number): void {
+    if (reason > 0 && reason < DROP_REASON_COUNT) this.counters[C.DROPS + reason]!++;
+  }
+}

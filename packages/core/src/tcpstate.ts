@@ -1,0 +1,65 @@
+/**
+ * tcpstate.ts — the TCP session state machine a NAT keeps (RFC 7857 §2.1 and the RFC 6146
+ * §3.5.2 machine, reduced to what decides lifetimes).
+ *
+ * Contract: `tcpNext(state, flags, dir)` is pure. States and the timer they select:
+ *   SynOut / SynIn  one side's SYN seen            transitory (4 min)
+ *   Established     SYN seen both ways             established (2 h 4 min, RFC 5382 REQ-5)
+ *   FinOut / FinIn  one side's FIN seen            established (the other half may still talk)
+ *   Closing         FIN seen both ways             transitory
+ *   Reset           RST seen                       transitory: RFC 7857 §2.2 — a NAT should
+ *                   not drop state on a RST at once, since the RST may be forged or lost
+ * A simultaneous open (SYN crossing SYN, RFC 5382 REQ-2) reaches Established like SYN/SYN-ACK.
+ * A SYN on a Closing or Reset session starts a new connection on the same five-tuple.
+ */
+export const enum TcpState {
+  None = 0,
+  SynOut = 1,
+  SynIn = 2,
+  Established = 3,
+  FinOut = 4,
+  FinIn = 5,
+  Closing = 6,
+  Reset = 7,
+}
+
+const FIN = 0x01;
+const SYN = 0x02;
+const RST = 0x04;
+
+/** dir: 0 outbound (inside → outside), 1 inbound. */
+export function tcpNext(state: number, flags: number, dir: number): number {
+  if (flags & RST) return TcpState.Reset;
+  if (flags & SYN) {
+    switch (state) {
+      case TcpState.SynOut:
+        return dir === 1 ? TcpState.Established : TcpState.SynOut;
+      case TcpState.SynIn:
+        return dir === 0 ? TcpState.Established : TcpState.SynIn;
+      case TcpState.Closing:
+      case TcpState.Reset:
+      case TcpState.None:
+        return dir === 0 ? TcpState.SynOut : TcpState.SynIn;
+      default:
+        return state;
+    }
+  }
+  if (flags & FIN) {
+    switch (state) {
+      case TcpState.Established:
+        return dir === 0 ? TcpState.FinOut : TcpState.FinIn;
+      case TcpState.FinOut:
+        return dir === 1 ? TcpState.Closing : TcpState.FinOut;
+      case TcpState.FinIn:
+        return dir === 0 ? TcpState.Closing : TcpState.FinIn;
+      default:
+        return state;
+    }
+  }
+  return state;
+}
+
+/** True for the states whose timer is the established one. */
+export function tcpLongLived(state: number): boolean {
+  return state === TcpState.Established || state === TcpState.FinOut || state === TcpState.FinIn;
+}

@@ -1,0 +1,792 @@
+/**
+ * translate.ts — one partition of the masquerade table and the translation of packets in
+ * place: `Partition.translate(bytes, offset, length, direction, now)` → verdict.
+ *
+ * Contract:
+ *  - Pure with respect to the outside world: no I/O, no clock reads (`now` in ms is passed in),
+ *    no logging. Every byte string it is given is validated here first (ipv4/tcp/udp/icmp
+ *    validate functions); any input gives a verdict, never an exception.
+ *  - Fast path (a session exists): rewrite address and port, apply the session's precomputed
+ *    checksum deltas (RFC 1624), step the TCP state, refresh the timer, count. No allocation.
+ *  - Slow path (a miss): rules, filtering, port allocation, session insert.
+ *  - Single writer: a Partition is the only writer of its SessionTable.
+ *
+ * RFC behaviour implemented here:
+ *  - RFC 4787 REQ-1 / RFC 5382 REQ-1: endpoint-independent mapping (one mapping per inside
+ *    protocol/address/port, shared by every destination).
+ *  - RFC 4787 REQ-2: paired pooling — an inside host always gets the same external address.
+ *  - RFC 4787 REQ-8: filtering endpoint / address / address-port dependent (config).
+ *  - RFC 4787 REQ-9, RFC 5382 REQ-8, RFC 5508 REQ-7: hairpinning; the hairpinned packet's
+ *    source is the sender's external address and port.
+ *  - RFC 4787 REQ-6: UDP mappings are refreshed by outbound traffic only.
+ *  - RFC 5382 REQ-2: simultaneous open; REQ-4: unsolicited inbound SYNs are dropped silently
+ *    (REQ-4a: answering would go against the security policy) and counted.
+ *  - RFC 5508 REQ-1: ICMP query identifiers mapped like ports, 60 s timer; REQ-3/4/5: ICMP
+ *    errors translated both ways, embedded IP header, transport header and every affected
+ *    checksum rewritten; an error never creates, refreshes or deletes a session.
+ *  - RFC 4787 REQ-14: fragments: the first fragment is translated like any packet and
+ *    remembered; later fragments (no ports) follow it by (src, dst, proto, IP ID). Ordering is
+ *    restored before this point (dispatch.ts holds fragments that arrive before their first).
+ *  - RFC 6888 REQ-4: per-inside-host session limit; REQ-11: no eviction on exhaustion.
+ *  - RFC 7857 §2.1-2.2: TCP transitory timer for SYN/FIN/RST states.
+ */
+import { DropReason } from './drop.js';
+import { C, packetsSlot, protoIndex } from './counters.js';
+import type { NatConfig } from './config.js';
+import { RuleSet, RuleAction } from './rules.js';
+import { PortAllocator, PortPlan, PortMode } from './ports.js';
+import { SessionTable, MF_STATIC, SF_INBOUND_CREATED, SF_HAIRPIN } from './table.js';
+import { TcpState, tcpNext, tcpLongLived } from './tcpstate.js';
+import { hash3, insidePartition } from './hash.js';
+import { delta16, delta32, fold, applyDelta, applyDeltaUdp, getCheck, putCheck, checksum } from './wire/checksum.js';
+import { u16, u32, put16, put32 } from './wire/bytes.js';
+import * as ip from './wire/ipv4.js';
+import * as tcp from './wire/tcp.js';
+import * as udp from './wire/udp.js';
+import * as icmp from './wire/icmp.js';
+import { Direction, FORWARD, PASS, drop, handoff, reply } from './verdict.js';
+
+const TCP = 6;
+const UDP = 17;
+const ICMP = 1;
+
+/** The constant checksum delta of TTL + 1 (the TTL/protocol word grows by 0x0100). */
+const TTL_PLUS_ONE = 0x0100;
+
+export interface PartitionOptions {
+  config: NatConfig;
+  rules: RuleSet;
+  plan: PortPlan;
+  index: number;
+  table: SessionTable;
+}
+
+/** Where the inbound half of a packet to external (addr, port) is translated. */
+export function inboundOwner(rules: RuleSet, plan: PortPlan, partitions: number, proto: number, ext: number, port: number): number {
+  if (proto !== ICMP) {
+    const f = rules.matchForward(proto, ext, port);
+    if (f >= 0) return insidePartition(proto, rules.forwardInAddr(f), rules.forwardInPort(f, port), partitions);
+  }
+  const o = plan.ownerOf[port]!;
+  return o === 0xff ? -1 : o;
+}
+
+export class Partition {
+  readonly index: number;
+  readonly table: SessionTable;
+  readonly ports: PortAllocator;
+  /** Reply buffer for a Reply verdict (an ICMP error masq generates). */
+  readonly reply = new Uint8Array(576);
+  replyLen = 0;
+  private cfg: NatConfig;
+  private rules: RuleSet;
+  private readonly plan: PortPlan;
+  private readonly counters: Float64Array;
+  private externalSet: Uint32Array;
+  private hostLimit: number;
+
+  constructor(o: PartitionOptions) {
+    this.index = o.index;
+    this.table = o.table;
+    this.cfg = o.config;
+    this.rules = o.rules;
+    this.plan = o.plan;
+    this.counters = o.table.counters;
+    const mode = o.config.portMode === 'sequential' ? PortMode.Sequential : o.config.portMode === 'preserve' ? PortMode.Preserve : PortMode.Random;
+    this.ports = new PortAllocator(o.plan, o.index, o.table.portArrays, mode, o.config.portReuseDelay);
+    if (o.config.seed) this.ports.seed((o.config.seed + o.index * 7919) >>> 0);
+    this.externalSet = Uint32Array.from(o.config.externals);
+    this.hostLimit = o.config.hostSessionLimit > 0 ? Math.max(1, Math.ceil(o.config.hostSessionLimit / o.config.partitions)) : 0;
+  }
+
+  get config(): NatConfig {
+    return this.cfg;
+  }
+  get ruleSet(): RuleSet {
+    return this.rules;
+  }
+
+  /** Is `a` one of our external addresses? */
+  isExternal(a: number): boolean {
+    const e = this.externalSet;
+    for (let i = 0; i < e.length; i++) if (e[i] === a) return true;
+    return false;
+  }
+
+  private extIndex(a: number): number {
+    const e = this.externalSet;
+    for (let i = 0; i < e.length; i++) if (e[i] === a) return i;
+    return -1;
+  }
+
+  /** Timer for a session in its current state. */
+  private lifetime(proto: number, state: number): number {
+    const t = this.cfg.timeouts;
+    if (proto === TCP) return tcpLongLived(state) ? t.tcpEstablished : t.tcpTransitory;
+    return proto === UDP ? t.udp : t.icmp;
+  }
+
+  // ======================================================================= translate
+
+  /**
+   * Translate the IPv4 packet at bytes[off, off+len) in place. `dir` is a Direction. Returns
+   * a verdict (verdict.ts).
+   */
+  translate(b: Uint8Array, off: number, len: number, dir: number, now: number): number {
+    const r = ip.validateIPv4(b, off, len);
+    if (r !== DropReason.None) return this.dropped(r);
+    const hl = (b[off]! & 0x0f) << 2;
+    const tl = u16(b, off + ip.TOTAL_LEN);
+    const p = b[off + ip.PROTO]!;
+    const l4 = off + hl;
+    const l4len = tl - hl;
+    const ff = u16(b, off + ip.FLAGS_FRAG);
+    if ((ff & ip.FRAG_OFFSET_MASK) !== 0) return this.laterFragment(b, off, tl, p, dir, now);
+    const firstFrag = (ff & ip.FLAG_MF) !== 0;
+    let sport: number;
+    let dport: number;
+    let tflags = 0;
+    if (p === TCP) {
+      if (l4len < tcp.HEADER_LEN) return this.dropped(DropReason.Truncated);
+      const doff = (b[l4 + tcp.DATA_OFF]! >>> 4) << 2;
+      if (doff < tcp.HEADER_LEN || doff > l4len) return this.dropped(DropReason.BadL4Header);
+      sport = u16(b, l4);
+      dport = u16(b, l4 + 2);
+      tflags = b[l4 + tcp.FLAGS]!;
+    } else if (p === UDP) {
+      if (l4len < udp.HEADER_LEN) return this.dropped(DropReason.Truncated);
+      const ul = u16(b, l4 + udp.LENGTH);
+      // The length field spans the whole datagram; a first fragment carries only part of it.
+      if (ul < udp.HEADER_LEN || (!firstFrag && ul > l4len)) return this.dropped(DropReason.BadL4Header);
+      sport = u16(b, l4);
+      dport = u16(b, l4 + 2);
+    } else if (p === ICMP) {
+      if (l4len < icmp.HEADER_LEN) return this.dropped(DropReason.Truncated);
+      // A fragmented ICMP message's checksum spans all fragments: only whole ones are checked.
+      if (!firstFrag && checksum(b, l4, l4len) !== 0) return this.dropped(DropReason.BadIcmpChecksum);
+      const t = b[l4]!;
+      if (icmp.isError(t)) {
+        if (firstFrag) return this.dropped(DropReason.IcmpErrorMalformed);
+        return this.icmpError(b, off, l4, l4len, dir, now);
+      }
+      if (!icmp.isQuery(t)) return this.dropped(DropReason.IcmpUnsupported);
+      sport = u16(b, l4 + icmp.ID);
+      dport = 0;
+    } else {
+      return this.dropped(DropReason.UnsupportedProtocol);
+    }
+    if (dir === Direction.Out) return this.outbound(b, off, l4, tl, p, sport, dport, tflags, firstFrag, now);
+    return this.inbound(b, off, l4, tl, p, sport, dport, tflags, firstFrag, dir, now);
+  }
+
+  private dropped(reason: number): number {
+    this.counters[C.DROPS + reason]!++;
+    return drop(reason);
+  }
+
+  // ----------------------------------------------------------------------- outbound
+
+  private outbound(b: Uint8Array, off: number, l4: number, tl: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
+    const t = this.table;
+    const c = t.cols;
+    const src = u32(b, off + ip.SRC);
+    const dst = u32(b, off + ip.DST);
+    let sid = t.findSessionOut(p, src, sport, dst, dport);
+    if (sid === 0) {
+      const v = this.createOutbound(b, off, l4, p, src, sport, dst, dport, tflags, now);
+      if (v !== 0) return v;
+      sid = t.findSessionOut(p, src, sport, dst, dport);
+    }
+    // --- fast path: precomputed rewrite
+    const ext = c.sExt[sid]!;
+    let dIp = c.sDIp[sid]!;
+    const ttlv = b[off + ip.TTL]!;
+    if (this.cfg.hopCompensation && ttlv < 255) {
+      b[off + ip.TTL] = ttlv + 1;
+      dIp += TTL_PLUS_ONE;
+    }
+    put32(b, off + ip.SRC, ext);
+    putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
+    const dL4 = c.sDL4[sid]!;
+    if (p === TCP) {
+      put16(b, l4, c.sExtPort[sid]!);
+      putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
+      const st = c.sState[sid]!;
+      const ns = tcpNext(st, tflags, 0);
+      if (ns !== st) t.setTcpState(sid, ns);
+      c.sExpires[sid] = now + this.lifetime(TCP, ns);
+    } else if (p === UDP) {
+      put16(b, l4, c.sExtPort[sid]!);
+      putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
+      c.sExpires[sid] = now + this.cfg.timeouts.udp;
+    } else {
+      put16(b, l4 + icmp.ID, c.sExtPort[sid]!);
+      putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
+      if (icmp.isQueryRequest(b[l4]!)) c.sExpires[sid] = now + this.cfg.timeouts.icmp;
+    }
+    c.sLast[sid] = now;
+    c.sPktOut[sid]!++;
+    c.sByteOut[sid]! += tl;
+    const cn = this.counters;
+    cn[packetsSlot(0, protoIndex(p))]!++;
+    cn[C.BYTES]! += tl;
+    if (firstFrag) {
+      cn[C.FRAGMENTS]!++;
+      t.fragPut(src, dst, p, u16(b, off + ip.ID), 0, sid, now + this.cfg.timeouts.fragment, now);
+    }
+    if ((c.sFlags[sid]! & SF_HAIRPIN) !== 0) return this.hairpin(b, off, p, dst, dport, now, tl);
+    return FORWARD;
+  }
+
+  /** Returns 0 when a session now exists, else the verdict for the packet. */
+  private createOutbound(b: Uint8Array, off: number, l4: number, p: number, src: number, sport: number, dst: number, dport: number, tflags: number, now: number): number {
+    const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
+    if (ri < 0) return this.dropped(DropReason.NoRule);
+    if (this.rules.actionOf(ri) === RuleAction.Accept) {
+      this.counters[C.PASSED]!++;
+      return PASS;
+    }
+    if (this.isExternal(src)) return this.dropped(DropReason.Martian);
+    if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return this.dropped(DropReason.TcpNotSyn);
+    if (p === ICMP && !icmp.isQueryRequest(b[l4]!)) return this.dropped(DropReason.NoMapping);
+    const t = this.table;
+    if (this.hostLimit > 0 && t.hostSessions(src) >= this.hostLimit) return this.dropped(DropReason.HostLimit);
+    let mid = t.findMappingOut(p, src, sport);
+    let fresh = false;
+    if (mid === 0) {
+      const ei = this.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % this.cfg.externals.length;
+      const port = this.ports.allocate(ei, p, src, sport, now);
+      if (port < 0) {
+        this.counters[C.PORT_ALLOC_FAILURES]!++;
+        if (this.cfg.icmpOnExhaustion && this.buildUnreachable(b, off, icmp.CODE_ADMIN_PROHIBITED)) {
+          this.counters[C.DROPS + DropReason.PortExhausted]!++;
+          this.counters[C.ICMP_GENERATED]!++;
+          return reply(DropReason.PortExhausted);
+        }
+        return this.dropped(DropReason.PortExhausted);
+      }
+      mid = t.newMapping(p, src, sport, ei, this.cfg.externals[ei]!, port, 0);
+      if (mid === 0) {
+        this.ports.release(ei, p, port, now);
+        return this.dropped(DropReason.TableFull);
+      }
+      this.counters[C.PORTS_IN_USE + ei]!++;
+      fresh = true;
+    }
+    const sid = t.newSession(mid, dst, dport);
+    if (sid === 0) {
+      if (fresh) this.releaseMapping(mid, now);
+      return this.dropped(DropReason.TableFull);
+    }
+    this.initSession(sid, mid, now);
+    if (this.isExternal(dst)) t.cols.sFlags[sid]! |= SF_HAIRPIN;
+    if (p === TCP) t.setTcpState(sid, TcpState.None);
+    return 0;
+  }
+
+  /** Precompute the fast-path deltas and start the timers of a new session. */
+  private initSession(sid: number, mid: number, now: number): void {
+    const t = this.table;
+    const c = t.cols;
+    const inA = c.mIn[mid]!;
+    const ext = c.mExt[mid]!;
+    const dIp = fold(delta32(inA, ext));
+    c.sDIp[sid] = dIp;
+    const dPort = delta16(c.mInPort[mid]!, c.mExtPort[mid]!);
+    // ICMP has no pseudo-header: only the identifier changes its checksum.
+    c.sDL4[sid] = c.mProto[mid] === ICMP ? fold(dPort) : fold(dIp + dPort);
+    c.sLast[sid] = now;
+    c.sExpires[sid] = now + this.lifetime(c.mProto[mid]!, TcpState.SynOut);
+    if (this.hostLimit > 0) t.hostAdd(inA, 1);
+  }
+
+  // ----------------------------------------------------------------------- inbound
+
+  private inbound(b: Uint8Array, off: number, l4: number, tl: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, dir: number, now: number): number {
+    const t = this.table;
+    const c = t.cols;
+    const src = u32(b, off + ip.SRC);
+    const dst = u32(b, off + ip.DST);
+    // For ICMP queries the identifier is the "port" on our side; the remote has none.
+    const extPort = p === ICMP ? sport : dport;
+    const remPort = p === ICMP ? 0 : sport;
+    let sid = t.findSessionIn(p, dst, extPort, src, remPort);
+    if (sid === 0) {
+      const v = this.createInbound(b, off, l4, p, src, remPort, dst, extPort, tflags, dir, now);
+      if (v !== 0) return v;
+      sid = t.findSessionIn(p, dst, extPort, src, remPort);
+    }
+    const inA = c.sIn[sid]!;
+    let dIp = (~c.sDIp[sid]! & 0xffff);
+    const ttlv = b[off + ip.TTL]!;
+    if (dir === Direction.In && this.cfg.hopCompensation && ttlv < 255) {
+      b[off + ip.TTL] = ttlv + 1;
+      dIp += TTL_PLUS_ONE;
+    }
+    put32(b, off + ip.DST, inA);
+    putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
+    const dL4 = ~c.sDL4[sid]! & 0xffff;
+    if (p === TCP) {
+      put16(b, l4 + 2, c.sInPort[sid]!);
+      putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
+      const st = c.sState[sid]!;
+      const ns = tcpNext(st, tflags, 1);
+      if (ns !== st) t.setTcpState(sid, ns);
+      c.sExpires[sid] = now + this.lifetime(TCP, ns);
+    } else if (p === UDP) {
+      put16(b, l4 + 2, c.sInPort[sid]!);
+      putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
+    } else {
+      put16(b, l4 + icmp.ID, c.sInPort[sid]!);
+      putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
+    }
+    c.sLast[sid] = now;
+    c.sPktIn[sid]!++;
+    c.sByteIn[sid]! += tl;
+    const cn = this.counters;
+    cn[packetsSlot(1, protoIndex(p))]!++;
+    cn[C.BYTES + 1]! += tl;
+    if (firstFrag) {
+      cn[C.FRAGMENTS]!++;
+      t.fragPut(src, dst, p, u16(b, off + ip.ID), 1, sid, now + this.cfg.timeouts.fragment, now);
+    }
+    return FORWARD;
+  }
+
+  private createInbound(b: Uint8Array, off: number, l4: number, p: number, src: number, remPort: number, dst: number, extPort: number, tflags: number, dir: number, now: number): number {
+    const t = this.table;
+    const mid = t.findMappingIn(p, dst, extPort);
+    if (mid === 0) {
+      if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && this.isExternal(dst)) return this.answerEcho(b, off, l4, dir, now);
+      return this.dropped(DropReason.NoMapping);
+    }
+    const c = t.cols;
+    if ((c.mFlags[mid]! & MF_STATIC) === 0) {
+      const f = this.cfg.filtering;
+      if (f !== 'endpoint' && !(f === 'address' && t.mappingHasRemote(mid, src, 0, false))) return this.dropped(DropReason.Filtered);
+    }
+    if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return this.dropped(DropReason.TcpNotSyn);
+    if (p === ICMP && !icmp.isQuery(b[l4]!)) return this.dropped(DropReason.NoMapping);
+    const inA = c.mIn[mid]!;
+    if (this.hostLimit > 0 && t.hostSessions(inA) >= this.hostLimit) return this.dropped(DropReason.HostLimit);
+    const sid = t.newSession(mid, src, remPort);
+    if (sid === 0) return this.dropped(DropReason.TableFull);
+    this.initSession(sid, mid, now);
+    c.sFlags[sid]! |= SF_INBOUND_CREATED | (this.isExternal(src) ? SF_HAIRPIN : 0);
+    void dir;
+    return 0;
+  }
+
+  /**
+   * Echo requests to an external address with no mapping behind them are for the gateway
+   * itself: answer them like a host would (RFC 1122 §3.2.2.6), in place.
+   */
+  private answerEcho(b: Uint8Array, off: number, l4: number, dir: number, now: number): number {
+    void now;
+    const src = u32(b, off + ip.SRC);
+    const dst = u32(b, off + ip.DST);
+    put32(b, off + ip.SRC, dst);
+    put32(b, off + ip.DST, src);
+    b[off + ip.TTL] = 64;
+    ip.fillChecksum(b, off);
+    b[l4] = icmp.ECHO_REPLY;
+    // Type 8 → 0 lowers the first word by 0x0800.
+    putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), delta16(icmp.ECHO_REQUEST << 8, icmp.ECHO_REPLY << 8)));
+    this.counters[C.ICMP_GENERATED]!++;
+    // An echo from one of our own inside hosts (hairpinned) goes back in through its mapping.
+    if (dir === Direction.HairpinIn) return this.hairpin(b, off, ICMP, src, u16(b, l4 + icmp.ID), now, 0);
+    return FORWARD;
+  }
+
+  // ----------------------------------------------------------------------- hairpin
+
+  /**
+   * The packet now carries our external address as its destination (RFC 4787 REQ-9): it
+   * continues as inbound, here or in the partition that owns the destination port.
+   */
+  private hairpin(b: Uint8Array, off: number, p: number, dst: number, dport: number, now: number, tl: number): number {
+    void tl;
+    this.counters[C.HAIRPINNED]!++;
+    const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, dst, dport);
+    if (owner < 0) return this.dropped(DropReason.NoMapping);
+    if (owner !== this.index) {
+      this.counters[C.HANDOFFS]!++;
+      return handoff(owner);
+    }
+    return this.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now);
+  }
+
+  // ----------------------------------------------------------------------- fragments
+
+  /** A non-first fragment: no ports; it follows the session its first fragment found. */
+  private laterFragment(b: Uint8Array, off: number, tl: number, p: number, dir: number, now: number): number {
+    const t = this.table;
+    const c = t.cols;
+    const src = u32(b, off + ip.SRC);
+    const dst = u32(b, off + ip.DST);
+    const ipId = u16(b, off + ip.ID);
+    const d = dir === Direction.Out ? 0 : 1;
+    const sid = t.fragGet(src, dst, p, ipId, d, now);
+    if (sid === 0 || !t.isLive(sid)) return this.dropped(DropReason.FragmentOrphan);
+    this.counters[C.FRAGMENTS]!++;
+    let dIp: number;
+    if (d === 0) {
+      put32(b, off + ip.SRC, c.sExt[sid]!);
+      dIp = c.sDIp[sid]!;
+      c.sByteOut[sid]! += tl;
+    } else {
+      put32(b, off + ip.DST, c.sIn[sid]!);
+      dIp = ~c.sDIp[sid]! & 0xffff;
+      c.sByteIn[sid]! += tl;
+    }
+    const ttlv = b[off + ip.TTL]!;
+    if (dir !== Direction.HairpinIn && this.cfg.hopCompensation && ttlv < 255) {
+      b[off + ip.TTL] = ttlv + 1;
+      dIp += TTL_PLUS_ONE;
+    }
+    putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
+    this.counters[packetsSlot(d, protoIndex(p))]!++;
+    this.counters[C.BYTES + d]! += tl;
+    if (d === 0 && (c.sFlags[sid]! & SF_HAIRPIN) !== 0) {
+      // Route by the remote port the session recorded: later fragments carry none.
+      this.counters[C.HAIRPINNED]!++;
+      const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, dst, c.sRemPort[sid]!);
+      if (owner < 0) return this.dropped(DropReason.NoMapping);
+      if (owner !== this.index) {
+        this.counters[C.HANDOFFS]!++;
+        return handoff(owner);
+      }
+      return this.laterFragment(b, off, tl, p, Direction.HairpinIn, now);
+    }
+    return FORWARD;
+  }
+
+  // ----------------------------------------------------------------------- ICMP errors
+
+  /**
+   * Translate an ICMP error (RFC 5508 §4.2). Inbound: the embedded packet is one we sent
+   * (source = external address:port); outbound: it is one we delivered (destination = the
+   * inside host). The embedded header, its transport checksum where quoted, the outer header
+   * and the ICMP checksum are all rewritten. Sessions are neither created nor refreshed.
+   */
+  private icmpError(b: Uint8Array, off: number, l4: number, l4len: number, dir: number, now: number): number {
+    const inner = l4 + icmp.EMBEDDED;
+    const avail = l4len - icmp.EMBEDDED;
+    if (ip.validateEmbedded(b, inner, avail) !== DropReason.None) return this.dropped(DropReason.IcmpErrorMalformed);
+    if ((u16(b, inner + ip.FLAGS_FRAG) & ip.FRAG_OFFSET_MASK) !== 0) return this.dropped(DropReason.IcmpErrorMalformed);
+    const ihl = (b[inner]! & 0x0f) << 2;
+    const ip2 = b[inner + ip.PROTO]!;
+    const il4 = inner + ihl;
+    const iavail = avail - ihl;
+    const isrc = u32(b, inner + ip.SRC);
+    const idst = u32(b, inner + ip.DST);
+    let isport: number;
+    let idport: number;
+    if (ip2 === TCP || ip2 === UDP) {
+      isport = u16(b, il4);
+      idport = u16(b, il4 + 2);
+    } else if (ip2 === ICMP) {
+      if (!icmp.isQuery(b[il4]!)) return this.dropped(DropReason.IcmpErrorMalformed);
+      isport = u16(b, il4 + icmp.ID);
+      idport = 0;
+    } else {
+      return this.dropped(DropReason.IcmpErrorNoSession);
+    }
+    const t = this.table;
+    const c = t.cols;
+    const osrc = u32(b, off + ip.SRC);
+    const odst = u32(b, off + ip.DST);
+    let oldA: number;
+    let newA: number;
+    let oldP: number;
+    let newP: number;
+    if (dir === Direction.Out) {
+      // Embedded: remote → inside host (a packet we delivered). Find the inside host's flow.
+      const innerLocalPort = ip2 === ICMP ? isport : idport;
+      const innerRemPort = ip2 === ICMP ? 0 : isport;
+      const innerLocal = ip2 === ICMP ? isrc : idst;
+      const innerRem = ip2 === ICMP ? idst : isrc;
+      let sid = t.findSessionOut(ip2, innerLocal, innerLocalPort, innerRem, innerRemPort);
+      let ext: number;
+      let extP: number;
+      if (sid !== 0) {
+        ext = c.sExt[sid]!;
+        extP = c.sExtPort[sid]!;
+      } else {
+        const mid = t.findMappingOut(ip2, innerLocal, innerLocalPort);
+        if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
+        ext = c.mExt[mid]!;
+        extP = c.mExtPort[mid]!;
+      }
+      void sid;
+      oldA = innerLocal;
+      newA = ext;
+      oldP = innerLocalPort;
+      newP = extP;
+      // An ICMP query quoted in an error is our own request (source side); TCP/UDP quoted
+      // packets were inbound (destination side).
+      this.rewriteEmbedded(b, inner, il4, iavail, ip2, ip2 === ICMP, oldA, newA, oldP, newP);
+      // Outer: the source (an inside host or router) becomes the external address.
+      let dIp = delta32(osrc, newA);
+      put32(b, off + ip.SRC, newA);
+      const ttlv = b[off + ip.TTL]!;
+      if (this.cfg.hopCompensation && ttlv < 255) {
+        b[off + ip.TTL] = ttlv + 1;
+        dIp += TTL_PLUS_ONE;
+      }
+      putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
+      icmp.fillChecksum(b, l4, l4len);
+      this.counters[C.ICMP_ERRORS_TRANSLATED]!++;
+      this.counters[packetsSlot(0, 2)]!++;
+      this.counters[C.BYTES]! += l4len + ((b[off]! & 0x0f) << 2);
+      if (this.isExternal(odst)) {
+        // The error is about a hairpinned packet: it goes on in to the other inside host.
+        // Route by the embedded packet's source side (the other host's external endpoint).
+        const hp = ip2 === ICMP ? isport : isport;
+        return this.hairpinError(b, off, ip2, isrc, hp, now);
+      }
+      return FORWARD;
+    }
+    // Inbound: embedded is a packet we sent: source = external address:port.
+    if (odst !== isrc && !(ip2 === ICMP && odst === isrc)) return this.dropped(DropReason.IcmpErrorMalformed);
+    let sid = t.findSessionIn(ip2, isrc, isport, idst, ip2 === ICMP ? 0 : idport);
+    let inA: number;
+    let inP: number;
+    if (sid !== 0) {
+      inA = c.sIn[sid]!;
+      inP = c.sInPort[sid]!;
+    } else {
+      const mid = t.findMappingIn(ip2, isrc, isport);
+      if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
+      inA = c.mIn[mid]!;
+      inP = c.mInPort[mid]!;
+    }
+    void sid;
+    sid = 0;
+    this.rewriteEmbedded(b, inner, il4, iavail, ip2, true, isrc, inA, isport, inP);
+    let dIp = delta32(odst, inA);
+    put32(b, off + ip.DST, inA);
+    const ttlv = b[off + ip.TTL]!;
+    if (dir === Direction.In && this.cfg.hopCompensation && ttlv < 255) {
+      b[off + ip.TTL] = ttlv + 1;
+      dIp += TTL_PLUS_ONE;
+    }
+    putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
+    icmp.fillChecksum(b, l4, l4len);
+    this.counters[C.ICMP_ERRORS_TRANSLATED]!++;
+    this.counters[packetsSlot(1, 2)]!++;
+    this.counters[C.BYTES + 1]! += l4len + ((b[off]! & 0x0f) << 2);
+    return FORWARD;
+  }
+
+  /**
+   * Rewrite the embedded packet's source (srcSide) or destination address and port/identifier,
+   * fixing its header checksum and its transport checksum where the quote includes it.
+   */
+  private rewriteEmbedded(b: Uint8Array, inner: number, il4: number, iavail: number, p: number, srcSide: boolean, oldA: number, newA: number, oldP: number, newP: number): void {
+    const dA = delta32(oldA, newA);
+    put32(b, inner + (srcSide ? ip.SRC : ip.DST), newA);
+    putCheck(b, inner + ip.CHECK, applyDelta(getCheck(b, inner + ip.CHECK), dA));
+    const dP = delta16(oldP, newP);
+    if (p === ICMP) {
+      put16(b, il4 + icmp.ID, newP);
+      if (iavail >= 4) putCheck(b, il4 + icmp.CHECK, applyDelta(getCheck(b, il4 + icmp.CHECK), dP));
+      return;
+    }
+    put16(b, il4 + (srcSide ? 0 : 2), newP);
+    if (p === UDP) putCheck(b, il4 + udp.CHECK, applyDeltaUdp(getCheck(b, il4 + udp.CHECK), dA + dP));
+    else if (iavail >= tcp.CHECK + 2) putCheck(b, il4 + tcp.CHECK, applyDelta(getCheck(b, il4 + tcp.CHECK), dA + dP));
+  }
+
+  private hairpinError(b: Uint8Array, off: number, p: number, ext: number, port: number, now: number): number {
+    this.counters[C.HAIRPINNED]!++;
+    const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, ext, port);
+    if (owner < 0) return this.dropped(DropReason.IcmpErrorNoSession);
+    if (owner !== this.index) {
+      this.counters[C.HANDOFFS]!++;
+      return handoff(owner);
+    }
+    return this.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now);
+  }
+
+  /**
+   * Build "destination unreachable" (code) for the packet at b[off..] into `reply`, from the
+   * first external address back to the packet's source. Returns false if it cannot.
+   */
+  private buildUnreachable(b: Uint8Array, off: number, code: number): boolean {
+    const hl = (b[off]! & 0x0f) << 2;
+    const tl = u16(b, off + ip.TOTAL_LEN);
+    const quote = Math.min(tl, hl + 8);
+    const out = this.reply;
+    const total = 20 + 8 + quote;
+    if (total > out.length) return false;
+    out.fill(0, 0, total);
+    out[0] = 0x45;
+    put16(out, 2, total);
+    out[8] = 64;
+    out[9] = ICMP;
+    put32(out, 12, this.cfg.externals[0]!);
+    put32(out, 16, u32(b, off + ip.SRC));
+    ip.fillChecksum(out, 0);
+    out[20] = icmp.DEST_UNREACH;
+    out[21] = code;
+    out.set(b.subarray(off, off + quote), 28);
+    icmp.fillChecksum(out, 20, 8 + quote);
+    this.replyLen = total;
+    return true;
+  }
+
+  // ======================================================================= table upkeep
+
+  /** Free a mapping with no sessions left and release its port. */
+  private releaseMapping(mid: number, now: number): void {
+    const c = this.table.cols;
+    const ei = c.mExtIdx[mid]!;
+    this.ports.release(ei, c.mProto[mid]!, c.mExtPort[mid]!, now);
+    this.counters[C.PORTS_IN_USE + ei]!--;
+    this.table.freeMapping(mid);
+  }
+
+  /** Free one session (and its mapping if that was the last). */
+  removeSession(sid: number, now: number): void {
+    const t = this.table;
+    if (!t.isLive(sid)) return;
+    const inA = t.cols.sIn[sid]!;
+    const mid = t.freeSession(sid);
+    if (this.hostLimit > 0) t.hostAdd(inA, -1);
+    if (mid !== 0) this.releaseMapping(mid, now);
+  }
+
+  /** Owner's check of a nominated session: free it if it really has expired. */
+  confirmExpired(sid: number, now: number): boolean {
+    const t = this.table;
+    if (!t.isLive(sid) || t.cols.sExpires[sid]! > now) return false;
+    const p = t.cols.sProto[sid]!;
+    this.removeSession(sid, now);
+    this.counters[C.SESSIONS_EXPIRED + protoIndex(p)]!++;
+    return true;
+  }
+
+  /**
+   * Incremental expiry: examine at most `budget` session slots from where the last call
+   * stopped, freeing those past their deadline. Returns how many were freed.
+   */
+  expire(now: number, budget = 4096): number {
+    const t = this.table;
+    const high = t.sessionHigh;
+    let cur = t.expireCursor;
+    let freed = 0;
+    for (let k = 0; k < budget && high > 1; k++) {
+      if (cur <= 0 || cur >= high) cur = 1;
+      if (t.isLive(cur) && t.cols.sExpires[cur]! <= now && this.confirmExpired(cur, now)) freed++;
+      cur++;
+    }
+    t.expireCursor = cur;
+    return freed;
+  }
+
+  /**
+   * Remove sessions matching a predicate (flush by protocol, inside host, rule change).
+   * Static forward mappings stay. Returns the number removed.
+   */
+  flush(now: number, match: (sid: number) => boolean): number {
+    const t = this.table;
+    let n = 0;
+    for (let sid = 1; sid < t.sessionHigh; sid++) {
+      if (t.isLive(sid) && match(sid)) {
+        this.removeSession(sid, now);
+        n++;
+      }
+    }
+    this.counters[C.SESSIONS_FLUSHED]! += n;
+    if (n > 0) t.fragClear();
+    return n;
+  }
+
+  // ======================================================================= rules
+
+  /**
+   * Install a new rule set (reload): static mappings follow the forwards this partition
+   * owns; sessions that no rule allows any more are flushed; everything else keeps running.
+   * Returns the number of sessions flushed.
+   */
+  applyRules(rules: RuleSet, now: number, externals?: readonly number[]): number {
+    const old = this.rules;
+    this.rules = rules;
+    if (externals) {
+      this.cfg = { ...this.cfg, externals: [...externals] };
+      this.externalSet = Uint32Array.from(externals);
+    }
+    this.syncStatics(old, now);
+    const t = this.table;
+    const c = t.cols;
+    return this.flush(now, (sid) => {
+      const mid = c.sMap[sid]!;
+      if ((c.mFlags[mid]! & MF_STATIC) !== 0) return false;
+      if (!this.isExternal(c.sExt[sid]!)) return true;
+      const ri = rules.matchOutbound(c.sProto[sid]!, c.sIn[sid]!, c.sInPort[sid]!, c.sRem[sid]!, c.sRemPort[sid]!);
+      return ri < 0 || rules.actionOf(ri) !== RuleAction.Masquerade;
+    });
+  }
+
+  /** Create the static mappings for forwards owned here; remove those no longer configured. */
+  syncStatics(old: RuleSet | null, now: number): void {
+    const t = this.table;
+    const c = t.cols;
+    const P = this.cfg.partitions;
+    const wanted = new Set<string>();
+    const rs = this.rules;
+    for (let i = 0; i < rs.rules.length; i++) {
+      const r = rs.rules[i]!;
+      if (r.kind !== 'forward') continue;
+      const p = r.proto === 'tcp' ? TCP : UDP;
+      const ei = this.extIndex(r.extAddr);
+      if (ei < 0) continue;
+      for (let port = r.extPorts.lo; port <= r.extPorts.hi; port++) {
+        this.ports.reserve(ei, p, port);
+        const inP = r.inPorts.lo + (port - r.extPorts.lo);
+        if (insidePartition(p, r.inAddr, inP, P) !== this.index) continue;
+        wanted.add(`${p}/${r.extAddr}/${port}`);
+        const existing = t.findMappingIn(p, r.extAddr, port);
+        if (existing !== 0 && c.mIn[existing] === r.inAddr && c.mInPort[existing] === inP) {
+          c.mFlags[existing]! |= MF_STATIC;
+          continue;
+        }
+        if (existing !== 0) this.dropMapping(existing, now);
+        const clash = t.findMappingOut(p, r.inAddr, inP);
+        if (clash !== 0) this.dropMapping(clash, now);
+        if (t.newMapping(p, r.inAddr, inP, ei, r.extAddr, port, MF_STATIC) !== 0) this.counters[C.PORTS_IN_USE + ei]!++;
+      }
+    }
+    // Remove statics that are no longer wanted (walk all mappings).
+    for (let mid = 1; mid < t.mappingHigh; mid++) {
+      if (!t.isMappingLive(mid) || (c.mFlags[mid]! & MF_STATIC) === 0) continue;
+      if (!wanted.has(`${c.mProto[mid]}/${c.mExt[mid]}/${c.mExtPort[mid]}`)) {
+        const ei = c.mExtIdx[mid]!;
+        const p = c.mProto[mid]!;
+        const port = c.mExtPort[mid]!;
+        this.dropMapping(mid, now);
+        this.ports.unreserve(ei, p, port, now);
+      }
+    }
+    void old;
+  }
+
+  /** Remove a mapping and all its sessions now. */
+  private dropMapping(mid: number, now: number): void {
+    const t = this.table;
+    const c = t.cols;
+    c.mFlags[mid]! &= ~MF_STATIC;
+    let s = c.mHead[mid]!;
+    if (s === 0) {
+      this.releaseMapping(mid, now);
+      return;
+    }
+    while (s !== 0) {
+      const next = c.sNext[s]!;
+      this.removeSession(s, now);
+      this.counters[C.SESSIONS_FLUSHED]!++;
+      s = next;
+    }
+  }
+}
