@@ -1,1 +1,7 @@
-export {};
+/**
+ * @masq/workers — the gateway's actors and their shared-memory protocol.
+ */
+export { Gateway, type GatewayOptions } from './supervisor.js';
+export * from './layout.js';
+export { Ring, ringBuffer } from './ring.js';
+export type { PartitionControl } from './partition-actor.js';

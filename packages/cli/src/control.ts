@@ -1,0 +1,263 @@
+/**
+ * control.ts — the control plane between the `masq` command and a running gateway: a UNIX
+ * socket (default /run/masq/control.sock, mode 0600: root only) speaking newline-delimited
+ * JSON, protocol version 1.
+ *
+ *   request   {"v":1,"id":7,"cmd":"table","args":{...}}
+ *   response  {"v":1,"id":7,"ok":true,"result":...}  or  {"v":1,"id":7,"ok":false,"error":"..."}
+ *
+ * Commands: status, table, delete, flush, rules, rule-add, rule-insert, rule-delete,
+ * rule-flush, set-rules, stats, crash-worker (testing the supervisor). The server never
+ * crashes on bad input: every malformed line gets an error response.
+ */
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Gateway } from '@masq/workers';
+import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, type SessionFilter, type Rule } from '@masq/core';
+
+export const PROTOCOL_VERSION = 1;
+export const DEFAULT_CONTROL_PATH = '/run/masq/control.sock';
+
+export interface Request {
+  v: number;
+  id: number;
+  cmd: string;
+  args?: Record<string, unknown>;
+}
+
+export class ControlError extends Error {}
+
+function filterOf(a: Record<string, unknown>): SessionFilter {
+  const f: SessionFilter = {};
+  if (a['proto'] !== undefined) {
+    const p = String(a['proto']);
+    if (p !== 'tcp' && p !== 'udp' && p !== 'icmp') throw new ControlError(`proto must be tcp, udp or icmp, not "${p}"`);
+    f.proto = p;
+  }
+  if (a['host'] !== undefined) {
+    const h = parseIPv4(String(a['host']));
+    if (h === null) throw new ControlError(`host "${String(a['host'])}" is not an IPv4 address`);
+    f.host = h;
+  }
+  if (a['port'] !== undefined) {
+    const n = Number(a['port']);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ControlError(`port "${String(a['port'])}" is not 0-65535`);
+    f.port = n;
+  }
+  if (a['limit'] !== undefined) f.limit = Number(a['limit']);
+  return f;
+}
+
+/** Counters as a plain object for `masq stats`. */
+export function statsObject(gw: Gateway): Record<string, unknown> {
+  const c = gw.counters();
+  const packets: Record<string, Record<string, number>> = { out: {}, in: {} };
+  for (let d = 0; d < 2; d++) for (let p = 0; p < 4; p++) packets[d ? 'in' : 'out']![PROTO_INDEX_NAMES[p]!] = c[C.PACKETS + d * 4 + p]!;
+  const drops: Record<string, number> = {};
+  DROP_REASON_LABELS.forEach((l, i) => {
+    if (i > 0 && c[C.DROPS + i]! > 0) drops[l] = c[C.DROPS + i]!;
+  });
+  const sessions: Record<string, number> = {};
+  for (let p = 0; p < 3; p++) sessions[PROTO_INDEX_NAMES[p]!] = c[C.LIVE_BY_PROTO + p]!;
+  const tcpStates: Record<string, number> = {};
+  TCP_STATE_NAMES.forEach((n, i) => {
+    if (c[C.LIVE_TCP_STATE + i]! > 0) tcpStates[n] = c[C.LIVE_TCP_STATE + i]!;
+  });
+  const ports: Record<string, number> = {};
+  gw.config.externals.slice(0, MAX_EXTERNALS).forEach((a, i) => (ports[formatIPv4(a)] = c[C.PORTS_IN_USE + i]!));
+  const workers = gw.partitionCounters().map((b, i) => ({ worker: i, packets: b[C.PACKETS]! + b[C.PACKETS + 1]! + b[C.PACKETS + 2]! + b[C.PACKETS + 4]! + b[C.PACKETS + 5]! + b[C.PACKETS + 6]!, sessions: b[C.LIVE_BY_PROTO]! + b[C.LIVE_BY_PROTO + 1]! + b[C.LIVE_BY_PROTO + 2]! }));
+  return {
+    packets,
+    bytes: { out: c[C.BYTES]!, in: c[C.BYTES + 1]! },
+    drops,
+    sessions,
+    tcpStates,
+    sessionsLimit: gw.config.maxSessions,
+    sessionsCreated: c[C.SESSIONS_CREATED]!,
+    portsInUse: ports,
+    portsLimit: gw.config.portHi - gw.config.portLo + 1,
+    portAllocationFailures: c[C.PORT_ALLOC_FAILURES]!,
+    hairpinned: c[C.HAIRPINNED]!,
+    icmpErrorsTranslated: c[C.ICMP_ERRORS_TRANSLATED]!,
+    workers,
+  };
+}
+
+function ruleLines(text: string): Rule[] {
+  return parseRules(text);
+}
+
+export async function handle(gw: Gateway, req: Request): Promise<unknown> {
+  const a = req.args ?? {};
+  switch (req.cmd) {
+    case 'status':
+      return { pid: process.pid, tun: gw.tun.name, workers: gw.partitions, externals: gw.config.externals.map(formatIPv4), uptimeMs: Date.now() - gw.startedAt, version: PROTOCOL_VERSION };
+    case 'table':
+      return gw.listSessions(filterOf(a));
+    case 'flush':
+      return { flushed: await gw.flush(filterOf(a)) };
+    case 'delete': {
+      const rows = await gw.listSessions(filterOf(a));
+      let n = 0;
+      for (const r of rows) if (await gw.flush({ proto: r.proto, host: parseIPv4(r.inside)!, port: r.insidePort })) n++;
+      return { deleted: n };
+    }
+    case 'rules': {
+      const rules = ruleLines(gw.rulesText);
+      return { rules: rules.map(formatRule), table: formatRuleTable(rules) };
+    }
+    case 'rule-add':
+    case 'rule-insert': {
+      const r = parseRule(String(a['rule'] ?? ''));
+      const rules = ruleLines(gw.rulesText);
+      const at = a['position'] === undefined ? (req.cmd === 'rule-add' ? rules.length : 0) : Number(a['position']) - 1;
+      if (!Number.isInteger(at) || at < 0 || at > rules.length) throw new ControlError(`position must be 1-${rules.length + 1}`);
+      rules.splice(at, 0, r);
+      const flushed = await gw.setRules(rules.map(formatRule).join('\n'));
+      return { rules: rules.map(formatRule), flushed };
+    }
+    case 'rule-delete': {
+      const rules = ruleLines(gw.rulesText);
+      let idx: number;
+      if (a['number'] !== undefined) idx = Number(a['number']) - 1;
+      else {
+        const want = formatRule(parseRule(String(a['rule'] ?? '')));
+        idx = rules.findIndex((r) => formatRule(r) === want);
+      }
+      if (!Number.isInteger(idx) || idx < 0 || idx >= rules.length) throw new ControlError('no such rule (see masq rule list)');
+      rules.splice(idx, 1);
+      const flushed = await gw.setRules(rules.map(formatRule).join('\n'));
+      return { rules: rules.map(formatRule), flushed };
+    }
+    case 'rule-flush': {
+      const flushed = await gw.setRules('');
+      return { rules: [], flushed };
+    }
+    case 'set-rules': {
+      const flushed = await gw.setRules(String(a['rules'] ?? ''));
+      return { flushed };
+    }
+    case 'stats':
+      return statsObject(gw);
+    case 'crash-worker': {
+      const p = Number(a['worker'] ?? 0);
+      if (!Number.isInteger(p) || p < 0 || p >= gw.partitions) throw new ControlError(`worker must be 0-${gw.partitions - 1}`);
+      await gw.crashWorker(p);
+      return { crashed: p };
+    }
+    default:
+      throw new ControlError(`unknown command "${req.cmd}"`);
+  }
+}
+
+export interface ControlServer {
+  path: string;
+  close(): Promise<void>;
+}
+
+/** Serve the control socket at `sockPath` (directory created 0700, socket 0600). */
+export async function startControlServer(gw: Gateway, sockPath: string, extra?: (req: Request) => Promise<unknown> | undefined): Promise<ControlServer> {
+  fs.mkdirSync(path.dirname(sockPath), { recursive: true, mode: 0o700 });
+  if (fs.existsSync(sockPath)) {
+    // A live gateway answers; a stale socket file from a crash does not.
+    const alive = await new Promise<boolean>((resolve) => {
+      const s = net.connect(sockPath);
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (alive) throw new ControlError(`another masq is running with control socket ${sockPath} (use --control PATH for a second gateway)`);
+    fs.unlinkSync(sockPath);
+  }
+  const server = net.createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('error', () => {});
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      if (buf.length > 1 << 20) {
+        sock.destroy();
+        return;
+      }
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        void answer(line).then((resp) => {
+          if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
+        });
+      }
+    });
+  });
+  const answer = async (line: string): Promise<Record<string, unknown>> => {
+    let req: Request;
+    try {
+      req = JSON.parse(line) as Request;
+      if (typeof req !== 'object' || req === null || typeof req.cmd !== 'string') throw new Error('not a request object');
+    } catch (e) {
+      return { v: PROTOCOL_VERSION, id: null, ok: false, error: `bad request: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    if (req.v !== PROTOCOL_VERSION) return { v: PROTOCOL_VERSION, id: req.id, ok: false, error: `protocol version ${String(req.v)} not supported (this gateway speaks ${PROTOCOL_VERSION})` };
+    try {
+      const r = extra ? await extra(req) : undefined;
+      const result = r !== undefined ? r : await handle(gw, req);
+      return { v: PROTOCOL_VERSION, id: req.id, ok: true, result };
+    } catch (e) {
+      return { v: PROTOCOL_VERSION, id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
+  };
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(sockPath, () => resolve());
+  });
+  fs.chmodSync(sockPath, 0o600);
+  return {
+    path: sockPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        try {
+          fs.unlinkSync(sockPath);
+        } catch {
+          /* gone */
+        }
+      }),
+  };
+}
+
+/** Client: send one request, await its response. */
+export async function request(sockPath: string, cmd: string, args: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sockPath);
+    let buf = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new ControlError(`the gateway did not answer within ${timeoutMs} ms (${sockPath})`));
+    }, timeoutMs);
+    s.setEncoding('utf8');
+    s.on('connect', () => s.write(JSON.stringify({ v: PROTOCOL_VERSION, id: 1, cmd, args }) + '\n'));
+    s.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      s.end();
+      try {
+        const resp = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: unknown; error?: string };
+        if (resp.ok) resolve(resp.result);
+        else reject(new ControlError(resp.error ?? 'error'));
+      } catch (e) {
+        reject(new ControlError(`bad response from the gateway: ${String(e)}`));
+      }
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new ControlError(`no gateway is running (nothing answers on ${sockPath}); start one with masq run, or pass --control PATH`));
+      else if (e.code === 'EACCES') reject(new ControlError(`permission denied on ${sockPath}: the control socket is root-only (run with sudo)`));
+      else reject(new ControlError(`cannot reach the gateway at ${sockPath}: ${e.message}`));
+    });
+  });
+}

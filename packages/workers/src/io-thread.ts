@@ -1,0 +1,164 @@
+/**
+ * io-thread.ts — the I/O thread (a dedicated worker_threads Worker): reads the TUN in
+ * batches straight into pool slots, classifies each packet (core Dispatcher: direction and
+ * owning partition) and hands slot indices to the partitions over their rx rings. It sleeps
+ * in poll(2) on the TUN fd and an eventfd, so it never spins and stops promptly.
+ *
+ * It writes: its free-slot stack (private), the rx rings (producer), the I/O counters
+ * block and its stats row. Packets for nobody are counted and their slots recycled; packets
+ * an `accept` rule passes are written back untranslated; fragments that come before their
+ * first fragment keep their slot until released or timed out.
+ *
+ * Control: a MessagePort message {type:'rules', rulesText, externals} swaps the rule set
+ * between batches (checked with receiveMessageOnPort, no event loop needed).
+ */
+import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { C, COUNTER_SLOTS, Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, DropReason } from '@masq/core';
+import { readBatch, writeBatch, poll, drainWake } from '@masq/tun';
+import { Ring } from './ring.js';
+import { CTL_DOORBELL, CTL_STOP, IOSTAT_BATCH_COUNT, IOSTAT_BATCH_SUM, IOSTAT_IPV6, IOSTAT_POOL_EMPTY, IOSTAT_READS, IOSTAT_READ_ERRORS, IOSTAT_WRITES, IOSTAT_WRITE_ERRORS, WSTAT_ROW } from './layout.js';
+import { planOf, rulesOf, type GatewaySpec } from './spec.js';
+
+interface IoInit {
+  spec: GatewaySpec;
+  port: MessagePort;
+}
+
+const BATCH = 256;
+
+function main(init: IoInit): void {
+  const { spec, port } = init;
+  const mem = spec.memory;
+  const P = spec.config.partitions;
+  const pool = new Uint8Array(mem.pool);
+  const lens = new Int32Array(mem.lens);
+  const ctl = new Int32Array(mem.control);
+  const clock = new Float64Array(mem.clock);
+  const stats = new Float64Array(mem.stats);
+  const srow = P * WSTAT_ROW;
+  const counters = new Float64Array(mem.ioCounters, 0, COUNTER_SLOTS);
+  const rx = mem.rx.map((b) => new Ring(b));
+  const free = mem.free.map((b) => new Ring(b));
+  const dispatcher = new Dispatcher(rulesOf(spec.rulesText), spec.config.externals, planOf(spec), P, spec.config.fragmentHold, spec.config.timeouts.fragment);
+  const slotSize = mem.slotSize;
+  const fd = spec.readFds[0]!;
+  const wfd = spec.writeFds[0]!;
+
+  // Free-slot stack: every slot starts here.
+  const stack = new Int32Array(mem.slots);
+  let sp = 0;
+  for (let i = mem.slots - 1; i >= 0; i--) stack[sp++] = i;
+  const tmp = new Int32Array(4096);
+  const offs = new Uint32Array(BATCH);
+  const rlens = new Uint32Array(BATCH);
+  const slotOf = new Int32Array(BATCH);
+  const passOff = new Uint32Array(BATCH);
+  const passLen = new Uint32Array(BATCH);
+  const passSlot = new Int32Array(BATCH);
+  const werr = new Uint32Array(2);
+  const rang = new Uint8Array(P);
+
+  const reclaim = (): void => {
+    for (let p = 0; p < P; p++) {
+      let n: number;
+      while ((n = free[p]!.pop(tmp, tmp.length)) > 0) for (let i = 0; i < n; i++) stack[sp++] = tmp[i]!;
+    }
+  };
+  const dropReason = (r: number): void => {
+    counters[C.DROPS + r]!++;
+    if (r === DropReason.Ipv6) stats[srow + IOSTAT_IPV6]!++;
+  };
+
+  while (Atomics.load(ctl, CTL_STOP) === 0) {
+    let msg;
+    while ((msg = receiveMessageOnPort(port)) !== undefined) {
+      const m = msg.message as { type: string; rulesText?: string; externals?: number[] };
+      if (m.type === 'rules' && m.rulesText !== undefined) dispatcher.setRules(rulesOf(m.rulesText), m.externals);
+    }
+    const pr = poll(fd, spec.ioWaker, 100);
+    if (pr & 2) drainWake(spec.ioWaker);
+    if ((pr & 1) === 0) {
+      reclaim();
+      const now = clock[0]!;
+      for (const h of dispatcher.expired(now)) {
+        counters[C.DROPS + DropReason.FragmentOrphan]!++;
+        stack[sp++] = h;
+      }
+      continue;
+    }
+    // Keep reading while the TUN has packets and the pool has slots.
+    for (;;) {
+      reclaim();
+      const want = Math.min(BATCH, sp);
+      if (want === 0) {
+        stats[srow + IOSTAT_POOL_EMPTY]!++;
+        break;
+      }
+      for (let i = 0; i < want; i++) {
+        const s = stack[--sp]!;
+        slotOf[i] = s;
+        offs[i] = s * slotSize;
+      }
+      const n = readBatch(fd, pool, offs, slotSize, rlens, want);
+      // Return the slots not filled.
+      const got = n > 0 ? n : 0;
+      for (let i = want - 1; i >= got; i--) stack[sp++] = slotOf[i]!;
+      if (n < 0) {
+        stats[srow + IOSTAT_READ_ERRORS]!++;
+        break;
+      }
+      if (n === 0) break;
+      stats[srow + IOSTAT_READS]! += n;
+      stats[srow + IOSTAT_BATCH_SUM]! += n;
+      stats[srow + IOSTAT_BATCH_COUNT]!++;
+      const now = clock[0]!;
+      let np = 0;
+      rang.fill(0);
+      for (let i = 0; i < n; i++) {
+        const s = slotOf[i]!;
+        const off = s * slotSize;
+        const len = rlens[i]!;
+        lens[s] = len;
+        const part = dispatcher.classify(pool, off, len, now, s);
+        if (part >= 0) {
+          if (rx[part]!.push((s << 2) | dispatcher.dir)) rang[part] = 1;
+          else {
+            counters[C.DROPS + DropReason.RingFull]!++;
+            stack[sp++] = s;
+          }
+        } else if (part === DISPATCH_PASS) {
+          counters[C.PASSED]!++;
+          passOff[np] = off;
+          passLen[np] = len;
+          passSlot[np++] = s;
+        } else if (part === DISPATCH_DROP) {
+          dropReason(dispatcher.reason);
+          stack[sp++] = s;
+        } else if (part !== DISPATCH_HELD) {
+          stack[sp++] = s;
+        }
+        for (const r of dispatcher.released()) {
+          if (rx[r.partition]!.push((r.handle << 2) | r.dir)) rang[r.partition] = 1;
+          else stack[sp++] = r.handle;
+        }
+      }
+      if (np > 0) {
+        const w = writeBatch(wfd, pool, passOff, passLen, np, werr);
+        if (w < 0 || werr[0]! > 0) stats[srow + IOSTAT_WRITE_ERRORS]! += w < 0 ? np : werr[0]!;
+        stats[srow + IOSTAT_WRITES]! += np;
+        for (let i = 0; i < np; i++) stack[sp++] = passSlot[i]!;
+      }
+      for (let p = 0; p < P; p++) {
+        if (rang[p]) {
+          // The ring's tail store happened before this add: a woken worker sees the entries.
+          Atomics.add(ctl, CTL_DOORBELL + p, 1);
+          Atomics.notify(ctl, CTL_DOORBELL + p);
+        }
+      }
+      if (n < want) break;
+    }
+  }
+  port.close();
+}
+
+main(workerData as IoInit);

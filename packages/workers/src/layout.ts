@@ -1,0 +1,88 @@
+/**
+ * layout.ts — THE shared-memory protocol of the gateway. Every SharedArrayBuffer the threads
+ * share, every slot of it, and who writes it, is declared here and nowhere else.
+ *
+ *   pool        packet slots: `slots` × `slotSize` bytes. A slot belongs to exactly one thread
+ *               at a time; ownership moves with its index through the rings below.
+ *   lens        Int32Array[slots]: packet length in each slot (written by the slot's owner).
+ *   control     Int32Array: STOP flag, per-partition doorbells (see CTL_*).
+ *   clock       Float64Array[1]: "now" in ms, written only by the timer actor.
+ *   rx[p]       ring I/O thread → partition p: entries (slot << 2 | direction).
+ *   free[p]     ring partition p → I/O thread: recycled slot indices.
+ *   handoff[a][b] ring partition a → partition b: hairpinned packets (slot << 2 | direction).
+ *   nominate[p] ring timer → partition p: session ids that looked expired.
+ *   tables[p]   partition p's masquerade table (packages/core table.ts layout), written only by
+ *               partition p's actor; read by the timer (nomination) and listings.
+ *   ioCounters  a core counters block (counters.ts) written only by the I/O thread (drops at
+ *               classification, passes).
+ *   stats       Float64Array: per-worker and I/O statistics (STAT_* below), one writer per row.
+ *
+ * Rings are single-producer/single-consumer, power-of-two sized (ring.ts).
+ */
+import { ringBuffer } from './ring.js';
+
+export const CTL_STOP = 0;
+/** Per-partition doorbell counters start here: the I/O thread (or a peer) bumps and notifies. */
+export const CTL_DOORBELL = 16;
+export const CTL_SLOTS = 16 + 64;
+
+/** Rows of the stats array: one per worker (partition), then the I/O thread. */
+export const WSTAT_BATCHES = 0;
+export const WSTAT_PACKETS = 1;
+export const WSTAT_RESTARTS = 2;
+export const WSTAT_RING_DEPTH = 3;
+export const WSTAT_WRITE_ERRORS = 4;
+export const WSTAT_WRITES = 5;
+export const WSTAT_ROW = 8;
+
+export const IOSTAT_READS = 0;
+export const IOSTAT_READ_ERRORS = 1;
+export const IOSTAT_WRITES = 2;
+export const IOSTAT_WRITE_ERRORS = 3;
+export const IOSTAT_IPV6 = 4;
+export const IOSTAT_BATCH_SUM = 5;
+export const IOSTAT_BATCH_COUNT = 6;
+export const IOSTAT_POOL_EMPTY = 7;
+export const IOSTAT_ROW = 8;
+
+export interface GatewayMemory {
+  slots: number;
+  slotSize: number;
+  ringCapacity: number;
+  partitions: number;
+  pool: SharedArrayBuffer;
+  lens: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  clock: SharedArrayBuffer;
+  rx: SharedArrayBuffer[];
+  free: SharedArrayBuffer[];
+  handoff: SharedArrayBuffer[][];
+  nominate: SharedArrayBuffer[];
+  ioCounters: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+}
+
+export function statsIndex(row: number, col: number): number {
+  return row * WSTAT_ROW + col;
+}
+
+export function allocateMemory(partitions: number, slots: number, slotSize: number, counterSlots: number): GatewayMemory {
+  // The rx ring of one partition may hold every slot; the free ring likewise.
+  const ringCapacity = slots;
+  return {
+    slots,
+    slotSize,
+    ringCapacity,
+    partitions,
+    pool: new SharedArrayBuffer(slots * slotSize),
+    lens: new SharedArrayBuffer(slots * 4),
+    control: new SharedArrayBuffer(CTL_SLOTS * 4),
+    clock: new SharedArrayBuffer(8),
+    rx: Array.from({ length: partitions }, () => ringBuffer(ringCapacity)),
+    free: Array.from({ length: partitions }, () => ringBuffer(ringCapacity)),
+    handoff: Array.from({ length: partitions }, () => Array.from({ length: partitions }, () => ringBuffer(1024))),
+    nominate: Array.from({ length: partitions }, () => ringBuffer(4096)),
+    ioCounters: new SharedArrayBuffer(counterSlots * 8),
+    stats: new SharedArrayBuffer((partitions + 1) * WSTAT_ROW * 8),
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * partition-actor.ts — a translation worker: the single writer of one partition of the
+ * masquerade table. Runs as a long-lived piscina task.
+ *
+ * Loop: take slot indices from the hand-off rings and the rx ring, translate each packet in
+ * place (packages/core Partition.translate), write forwarded packets to the TUN in one batch,
+ * pass hairpinned packets to their owner partition by ring, return slots to the I/O thread.
+ * Expiry nominations from the timer actor are confirmed and freed here (only the owner
+ * frees). When idle it sleeps in Atomics.waitAsync on its doorbell, so its event loop stays
+ * free for the control plane (comlink: listings, flushes, rule changes).
+ *
+ * Restart: every byte of partition state is in shared memory; a new actor for the same
+ * partition rebuilds its views and carries on. Slots a dead actor had taken off its ring are
+ * lost to the pool (at most one batch).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, parseRules, RuleSet } from '@masq/core';
+import { writeBatch } from '@masq/tun';
+import { Ring } from './ring.js';
+import { CTL_DOORBELL, CTL_STOP, WSTAT_BATCHES, WSTAT_PACKETS, WSTAT_RING_DEPTH, WSTAT_WRITES, WSTAT_WRITE_ERRORS, WSTAT_ROW } from './layout.js';
+import { partitionOf, planOf, type GatewaySpec } from './spec.js';
+import { Comlink, nodeEndpoint } from './rpc.js';
+
+const BATCH = 256;
+
+export interface PartitionControl {
+  ping(): number;
+  list(filter: SessionFilter): SessionRow[];
+  count(filter: SessionFilter): number;
+  flush(filter: SessionFilter): number;
+  deleteSession(id: number): boolean;
+  applyRules(rulesText: string): number;
+  counters(): Float64Array;
+  crash(): void;
+}
+
+export async function runPartition(spec: GatewaySpec, index: number, port: MessagePort): Promise<string> {
+  const mem = spec.memory;
+  const plan = planOf(spec);
+  const part = partitionOf(spec, index, plan);
+  const pool = new Uint8Array(mem.pool);
+  const lens = new Int32Array(mem.lens);
+  const ctl = new Int32Array(mem.control);
+  const clock = new Float64Array(mem.clock);
+  const stats = new Float64Array(mem.stats);
+  const srow = index * WSTAT_ROW;
+  const rx = new Ring(mem.rx[index]!);
+  const free = new Ring(mem.free[index]!);
+  const inbound = mem.handoff.map((row) => new Ring(row[index]!)); // from each peer to me
+  const outbound = mem.handoff[index]!.map((b) => new Ring(b)); // from me to each peer
+  const nominate = new Ring(mem.nominate[index]!);
+  const fd = spec.writeFds[index % spec.writeFds.length]!;
+  const slotSize = mem.slotSize;
+  const entries = new Int32Array(BATCH);
+  const outOff = new Uint32Array(BATCH);
+  const outLen = new Uint32Array(BATCH);
+  const outSlot = new Int32Array(BATCH);
+  const werr = new Uint32Array(2);
+  const noms = new Int32Array(1024);
+  const counters = part.table.counters;
+  // Static mappings for the port forwards this partition owns (idempotent on restart).
+  part.syncStatics(null, clock[0]!);
+
+  const control: PartitionControl = {
+    ping: () => index,
+    list: (f) => listSessions(part.table, clock[0]!, f),
+    count: (f) => {
+      let n = 0;
+      for (let sid = 1; sid < part.table.sessionHigh; sid++) if (part.table.isLive(sid) && sessionMatches(part.table, sid, f)) n++;
+      return n;
+    },
+    flush: (f) => part.flush(clock[0]!, (sid) => sessionMatches(part.table, sid, f)),
+    deleteSession: (id) => {
+      if (!part.table.isLive(id)) return false;
+      part.removeSession(id, clock[0]!);
+      counters[C.SESSIONS_FLUSHED]!++;
+      return true;
+    },
+    applyRules: (text) => part.applyRules(new RuleSet(parseRules(text)), clock[0]!),
+    counters: () => Float64Array.from(counters),
+    crash: () => {
+      // For the supervisor's restart test: an uncaught exception ends this thread.
+      setImmediate(() => {
+        throw new Error(`partition ${index}: crash requested through the control plane`);
+      });
+    },
+  };
+  Comlink.expose(control, nodeEndpoint(port));
+
+  let nWrite = 0;
+  const flushWrites = (): void => {
+    if (nWrite === 0) return;
+    let done = 0;
+    while (done < nWrite) {
+      const r = writeBatch(fd, pool, outOff.subarray(done), outLen.subarray(done), nWrite - done, werr);
+      if (r <= 0) {
+        stats[srow + WSTAT_WRITE_ERRORS]! += nWrite - done;
+        break;
+      }
+      done += r;
+      if (werr[0]! > 0) stats[srow + WSTAT_WRITE_ERRORS]! += werr[0]!;
+    }
+    stats[srow + WSTAT_WRITES]! += nWrite;
+    for (let i = 0; i < nWrite; i++) recycle(outSlot[i]!);
+    nWrite = 0;
+  };
+  const recycle = (slot: number): void => {
+    // The free ring holds every slot, so it cannot be full.
+    free.push(slot);
+  };
+
+  const handle = (entry: number, now: number): void => {
+    const slot = entry >>> 2;
+    const dir = entry & 3;
+    const off = slot * slotSize;
+    const v = part.translate(pool, off, lens[slot]!, dir, now);
+    const k = verdictKind(v);
+    if (k === VerdictKind.Forward || k === VerdictKind.Pass) {
+      if (nWrite === BATCH) flushWrites();
+      outOff[nWrite] = off;
+      outLen[nWrite] = (pool[off + 2]! << 8) | pool[off + 3]!;
+      outSlot[nWrite++] = slot;
+    } else if (k === VerdictKind.Reply) {
+      pool.set(part.reply.subarray(0, part.replyLen), off);
+      lens[slot] = part.replyLen;
+      if (nWrite === BATCH) flushWrites();
+      outOff[nWrite] = off;
+      outLen[nWrite] = part.replyLen;
+      outSlot[nWrite++] = slot;
+    } else if (k === VerdictKind.Handoff) {
+      const to = verdictArg(v);
+      if (outbound[to]!.push((slot << 2) | Direction.HairpinIn)) {
+        Atomics.add(ctl, CTL_DOORBELL + to, 1);
+        Atomics.notify(ctl, CTL_DOORBELL + to);
+      } else {
+        counters[C.DROPS + DropReason.RingFull]!++;
+        recycle(slot);
+      }
+    } else {
+      recycle(slot);
+    }
+  };
+
+  let spins = 0;
+  while (Atomics.load(ctl, CTL_STOP) === 0) {
+    const bell = Atomics.load(ctl, CTL_DOORBELL + index);
+    const now = clock[0]!;
+    let got = 0;
+    for (let peer = 0; peer < inbound.length; peer++) {
+      if (peer === index) continue;
+      const n = inbound[peer]!.pop(entries, BATCH);
+      for (let i = 0; i < n; i++) handle(entries[i]!, now);
+      got += n;
+    }
+    stats[srow + WSTAT_RING_DEPTH] = rx.depth();
+    const n = rx.pop(entries, BATCH);
+    for (let i = 0; i < n; i++) handle(entries[i]!, now);
+    got += n;
+    flushWrites();
+    const m = nominate.pop(noms, noms.length);
+    for (let i = 0; i < m; i++) part.confirmExpired(noms[i]!, now);
+    if (got > 0) {
+      stats[srow + WSTAT_BATCHES]!++;
+      stats[srow + WSTAT_PACKETS]! += got;
+      // Yield now and then so comlink messages are served under sustained load.
+      if (++spins >= 64) {
+        spins = 0;
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      continue;
+    }
+    spins = 0;
+    // Idle: sleep until a doorbell (or 20 ms, for nominations and the stop flag).
+    const w = Atomics.waitAsync(ctl, CTL_DOORBELL + index, bell, 20);
+    if (w.async) await w.value;
+    else await new Promise<void>((r) => setImmediate(r));
+  }
+  flushWrites();
+  port.close();
+  return `partition ${index} stopped`;
+}

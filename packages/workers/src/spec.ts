@@ -1,0 +1,34 @@
+/**
+ * spec.ts — what every actor is started with (structured-clonable: plain data and
+ * SharedArrayBuffers), and how an actor rebuilds the core objects over shared memory.
+ */
+import { PortPlan, RuleSet, SessionTable, parseRules, type NatConfig, type TableSizes, Partition } from '@masq/core';
+import type { GatewayMemory } from './layout.js';
+
+export interface GatewaySpec {
+  config: NatConfig;
+  rulesText: string;
+  memory: GatewayMemory;
+  tables: SharedArrayBuffer[];
+  tableSizes: TableSizes;
+  /** TUN fds to write translated packets to (one per queue; worker p uses fds[p % n]). */
+  writeFds: number[];
+  /** TUN fd the I/O thread reads. */
+  readFds: number[];
+  /** eventfd that wakes the I/O thread from poll(). */
+  ioWaker: number;
+}
+
+export function planOf(spec: GatewaySpec): PortPlan {
+  return new PortPlan(spec.config.portLo, spec.config.portHi, spec.config.partitions);
+}
+
+export function rulesOf(text: string): RuleSet {
+  return new RuleSet(parseRules(text));
+}
+
+/** Rebuild partition p's table and translator over the shared buffer (restart-safe). */
+export function partitionOf(spec: GatewaySpec, p: number, plan = planOf(spec), rules = rulesOf(spec.rulesText)): Partition {
+  const table = new SessionTable(spec.tableSizes, plan, spec.tables[p]);
+  return new Partition({ config: spec.config, rules, plan, index: p, table });
+}

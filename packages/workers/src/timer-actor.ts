@@ -1,0 +1,62 @@
+/**
+ * timer-actor.ts — the clock and the expiry sweep. Runs as a long-lived piscina task.
+ *
+ * It is the only writer of the shared clock (Float64, ms, monotonic: timeOrigin + now()),
+ * published every TICK ms so that no worker reads the time per packet. Every SWEEP ms it
+ * scans a bounded chunk of each partition's session columns READ-ONLY and nominates the
+ * sessions past their deadline to the owner over the nomination ring; the owner confirms
+ * (the session may have been refreshed since) and frees. So each table keeps one writer.
+ */
+import { SessionTable } from '@masq/core';
+import { Ring } from './ring.js';
+import { CTL_DOORBELL, CTL_STOP } from './layout.js';
+import { planOf, type GatewaySpec } from './spec.js';
+
+const TICK = 5;
+const SWEEP = 250;
+const CHUNK = 65536;
+
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export async function runTimer(spec: GatewaySpec): Promise<string> {
+  const mem = spec.memory;
+  const ctl = new Int32Array(mem.control);
+  const clock = new Float64Array(mem.clock);
+  const plan = planOf(spec);
+  const tables = spec.tables.map((b) => new SessionTable(spec.tableSizes, plan, b));
+  const rings = mem.nominate.map((b) => new Ring(b));
+  const cursors = new Array<number>(tables.length).fill(1);
+  let lastSweep = 0;
+  clock[0] = nowMs();
+  while (Atomics.load(ctl, CTL_STOP) === 0) {
+    await new Promise<void>((r) => setTimeout(r, TICK));
+    const now = nowMs();
+    clock[0] = now;
+    if (now - lastSweep < SWEEP) continue;
+    lastSweep = now;
+    for (let p = 0; p < tables.length; p++) {
+      const t = tables[p]!;
+      const c = t.cols;
+      const ring = rings[p]!;
+      const high = t.sessionHigh;
+      let cur = cursors[p]!;
+      let nominated = 0;
+      for (let k = 0; k < CHUNK && high > 1; k++) {
+        if (cur >= high) cur = 1;
+        if (c.sProto[cur] !== 0 && c.sExpires[cur]! <= now) {
+          if (!ring.push(cur)) break;
+          nominated++;
+        }
+        cur++;
+      }
+      cursors[p] = cur;
+      if (nominated > 0) {
+        Atomics.add(ctl, CTL_DOORBELL + p, 1);
+        Atomics.notify(ctl, CTL_DOORBELL + p);
+      }
+    }
+  }
+  return 'timer stopped';
+}

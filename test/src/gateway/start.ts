@@ -1,0 +1,81 @@
+/**
+ * start.ts — start the real gateway (`./bin/masq run`) inside a topology's gateway namespace
+ * and route traffic into its TUN; used by the end-to-end tests, the demo checks and the
+ * end-to-end benchmark.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import type { Topology } from '../harness/index.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const MASQ_MAIN = path.join(REPO, 'packages/cli/dist/src/main.js');
+
+export interface RunningGateway {
+  proc: ChildProcess;
+  control: string;
+  log: string[];
+  /** Run a masq client command against this gateway (in its namespace). */
+  masq(args: readonly string[]): Promise<{ stdout: string; stderr: string; code: number | null }>;
+  stop(): Promise<number | null>;
+}
+
+export interface StartOptions {
+  workers?: number;
+  extra?: readonly string[];
+  masquerade?: readonly string[];
+  forwards?: readonly string[];
+}
+
+export async function startMasq(topo: Topology, opts: StartOptions = {}): Promise<RunningGateway> {
+  const control = `/run/masq/${topo.prefix}.sock`;
+  const args = ['run', '--tun', topo.gateway.tun, '--control', control, '--workers', String(opts.workers ?? 1)];
+  for (const e of topo.externals) args.push('--address', e);
+  for (const m of opts.masquerade ?? [`all from ${topo.insideNet} to 0.0.0.0/0`]) args.push('--masquerade', m);
+  for (const f of opts.forwards ?? []) args.push('--forward', f);
+  args.push(...(opts.extra ?? []));
+  const proc = topo.node(topo.ns.gw, MASQ_MAIN, args);
+  const log: string[] = [];
+  let exited: number | null | undefined;
+  const exit = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      exited = code;
+      resolve(code);
+    }),
+  );
+  const up = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`masq did not come up within 15 s:\n${log.join('')}`)), 15_000);
+    proc.stdout?.on('data', (d: Buffer) => {
+      log.push(d.toString());
+      if (log.join('').includes('gateway up')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
+    void exit.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`masq exited (${String(code)}) before coming up:\n${log.join('')}`));
+    });
+  });
+  await up;
+  await topo.waitForTun();
+  await topo.routeIntoTun();
+  return {
+    proc,
+    control,
+    log,
+    masq: async (a) => {
+      const r = await topo.exec(topo.ns.gw, ['node', MASQ_MAIN, ...a, '--control', control], { timeoutMs: 15_000 });
+      return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+    },
+    stop: async () => {
+      if (exited !== undefined) return exited;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
+      const code = await exit;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
