@@ -119,7 +119,11 @@ export class PortAllocator {
     this.reuseAt = arrays.reuseAt;
     this.lastHost = arrays.lastHost;
     this.cursor = arrays.cursor;
-    if (this.cursor[3] === 0) this.cursor[3] = 0x9e3779b9;
+  }
+
+  /** Seed the randomizer unless this (shared) state already runs: a restarted owner continues. */
+  seedIfFresh(s: number): void {
+    if (this.cursor[3] === 0) this.cursor[3] = s >>> 0 || 0x9e3779b9;
   }
 
   static arrays(plan: PortPlan, externals: number, a: Arena): PortArrays {

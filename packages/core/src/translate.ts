@@ -94,7 +94,8 @@ export class Partition {
     this.counters = o.table.counters;
     const mode = o.config.portMode === 'sequential' ? PortMode.Sequential : o.config.portMode === 'preserve' ? PortMode.Preserve : PortMode.Random;
     this.ports = new PortAllocator(o.plan, o.index, o.table.portArrays, mode, o.config.portReuseDelay);
-    if (o.config.seed) this.ports.seed((o.config.seed + o.index * 7919) >>> 0);
+    // RFC 6056: unpredictable ports. Tests pass a seed; otherwise the gateway draws one.
+    this.ports.seedIfFresh(o.config.seed ? (o.config.seed + o.index * 7919) >>> 0 : (Math.random() * 0xffffffff) >>> 0);
     this.externalSet = Uint32Array.from(o.config.externals);
     this.hostLimit = o.config.hostSessionLimit > 0 ? Math.max(1, Math.ceil(o.config.hostSessionLimit / o.config.partitions)) : 0;
   }
