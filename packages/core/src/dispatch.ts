@@ -181,7 +181,7 @@ export class Dispatcher {
 
   private owner(p: number, ext: number, port: number): number {
     const o = inboundOwner(this.rules, this.plan, this.partitions, p, ext, port);
-    return o < 0 ? this.fail(p === ICMP ? DropReason.NoMapping : DropReason.NoMapping) : o;
+    return o < 0 ? this.fail(DropReason.NoMapping) : o;
   }
 
   /** Offset of the packet quoted in an ICMP error, or DISPATCH_DROP. */

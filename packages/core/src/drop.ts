@@ -49,20 +49,16 @@ export const enum DropReason {
   FragmentOrphan = 20,
   /** Fragment buffer full: out-of-order fragments beyond the memory bound. */
   FragmentBufferFull = 21,
-  /** Packet for a port forward whose inside host is not answering: never used by translate. */
+  /** A hairpinned packet whose inbound half has no owner (external port outside every slice). */
   Hairpin = 22,
-  /** Destination is the gateway's own external address on a port nothing owns. */
-  SelfAddressed = 23,
   /** Packet from an inside source with an external address as source (spoofing/loop). */
-  Martian = 24,
+  Martian = 23,
   /** Ring to a translation worker full (I/O thread back-pressure). */
-  RingFull = 25,
-  /** TTL would reach zero. */
-  TtlExceeded = 26,
+  RingFull = 24,
 }
 
 /** Number of reasons including None: size of per-reason counter arrays. */
-export const DROP_REASON_COUNT = 27;
+export const DROP_REASON_COUNT = 25;
 
 /** Prometheus label for each reason, index = enum value. */
 export const DROP_REASON_LABELS: readonly string[] = [
@@ -89,8 +85,6 @@ export const DROP_REASON_LABELS: readonly string[] = [
   'fragment_orphan',
   'fragment_buffer_full',
   'hairpin',
-  'self_addressed',
   'martian',
   'ring_full',
-  'ttl_exceeded',
 ];

@@ -18,6 +18,7 @@ import { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS } from './dispa
 import { VerdictKind, verdictArg, verdictKind, Direction } from './verdict.js';
 import { C, sumCounters } from './counters.js';
 import { nextPow2 } from './arena.js';
+import { DropReason } from './drop.js';
 
 /** Table sizes for one partition of a gateway with `cfg`. */
 export function partitionSizes(cfg: NatConfig): TableSizes {
@@ -106,7 +107,7 @@ export class Nat {
     }
     for (const h of this.dispatcher.expired(now)) {
       this.heldCopies.delete(h);
-      this.partitions[0]!.table.drop(20);
+      this.partitions[0]!.table.drop(DropReason.FragmentOrphan);
     }
     return out;
   }

@@ -409,7 +409,7 @@ export class Partition {
     void tl;
     this.counters[C.HAIRPINNED]!++;
     const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, dst, dport);
-    if (owner < 0) return this.dropped(DropReason.NoMapping);
+    if (owner < 0) return this.dropped(DropReason.Hairpin);
     if (owner !== this.index) {
       this.counters[C.HANDOFFS]!++;
       return handoff(owner);
@@ -452,7 +452,7 @@ export class Partition {
       // Route by the remote port the session recorded: later fragments carry none.
       this.counters[C.HAIRPINNED]!++;
       const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, dst, c.sRemPort[sid]!);
-      if (owner < 0) return this.dropped(DropReason.NoMapping);
+      if (owner < 0) return this.dropped(DropReason.Hairpin);
       if (owner !== this.index) {
         this.counters[C.HANDOFFS]!++;
         return handoff(owner);
@@ -602,7 +602,7 @@ export class Partition {
   private hairpinError(b: Uint8Array, off: number, p: number, ext: number, port: number, now: number): number {
     this.counters[C.HAIRPINNED]!++;
     const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, ext, port);
-    if (owner < 0) return this.dropped(DropReason.IcmpErrorNoSession);
+    if (owner < 0) return this.dropped(DropReason.Hairpin);
     if (owner !== this.index) {
       this.counters[C.HANDOFFS]!++;
       return handoff(owner);
