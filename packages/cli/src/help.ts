@@ -24,6 +24,7 @@ configuration error, 3 system error (TUN, permissions, no gateway running).
 const RUN = `masq run — masquerade traffic on a TUN device
 
 SYNOPSIS
+  masq run --config FILE [flags that override the file]
   masq run --tun NAME --address IP [--address IP ...]
            --masquerade "PROTO from CIDR [PORTS] to CIDR [PORTS]" [--masquerade ...]
            [--accept "PROTO from CIDR to CIDR"] [--forward "tcp|udp EXT:PORT to IN:PORT"]
@@ -39,6 +40,10 @@ DESCRIPTION
   operator's part: see the README's deployment recipe (masq up applies it).
 
 OPTIONS
+  -c, --config FILE     read settings from a TOML file (see masq.toml.sample, docs/CONFIG.md);
+                        a flag given as well wins; any rule flag replaces the file's rules.
+                        SIGHUP or masq reload re-reads the file: rules and timeouts apply
+                        live, the other keys at the next start
   --tun NAME            TUN device (≤ 15 characters)
   --address IP          external address; repeat for a pool (an inside host always gets the
                         same one: paired pooling). Route it into the TUN, do not assign it.
@@ -68,6 +73,8 @@ EXAMPLES
            --masquerade "all from 10.200.0.0/24 to 0.0.0.0/0"
   masq run --tun masq0 --address 198.51.100.10 --masquerade "all from 192.168.1.0/24 to any" \\
            --forward "tcp 198.51.100.10:8080 to 192.168.1.20:80" --workers 2 --preset classic
+  masq run --config /etc/masq/masq.toml
+  masq run --config /etc/masq/masq.toml --workers 4     # the flag wins over the file
 
 EXIT STATUS
   0 stopped by SIGINT/SIGTERM; 2 bad flags or configuration; 3 TUN or system error.

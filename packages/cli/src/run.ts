@@ -1,14 +1,30 @@
 /**
- * run.ts — `masq run`: parse the gateway flags into rules and settings, start the Gateway,
+ * run.ts — `masq run`: parse the gateway flags (and the --config file, config.ts; flags win)
+ * into rules and settings, start the Gateway,
  * the control socket and (optionally) the metrics endpoint, and shut down cleanly on
  * SIGINT/SIGTERM (stop reading, drain, release the TUN). Exit codes: 0 clean stop, 2 usage or
  * configuration error, 3 TUN/system error.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, parseDuration, parsePortRangeText, parseTimeouts, RuleSyntaxError, type Filtering, type PresetName, type PortModeName } from '@masq/core';
+import {
+  ConfigError,
+  parseDuration,
+  parseIPv4,
+  parsePortRangeText,
+  parseRule,
+  parseRules,
+  parseTimeouts,
+  resolveConfig,
+  RuleSyntaxError,
+  type Filtering,
+  type NatConfig,
+  type PresetName,
+  type PortModeName,
+} from '@masq/core';
 import { Gateway, type GatewayOptions } from '@masq/workers';
 import { TunError } from '@masq/tun';
 import { startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
+import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
 
 export class UsageError extends Error {}
 
@@ -34,6 +50,7 @@ export const RUN_OPTIONS = {
   control: { type: 'string' },
   offload: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
+  config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -47,45 +64,142 @@ export interface RunSettings {
   gateway: GatewayOptions;
   control: string;
   metrics: string | null;
+  /** The resolved core configuration (validated; what the gateway will run with). */
+  resolved: NatConfig;
+  /** --config FILE, for reload; null when the gateway runs from flags only. */
+  configPath: string | null;
+  /** What the flags said, kept so a reload merges the re-read file under them again. */
+  flags: RunInput;
 }
 
-/** Turn `masq run` flags into settings (pure: no I/O), with precise errors. */
-export function runSettings(argv: string[]): RunSettings {
-  const { values } = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: false, strict: true });
-  if (!values.tun) throw new UsageError('--tun NAME is required (the TUN device to attach to or create, e.g. --tun masq0)');
-  if (!values.address?.length) throw new UsageError('--address IP is required (an external address routed into the TUN, not assigned to an interface)');
-  const lines: string[] = [];
-  for (const a of values.accept ?? []) lines.push(`accept ${a}`);
-  for (const m of values.masquerade ?? []) lines.push(`masquerade ${m}`);
-  for (const f of values.forward ?? []) lines.push(`forward ${f}`);
-  if (values.rules) lines.push(values.rules);
-  if (lines.length === 0) throw new UsageError('no rules: give at least --masquerade "all from 10.0.0.0/24 to 0.0.0.0/0"');
+/** One rule flag's value, parsed on its own so that an error points into what was typed. */
+function flagRule(flag: string, kind: string, value: string): string {
+  const text = `${kind} ${value}`;
+  try {
+    parseRule(text);
+  } catch (e) {
+    if (!(e instanceof RuleSyntaxError)) throw e;
+    const col = Math.max(1, e.column - kind.length - 1);
+    const found = e.found === '' ? 'end of rule' : JSON.stringify(e.found);
+    throw new UsageError(`--${flag} "${value}": column ${col}: expected ${e.expected}, found ${found}\n  ${value}\n  ${' '.repeat(col - 1)}^`);
+  }
+  return text;
+}
+
+/** The flags as a RunInput (each value checked, nothing defaulted). */
+export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
+  const input: RunInput = {};
+  if (values.tun !== undefined) input.tun = values.tun;
+  if (values.address?.length) {
+    for (const a of values.address) if (parseIPv4(a) === null) throw new UsageError(`--address ${a}: ${addressProblem(a)}`);
+    input.addresses = values.address;
+  }
+  const rules: string[] = [];
+  for (const a of values.accept ?? []) rules.push(flagRule('accept', 'accept', a));
+  for (const m of values.masquerade ?? []) rules.push(flagRule('masquerade', 'masquerade', m));
+  for (const f of values.forward ?? []) rules.push(flagRule('forward', 'forward', f));
+  if (values.rules) {
+    try {
+      parseRules(values.rules);
+    } catch (e) {
+      if (e instanceof RuleSyntaxError) throw new UsageError(`--rules: ${e.message}`);
+      throw e;
+    }
+    rules.push(values.rules);
+  }
+  if (rules.length) input.rules = rules;
   const filtering = values.filtering as Filtering | undefined;
   if (filtering && !['endpoint', 'address', 'address-port'].includes(filtering)) throw new UsageError(`--filtering: "${filtering}" is not one of endpoint, address, address-port`);
+  if (filtering) input.filtering = filtering;
   const preset = values.preset as PresetName | undefined;
   if (preset && preset !== 'classic' && preset !== 'default') throw new UsageError(`--preset: "${preset}" is not one of default, classic`);
+  if (preset) input.preset = preset;
   const portMode = values['port-mode'] as PortModeName | undefined;
   if (portMode && !['random', 'preserve', 'sequential'].includes(portMode)) throw new UsageError(`--port-mode: "${portMode}" is not one of random, preserve, sequential`);
-  const ports = values.ports ? parsePortRangeText(values.ports) : undefined;
-  const gateway: GatewayOptions = {
-    tun: values.tun,
-    externals: values.address,
-    rulesText: lines.join('\n'),
-    workers: int('workers', values.workers, 1, 64),
-    preset,
-    filtering,
-    portMode,
-    portLo: ports?.lo,
-    portHi: ports?.hi,
-    timeouts: values.timeouts ? parseTimeouts(values.timeouts) : undefined,
-    maxSessions: int('max-sessions', values['max-sessions'], 1, 64_000_000),
-    hostSessionLimit: int('host-limit', values['host-limit'], 0, 64_000_000),
-    icmpOnExhaustion: values['icmp-on-exhaustion'] ?? undefined,
-    hopCompensation: values['no-hop-compensation'] ? false : undefined,
-    mtu: int('mtu', values.mtu, 576, 9000),
-  };
+  if (portMode) input.portMode = portMode;
+  if (values.ports) input.ports = parsePortRangeText(values.ports);
+  if (values.timeouts) input.timeouts = parseTimeouts(values.timeouts);
+  const workers = int('workers', values.workers, 1, 64);
+  if (workers !== undefined) input.workers = workers;
+  const maxSessions = int('max-sessions', values['max-sessions'], 1, 64_000_000);
+  if (maxSessions !== undefined) input.maxSessions = maxSessions;
+  const hostLimit = int('host-limit', values['host-limit'], 0, 64_000_000);
+  if (hostLimit !== undefined) input.hostLimit = hostLimit;
+  const mtu = int('mtu', values.mtu, 576, 9000);
+  if (mtu !== undefined) input.mtu = mtu;
+  if (values['icmp-on-exhaustion']) input.icmpOnExhaustion = true;
+  if (values['no-hop-compensation']) input.hopCompensation = false;
+  if (values.metrics !== undefined) input.metrics = values.metrics;
+  if (values.control !== undefined) input.control = values.control;
   if (values.offload) throw new UsageError('--offload: TUN offloads (IFF_VNET_HDR, TSO) are not switched on in this version; run without --offload');
-  return { gateway, control: values.control ?? DEFAULT_CONTROL_PATH, metrics: values.metrics ?? null };
+  return input;
+}
+
+/** Why a dotted quad is not one, pointing at the first bad part (1-based column). */
+export function addressProblem(s: string): string {
+  const parts = s.split('.');
+  let col = 1;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (i >= 4 || !/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) {
+      return `not an IPv4 address: column ${col}: ${i >= 4 ? 'more than four parts' : p === '' ? 'empty part' : `"${p}" is not 0-255`}\n  ${s}\n  ${' '.repeat(col - 1)}^`;
+    }
+    col += p.length + 1;
+  }
+  return `not an IPv4 address: expected four parts a.b.c.d, found ${parts.length}`;
+}
+
+/** Required values, defaults and the core's validation: RunInput → what the gateway starts with. */
+export function settingsFrom(input: RunInput, configPath: string | null, flags: RunInput): RunSettings {
+  const inFile = configPath ? ` in ${configPath}` : '';
+  if (!input.tun) throw new UsageError(`the TUN device is not given: pass --tun NAME${configPath ? ` or set tun = "masq0"${inFile}` : ''} (the TUN device to attach to or create)`);
+  if (!input.addresses?.length)
+    throw new UsageError(`no external address: pass --address IP${configPath ? ` or set addresses = ["198.51.100.100"]${inFile}` : ''} (an address routed into the TUN, not assigned to an interface)`);
+  if (!input.rules?.length)
+    throw new UsageError(`no rules: give at least --masquerade "all from 10.0.0.0/24 to 0.0.0.0/0"${configPath ? ` or rules = ["masquerade all from 10.0.0.0/24 to any"]${inFile}` : ''}`);
+  const rulesText = input.rules.join('\n');
+  if (!parseRules(rulesText).some((r) => r.kind === 'masquerade'))
+    throw new UsageError(`no masquerade rule: nothing would be translated; add one such as "masquerade all from 10.0.0.0/24 to any"`);
+  const gateway: GatewayOptions = {
+    tun: input.tun,
+    externals: input.addresses,
+    rulesText,
+    workers: input.workers,
+    preset: input.preset,
+    filtering: input.filtering,
+    portMode: input.portMode,
+    portLo: input.ports?.lo,
+    portHi: input.ports?.hi,
+    timeouts: input.timeouts,
+    maxSessions: input.maxSessions,
+    hostSessionLimit: input.hostLimit,
+    icmpOnExhaustion: input.icmpOnExhaustion,
+    hopCompensation: input.hopCompensation,
+    mtu: input.mtu,
+  };
+  const { tun: _t, rulesText: _r, workers, mtu: _m, ...cfg } = gateway;
+  void _t; void _r; void _m;
+  const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
+  return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: input.metrics ?? null, resolved, configPath, flags };
+}
+
+function parseFlags(argv: string[]) {
+  return parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: false, strict: true }).values;
+}
+
+/** Turn `masq run` flags (and the --config file) into settings, with precise errors. */
+export function runSettings(argv: string[], read?: (p: string) => string): RunSettings {
+  const values = parseFlags(argv);
+  const flags = flagInput(values);
+  const configPath = values.config ?? null;
+  const file = configPath ? loadConfigFile(configPath, read) : null;
+  return settingsFrom(mergeInputs(file, flags), configPath, flags);
+}
+
+/** Re-read the config file under the same flags (for reload). */
+export function reloadSettings(prev: RunSettings, read?: (p: string) => string): RunSettings {
+  if (!prev.configPath) throw new UsageError('this gateway was started without --config: there is no file to reload (change rules live with masq rule, or restart with --config FILE)');
+  return settingsFrom(mergeInputs(loadConfigFile(prev.configPath, read), prev.flags), prev.configPath, prev.flags);
 }
 
 export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -93,7 +207,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
   try {
     settings = runSettings(argv);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof RuleSyntaxError || (e instanceof TypeError && 'code' in e)) {
+    if (e instanceof UsageError || e instanceof ConfigError || e instanceof ConfigFileError || e instanceof RuleSyntaxError || (e instanceof TypeError && 'code' in e)) {
       err(`masq run: ${e.message}\n(see masq run --help)`);
       return 2;
     }

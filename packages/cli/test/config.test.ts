@@ -1,0 +1,207 @@
+/**
+ * config.test.ts — the --config TOML file: every key converted, errors located (file:line:column
+ * with the known keys / expected type / rule column), flags over file, reload re-reading the
+ * file under the same flags, and the sample in the repository root parsing cleanly.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import { ConfigFileError, mergeInputs, parseConfigText, suggest, TOP_KEYS } from '../src/config.js';
+import { addressProblem, reloadSettings, runSettings, UsageError } from '../src/run.js';
+
+const SAMPLE = new URL('../../../../masq.toml.sample', import.meta.url);
+
+const minimal = `tun = "masq0"
+addresses = ["198.51.100.100"]
+rules = ["masquerade all from 10.200.0.0/24 to any"]
+`;
+
+const fileErr = (text: string): ConfigFileError => {
+  try {
+    parseConfigText(text, 'masq.toml');
+  } catch (e) {
+    if (e instanceof ConfigFileError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigFileError');
+};
+
+test('the sample in the repository root parses, with every key', (t) => {
+  const text = fs.readFileSync(SAMPLE, 'utf8');
+  const c = parseConfigText(text, 'masq.toml.sample');
+  t.is(c.tun, 'masq0');
+  t.deepEqual(c.addresses, ['198.51.100.100']);
+  t.is(c.rules?.length, 3);
+  t.is(c.workers, 1);
+  t.deepEqual(c.ports, { lo: 1024, hi: 65535 });
+  t.is(c.portMode, 'random');
+  t.is(c.filtering, 'address');
+  t.is(c.preset, 'default');
+  t.is(c.maxSessions, 1_000_000);
+  t.is(c.hostLimit, 0);
+  t.false(c.icmpOnExhaustion);
+  t.true(c.hopCompensation);
+  t.is(c.control, '/run/masq/control.sock');
+  t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpTransitory: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000 });
+  const s = runSettings(['--config', 'masq.toml.sample'], () => text);
+  t.is(s.gateway.rulesText.split('\n').length, 3);
+  t.is(s.resolved.timeouts.udp, 300_000);
+});
+
+test('all keys convert; timeouts take durations or whole seconds; rules may be one multi-line string', (t) => {
+  const c = parseConfigText(`tun = "t0"
+addresses = ["192.0.2.1", "192.0.2.2"]
+rules = """
+# comment lines and blank lines are skipped
+
+masquerade tcp from 10.0.0.0/8 to any
+"""
+workers = 4
+ports = "60000-65535"
+port_mode = "sequential"
+filtering = "endpoint"
+preset = "classic"
+max_sessions = 5000
+host_limit = 100
+icmp_on_exhaustion = true
+hop_compensation = false
+mtu = 1400
+metrics = "127.0.0.1:9464"
+control = "/tmp/m.sock"
+[timeouts]
+udp = 600
+tcp-transitory = "1m30s"
+`);
+  t.deepEqual(c, {
+    tun: 't0',
+    addresses: ['192.0.2.1', '192.0.2.2'],
+    rules: ['masquerade tcp from 10.0.0.0/8 to any'],
+    workers: 4,
+    ports: { lo: 60000, hi: 65535 },
+    portMode: 'sequential',
+    filtering: 'endpoint',
+    preset: 'classic',
+    maxSessions: 5000,
+    hostLimit: 100,
+    icmpOnExhaustion: true,
+    hopCompensation: false,
+    mtu: 1400,
+    metrics: '127.0.0.1:9464',
+    control: '/tmp/m.sock',
+    timeouts: { udp: 600_000, tcpTransitory: 90_000 },
+  });
+});
+
+test('unknown key: located, with a suggestion and the known keys', (t) => {
+  const e = fileErr(`tun = "masq0"\nwokers = 2\n`);
+  t.is(e.line, 2);
+  t.is(e.column, 1);
+  t.regex(e.message, /^masq\.toml:2:1: unknown key "wokers" \(did you mean workers\?\); known keys: tun, addresses, rules,/);
+  t.regex(e.message, /\n {2}wokers = 2\n {2}\^$/);
+  t.regex(fileErr(`address = "1.2.3.4"\n`).message, /did you mean addresses\?/);
+  t.regex(fileErr(`port-mode = "random"\n`).message, /did you mean port_mode\?/);
+  t.regex(fileErr(`[timeout]\nudp = "5m"\n`).message, /^masq\.toml:1:1: unknown key "timeout" \(did you mean timeouts\?\)/);
+  t.is(suggest('zzzzzz', TOP_KEYS), undefined);
+});
+
+test('unknown timer in [timeouts], and a bad duration', (t) => {
+  const e = fileErr(`[timeouts]\nudp = "5m"\ntcp_fin = "2m"\n`);
+  t.is(e.line, 3);
+  t.regex(e.message, /timeouts: unknown timer "tcp_fin".*known: tcp, tcp_transitory, udp, icmp, fragment/);
+  t.regex(fileErr(`[timeouts]\nudp = "5 minutes"\n`).message, /^masq\.toml:2:1: timeouts\.udp: "5 minutes" is not a duration/);
+  t.regex(fileErr(`[timeouts]\nudp = true\n`).message, /timeouts\.udp: expected a duration .* found boolean true/);
+  t.regex(fileErr(`timeouts = "udp=5m"\n`).message, /timeouts: expected a table/);
+});
+
+test('wrong types name the expected and the found type', (t) => {
+  t.regex(fileErr(`workers = "2"\n`).message, /^masq\.toml:1:1: workers: expected an integer from 1 to 64, found string "2"/);
+  t.regex(fileErr(`workers = 2.5\n`).message, /found float 2\.5/);
+  t.regex(fileErr(`workers = 65\n`).message, /workers: 65 is out of range/);
+  t.regex(fileErr(`icmp_on_exhaustion = "yes"\n`).message, /expected true or false, found string "yes"/);
+  t.regex(fileErr(`addresses = "192.0.2.1"\n`).message, /addresses: expected an array of strings \(write addresses = \["192\.0\.2\.1"\]\)/);
+  t.regex(fileErr(`filtering = "full-cone"\n`).message, /filtering: "full-cone" is not one of endpoint, address, address-port/);
+  t.regex(fileErr(`ports = "70000-1"\n`).message, /ports: /);
+  t.regex(fileErr(`metrics = "9464"\n`).message, /metrics: "9464" is not HOST:PORT/);
+  t.regex(fileErr(`tun = "a very long name0"\n`).message, /tun: .* is not an interface name/);
+});
+
+test('a bad address points at the string in the file', (t) => {
+  const e = fileErr(`addresses = [\n  "192.0.2.1",\n  "192.0.2.300",\n]\n`);
+  t.is(e.line, 3);
+  t.is(e.column, 4);
+  t.regex(e.message, /addresses\[1\]: "192\.0\.2\.300" is not an IPv4 address/);
+});
+
+test('a bad rule carries the rule parser column, mapped into the file', (t) => {
+  const text = `tun = "masq0"\nrules = [\n  "masquerade all from 10.200.0.0/24 to any",\n  "masquerade all from 10.200.0.0/33 to any",\n]\n`;
+  const e = fileErr(text);
+  t.is(e.line, 4);
+  // The string's content starts at column 4; "10.200.0.0/33" is at column 21 of the rule.
+  t.is(e.column, 4 + 20);
+  t.regex(e.message, /^masq\.toml:4:24: rules\[1\]: expected /);
+  t.regex(e.message, /\n {2} {2}"masquerade all from 10\.200\.0\.0\/33 to any",\n {2} {23}\^$/);
+  const m = fileErr(`rules = """\nmasquerade all from any to any\nmasquerad all from any to any\n"""\n`);
+  t.is(m.line, 3);
+  t.is(m.column, 1);
+  t.regex(m.message, /rules \(line 2\): expected/);
+  t.regex(fileErr(`rules = [1]\n`).message, /rules\[0\]: expected a rule string/);
+});
+
+test('TOML syntax errors keep their line and column', (t) => {
+  const e = fileErr(`tun = "masq0"\nworkers = = 2\n`);
+  t.is(e.line, 2);
+  t.regex(e.message, /^masq\.toml:2:\d+: not valid TOML: /);
+});
+
+test('flags win over the file; rule flags replace the file rules; timeouts merge per timer', (t) => {
+  const file = parseConfigText(minimal + `workers = 2\n[timeouts]\nudp = "10m"\nicmp = "30s"\n`);
+  const m = mergeInputs(file, { workers: 3, timeouts: { icmp: 90_000 }, rules: ['masquerade udp from 10.0.0.0/8 to any'] });
+  t.is(m.workers, 3);
+  t.is(m.tun, 'masq0');
+  t.deepEqual(m.rules, ['masquerade udp from 10.0.0.0/8 to any']);
+  t.deepEqual(m.timeouts, { udp: 600_000, icmp: 90_000 });
+  t.deepEqual(mergeInputs(null, { workers: 2 }), { workers: 2 });
+
+  const read = (): string => minimal + 'workers = 2\n';
+  const s = runSettings(['--config', 'x.toml', '--workers', '4', '--address', '192.0.2.7'], read);
+  t.is(s.gateway.workers, 4);
+  t.deepEqual(s.gateway.externals, ['192.0.2.7']);
+  t.is(s.gateway.rulesText, 'masquerade all from 10.200.0.0/24 to any');
+  t.is(s.configPath, 'x.toml');
+  const s2 = runSettings(['-c', 'x.toml', '--masquerade', 'tcp from 10.1.0.0/16 to any'], read);
+  t.is(s2.gateway.rulesText, 'masquerade tcp from 10.1.0.0/16 to any');
+});
+
+test('required values say where to put them; a missing file is a located error', (t) => {
+  t.throws(() => runSettings(['--config', 'x.toml'], () => 'addresses = ["192.0.2.1"]\n'), { instanceOf: UsageError, message: /pass --tun NAME or set tun = "masq0" in x\.toml/ });
+  t.throws(() => runSettings(['--config', 'x.toml'], () => 'tun = "t"\naddresses = ["192.0.2.1"]\nrules = ["accept all from any to any"]\n'), { message: /no masquerade rule/ });
+  t.throws(
+    () =>
+      runSettings(['--config', '/nonexistent/masq.toml'], () => {
+        throw Object.assign(new Error('x'), { code: 'ENOENT' });
+      }),
+    { instanceOf: ConfigFileError, message: /^\/nonexistent\/masq\.toml: cannot read the config file: no such file/ },
+  );
+  t.throws(() => runSettings(['--config', 'x.toml'], () => minimal + '[timeouts]\nudp = "1m"\n'), { message: /below the 2 minutes/ });
+});
+
+test('flag rule errors point into the flag value; bad addresses point at the octet', (t) => {
+  const e = t.throws(() => runSettings(['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from 10.0.0.0/33 to any']));
+  t.regex(e.message, /^--masquerade "all from 10\.0\.0\.0\/33 to any": column 10: expected /);
+  t.regex(e.message, /\n {2}all from 10\.0\.0\.0\/33 to any\n {2} {9}\^$/);
+  t.regex(addressProblem('198.51.100.256'), /column 12: "256" is not 0-255\n {2}198\.51\.100\.256\n {2} {11}\^/);
+  t.regex(addressProblem('1.2.3'), /four parts/);
+  t.throws(() => runSettings(['--tun', 't', '--address', '10.0.0.999', '--masquerade', 'all from any to any']), { message: /^--address 10\.0\.0\.999: not an IPv4 address: column 8/ });
+});
+
+test('reload re-reads the file under the same flags; without --config it refuses', (t) => {
+  let text = minimal;
+  const read = (): string => text;
+  const s = runSettings(['--config', 'x.toml', '--workers', '2'], read);
+  text = minimal.replace('to any"]', 'to any", "accept all from 10.200.0.0/24 to 10.0.0.0/8"]') + '[timeouts]\nudp = "7m"\n';
+  const r = reloadSettings(s, read);
+  t.is(r.gateway.rulesText.split('\n').length, 2);
+  t.is(r.gateway.workers, 2);
+  t.is(r.resolved.timeouts.udp, 420_000);
+  const flagsOnly = runSettings(['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from any to any']);
+  t.throws(() => reloadSettings(flagsOnly), { message: /started without --config/ });
+});
