@@ -7,7 +7,8 @@
  *   response  {"v":1,"id":7,"ok":true,"result":...}  or  {"v":1,"id":7,"ok":false,"error":"..."}
  *
  * Commands: status, table, delete, flush, rules, rule-add, rule-insert, rule-delete,
- * rule-flush, set-rules, stats, crash-worker (testing the supervisor). The server never
+ * rule-flush, set-rules, stats, reload (re-read the --config file), crash-worker (testing the
+ * supervisor). The server never
  * crashes on bad input: every malformed line gets an error response.
  */
 import net from 'node:net';
@@ -26,7 +27,11 @@ export interface Request {
   args?: Record<string, unknown>;
 }
 
+/** The gateway could not be reached (no gateway, permissions, timeout, garbage). */
 export class ControlError extends Error {}
+
+/** The gateway answered and refused the request; `message` is its reason. */
+export class RefusedError extends ControlError {}
 
 function filterOf(a: Record<string, unknown>): SessionFilter {
   const f: SessionFilter = {};
@@ -146,6 +151,9 @@ export async function handle(gw: Gateway, req: Request): Promise<unknown> {
       await gw.crashWorker(p);
       return { crashed: p };
     }
+    case 'reload':
+      // `masq run` answers reload itself when it has a config file.
+      throw new ControlError('this gateway was started without --config: there is no file to reload (change rules live with masq rule, or restart it with masq run --config FILE)');
     default:
       throw new ControlError(`unknown command "${req.cmd}"`);
   }
@@ -248,7 +256,7 @@ export async function request(sockPath: string, cmd: string, args: Record<string
       try {
         const resp = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: unknown; error?: string };
         if (resp.ok) resolve(resp.result);
-        else reject(new ControlError(resp.error ?? 'error'));
+        else reject(new RefusedError(resp.error ?? 'error'));
       } catch (e) {
         reject(new ControlError(`bad response from the gateway: ${String(e)}`));
       }

@@ -5,8 +5,8 @@
  * Exit codes: 0 success; 1 the operation failed (e.g. the gateway refused it); 2 usage or
  * configuration error; 3 system error (TUN, permissions, no gateway running).
  */
-import { cmdRun } from './run.js';
-import { request, ControlError, DEFAULT_CONTROL_PATH } from './control.js';
+import { cmdRun, formatReload, type ReloadResult } from './run.js';
+import { request, ControlError, RefusedError, DEFAULT_CONTROL_PATH } from './control.js';
 import { formatTable, formatProc, type SessionRow } from '@masq/core';
 import { HELP, helpFor } from './help.js';
 
@@ -87,6 +87,11 @@ async function client(cmd: string, argv: string[]): Promise<number> {
       err(`masq rule: unknown subcommand "${sub}" (add, insert, delete, list, flush)`);
       return 2;
     }
+    case 'reload': {
+      const r = (await request(sock, 'reload', {}, 60_000)) as ReloadResult;
+      out(json ? JSON.stringify(r) : formatReload(r));
+      return 0;
+    }
     case 'debug': {
       if (argv[0] === 'crash-worker') {
         out(JSON.stringify(await request(sock, 'crash-worker', { worker: Number(argv[1] ?? 0) })));
@@ -131,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'flush':
       case 'stats':
       case 'rule':
+      case 'reload':
       case 'debug':
         return await client(cmd, rest);
       default:
@@ -138,6 +144,10 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
+    if (e instanceof RefusedError) {
+      err(`masq ${cmd}: the gateway refused: ${e.message}`);
+      return 1;
+    }
     if (e instanceof ControlError) {
       err(`masq ${cmd}: ${e.message}`);
       return 3;

@@ -8,6 +8,8 @@
 import { parseArgs } from 'node:util';
 import {
   ConfigError,
+  formatDuration,
+  formatRule,
   parseDuration,
   parseIPv4,
   parsePortRangeText,
@@ -20,6 +22,7 @@ import {
   type NatConfig,
   type PresetName,
   type PortModeName,
+  type Timeouts,
 } from '@masq/core';
 import { Gateway, type GatewayOptions } from '@masq/workers';
 import { TunError } from '@masq/tun';
@@ -202,6 +205,75 @@ export function reloadSettings(prev: RunSettings, read?: (p: string) => string):
   return settingsFrom(mergeInputs(loadConfigFile(prev.configPath, read), prev.flags), prev.configPath, prev.flags);
 }
 
+/** What a reload did, as the control command `reload` answers it. */
+export interface ReloadResult {
+  config: string;
+  rules: number;
+  rulesChanged: boolean;
+  flushed: number;
+  timeoutsChanged: string[];
+  /** Keys whose new value differs from the running one and needs a restart to take effect. */
+  restartNeeded: string[];
+}
+
+const TIMER_NAMES: Record<keyof Timeouts, string> = { tcpEstablished: 'tcp', tcpTransitory: 'tcp_transitory', udp: 'udp', icmp: 'icmp', fragment: 'fragment' };
+
+/** Keys (config-file names) whose value differs between the running settings and new ones. */
+export function restartKeys(running: RunSettings, next: RunSettings): string[] {
+  const a = running.resolved;
+  const b = next.resolved;
+  const keys: string[] = [];
+  const diff = (k: string, x: unknown, y: unknown): void => {
+    if (JSON.stringify(x) !== JSON.stringify(y)) keys.push(k);
+  };
+  diff('tun', running.gateway.tun, next.gateway.tun);
+  diff('addresses', a.externals, b.externals);
+  diff('workers', a.partitions, b.partitions);
+  diff('ports', [a.portLo, a.portHi], [b.portLo, b.portHi]);
+  diff('port_mode', a.portMode, b.portMode);
+  diff('filtering', a.filtering, b.filtering);
+  diff('max_sessions', a.maxSessions, b.maxSessions);
+  diff('host_limit', a.hostSessionLimit, b.hostSessionLimit);
+  diff('icmp_on_exhaustion', a.icmpOnExhaustion, b.icmpOnExhaustion);
+  diff('hop_compensation', a.hopCompensation, b.hopCompensation);
+  diff('mtu', running.gateway.mtu, next.gateway.mtu);
+  diff('metrics', running.metrics, next.metrics);
+  diff('control', running.control, next.control);
+  return keys;
+}
+
+/** The timers that differ, as "udp 5m -> 10m". */
+export function timeoutChanges(from: Timeouts, to: Timeouts): string[] {
+  return (Object.keys(TIMER_NAMES) as Array<keyof Timeouts>).filter((k) => from[k] !== to[k]).map((k) => `${TIMER_NAMES[k]} ${formatDuration(from[k])} -> ${formatDuration(to[k])}`);
+}
+
+const canonicalRules = (text: string): string => parseRules(text).map(formatRule).join('\n');
+
+/**
+ * Re-read the config file and apply what can change live: the rules (sessions no rule allows
+ * any more are flushed, every other session stays) and the timeouts. Nothing is applied when
+ * the file has an error or a forward rule names an address the gateway does not own.
+ */
+/** The part of a Gateway a reload uses. */
+export type Reloadable = Pick<Gateway, 'rulesText' | 'config' | 'setRules' | 'setTimeouts'>;
+
+export async function reloadGateway(gw: Reloadable, running: RunSettings, read?: (p: string) => string): Promise<ReloadResult> {
+  const next = reloadSettings(running, read);
+  const rulesChanged = canonicalRules(next.gateway.rulesText) !== canonicalRules(gw.rulesText);
+  const flushed = rulesChanged ? await gw.setRules(next.gateway.rulesText) : 0;
+  const timeoutsChanged = timeoutChanges(gw.config.timeouts, next.resolved.timeouts);
+  if (timeoutsChanged.length) await gw.setTimeouts(next.resolved.timeouts);
+  return { config: running.configPath!, rules: parseRules(next.gateway.rulesText).length, rulesChanged, flushed, timeoutsChanged, restartNeeded: restartKeys(running, next) };
+}
+
+/** One line for the log and for `masq reload`. */
+export function formatReload(r: ReloadResult): string {
+  const parts = [`reloaded ${r.config}: ${r.rulesChanged ? `rules changed (${r.rules} rule(s)), ${r.flushed} session(s) flushed` : `rules unchanged (${r.rules} rule(s))`}`];
+  parts.push(r.timeoutsChanged.length ? `timeouts: ${r.timeoutsChanged.join(', ')}` : 'timeouts unchanged');
+  if (r.restartNeeded.length) parts.push(`changed but needing a restart (not applied): ${r.restartNeeded.join(', ')}`);
+  return parts.join('; ');
+}
+
 export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let settings: RunSettings;
   try {
@@ -232,10 +304,41 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
     throw e;
   }
   for (const w of gw.warnings) log(`warning: ${w}`);
+  // Reloads run one at a time (SIGHUP and `masq reload` may race).
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = (): Promise<ReloadResult> => {
+    const r = reloading.then(() => reloadGateway(gw, settings));
+    reloading = r.catch(() => undefined);
+    return r;
+  };
+  const onHup = (): void => {
+    if (!settings.configPath) {
+      log('SIGHUP ignored: this gateway was started without --config, there is no file to reload');
+      return;
+    }
+    reload().then(
+      (r) => log(formatReload(r)),
+      (e: unknown) => log(`reload failed, running configuration kept: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  };
+  process.on('SIGHUP', onHup);
   let control;
   try {
-    control = await startControlServer(gw, settings.control);
+    control = await startControlServer(gw, settings.control, (req) => {
+      if (req.cmd !== 'reload') return undefined;
+      return reload().then(
+        (r) => {
+          log(formatReload(r));
+          return r;
+        },
+        (e: unknown) => {
+          log(`reload refused, running configuration kept: ${e instanceof Error ? e.message : String(e)}`);
+          throw e;
+        },
+      );
+    });
   } catch (e) {
+    process.off('SIGHUP', onHup);
     await gw.stop();
     err(`masq run: ${e instanceof Error ? e.message : String(e)}`);
     return 3;
@@ -246,19 +349,21 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       const { startGatewayMetrics } = await import('./metrics.js');
       metricsClose = await startGatewayMetrics(gw, settings.metrics, log);
     } catch (e) {
+      process.off('SIGHUP', onHup);
       await control.close();
       await gw.stop();
       err(`masq run: --metrics ${settings.metrics}: ${e instanceof Error ? e.message : String(e)}`);
       return 2;
     }
   }
-  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.metrics ? `, metrics http://${settings.metrics}/metrics` : ''}`);
+  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${settings.metrics ? `, metrics http://${settings.metrics}/metrics` : ''}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
     gw.once('fatal', done);
   });
+  process.off('SIGHUP', onHup);
   log('stopping: draining workers, releasing the TUN');
   if (metricsClose) await metricsClose();
   await control.close();

@@ -14,7 +14,7 @@
  * lost to the pool (at most one batch).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, parseRules, RuleSet } from '@masq/core';
+import { C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet } from '@masq/core';
 import { writeBatch } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, WSTAT_BATCHES, WSTAT_PACKETS, WSTAT_RING_DEPTH, WSTAT_WRITES, WSTAT_WRITE_ERRORS, WSTAT_ROW } from './layout.js';
@@ -30,6 +30,8 @@ export interface PartitionControl {
   flush(filter: SessionFilter): number;
   deleteSession(id: number): boolean;
   applyRules(rulesText: string): number;
+  /** New idle timeouts for sessions refreshed from now on (a deadline already set stands). */
+  setTimeouts(t: Timeouts): void;
   counters(): Float64Array;
   crash(): void;
 }
@@ -77,6 +79,9 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       return true;
     },
     applyRules: (text) => part.applyRules(new RuleSet(parseRules(text)), clock[0]!),
+    // The partition reads its config's timeouts on every refresh, so updating the object in
+    // place is enough; this thread is the only one that reads it.
+    setTimeouts: (t) => void Object.assign(part.config.timeouts, t),
     counters: () => Float64Array.from(counters),
     crash: () => {
       // For the supervisor's restart test: an uncaught exception ends this thread.
@@ -142,6 +147,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   };
 
   let spins = 0;
+  let idle = 0;
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     const bell = Atomics.load(ctl, CTL_DOORBELL + index);
     const now = clock[0]!;
@@ -170,10 +176,14 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       continue;
     }
     spins = 0;
-    // Idle: sleep until a doorbell (or 20 ms, for nominations and the stop flag).
-    const w = Atomics.waitAsync(ctl, CTL_DOORBELL + index, bell, 20);
-    if (w.async) await w.value;
-    else await new Promise<void>((r) => setImmediate(r));
+    // Idle: park on the doorbell. A synchronous Atomics.wait wakes in a few µs where
+    // waitAsync costs 10-35 µs through the event loop, so wait synchronously for at most
+    // 1 ms, then yield once to the event loop so control messages (comlink) are served.
+    Atomics.wait(ctl, CTL_DOORBELL + index, bell, 1);
+    if (++idle >= 8 || Atomics.load(ctl, CTL_DOORBELL + index) === bell) {
+      idle = 0;
+      await new Promise<void>((r) => setImmediate(r));
+    }
   }
   flushWrites();
   port.close();

@@ -26,6 +26,7 @@ import {
   type SessionFilter,
   type SessionRow,
   type TableSizes,
+  type Timeouts,
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker } from '@masq/tun';
 import { allocateMemory, CTL_DOORBELL, CTL_STOP, WSTAT_RESTARTS, WSTAT_ROW, type GatewayMemory } from './layout.js';
@@ -219,6 +220,17 @@ export class Gateway extends EventEmitter {
     wake(this.waker);
     const n = await Promise.all(this.slots.map((_, p) => this.remote(p).applyRules(rulesText)));
     return n.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * New idle timeouts, live: every partition uses them for sessions created or refreshed from
+   * now on (a session keeps the deadline it has until its next packet). The spec shares this
+   * config object, so a restarted worker starts with them too. The I/O thread's fragment hold
+   * time keeps its start value.
+   */
+  async setTimeouts(t: Timeouts): Promise<void> {
+    this.config.timeouts = { ...t };
+    await Promise.all(this.slots.map((_, p) => this.remote(p).setTimeouts({ ...t })));
   }
 
   /** Counters of all partitions plus the I/O thread, summed (live shared memory). */
