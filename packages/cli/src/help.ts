@@ -8,9 +8,13 @@ USAGE
   masq <command> [options]
 
 COMMANDS
-  run       run the gateway on a TUN device
+  run       run the gateway on a TUN device (flags, or --config masq.toml)
+  up        route a LAN's traffic through the gateway's TUN (the routing recipe)
+  down      remove that routing again
+  reload    re-read the running gateway's config file: rules and timeouts, live
+  events    a live stream of session create/destroy events (like conntrack -E)
   demo      build a demo network in namespaces, run real traffic through masq, print the table
-  table     list the masquerade table of a running gateway (--proc for the classic layout)
+  table     list the masquerade table of a running gateway (--proc, --watch)
   flush     remove sessions (all, or --proto P, --host H, --port N)
   rule      list, add, insert, delete or flush masquerade rules, live
   stats     counters at a glance
@@ -64,7 +68,8 @@ OPTIONS
   --icmp-on-exhaustion  answer a refused new flow with ICMP unreachable, code 13
   --no-hop-compensation let the gateway count as two hops (the kernel forwards twice)
   --mtu N               set the TUN device's MTU
-  --metrics HOST:PORT   serve Prometheus metrics (e.g. 127.0.0.1:9464)
+  --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (default
+                        127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)
   --control PATH        control socket (default /run/masq/control.sock, mode 0600)
   -q, --quiet           no log lines on stderr
 
@@ -144,7 +149,105 @@ SYNOPSIS
   table, and removes everything. Needs root. Takes a few seconds.
 `;
 
-const TEXTS: Record<string, string> = { run: RUN, table: TABLE, rule: RULE, flush: FLUSH, stats: STATS, demo: DEMO };
+const UP = `masq up — steer a LAN's forwarded IPv4 traffic through the masq TUN device
+
+SYNOPSIS
+  masq up --lan IF --tun NAME --address IP [--address IP ...] [--wan IF] [--table N]
+          [--rule-priority N] [--config FILE] [--netns NS] [-n|--dry-run]
+
+DESCRIPTION
+  Applies the routing recipe, printing each command as it runs it: rp_filter off, a policy
+  rule "iif LAN lookup TABLE" with a fail-closed unreachable default, the TUN up with a
+  default route in TABLE, a /32 route into the TUN per external address (routed, never
+  assigned), proxy ARP for them on the WAN interface when --wan is given, and forwarding on.
+  Idempotent: what is already there is reported as "already present". The TUN must exist
+  (start masq run first, or make a persistent one: ip tuntap add dev NAME mode tun); without
+  it the LAN side is prepared and masq up exits 3.
+
+OPTIONS
+  --lan IF              inside interface or bridge
+  --tun NAME            the masq TUN device (or tun from --config)
+  --address IP[/N]      external address or block (or addresses from --config)
+  --wan IF              outside interface: answer ARP for the external addresses on it
+  --table N             routing table for LAN traffic (default 100; 253-255 are the kernel's)
+  --rule-priority N     priority of the iif rule (default 100)
+  -c, --config FILE     take tun and addresses from the masq run config file
+  --netns NS            run every command inside network namespace NS
+  -n, --dry-run         print the commands, run nothing
+
+EXAMPLES
+  masq up --lan br-lan --tun masq0 --address 198.51.100.100 --wan eth1 --dry-run
+  sudo masq up --lan br-lan --wan eth1 --config /etc/masq/masq.toml
+
+EXIT STATUS
+  0 applied; 1 a command failed (the ones before it stay applied; run again once fixed);
+  2 usage error; 3 not root, an interface is missing, or the TUN does not exist yet.
+`;
+
+const DOWN = `masq down — remove the routing that masq up applied
+
+SYNOPSIS
+  masq down --lan IF --tun NAME --address IP [...] [--wan IF] [--table N] [--rule-priority N]
+            [--config FILE] [--netns NS] [-n|--dry-run]
+
+  Deletes the external routes, the TUN default route, the iif rule and the fail-closed route,
+  and turns proxy ARP off on --wan. What is already gone is reported as "already gone".
+  ip_forward, rp_filter and disable_ipv6 are left alone (their earlier values are unknown).
+  Give the same options as to masq up.
+
+EXAMPLES
+  masq down --lan br-lan --tun masq0 --address 198.51.100.100 --wan eth1
+  masq down --lan br-lan --config /etc/masq/masq.toml --dry-run
+
+EXIT STATUS
+  0 done; 1 a command failed; 2 usage error; 3 not root or an interface is missing.
+`;
+
+const RELOAD = `masq reload — re-read the running gateway's --config file
+
+SYNOPSIS
+  masq reload [--json] [--control PATH]
+  kill -HUP <pid of masq run>          (the same; the outcome goes to masq run's log)
+
+DESCRIPTION
+  The gateway re-reads its config file and merges the flags it was started with over it,
+  as at start. Changes to rules and [timeouts] apply live, with no session lost: sessions
+  that no rule allows any more are flushed, all others keep their mappings. New timeouts
+  apply to sessions from their next packet on. Other keys (tun, addresses, workers, ports,
+  port_mode, filtering, max_sessions, host_limit, icmp_on_exhaustion, hop_compensation, mtu,
+  metrics, control) are reported as needing a restart and are not applied. A file with an
+  error changes nothing: the error (file:line:column) is the answer. Rules changed live with
+  masq rule are replaced by the file's.
+
+EXAMPLES
+  masq reload
+  masq reload --json
+
+EXIT STATUS
+  0 reloaded; 1 the gateway refused (an error in the file, or it was started without
+  --config); 3 no gateway running or permission denied.
+`;
+
+const EVENTS = `masq events — a live stream of masquerade table events, like conntrack -E
+
+SYNOPSIS
+  masq events [--json] [--proto tcp|udp|icmp] [--host IP] [--port N] [--control PATH]
+
+DESCRIPTION
+  Prints one line per event until Ctrl-C:
+    [NEW]     a session was created
+    [UPDATE]  a TCP session changed state
+    [DESTROY] a session went: expired (its timer ran out) or removed (flush, rule change,
+              TCP teardown, table reset)
+  The gateway samples its table every 500 ms and reports the differences, so a session
+  that lives less than that may not be seen. --json prints one JSON object per line.
+
+EXAMPLES
+  masq events
+  masq events --proto udp --json
+`;
+
+const TEXTS: Record<string, string> = { run: RUN, table: TABLE, rule: RULE, flush: FLUSH, stats: STATS, demo: DEMO, up: UP, down: DOWN, reload: RELOAD, events: EVENTS };
 
 export function helpFor(cmd: string): string | undefined {
   return TEXTS[cmd];

@@ -127,6 +127,11 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run':
         return await cmdRun(rest, out, err);
+      case 'up':
+      case 'down': {
+        const { cmdUpDown } = await import('./updown.js');
+        return await cmdUpDown(cmd, rest, out, err);
+      }
       case 'demo': {
         const { cmdDemo } = await import('./demo.js');
         return await cmdDemo(rest, out, err);
