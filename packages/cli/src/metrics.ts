@@ -1,11 +1,13 @@
 /**
- * metrics.ts — wires the gateway's shared-memory counters to the metrics endpoint.
- * Placeholder until the metrics actor is wired: serves nothing.
+ * metrics.ts — `masq run --metrics HOST:PORT`: start the gateway's metrics actor and report
+ * where it listens. Binding to all interfaces is refused unless the address says so
+ * explicitly (the metrics server's rule).
  */
 import type { Gateway } from '@masq/workers';
+
 export async function startGatewayMetrics(gw: Gateway, listen: string, log: (l: string) => void): Promise<() => Promise<void>> {
-  void gw;
-  void listen;
-  log('metrics endpoint not wired yet');
+  // Naming a wildcard address on the command line is the explicit request the server wants.
+  const a = await gw.startMetrics(listen, /^(0\.0\.0\.0|\[::\]|::)(:|$)/.test(listen));
+  log(`metrics on http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/metrics`);
   return async () => {};
 }

@@ -28,7 +28,7 @@ import { COUNTER_SLOTS, MAX_EXTERNALS } from '@masq/core/counters';
 import { createMasqRegistry } from './registry.js';
 import { startMetricsServer, type MetricsServer } from './server.js';
 import type { MetricsSource, TopHost } from './source.js';
-import { IO_STAT_SLOTS, WORKER_STAT_STRIDE, readIoStats, readWorkerStats } from './statsLayout.js';
+import { IO_STAT_SLOTS, WORKER_STAT, WORKER_STAT_STRIDE, readIoStats, readWorkerStats } from './statsLayout.js';
 
 export interface MetricsActorInit {
   /** Each partition's statistics block (layout: @masq/core/counters), over a SharedArrayBuffer. */
@@ -104,7 +104,17 @@ export function sharedMemorySource(init: MetricsActorInit): MetricsSource & { se
     sessionsLimit: () => init.sessionsLimit,
     portsLimitPerAddress: () => init.portsLimitPerAddress,
     workers: () => readWorkerStats(init.workerStats, names),
-    io: () => readIoStats(init.ioStats),
+    io: () => {
+      // TUN writes happen in the I/O thread (untranslated passes) and in every worker.
+      const io = readIoStats(init.ioStats);
+      let w = 0;
+      let we = 0;
+      for (let i = 0; i < names.length; i++) {
+        w += init.workerStats[i * WORKER_STAT_STRIDE + WORKER_STAT.TUN_WRITES]!;
+        we += init.workerStats[i * WORKER_STAT_STRIDE + WORKER_STAT.TUN_WRITE_ERRORS]!;
+      }
+      return { ...io, tunWrites: io.tunWrites + w, tunWriteErrors: io.tunWriteErrors + we };
+    },
     topHosts: () => top,
     setTopHosts(hosts) {
       top = hosts.filter((h) => typeof h.host === 'string' && typeof h.sessions === 'number');

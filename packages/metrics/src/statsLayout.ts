@@ -44,10 +44,14 @@ export const WORKER_STAT = {
   BATCHES: 2,
   PACKETS: 3,
   RESTARTS: 4,
+  /** Packets this worker wrote to the TUN (each worker writes its own translations). */
+  TUN_WRITES: 5,
+  /** Of those, packets the kernel refused. */
+  TUN_WRITE_ERRORS: 6,
 } as const;
 
 /** Used slots per worker row. */
-export const WORKER_STAT_SLOTS = 5;
+export const WORKER_STAT_SLOTS = 7;
 /** Float64s from one row to the next: 8 × 8 bytes = one cache line. */
 export const WORKER_STAT_STRIDE = 8;
 

@@ -8,11 +8,12 @@ import type { MessagePort } from 'node:worker_threads';
 import type { GatewaySpec } from './spec.js';
 import { runPartition } from './partition-actor.js';
 import { runTimer } from './timer-actor.js';
+import { runMetricsActor, type MetricsActorInit } from '@masq/metrics/actor';
 
 export type ActorTask =
   | { kind: 'partition'; spec: GatewaySpec; index: number; port: MessagePort }
   | { kind: 'timer'; spec: GatewaySpec }
-  | { kind: 'metrics'; init: unknown; port: MessagePort };
+  | { kind: 'metrics'; init: MetricsActorInit; port: MessagePort };
 
 export default async function actor(task: ActorTask): Promise<string> {
   switch (task.kind) {
@@ -21,9 +22,7 @@ export default async function actor(task: ActorTask): Promise<string> {
     case 'timer':
       return runTimer(task.spec);
     case 'metrics': {
-      const modName = '@masq/metrics/actor';
-      const m = (await import(modName)) as { runMetricsActor: (init: unknown, port: MessagePort) => Promise<unknown> };
-      await m.runMetricsActor(task.init, task.port);
+      await runMetricsActor(task.init, task.port);
       return 'metrics stopped';
     }
   }

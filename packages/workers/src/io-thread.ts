@@ -16,7 +16,7 @@ import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_
 import { C, COUNTER_SLOTS, Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, DropReason } from '@masq/core';
 import { readBatch, writeBatch, poll, drainWake } from '@masq/tun';
 import { Ring } from './ring.js';
-import { CTL_DOORBELL, CTL_STOP, IOSTAT_BATCH_COUNT, IOSTAT_BATCH_SUM, IOSTAT_IPV6, IOSTAT_POOL_EMPTY, IOSTAT_READS, IOSTAT_READ_ERRORS, IOSTAT_WRITES, IOSTAT_WRITE_ERRORS, WSTAT_ROW } from './layout.js';
+import { CTL_DOORBELL, CTL_STOP, IO_STAT } from './layout.js';
 import { planOf, rulesOf, type GatewaySpec } from './spec.js';
 
 interface IoInit {
@@ -34,8 +34,8 @@ function main(init: IoInit): void {
   const lens = new Int32Array(mem.lens);
   const ctl = new Int32Array(mem.control);
   const clock = new Float64Array(mem.clock);
-  const stats = new Float64Array(mem.stats);
-  const srow = P * WSTAT_ROW;
+  const stats = new Float64Array(mem.ioStats);
+  const srow = 0;
   const counters = new Float64Array(mem.ioCounters, 0, COUNTER_SLOTS);
   const rx = mem.rx.map((b) => new Ring(b));
   const free = mem.free.map((b) => new Ring(b));
@@ -65,8 +65,9 @@ function main(init: IoInit): void {
     }
   };
   const dropReason = (r: number): void => {
-    counters[C.DROPS + r]!++;
-    if (r === DropReason.Ipv6) stats[srow + IOSTAT_IPV6]!++;
+    // IPv6 is not a drop of ours to count by reason: it is ignored and counted apart.
+    if (r === DropReason.Ipv6) stats[srow + IO_STAT.IPV6_IGNORED]!++;
+    else counters[C.DROPS + r]!++;
   };
 
   while (Atomics.load(ctl, CTL_STOP) === 0) {
@@ -90,10 +91,7 @@ function main(init: IoInit): void {
     for (;;) {
       reclaim();
       const want = Math.min(BATCH, sp);
-      if (want === 0) {
-        stats[srow + IOSTAT_POOL_EMPTY]!++;
-        break;
-      }
+      if (want === 0) break;
       for (let i = 0; i < want; i++) {
         const s = stack[--sp]!;
         slotOf[i] = s;
@@ -104,13 +102,14 @@ function main(init: IoInit): void {
       const got = n > 0 ? n : 0;
       for (let i = want - 1; i >= got; i--) stack[sp++] = slotOf[i]!;
       if (n < 0) {
-        stats[srow + IOSTAT_READ_ERRORS]!++;
+        stats[srow + IO_STAT.TUN_READ_ERRORS]!++;
         break;
       }
       if (n === 0) break;
-      stats[srow + IOSTAT_READS]! += n;
-      stats[srow + IOSTAT_BATCH_SUM]! += n;
-      stats[srow + IOSTAT_BATCH_COUNT]!++;
+      stats[srow + IO_STAT.TUN_READS]! += n;
+      // (pool exhaustion shows as ring depth: slots are all in the workers' rings)
+      stats[srow + IO_STAT.BATCH_SIZE_SUM]! += n;
+      stats[srow + IO_STAT.BATCH_COUNT]!++;
       const now = clock[0]!;
       let np = 0;
       rang.fill(0);
@@ -144,8 +143,8 @@ function main(init: IoInit): void {
       }
       if (np > 0) {
         const w = writeBatch(wfd, pool, passOff, passLen, np, werr);
-        if (w < 0 || werr[0]! > 0) stats[srow + IOSTAT_WRITE_ERRORS]! += w < 0 ? np : werr[0]!;
-        stats[srow + IOSTAT_WRITES]! += np;
+        if (w < 0 || werr[0]! > 0) stats[srow + IO_STAT.TUN_WRITE_ERRORS]! += w < 0 ? np : werr[0]!;
+        stats[srow + IO_STAT.TUN_WRITES]! += np;
         for (let i = 0; i < np; i++) stack[sp++] = passSlot[i]!;
       }
       for (let p = 0; p < P; p++) {

@@ -15,35 +15,26 @@
  *               partition p's actor; read by the timer (nomination) and listings.
  *   ioCounters  a core counters block (counters.ts) written only by the I/O thread (drops at
  *               classification, passes).
- *   stats       Float64Array: per-worker and I/O statistics (STAT_* below), one writer per row.
+ *   workerStats, ioStats  statistics for the metrics actor (layout below), one writer per slot.
  *
  * Rings are single-producer/single-consumer, power-of-two sized (ring.ts).
  */
 import { ringBuffer } from './ring.js';
+import { WORKER_STAT_STRIDE, IO_STAT_SLOTS } from '@masq/metrics/statsLayout';
 
 export const CTL_STOP = 0;
 /** Per-partition doorbell counters start here: the I/O thread (or a peer) bumps and notifies. */
 export const CTL_DOORBELL = 16;
 export const CTL_SLOTS = 16 + 64;
 
-/** Rows of the stats array: one per worker (partition), then the I/O thread. */
-export const WSTAT_BATCHES = 0;
-export const WSTAT_PACKETS = 1;
-export const WSTAT_RESTARTS = 2;
-export const WSTAT_RING_DEPTH = 3;
-export const WSTAT_WRITE_ERRORS = 4;
-export const WSTAT_WRITES = 5;
-export const WSTAT_ROW = 8;
-
-export const IOSTAT_READS = 0;
-export const IOSTAT_READ_ERRORS = 1;
-export const IOSTAT_WRITES = 2;
-export const IOSTAT_WRITE_ERRORS = 3;
-export const IOSTAT_IPV6 = 4;
-export const IOSTAT_BATCH_SUM = 5;
-export const IOSTAT_BATCH_COUNT = 6;
-export const IOSTAT_POOL_EMPTY = 7;
-export const IOSTAT_ROW = 8;
+/**
+ * Statistics blocks for the metrics actor, in the layout @masq/metrics declares
+ * (statsLayout.ts): `workerStats` has one row of WORKER_STAT_STRIDE float64s per worker
+ * (ring capacity and restarts written by the supervisor; ring depth, batches, packets and
+ * TUN writes by the worker);
+ * `ioStats` is written only by the I/O thread.
+ */
+export { WORKER_STAT, IO_STAT, WORKER_STAT_STRIDE, IO_STAT_SLOTS, workerStatIndex } from '@masq/metrics/statsLayout';
 
 export interface GatewayMemory {
   slots: number;
@@ -59,11 +50,8 @@ export interface GatewayMemory {
   handoff: SharedArrayBuffer[][];
   nominate: SharedArrayBuffer[];
   ioCounters: SharedArrayBuffer;
-  stats: SharedArrayBuffer;
-}
-
-export function statsIndex(row: number, col: number): number {
-  return row * WSTAT_ROW + col;
+  workerStats: SharedArrayBuffer;
+  ioStats: SharedArrayBuffer;
 }
 
 export function allocateMemory(partitions: number, slots: number, slotSize: number, counterSlots: number): GatewayMemory {
@@ -83,6 +71,7 @@ export function allocateMemory(partitions: number, slots: number, slotSize: numb
     handoff: Array.from({ length: partitions }, () => Array.from({ length: partitions }, () => ringBuffer(1024))),
     nominate: Array.from({ length: partitions }, () => ringBuffer(4096)),
     ioCounters: new SharedArrayBuffer(counterSlots * 8),
-    stats: new SharedArrayBuffer((partitions + 1) * WSTAT_ROW * 8),
+    workerStats: new SharedArrayBuffer(partitions * WORKER_STAT_STRIDE * 8),
+    ioStats: new SharedArrayBuffer(IO_STAT_SLOTS * 8),
   };
 }

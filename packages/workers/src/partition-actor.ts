@@ -14,10 +14,10 @@
  * lost to the pool (at most one batch).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet } from '@masq/core';
+import { formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet } from '@masq/core';
 import { writeBatch } from '@masq/tun';
 import { Ring } from './ring.js';
-import { CTL_DOORBELL, CTL_STOP, WSTAT_BATCHES, WSTAT_PACKETS, WSTAT_RING_DEPTH, WSTAT_WRITES, WSTAT_WRITE_ERRORS, WSTAT_ROW } from './layout.js';
+import { CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { partitionOf, planOf, type GatewaySpec } from './spec.js';
 import { Comlink, nodeEndpoint } from './rpc.js';
 
@@ -34,6 +34,7 @@ export interface PartitionControl {
   setTimeouts(t: Timeouts): void;
   counters(): Float64Array;
   crash(): void;
+  topHosts(n: number): Array<[string, number]>;
 }
 
 export async function runPartition(spec: GatewaySpec, index: number, port: MessagePort): Promise<string> {
@@ -44,8 +45,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const lens = new Int32Array(mem.lens);
   const ctl = new Int32Array(mem.control);
   const clock = new Float64Array(mem.clock);
-  const stats = new Float64Array(mem.stats);
-  const srow = index * WSTAT_ROW;
+  const stats = new Float64Array(mem.workerStats);
+  const srow = index * WORKER_STAT_STRIDE;
   const rx = new Ring(mem.rx[index]!);
   const free = new Ring(mem.free[index]!);
   const inbound = mem.handoff.map((row) => new Ring(row[index]!)); // from each peer to me
@@ -83,6 +84,12 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     // place is enough; this thread is the only one that reads it.
     setTimeouts: (t) => void Object.assign(part.config.timeouts, t),
     counters: () => Float64Array.from(counters),
+    topHosts: (n) => {
+      const counts = new Map<number, number>();
+      const c = part.table.cols;
+      for (let sid = 1; sid < part.table.sessionHigh; sid++) if (c.sProto[sid] !== 0) counts.set(c.sIn[sid]!, (counts.get(c.sIn[sid]!) ?? 0) + 1);
+      return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([h, k]) => [formatIPv4(h), k]);
+    },
     crash: () => {
       // For the supervisor's restart test: an uncaught exception ends this thread.
       setImmediate(() => {
@@ -99,13 +106,13 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     while (done < nWrite) {
       const r = writeBatch(fd, pool, outOff.subarray(done), outLen.subarray(done), nWrite - done, werr);
       if (r <= 0) {
-        stats[srow + WSTAT_WRITE_ERRORS]! += nWrite - done;
+        stats[srow + WORKER_STAT.TUN_WRITE_ERRORS]! += nWrite - done;
         break;
       }
       done += r;
-      if (werr[0]! > 0) stats[srow + WSTAT_WRITE_ERRORS]! += werr[0]!;
+      if (werr[0]! > 0) stats[srow + WORKER_STAT.TUN_WRITE_ERRORS]! += werr[0]!;
     }
-    stats[srow + WSTAT_WRITES]! += nWrite;
+    stats[srow + WORKER_STAT.TUN_WRITES]! += nWrite;
     for (let i = 0; i < nWrite; i++) recycle(outSlot[i]!);
     nWrite = 0;
   };
@@ -158,16 +165,17 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       for (let i = 0; i < n; i++) handle(entries[i]!, now);
       got += n;
     }
-    stats[srow + WSTAT_RING_DEPTH] = rx.depth();
     const n = rx.pop(entries, BATCH);
+    // Depth left behind after this pop: the consumer is the one writer of this gauge.
+    stats[srow + WORKER_STAT.RING_DEPTH] = rx.depth();
     for (let i = 0; i < n; i++) handle(entries[i]!, now);
     got += n;
     flushWrites();
     const m = nominate.pop(noms, noms.length);
     for (let i = 0; i < m; i++) part.confirmExpired(noms[i]!, now);
     if (got > 0) {
-      stats[srow + WSTAT_BATCHES]!++;
-      stats[srow + WSTAT_PACKETS]! += got;
+      stats[srow + WORKER_STAT.BATCHES]!++;
+      stats[srow + WORKER_STAT.PACKETS]! += got;
       // Yield now and then so comlink messages are served under sustained load.
       if (++spins >= 64) {
         spins = 0;

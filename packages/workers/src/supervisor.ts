@@ -29,7 +29,7 @@ import {
   type Timeouts,
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker } from '@masq/tun';
-import { allocateMemory, CTL_DOORBELL, CTL_STOP, WSTAT_RESTARTS, WSTAT_ROW, type GatewayMemory } from './layout.js';
+import { allocateMemory, CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
 import type { PartitionControl } from './partition-actor.js';
 import type { ActorTask } from './actor-entry.js';
@@ -69,6 +69,9 @@ export class Gateway extends EventEmitter {
   private timerTask: Promise<string> | null = null;
   private stopping = false;
   private restartTimes: number[] = [];
+  private metricsPort: MessagePort | null = null;
+  private metricsTask: Promise<string> | null = null;
+  private topTimer: NodeJS.Timeout | null = null;
   private readonly log: (line: string) => void;
   private readonly waker: number;
   readonly startedAt = Date.now();
@@ -86,6 +89,8 @@ export class Gateway extends EventEmitter {
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
     new Float64Array(this.memory.clock)[0] = nowMs();
+    const ws = new Float64Array(this.memory.workerStats);
+    for (let p = 0; p < config.partitions; p++) ws[p * WORKER_STAT_STRIDE + WORKER_STAT.RING_CAPACITY] = this.memory.ringCapacity;
     this.waker = createWaker();
     this.spec = {
       config,
@@ -162,8 +167,8 @@ export class Gateway extends EventEmitter {
       () => {},
       (e: unknown) => {
         if (this.stopping) return;
-        const stats = new Float64Array(this.memory.stats);
-        stats[p * WSTAT_ROW + WSTAT_RESTARTS]!++;
+        const stats = new Float64Array(this.memory.workerStats);
+        stats[p * WORKER_STAT_STRIDE + WORKER_STAT.RESTARTS]!++;
         this.log(`worker ${p} died (${e instanceof Error ? e.message : String(e)}); restarting it on its partition's shared table`);
         port1.close();
         this.emit('restart', p);
@@ -242,6 +247,52 @@ export class Gateway extends EventEmitter {
     return this.tables.map((b) => new Float64Array(b, 64, COUNTER_SLOTS));
   }
 
+  /**
+   * Start the metrics actor (prom-client in its own thread, reading the counters from shared
+   * memory at scrape time) listening on `listen` (HOST:PORT). Resolves with the bound address.
+   */
+  async startMetrics(listen: string, allowAll = false): Promise<{ host: string; port: number }> {
+    const { parseListen } = await import('@masq/metrics/server');
+    const addr = parseListen(listen);
+    const { port1, port2 } = new MessageChannel();
+    const init = {
+      partitions: [...this.partitionCounters(), new Float64Array(this.memory.ioCounters)],
+      workerNames: Array.from({ length: this.config.partitions }, (_, i) => String(i)),
+      workerStats: new Float64Array(this.memory.workerStats),
+      ioStats: new Float64Array(this.memory.ioStats),
+      externals: this.config.externals.map(formatIPv4),
+      sessionsLimit: this.config.maxSessions,
+      portsLimitPerAddress: this.config.portHi - this.config.portLo + 1,
+      listen: { ...addr, allowAll },
+    };
+    this.metricsPort = port1;
+    this.metricsTask = this.pool.run({ kind: 'metrics', init, port: port2 } satisfies ActorTask, { transferList: [port2] }) as Promise<string>;
+    this.metricsTask.catch(() => {});
+    const bound = await new Promise<{ host: string; port: number }>((resolve, reject) => {
+      port1.on('message', (m: { type: string; host?: string; port?: number; message?: string }) => {
+        if (m.type === 'listening') resolve({ host: m.host!, port: m.port! });
+        else if (m.type === 'error') reject(new Error(m.message));
+      });
+    });
+    // Top inside hosts by sessions (bounded: 10 series), refreshed off the packet path.
+    this.topTimer = setInterval(() => void this.refreshTopHosts(), 15_000);
+    void this.refreshTopHosts();
+    return bound;
+  }
+
+  private async refreshTopHosts(): Promise<void> {
+    try {
+      const counts = new Map<string, number>();
+      for (let p = 0; p < this.slots.length; p++) {
+        for (const [h, n] of await this.remote(p).topHosts(10)) counts.set(h, (counts.get(h) ?? 0) + n);
+      }
+      const hosts = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([host, sessions]) => ({ host, sessions }));
+      this.metricsPort?.postMessage({ type: 'topHosts', hosts });
+    } catch {
+      /* a worker restarting: next time */
+    }
+  }
+
   /** For tests and `masq debug crash-worker`: make worker p's thread die. */
   async crashWorker(p: number): Promise<void> {
     await this.remote(p).crash();
@@ -264,6 +315,12 @@ export class Gateway extends EventEmitter {
     }
     for (let p = 0; p < this.config.partitions; p++) Atomics.notify(ctl, CTL_DOORBELL + p);
     const settle = <T>(pr: Promise<T> | null): Promise<unknown> => (pr ? pr.catch(() => undefined) : Promise.resolve());
+    if (this.topTimer) clearInterval(this.topTimer);
+    if (this.metricsPort) {
+      this.metricsPort.postMessage({ type: 'stop' });
+      await Promise.race([settle(this.metricsTask), new Promise((r) => setTimeout(r, 2000))]);
+      this.metricsPort.close();
+    }
     if (this.io) {
       const io = this.io;
       await Promise.race([new Promise((r) => io.once('exit', r)), new Promise((r) => setTimeout(r, 2000))]);
