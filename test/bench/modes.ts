@@ -21,6 +21,7 @@
  */
 
 import { TUN_NAT11_SCRIPT, type Topology, type TopologyOptions } from '../src/harness/index.js';
+import { startMasq } from '../src/gateway/start.js';
 
 export interface GatewayHandle {
   readonly pid: number;
@@ -61,7 +62,19 @@ export const BASELINE = 'kernel-nat';
 
 registerMode({ name: 'routing', description: 'plain kernel forwarding, no NAT', topology: { mode: 'routing', hosts: 2 } });
 registerMode({ name: 'kernel-nat', description: 'nftables masquerade (the kernel NAT)', topology: { mode: 'kernel-nat', hosts: 2 } });
-registerMode({ name: 'masq', description: 'the masq userspace gateway on a TUN', topology: { mode: 'masq', hosts: 2 }, needsGateway: true });
+function masqMode(workers: number): BenchMode {
+  return {
+    name: workers === 1 ? 'masq' : `masq-${workers}w`,
+    description: `the masq userspace gateway on a TUN, ${workers} worker(s)`,
+    topology: { mode: 'masq', hosts: 2 },
+    startGateway: async (topo) => {
+      const gw = await startMasq(topo, { workers, extra: ['-q'] });
+      return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
+    },
+  };
+}
+registerMode(masqMode(1));
+registerMode(masqMode(2));
 
 registerMode({
   name: 'toy-tun',

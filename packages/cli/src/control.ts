@@ -8,13 +8,15 @@
  *
  * Commands: status, table, delete, flush, rules, rule-add, rule-insert, rule-delete,
  * rule-flush, set-rules, stats, reload (re-read the --config file), crash-worker (testing the
- * supervisor). The server never
+ * supervisor), and events: a stream — after the response, lines {"v":1,"id":7,"event":{...}}
+ * follow until the client closes the connection (events.ts). The server never
  * crashes on bad input: every malformed line gets an error response.
  */
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Gateway } from '@masq/workers';
+import { EventSampler, eventMatches, type SessionEvent } from './events.js';
 import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, type SessionFilter, type Rule } from '@masq/core';
 
 export const PROTOCOL_VERSION = 1;
@@ -180,6 +182,28 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
     if (alive) throw new ControlError(`another masq is running with control socket ${sockPath} (use --control PATH for a second gateway)`);
     fs.unlinkSync(sockPath);
   }
+  const sampler = new EventSampler(() => gw.listSessions());
+  const streams = new Set<net.Socket>();
+  // `events` keeps the connection: the answer, then one {"v","id","event"} line per event
+  // until the client closes it (or the gateway stops).
+  const stream = (sock: net.Socket, req: Request): void => {
+    let filter: SessionFilter;
+    try {
+      filter = filterOf(req.args ?? {});
+    } catch (e) {
+      sock.write(JSON.stringify({ v: PROTOCOL_VERSION, id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }) + '\n');
+      return;
+    }
+    sock.write(JSON.stringify({ v: PROTOCOL_VERSION, id: req.id, ok: true, result: { streaming: true, intervalMs: sampler.intervalMs } }) + '\n');
+    streams.add(sock);
+    const off = sampler.subscribe((ev) => {
+      if (!sock.destroyed && eventMatches(ev, filter)) sock.write(JSON.stringify({ v: PROTOCOL_VERSION, id: req.id, event: ev }) + '\n');
+    });
+    sock.once('close', () => {
+      streams.delete(sock);
+      off();
+    });
+  };
   const server = net.createServer((sock) => {
     let buf = '';
     sock.setEncoding('utf8');
@@ -194,6 +218,11 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        const ev = eventsRequest(line);
+        if (ev) {
+          stream(sock, ev);
+          continue;
+        }
         void answer(line).then((resp) => {
           if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
         });
@@ -217,6 +246,14 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
       return { v: PROTOCOL_VERSION, id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
     }
   };
+  const eventsRequest = (line: string): Request | null => {
+    try {
+      const r = JSON.parse(line) as Request;
+      return typeof r === 'object' && r !== null && r.cmd === 'events' && r.v === PROTOCOL_VERSION ? r : null;
+    } catch {
+      return null;
+    }
+  };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(sockPath, () => resolve());
@@ -226,6 +263,8 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
     path: sockPath,
     close: () =>
       new Promise<void>((resolve) => {
+        sampler.stop();
+        for (const s of streams) s.end();
         server.close(() => resolve());
         try {
           fs.unlinkSync(sockPath);
@@ -268,4 +307,50 @@ export async function request(sockPath: string, cmd: string, args: Record<string
       else reject(new ControlError(`cannot reach the gateway at ${sockPath}: ${e.message}`));
     });
   });
+}
+
+/**
+ * Client for a streaming command (`events`): send the request, reject if the gateway refuses,
+ * then hand every event to `onEvent` until the connection ends. Returns a promise that
+ * settles when the stream ends and a function that ends it (for Ctrl-C).
+ */
+export function streamEvents(sockPath: string, args: Record<string, unknown>, onEvent: (e: SessionEvent) => void): { done: Promise<void>; close: () => void } {
+  const s = net.connect(sockPath);
+  const done = new Promise<void>((resolve, reject) => {
+    let buf = '';
+    let started = false;
+    s.setEncoding('utf8');
+    s.on('connect', () => s.write(JSON.stringify({ v: PROTOCOL_VERSION, id: 1, cmd: 'events', args }) + '\n'));
+    s.on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let msg: { ok?: boolean; error?: string; event?: SessionEvent };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch (e) {
+          s.destroy();
+          reject(new ControlError(`bad message from the gateway: ${String(e)}`));
+          return;
+        }
+        if (!started) {
+          started = true;
+          if (!msg.ok) {
+            s.destroy();
+            reject(new RefusedError(msg.error ?? 'error'));
+            return;
+          }
+        } else if (msg.event) onEvent(msg.event);
+      }
+    });
+    s.on('close', () => resolve());
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new ControlError(`no gateway is running (nothing answers on ${sockPath}); start one with masq run, or pass --control PATH`));
+      else if (e.code === 'EACCES') reject(new ControlError(`permission denied on ${sockPath}: the control socket is root-only (run with sudo)`));
+      else reject(new ControlError(`cannot reach the gateway at ${sockPath}: ${e.message}`));
+    });
+  });
+  return { done, close: () => s.end() };
 }

@@ -31,6 +31,9 @@ import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './c
 
 export class UsageError extends Error {}
 
+/** Metrics are on by default, on loopback only (in the gateway's own network namespace). */
+export const DEFAULT_METRICS = '127.0.0.1:9464';
+
 export const RUN_OPTIONS = {
   tun: { type: 'string' },
   address: { type: 'string', multiple: true },

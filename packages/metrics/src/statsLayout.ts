@@ -8,7 +8,7 @@
  * metrics actor.
  *
  *   slot  name           kind     written by
- *   0     RING_DEPTH     gauge    the producer of the worker's input ring, when it pushes
+ *   0     RING_DEPTH     gauge    the worker itself, after each pop from its input ring
  *   1     RING_CAPACITY  gauge    the supervisor, once, when it creates the ring
  *   2     BATCHES        counter  the worker, after each batch
  *   3     PACKETS        counter  the worker, after each batch (+ packets in the batch)
