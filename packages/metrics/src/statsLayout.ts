@@ -13,7 +13,9 @@
  *   2     BATCHES        counter  the worker, after each batch
  *   3     PACKETS        counter  the worker, after each batch (+ packets in the batch)
  *   4     RESTARTS       counter  the supervisor, when it restarts the worker
- *   5..7  (padding)
+ *   5     TUN_WRITES        counter  the worker, packets it wrote to the TUN
+ *   6     TUN_WRITE_ERRORS  counter  the worker, packets the kernel refused
+ *   7     (padding)
  *
  * Io-stats block: IO_STAT_SLOTS float64s, written only by the I/O thread.
  *
