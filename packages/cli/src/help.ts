@@ -89,15 +89,20 @@ const TABLE = `masq table — the masquerade table of a running gateway
 
 SYNOPSIS
   masq table [--proc] [--json] [--proto tcp|udp|icmp] [--host IP] [--port N] [--control PATH]
+  masq table --watch [--interval 1s] [--proc] [filters]
   masq table delete [--proto P] [--host IP] [--port N]
 
   --proc   the Linux 2.0 /proc/net/ip_masquerade layout: addresses and ports in hex, the
            masq port, Init-seq/Delta/PDelta, Expires in hundredths of a second
   --json   one JSON array of rows
+  -w, --watch      redraw the table until Ctrl-C (on a terminal: in place)
+  --interval DUR   how often with --watch (default 1s; at least 100ms; 500ms, 2s, 2 = 2s)
+  --proto, --host, --port   only sessions with that protocol / address / port on any side
 
 EXAMPLES
   masq table --proto udp
   masq table --proc
+  masq table --watch --interval 2s --host 10.200.0.2
 `;
 
 const RULE = `masq rule — the masquerade rules of a running gateway, changed live

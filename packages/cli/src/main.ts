@@ -6,8 +6,9 @@
  * configuration error; 3 system error (TUN, permissions, no gateway running).
  */
 import { cmdRun, formatReload, type ReloadResult } from './run.js';
-import { request, ControlError, RefusedError, DEFAULT_CONTROL_PATH } from './control.js';
-import { formatTable, formatProc, type SessionRow } from '@masq/core';
+import { request, streamEvents, ControlError, RefusedError, DEFAULT_CONTROL_PATH } from './control.js';
+import { formatDuration, formatTable, formatProc, parseDuration, type SessionRow } from '@masq/core';
+import { formatEvent } from './events.js';
 import { HELP, helpFor } from './help.js';
 
 const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : s + '\n');
@@ -25,6 +26,39 @@ function hasFlag(argv: string[], name: string): boolean {
   if (i < 0) return false;
   argv.splice(i, 1);
   return true;
+}
+
+/** Redraw the table every `ms` until Ctrl-C; a failed request ends the watch with its error. */
+async function watchTable(sock: string, filter: Record<string, unknown>, ms: number, show: (rows: SessionRow[]) => string): Promise<number> {
+  let stopped = false;
+  let wake: () => void = () => {};
+  const stop = (): void => {
+    stopped = true;
+    wake();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const tty = process.stdout.isTTY === true;
+  try {
+    while (!stopped) {
+      const rows = (await request(sock, 'table', filter)) as SessionRow[];
+      if (stopped) break;
+      const head = `masq table — every ${formatDuration(ms)} — ${new Date().toLocaleTimeString()} — ${rows.length} session(s) — Ctrl-C to stop`;
+      // On a terminal: home the cursor and clear, so the table redraws in place.
+      process.stdout.write(`${tty ? '\x1b[H\x1b[2J' : ''}${head}\n${show(rows).replace(/\n?$/, '\n')}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, ms);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  return 0;
 }
 
 async function client(cmd: string, argv: string[]): Promise<number> {
@@ -47,8 +81,23 @@ async function client(cmd: string, argv: string[]): Promise<number> {
         out(JSON.stringify(r));
         return 0;
       }
+      const watch = hasFlag(argv, '--watch') || hasFlag(argv, '-w');
+      const every = takeFlag(argv, '--interval');
+      if (every !== undefined && !watch) {
+        err('masq table: --interval goes with --watch (masq table --watch --interval 2s)');
+        return 2;
+      }
+      const show = (rows: SessionRow[]): string => (json ? JSON.stringify(rows) : proc ? formatProc(rows) : formatTable(rows));
+      if (watch) {
+        const ms = every === undefined ? 1000 : parseDuration(every);
+        if (ms === null || ms < 100) {
+          err(`masq table: --interval "${every ?? ''}" is not a duration of at least 100ms (examples: 1s, 500ms, 2)`);
+          return 2;
+        }
+        return watchTable(sock, filter, ms, show);
+      }
       const rows = (await request(sock, 'table', filter)) as SessionRow[];
-      out(json ? JSON.stringify(rows) : proc ? formatProc(rows) : formatTable(rows));
+      out(show(rows));
       return 0;
     }
     case 'flush': {
@@ -86,6 +135,19 @@ async function client(cmd: string, argv: string[]): Promise<number> {
       }
       err(`masq rule: unknown subcommand "${sub}" (add, insert, delete, list, flush)`);
       return 2;
+    }
+    case 'events': {
+      const ctl = streamEvents(sock, filter, (e) => out(json ? JSON.stringify(e) : formatEvent(e)));
+      const stop = (): void => ctl.close();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await ctl.done;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+      return 0;
     }
     case 'reload': {
       const r = (await request(sock, 'reload', {}, 60_000)) as ReloadResult;
@@ -142,6 +204,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'stats':
       case 'rule':
       case 'reload':
+      case 'events':
       case 'debug':
         return await client(cmd, rest);
       default:

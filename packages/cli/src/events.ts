@@ -1,0 +1,161 @@
+/**
+ * events.ts — `masq events`: session NEW / UPDATE / DESTROY events, like `conntrack -E`.
+ *
+ * How: while at least one client listens, the gateway process samples the table (the
+ * partitions' comlink `list`) every 500 ms and diffs it against the previous sample. No
+ * code runs on the packet path. The cost: a session that lives less than one interval may
+ * go unseen, an event is reported up to one interval late, and each sample copies every row
+ * (fine for thousands of sessions, heavy for a million: sampling slows down by itself, the
+ * next sample starting one interval after the previous one finished).
+ *
+ * A session is known by its partition-local id together with its addresses and ports, so an
+ * id freed and reused for another flow between two samples shows as DESTROY + NEW. A
+ * DESTROY is labelled `expired` when the session's timer was due by the time it went, else
+ * `removed` (flush, rule change, TCP teardown, table reset).
+ */
+import type { SessionFilter, SessionRow } from '@masq/core';
+import { formatIPv4 } from '@masq/core';
+
+export const EVENT_INTERVAL_MS = 500;
+
+export type EventType = 'new' | 'update' | 'destroy';
+
+export interface SessionEvent {
+  type: EventType;
+  /** For destroy: expired (timer) or removed (flush, rules, teardown). */
+  reason?: 'expired' | 'removed';
+  /** Wall-clock milliseconds when the sample that saw it was taken. */
+  time: number;
+  proto: 'tcp' | 'udp' | 'icmp';
+  inside: string;
+  insidePort: number;
+  external: string;
+  externalPort: number;
+  remote: string;
+  remotePort: number;
+  state: string;
+}
+
+export function sessionKey(r: SessionRow): string {
+  return `${r.id}|${r.proto}|${r.inside}:${r.insidePort}|${r.external}:${r.externalPort}|${r.remote}:${r.remotePort}`;
+}
+
+function eventOf(type: EventType, r: SessionRow, time: number, reason?: 'expired' | 'removed'): SessionEvent {
+  const e: SessionEvent = { type, time, proto: r.proto, inside: r.inside, insidePort: r.insidePort, external: r.external, externalPort: r.externalPort, remote: r.remote, remotePort: r.remotePort, state: r.state };
+  if (reason) e.reason = reason;
+  return e;
+}
+
+/**
+ * Compare a new sample with the previous one (keyed by sessionKey). `elapsedMs` is the time
+ * between the two samples: a session gone whose timer had less than that left expired.
+ */
+export function diffSessions(prev: ReadonlyMap<string, SessionRow>, rows: readonly SessionRow[], time: number, elapsedMs: number): { events: SessionEvent[]; next: Map<string, SessionRow> } {
+  const next = new Map<string, SessionRow>();
+  const events: SessionEvent[] = [];
+  for (const r of rows) {
+    const k = sessionKey(r);
+    next.set(k, r);
+    const old = prev.get(k);
+    if (!old) events.push(eventOf('new', r, time));
+    else if (old.state !== r.state) events.push(eventOf('update', r, time));
+  }
+  for (const [k, r] of prev) {
+    // The timer actor sweeps every 250 ms: allow for that between deadline and free.
+    if (!next.has(k)) events.push(eventOf('destroy', r, time, r.expiresMs <= elapsedMs + 250 ? 'expired' : 'removed'));
+  }
+  return { events, next };
+}
+
+/** Does an event pass a table filter (proto; host or port on any side)? */
+export function eventMatches(e: SessionEvent, f: SessionFilter): boolean {
+  if (f.proto !== undefined && e.proto !== f.proto) return false;
+  if (f.host !== undefined) {
+    const h = formatIPv4(f.host);
+    if (e.inside !== h && e.external !== h && e.remote !== h) return false;
+  }
+  if (f.port !== undefined && e.insidePort !== f.port && e.externalPort !== f.port && e.remotePort !== f.port) return false;
+  return true;
+}
+
+function clock(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+/**
+ * One line in the manner of `conntrack -E`: the original direction (inside → remote), then
+ * the reply direction as the remote host sees it (remote → external address and port).
+ */
+export function formatEvent(e: SessionEvent): string {
+  const tag = `[${e.type.toUpperCase()}]`.padEnd(9);
+  const ports = (sp: number, dp: number): string => (e.proto === 'icmp' ? `id=${sp}` : `sport=${sp} dport=${dp}`);
+  const state = e.proto === 'tcp' ? ` ${e.state}` : '';
+  const why = e.reason ? ` (${e.reason})` : '';
+  return (
+    `${clock(e.time)} ${tag} ${e.proto.padEnd(4)}${state} src=${e.inside} dst=${e.remote} ${ports(e.insidePort, e.remotePort)}` +
+    ` src=${e.remote} dst=${e.external} ${ports(e.remotePort, e.externalPort)}${why}`
+  );
+}
+
+/**
+ * Samples the table while someone listens. `list` is Gateway.listSessions; a failed sample
+ * (a worker restarting) is skipped.
+ */
+export class EventSampler {
+  private readonly listeners = new Set<(e: SessionEvent) => void>();
+  private prev: Map<string, SessionRow> | null = null;
+  private lastAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  /** Bumped by every start, so a sample still in flight from an earlier run stops there. */
+  private gen = 0;
+
+  constructor(
+    private readonly list: () => Promise<SessionRow[]>,
+    readonly intervalMs = EVENT_INTERVAL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  subscribe(fn: (e: SessionEvent) => void): () => void {
+    this.listeners.add(fn);
+    if (!this.running) {
+      this.running = true;
+      void this.sample(++this.gen);
+    }
+    return () => {
+      this.listeners.delete(fn);
+      if (this.listeners.size === 0) this.stop();
+    };
+  }
+
+  get listening(): number {
+    return this.listeners.size;
+  }
+
+  stop(): void {
+    this.running = false;
+    this.prev = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private async sample(gen: number): Promise<void> {
+    try {
+      const rows = await this.list();
+      const t = this.now();
+      if (!this.running || gen !== this.gen) return;
+      if (this.prev === null) this.prev = new Map(rows.map((r) => [sessionKey(r), r]));
+      else {
+        const { events, next } = diffSessions(this.prev, rows, t, t - this.lastAt);
+        this.prev = next;
+        for (const e of events) for (const fn of this.listeners) fn(e);
+      }
+      this.lastAt = t;
+    } catch {
+      /* a worker restarting: try again next interval */
+    }
+    if (this.running && gen === this.gen) this.timer = setTimeout(() => void this.sample(gen), this.intervalMs);
+  }
+}
