@@ -80,6 +80,8 @@ export class Partition {
   replyLen = 0;
   private cfg: NatConfig;
   private rules: RuleSet;
+  /** The packet being translated carries a partial checksum (see translate). */
+  private partial = false;
   private readonly plan: PortPlan;
   private readonly counters: Float64Array;
   private externalSet: Uint32Array;
@@ -131,9 +133,12 @@ export class Partition {
 
   /**
    * Translate the IPv4 packet at bytes[off, off+len) in place. `dir` is a Direction. Returns
-   * a verdict (verdict.ts).
+   * a verdict (verdict.ts). `partial`: the TCP/UDP checksum field holds only the pseudo-header
+   * sum (a TUN offload read with VIRTIO_NET_HDR_F_NEEDS_CSUM): address changes are folded into
+   * it, port changes are not (the kernel sums the header, ports included, later).
    */
-  translate(b: Uint8Array, off: number, len: number, dir: number, now: number): number {
+  translate(b: Uint8Array, off: number, len: number, dir: number, now: number, partial = false): number {
+    this.partial = partial;
     const r = ip.validateIPv4(b, off, len);
     if (r !== DropReason.None) return this.dropped(r);
     const hl = (b[off]! & 0x0f) << 2;
@@ -211,14 +216,16 @@ export class Partition {
     const dL4 = c.sDL4[sid]!;
     if (p === TCP) {
       put16(b, l4, c.sExtPort[sid]!);
-      putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
+      if (this.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + c.sDIp[sid]!));
+      else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
       const st = c.sState[sid]!;
       const ns = tcpNext(st, tflags, 0);
       if (ns !== st) t.setTcpState(sid, ns);
       c.sExpires[sid] = now + this.lifetime(TCP, ns);
     } else if (p === UDP) {
       put16(b, l4, c.sExtPort[sid]!);
-      putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
+      if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + c.sDIp[sid]!));
+      else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
       c.sExpires[sid] = now + this.cfg.timeouts.udp;
     } else {
       put16(b, l4 + icmp.ID, c.sExtPort[sid]!);
@@ -329,14 +336,16 @@ export class Partition {
     const dL4 = ~c.sDL4[sid]! & 0xffff;
     if (p === TCP) {
       put16(b, l4 + 2, c.sInPort[sid]!);
-      putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
+      if (this.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + (~c.sDIp[sid]! & 0xffff)));
+      else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
       const st = c.sState[sid]!;
       const ns = tcpNext(st, tflags, 1);
       if (ns !== st) t.setTcpState(sid, ns);
       c.sExpires[sid] = now + this.lifetime(TCP, ns);
     } else if (p === UDP) {
       put16(b, l4 + 2, c.sInPort[sid]!);
-      putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
+      if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + (~c.sDIp[sid]! & 0xffff)));
+      else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
     } else {
       put16(b, l4 + icmp.ID, c.sInPort[sid]!);
       putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
@@ -414,7 +423,7 @@ export class Partition {
       this.counters[C.HANDOFFS]!++;
       return handoff(owner);
     }
-    return this.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now);
+    return this.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, this.partial);
   }
 
   // ----------------------------------------------------------------------- fragments
@@ -607,7 +616,7 @@ export class Partition {
       this.counters[C.HANDOFFS]!++;
       return handoff(owner);
     }
-    return this.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now);
+    return this.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, this.partial);
   }
 
   /**

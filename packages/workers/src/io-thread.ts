@@ -42,6 +42,7 @@ function main(init: IoInit): void {
   const dispatcher = new Dispatcher(rulesOf(spec.rulesText), spec.config.externals, planOf(spec), P, spec.config.fragmentHold, spec.config.timeouts.fragment);
   const slotSize = mem.slotSize;
   const fd = spec.readFds[0]!;
+  const H = spec.vnetHdr;
   const wfd = spec.writeFds[0]!;
 
   // Free-slot stack: every slot starts here.
@@ -118,7 +119,7 @@ function main(init: IoInit): void {
         const off = s * slotSize;
         const len = rlens[i]!;
         lens[s] = len;
-        const part = dispatcher.classify(pool, off, len, now, s);
+        const part = len > H ? dispatcher.classify(pool, off + H, len - H, now, s) : dispatcher.classify(pool, off, 0, now, s);
         if (part >= 0) {
           if (rx[part]!.push((s << 2) | dispatcher.dir)) rang[part] = 1;
           else {

@@ -54,6 +54,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const nominate = new Ring(mem.nominate[index]!);
   const fd = spec.writeFds[index % spec.writeFds.length]!;
   const slotSize = mem.slotSize;
+  const H = spec.vnetHdr;
   const entries = new Int32Array(BATCH);
   const outOff = new Uint32Array(BATCH);
   const outLen = new Uint32Array(BATCH);
@@ -125,19 +126,22 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     const slot = entry >>> 2;
     const dir = entry & 3;
     const off = slot * slotSize;
-    const v = part.translate(pool, off, lens[slot]!, dir, now);
+    const ip = off + H;
+    // With offloads the vnet header's NEEDS_CSUM flag says the L4 checksum is partial.
+    const v = part.translate(pool, ip, lens[slot]! - H, dir, now, H > 0 && (pool[off]! & 1) !== 0);
     const k = verdictKind(v);
     if (k === VerdictKind.Forward || k === VerdictKind.Pass) {
       if (nWrite === BATCH) flushWrites();
       outOff[nWrite] = off;
-      outLen[nWrite] = (pool[off + 2]! << 8) | pool[off + 3]!;
+      outLen[nWrite] = H + ((pool[ip + 2]! << 8) | pool[ip + 3]!);
       outSlot[nWrite++] = slot;
     } else if (k === VerdictKind.Reply) {
-      pool.set(part.reply.subarray(0, part.replyLen), off);
-      lens[slot] = part.replyLen;
+      pool.fill(0, off, ip); // a packet we made: complete checksums, no GSO
+      pool.set(part.reply.subarray(0, part.replyLen), ip);
+      lens[slot] = H + part.replyLen;
       if (nWrite === BATCH) flushWrites();
       outOff[nWrite] = off;
-      outLen[nWrite] = part.replyLen;
+      outLen[nWrite] = H + part.replyLen;
       outSlot[nWrite++] = slot;
     } else if (k === VerdictKind.Handoff) {
       const to = verdictArg(v);

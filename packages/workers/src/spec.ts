@@ -17,6 +17,12 @@ export interface GatewaySpec {
   readFds: number[];
   /** eventfd that wakes the I/O thread from poll(). */
   ioWaker: number;
+  /**
+   * Bytes of virtio_net_hdr in front of each packet in a slot: 10 with TUN offloads
+   * (--offload: IFF_VNET_HDR, TUN_F_CSUM|TUN_F_TSO4), else 0. The header stays with the packet
+   * from read to write.
+   */
+  vnetHdr: number;
 }
 
 export function planOf(spec: GatewaySpec): PortPlan {

@@ -28,7 +28,7 @@ import {
   type TableSizes,
   type Timeouts,
 } from '@masq/core';
-import { TunDevice, TunError, createWaker, wake, closeWaker } from '@masq/tun';
+import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { allocateMemory, CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
 import type { PartitionControl } from './partition-actor.js';
@@ -44,6 +44,12 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
   slots?: number;
   slotSize?: number;
   mtu?: number;
+  /**
+   * TUN offloads: IFF_VNET_HDR with TUN_F_CSUM|TUN_F_TSO4. The kernel hands over TCP
+   * super-packets of up to 64 KiB with partial checksums and cuts them up again on write.
+   * Slots grow to 64 KiB (the pool shrinks to 1024 of them).
+   */
+  offload?: boolean;
   log?: (line: string) => void;
 }
 
@@ -83,8 +89,8 @@ export class Gateway extends EventEmitter {
     this.rulesText = opts.rulesText;
     this.log = opts.log ?? (() => {});
     this.warnings = ruleWarnings(rules.rules, config.externals);
-    const slotSize = opts.slotSize ?? 2048;
-    this.memory = allocateMemory(config.partitions, opts.slots ?? 8192, slotSize, COUNTER_SLOTS);
+    const slotSize = opts.slotSize ?? (opts.offload ? 65536 + 16 : 2048);
+    this.memory = allocateMemory(config.partitions, opts.slots ?? (opts.offload ? 1024 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config);
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
@@ -101,6 +107,7 @@ export class Gateway extends EventEmitter {
       writeFds: [...tun.fds],
       readFds: [tun.fds[0]!],
       ioWaker: this.waker,
+      vnetHdr: opts.offload ? VNET_HDR_LEN : 0,
     };
     this.pool = new Piscina({
       filename: new URL('./actor-entry.js', import.meta.url).href,
@@ -115,8 +122,8 @@ export class Gateway extends EventEmitter {
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, ...cfgIn } = opts;
-    void _tun; void _rt; void _sl; void _ss; void _mtu; void _log;
+    const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, ...cfgIn } = opts;
+    void _tun; void _rt; void _sl; void _ss; void _mtu; void _log; void _off;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
@@ -124,7 +131,7 @@ export class Gateway extends EventEmitter {
       if (r.kind === 'forward' && !config.externals.includes(r.extAddr))
         throw new ConfigError(`forward: ${formatIPv4(r.extAddr)} is not one of the external addresses (${config.externals.map(formatIPv4).join(', ')}); add it with --address`);
     }
-    const tun = openTun(opts.tun, opts.mtu);
+    const tun = openTun(opts.tun, opts.mtu, opts.offload ?? false);
     const gw = new Gateway(opts, config, rules, tun);
     try {
       await gw.startActors();
@@ -343,19 +350,20 @@ export class Gateway extends EventEmitter {
  * Open (or create) the TUN. A persistent device made with `ip tuntap add` may or may not have
  * multi_queue: try as asked, then the other way.
  */
-function openTun(name: string, mtu?: number): TunDevice {
+function openTun(name: string, mtu: number | undefined, offload: boolean): TunDevice {
   let dev: TunDevice;
   try {
-    dev = TunDevice.open({ name, multiQueue: false });
+    dev = TunDevice.open({ name, multiQueue: false, vnetHdr: offload });
   } catch (e) {
     if (!(e instanceof TunError) || (e.code !== 'EINVAL' && e.code !== 'EBUSY')) throw e;
     try {
-      dev = TunDevice.open({ name, multiQueue: true, queues: 1 });
+      dev = TunDevice.open({ name, multiQueue: true, queues: 1, vnetHdr: offload });
     } catch {
       throw e;
     }
   }
   try {
+    if (offload) dev.enableOffload({ csum: true, tso4: true });
     dev.disableIpv6();
     if (mtu) dev.mtu = mtu;
     if (dev.txQueueLen < 10000) dev.setTxQueueLen(10000);
