@@ -43,7 +43,7 @@ async function watchTable(sock: string, filter: Record<string, unknown>, ms: num
     while (!stopped) {
       const rows = (await request(sock, 'table', filter)) as SessionRow[];
       if (stopped) break;
-      const head = `masq table — every ${formatDuration(ms)} — ${new Date().toLocaleTimeString()} — ${rows.length} session(s) — Ctrl-C to stop`;
+      const head = `masq table — every ${formatDuration(ms)} — ${new Date().toTimeString().slice(0, 8)} — ${rows.length} session(s) — Ctrl-C to stop`;
       // On a terminal: home the cursor and clear, so the table redraws in place.
       process.stdout.write(`${tty ? '\x1b[H\x1b[2J' : ''}${head}\n${show(rows).replace(/\n?$/, '\n')}`);
       await new Promise<void>((r) => {
