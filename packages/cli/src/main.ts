@@ -138,7 +138,11 @@ async function client(cmd: string, argv: string[]): Promise<number> {
     }
     case 'events': {
       const ctl = streamEvents(sock, filter, (e) => out(json ? JSON.stringify(e) : formatEvent(e)));
-      const stop = (): void => ctl.close();
+      let interrupted = false;
+      const stop = (): void => {
+        interrupted = true;
+        ctl.close();
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
@@ -147,6 +151,7 @@ async function client(cmd: string, argv: string[]): Promise<number> {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }
+      if (!interrupted) err('masq events: the gateway ended the stream (it stopped)');
       return 0;
     }
     case 'reload': {
