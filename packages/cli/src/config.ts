@@ -62,9 +62,10 @@ export class ConfigFileError extends Error {
     readonly column: number,
     readonly detail: string,
     lineText?: string,
+    width = 1,
   ) {
     const where = line > 0 ? `${file}:${line}:${column > 0 ? `${column}:` : ''}` : `${file}:`;
-    const echo = lineText !== undefined && column > 0 ? `\n  ${lineText.replace(/\t/g, ' ')}\n  ${' '.repeat(column - 1)}^` : '';
+    const echo = lineText !== undefined && column > 0 ? `\n  ${lineText.replace(/\t/g, ' ')}\n  ${' '.repeat(column - 1)}^${'~'.repeat(Math.max(0, width - 1))}` : '';
     super(`${where} ${detail}${echo}`);
     this.name = 'ConfigFileError';
   }
@@ -224,10 +225,11 @@ class Source {
     return out;
   }
 
-  error(detail: string, ptr: number): ConfigFileError {
+  /** An error at offset `ptr` (underlining `width` characters), or unlocated when ptr < 0. */
+  error(detail: string, ptr: number, width = 1): ConfigFileError {
     if (ptr < 0) return new ConfigFileError(this.name, 0, 0, detail);
     const { line, column } = this.pos(ptr);
-    return new ConfigFileError(this.name, line, column, detail, this.lines[line - 1]);
+    return new ConfigFileError(this.name, line, column, detail, this.lines[line - 1], width);
   }
 }
 
@@ -279,7 +281,7 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         const offs = src.stringOffsets(key);
         input.addresses = v.map((a: unknown, i) => {
           if (typeof a !== 'string') throw src.error(`addresses[${i}]: expected a string, found ${describe(a)}`, at(key));
-          if (parseIPv4(a) === null) throw src.error(`addresses[${i}]: "${a}" is not an IPv4 address (a.b.c.d)`, offs[i] ?? at(key));
+          if (parseIPv4(a) === null) throw src.error(`addresses[${i}]: "${a}" is not an IPv4 address (a.b.c.d)`, offs[i] ?? at(key), offs[i] === undefined ? 1 : a.length);
           return a;
         });
         if (input.addresses.length === 0) throw src.error('addresses: the list is empty; give at least one external address', at(key));
@@ -311,7 +313,7 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
             if (!(e instanceof RuleSyntaxError)) throw e;
             const found = e.found === '' ? 'end of rule' : JSON.stringify(e.found);
             if (it.ptr < 0) throw src.error(`${it.label}: column ${e.column}: expected ${e.expected}, found ${found}`, at(key));
-            throw src.error(`${it.label}: expected ${e.expected}, found ${found}`, it.ptr + e.column - 1);
+            throw src.error(`${it.label}: expected ${e.expected}, found ${found}`, it.ptr + e.column - 1, e.found.length);
           }
           lines.push(it.text.trim());
         }

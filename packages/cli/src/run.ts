@@ -87,7 +87,7 @@ function flagRule(flag: string, kind: string, value: string): string {
     if (!(e instanceof RuleSyntaxError)) throw e;
     const col = Math.max(1, e.column - kind.length - 1);
     const found = e.found === '' ? 'end of rule' : JSON.stringify(e.found);
-    throw new UsageError(`--${flag} "${value}": column ${col}: expected ${e.expected}, found ${found}\n  ${value}\n  ${' '.repeat(col - 1)}^`);
+    throw new UsageError(`--${flag} "${value}": column ${col}: expected ${e.expected}, found ${found}\n  ${value}\n  ${' '.repeat(col - 1)}^${'~'.repeat(Math.max(0, e.found.length - 1))}`);
   }
   return text;
 }
