@@ -50,6 +50,7 @@ export interface RunInput {
   icmpOnExhaustion?: boolean;
   hopCompensation?: boolean;
   mtu?: number;
+  offload?: boolean;
   metrics?: string;
   control?: string;
 }
@@ -86,6 +87,7 @@ export const TOP_KEYS = [
   'icmp_on_exhaustion',
   'hop_compensation',
   'mtu',
+  'offload',
   'metrics',
   'control',
 ] as const;
@@ -376,6 +378,9 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         break;
       case 'mtu':
         input.mtu = int(key, v, 576, 9000);
+        break;
+      case 'offload':
+        input.offload = bool(key, v);
         break;
       case 'metrics': {
         const s = str(key, v);

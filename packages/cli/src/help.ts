@@ -35,7 +35,8 @@ SYNOPSIS
            [--workers N] [--ports LO-HI] [--port-mode random|preserve|sequential]
            [--filtering endpoint|address|address-port] [--timeouts tcp=2h4m,udp=5m,icmp=60s]
            [--preset classic] [--max-sessions N] [--host-limit N] [--icmp-on-exhaustion]
-           [--no-hop-compensation] [--mtu N] [--metrics HOST:PORT] [--control PATH] [-q]
+           [--no-hop-compensation] [--mtu N] [--offload] [--metrics HOST:PORT]
+           [--control PATH] [-q]
 
 DESCRIPTION
   Attaches to the TUN device NAME (creating it if missing; a persistent device made with
@@ -68,6 +69,8 @@ OPTIONS
   --icmp-on-exhaustion  answer a refused new flow with ICMP unreachable, code 13
   --no-hop-compensation let the gateway count as two hops (the kernel forwards twice)
   --mtu N               set the TUN device's MTU
+  --offload             TUN offloads (IFF_VNET_HDR, checksum + TSO4): TCP in 64 KiB
+                        super-packets across the TUN
   --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)
   --control PATH        control socket (default /run/masq/control.sock, mode 0600)
@@ -220,7 +223,7 @@ DESCRIPTION
   that no rule allows any more are flushed, all others keep their mappings. New timeouts
   apply to sessions from their next packet on. Other keys (tun, addresses, workers, ports,
   port_mode, filtering, max_sessions, host_limit, icmp_on_exhaustion, hop_compensation, mtu,
-  metrics, control) are reported as needing a restart and are not applied. A file with an
+  offload, metrics, control) are reported as needing a restart and are not applied. A file with an
   error changes nothing: the error (file:line:column) is the answer. Rules changed live with
   masq rule are replaced by the file's.
 

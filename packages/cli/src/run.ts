@@ -137,7 +137,7 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (values['no-hop-compensation']) input.hopCompensation = false;
   if (values.metrics !== undefined) input.metrics = values.metrics;
   if (values.control !== undefined) input.control = values.control;
-  if (values.offload) throw new UsageError('--offload: TUN offloads (IFF_VNET_HDR, TSO) are not switched on in this version; run without --offload');
+  if (values.offload) input.offload = true;
   return input;
 }
 
@@ -182,9 +182,10 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     icmpOnExhaustion: input.icmpOnExhaustion,
     hopCompensation: input.hopCompensation,
     mtu: input.mtu,
+    offload: input.offload,
   };
-  const { tun: _t, rulesText: _r, workers, mtu: _m, ...cfg } = gateway;
-  void _t; void _r; void _m;
+  const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, ...cfg } = gateway;
+  void _t; void _r; void _m; void _o;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: input.metrics ?? null, resolved, configPath, flags };
 }
@@ -240,6 +241,7 @@ export function restartKeys(running: RunSettings, next: RunSettings): string[] {
   diff('icmp_on_exhaustion', a.icmpOnExhaustion, b.icmpOnExhaustion);
   diff('hop_compensation', a.hopCompensation, b.hopCompensation);
   diff('mtu', running.gateway.mtu, next.gateway.mtu);
+  diff('offload', running.gateway.offload ?? false, next.gateway.offload ?? false);
   diff('metrics', running.metrics, next.metrics);
   diff('control', running.control, next.control);
   return keys;

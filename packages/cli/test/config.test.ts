@@ -40,6 +40,7 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.is(c.hostLimit, 0);
   t.false(c.icmpOnExhaustion);
   t.true(c.hopCompensation);
+  t.false(c.offload);
   t.is(c.control, '/run/masq/control.sock');
   t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpTransitory: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000 });
   const s = runSettings(['--config', 'masq.toml.sample'], () => text);
@@ -65,6 +66,7 @@ host_limit = 100
 icmp_on_exhaustion = true
 hop_compensation = false
 mtu = 1400
+offload = true
 metrics = "127.0.0.1:9464"
 control = "/tmp/m.sock"
 [timeouts]
@@ -85,6 +87,7 @@ tcp-transitory = "1m30s"
     icmpOnExhaustion: true,
     hopCompensation: false,
     mtu: 1400,
+    offload: true,
     metrics: '127.0.0.1:9464',
     control: '/tmp/m.sock',
     timeouts: { udp: 600_000, tcpTransitory: 90_000 },
@@ -167,6 +170,8 @@ test('flags win over the file; rule flags replace the file rules; timeouts merge
   t.deepEqual(s.gateway.externals, ['192.0.2.7']);
   t.is(s.gateway.rulesText, 'masquerade all from 10.200.0.0/24 to any');
   t.is(s.configPath, 'x.toml');
+  t.is(s.gateway.offload, undefined);
+  t.true(runSettings(['--config', 'x.toml', '--offload'], read).gateway.offload);
   const s2 = runSettings(['-c', 'x.toml', '--masquerade', 'tcp from 10.1.0.0/16 to any'], read);
   t.is(s2.gateway.rulesText, 'masquerade tcp from 10.1.0.0/16 to any');
 });
