@@ -26,7 +26,7 @@ import {
 } from '@masq/core';
 import { Gateway, type GatewayOptions } from '@masq/workers';
 import { TunError } from '@masq/tun';
-import { startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
+import { handle, startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
 import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
 
 export class UsageError extends Error {}
@@ -330,6 +330,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
   let control;
   try {
     control = await startControlServer(gw, settings.control, (req) => {
+      if (req.cmd === 'status') return handle(gw, req).then((st) => ({ ...(st as Record<string, unknown>), config: settings.configPath }));
       if (req.cmd !== 'reload') return undefined;
       return reload().then(
         (r) => {
