@@ -23,6 +23,7 @@ COMMANDS
 
 Every command takes --help. Exit status: 0 success, 1 operation failed, 2 usage or
 configuration error, 3 system error (TUN, permissions, no gateway running).
+More: docs/CLI.md (commands, control protocol), docs/CONFIG.md (masq.toml, reload).
 `;
 
 const RUN = `masq run — masquerade traffic on a TUN device
@@ -122,7 +123,8 @@ RULES
   accept     <all|tcp|udp|icmp> from <cidr|any> [ports] to <cidr|any> [ports]
   forward    <tcp|udp> <ext-addr>:<port>[-<port>] to <inside-addr>:<port>[-<port>]
 
-  Sessions no rule allows any more are flushed; all others keep running.
+  Sessions no rule allows any more are flushed; all others keep running. These edits live in
+  the running gateway only: masq reload (or SIGHUP) replaces them with the config file's rules.
 
 EXAMPLES
   masq rule add masquerade all from 192.168.1.0/24 to 0.0.0.0/0
