@@ -10,7 +10,7 @@ import test from 'ava';
 
 import { C, COUNTER_SLOTS, packetsSlot } from '@masq/core/counters';
 
-import { runMetricsActor, type MetricsActorInit, type MetricsActorReply } from '../src/actor.js';
+import { runMetricsActor, sharedMemorySource, type MetricsActorInit, type MetricsActorReply } from '../src/actor.js';
 import {
   IO_STAT,
   IO_STAT_SLOTS,
@@ -124,7 +124,7 @@ test('worker-thread actor with a bad init posts the error and exits with code 1'
 test('stats layouts: row stride, slot order, shared allocation', (t) => {
   t.is(WORKER_STAT_STRIDE, 8);
   t.true(WORKER_STAT_SLOTS <= WORKER_STAT_STRIDE);
-  t.deepEqual(Object.values(WORKER_STAT), [0, 1, 2, 3, 4]);
+  t.deepEqual(Object.values(WORKER_STAT), [0, 1, 2, 3, 4, 5, 6]);
   t.deepEqual(Object.values(IO_STAT), [0, 1, 2, 3, 4, 5, 6]);
   t.is(IO_STAT_SLOTS, 7);
   const w = allocWorkerStats(3);
@@ -136,4 +136,18 @@ test('stats layouts: row stride, slot order, shared allocation', (t) => {
   t.true(io.buffer instanceof SharedArrayBuffer);
   io.forEach((_, i) => (io[i] = i + 1));
   t.deepEqual(readIoStats(io), { tunReads: 1, tunReadErrors: 2, tunWrites: 3, tunWriteErrors: 4, ipv6Ignored: 5, batchSizeSum: 6, batchCount: 7 });
+});
+
+test('TUN writes: the I/O thread\'s passes plus every worker\'s own writes', (t) => {
+  const init = makeInit({});
+  init.ioStats[IO_STAT.TUN_WRITES] = 5;
+  init.ioStats[IO_STAT.TUN_WRITE_ERRORS] = 1;
+  for (let w = 0; w < init.workerNames.length; w++) {
+    init.workerStats[workerStatIndex(w, WORKER_STAT.TUN_WRITES)] = 100 * (w + 1);
+    init.workerStats[workerStatIndex(w, WORKER_STAT.TUN_WRITE_ERRORS)] = w + 1;
+  }
+  const n = init.workerNames.length;
+  const io = sharedMemorySource(init).io();
+  t.is(io.tunWrites, 5 + (100 * n * (n + 1)) / 2);
+  t.is(io.tunWriteErrors, 1 + (n * (n + 1)) / 2);
 });
