@@ -384,7 +384,7 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         break;
       case 'metrics': {
         const s = str(key, v);
-        if (!/^[^\s]+:[0-9]{1,5}$/.test(s)) throw src.error(`metrics: "${s}" is not HOST:PORT (e.g. "127.0.0.1:9464")`, at(key));
+        if (s !== 'off' && !/^[^\s]+:[0-9]{1,5}$/.test(s)) throw src.error(`metrics: "${s}" is not HOST:PORT (e.g. "127.0.0.1:9464")`, at(key));
         input.metrics = s;
         break;
       }

@@ -187,7 +187,8 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
   const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, ...cfg } = gateway;
   void _t; void _r; void _m; void _o;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
-  return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: input.metrics ?? null, resolved, configPath, flags };
+  const metrics = input.metrics ?? DEFAULT_METRICS;
+  return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, resolved, configPath, flags };
 }
 
 function parseFlags(argv: string[]) {
@@ -362,7 +363,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       return 2;
     }
   }
-  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${settings.metrics ? `, metrics http://${settings.metrics}/metrics` : ''}`);
+  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${settings.metrics ? `, metrics http://${settings.metrics}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);
