@@ -339,7 +339,7 @@ test('packet sequences (flows, replies, errors, hairpins, mutations, expiry, flu
   let emitted = 0;
   const dropTally = new Map<string, number>();
   fc.assert(
-    fc.property(arbConfig, fc.array(arbOp, { minLength: 20, maxLength: 60 }), (cfg, ops) => {
+    fc.property(arbConfig, fc.array(arbOp, { minLength: 20, maxLength: 80 }), (cfg, ops) => {
       const w = newWorld(cfg);
       for (const op of ops) {
         runOp(w, op);
@@ -354,13 +354,15 @@ test('packet sequences (flows, replies, errors, hairpins, mutations, expiry, flu
       });
       return true;
     }),
-    { numRuns: NUM_RUNS * 4 },
+    { numRuns: NUM_RUNS * 2 },
   );
   t.log(`${runs} sequences, ${emitted} packets emitted; drops: ${[...dropTally].map(([k, v]) => `${k} ${v}`).join(', ')}`);
   t.true(emitted > runs, 'sequences do reach translation');
 });
 
 test('ICMP errors quoting whole datagrams of any size come out with every quoted checksum right', (t) => {
+  const nats = new Map([1, 4].map((n) => [n, new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 9, partitions: n })]));
+  let now = 0;
   fc.assert(
     fc.property(
       fc.constantFrom(6, 17, 17, 1),
@@ -370,13 +372,14 @@ test('ICMP errors quoting whole datagrams of any size come out with every quoted
       fc.constantFrom(1, 4),
       fc.nat(20),
       (proto, len, port, zero, partitions, h) => {
-        const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 64, seed: 9, partitions });
+        const nat = nats.get(partitions)!;
+        now += 1;
         const host = `10.200.0.${2 + h}`;
         const src = { src: host, dst: REMOTES[0]!, payload: payload(len) };
         const p = proto === 6 ? tcp({ ...src, sport: port, dport: 80 }) : proto === 17 ? udp({ ...src, sport: port, dport: 53, zeroChecksum: zero }) : icmpEcho({ ...src, id: port });
-        const wire = nat.process(p.slice(), 0, p.length, 0)[0]!.slice();
+        const wire = nat.process(p.slice(), 0, p.length, now)[0]!.slice();
         const e = icmpError({ src: REMOTES[0]!, dst: EXT, type: 3, code: 3, quote: wire, quoteBytes: Infinity });
-        const got = nat.process(e.slice(), 0, e.length, 1).map((x) => x.slice());
+        const got = nat.process(e.slice(), 0, e.length, now + 1).map((x) => x.slice());
         if (got.length !== 1) throw new Error(`error dropped: ${formatPacket(e)}`);
         const f = problems(got[0]!);
         if (f.length > 0) throw new Error(`${f.join('; ')}\n  ${formatPacket(got[0]!)}`);
@@ -410,4 +413,94 @@ test('the consistency check itself notices a broken index, gauge or allocator', 
   const mid = c.sMap[1]!;
   w.nat.partitions[0]!.ports.release(c.mExtIdx[mid]!, 17, c.mExtPort[mid]!, w.now);
   t.true(tableFaults(w.nat, w.now).some((f) => f.includes('not marked in use')));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Bounds: translation touches only the packet it was given
+
+test('a packet at any offset in a larger buffer: only its own bytes change, junk after it is ignored', (t) => {
+  const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 4 });
+  let now = 0;
+  fc.assert(
+    fc.property(fc.constantFrom(0, 1, 2), fc.nat(40), fc.nat(13), fc.nat(9), fc.nat(0xffff), (proto, len, lead, trail, port) => {
+      now += 1;
+      const o = { src: HOSTS[0]!, dst: REMOTES[0]!, payload: payload(len) };
+      const p = proto === 0 ? udp({ ...o, sport: port, dport: 53 }) : proto === 1 ? tcp({ ...o, sport: port, dport: 80 }) : icmpEcho({ ...o, id: port });
+      const buf = new Uint8Array(lead + p.length + trail).fill(0xa5);
+      buf.set(p, lead);
+      // The captured length includes the trailing junk (link padding); the total length bounds the packet.
+      const out = nat.process(buf, lead, p.length + trail, now);
+      if (out.length !== 1 || out[0]!.length !== p.length) throw new Error(`emitted ${out.map((x) => x.length).join(',')} bytes`);
+      if (out[0]!.byteOffset !== lead) throw new Error('emitted view is not the packet in place');
+      for (let i = 0; i < lead; i++) if (buf[i] !== 0xa5) throw new Error(`byte ${i} before the packet changed`);
+      for (let i = lead + p.length; i < buf.length; i++) if (buf[i] !== 0xa5) throw new Error(`byte ${i} after the packet changed`);
+      const f = problems(out[0]!.slice());
+      if (f.length > 0) throw new Error(f.join('; '));
+      return true;
+    }),
+    { numRuns: NUM_RUNS * 2 },
+  );
+  t.pass();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Partial checksums (TUN offload, VIRTIO_NET_HDR_F_NEEDS_CSUM)
+
+/** What Linux leaves in a CHECKSUM_PARTIAL TCP/UDP checksum field: the folded pseudo-header sum, not complemented. */
+function makePartial(pkt: Uint8Array): void {
+  const hl = (pkt[0]! & 15) * 4;
+  const tl = (pkt[2]! << 8) | pkt[3]!;
+  const at = hl + (pkt[9] === 6 ? 16 : 6);
+  let s = 0;
+  for (let i = 12; i < 20; i += 2) s += (pkt[i]! << 8) | pkt[i + 1]!;
+  s += pkt[9]! + (tl - hl);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  pkt[at] = s >> 8;
+  pkt[at + 1] = s & 0xff;
+}
+
+/** What the kernel (or NIC) does with it on the way out: sum from the L4 header on, complement. */
+function completePartial(pkt: Uint8Array): void {
+  const hl = (pkt[0]! & 15) * 4;
+  const tl = (pkt[2]! << 8) | pkt[3]!;
+  const at = hl + (pkt[9] === 6 ? 16 : 6);
+  let s = 0;
+  for (let i = hl; i + 1 < tl; i += 2) s += (pkt[i]! << 8) | pkt[i + 1]!;
+  if ((tl - hl) & 1) s += pkt[tl - 1]! << 8;
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  const c = ~s & 0xffff;
+  const v = c === 0 ? 0xffff : c;
+  pkt[at] = v >> 8;
+  pkt[at + 1] = v & 0xff;
+}
+
+test('partial checksums: translate(partial) folds the address change in and the completed checksum verifies', (t) => {
+  const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 8 });
+  const part = nat.partitions[0]!;
+  let now = 0;
+  fc.assert(
+    fc.property(fc.boolean(), fc.nat(61), fc.nat(0xffff), fc.nat(3), (isTcp, len, port, h) => {
+      now += 1;
+      const o = { src: HOSTS[h % 3]!, dst: REMOTES[0]!, payload: payload(len), sport: port, dport: 443 };
+      const out = isTcp ? tcp({ ...o, flags: 'S' }) : udp(o);
+      makePartial(out);
+      if (part.translate(out, 0, out.length, 0, now, true) !== 1) throw new Error('outbound not forwarded');
+      completePartial(out);
+      const f1 = problems(out);
+      if (f1.length > 0) throw new Error(`outbound: ${f1.join('; ')}: ${formatPacket(out)}`);
+      const x = parse(out);
+      const back = isTcp
+        ? tcp({ src: x.dst, dst: x.src, sport: x.dport!, dport: x.sport!, flags: 'SA', payload: payload(len) })
+        : udp({ src: x.dst, dst: x.src, sport: x.dport!, dport: x.sport!, payload: payload(len) });
+      makePartial(back);
+      if (part.translate(back, 0, back.length, 1, now, true) !== 1) throw new Error('inbound not forwarded');
+      completePartial(back);
+      const f2 = problems(back);
+      if (f2.length > 0) throw new Error(`inbound: ${f2.join('; ')}: ${formatPacket(back)}`);
+      const y = parse(back);
+      return y.dst === o.src && y.dport === port;
+    }),
+    { numRuns: NUM_RUNS * 2 },
+  );
+  t.pass();
 });
