@@ -119,6 +119,16 @@ test('accept rules pass traffic untranslated and create nothing', (t) => {
   t.like(one(natOut(nat, udp({ src: A, sport: 5000, dst: R, dport: 53 }), 0)), { src: EXT });
 });
 
+test.failing('a passed (accept rule) packet is emitted with its IP total length, not the captured length [bug: nat.ts process() DISPATCH_PASS pushes bytes.subarray(off, off + len)]', (t) => {
+  const nat = mkNat({ rules: 'accept all from 10.200.0.0/24 to 10.0.0.0/8\n' + RULES });
+  const p = udp({ src: A, sport: 5000, dst: '10.9.9.9', dport: 53, payload: 'x' });
+  const padded = new Uint8Array(p.length + 6).fill(0xa5);
+  padded.set(p);
+  const out = nat.process(padded, 0, padded.length, 0);
+  t.is(out.length, 1);
+  t.is(out[0]!.length, p.length);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Port choice
 
