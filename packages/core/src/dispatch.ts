@@ -127,8 +127,8 @@ export class Dispatcher {
     let part: number;
     const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
     if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) return DISPATCH_PASS;
-    if (ri >= 0 || (this.rules.isInsideSource(src) && !this.isExternal(dst))) {
-      if (ri < 0 && !(p === ICMP && icmp.isError(b[l4]!))) return this.fail(DropReason.NoRule);
+    if (ri >= 0 || (this.rules.isInsideSource(src) && !this.isExternal(dst)) || this.isForwardTarget(b, l4, l4len, p, src, sport)) {
+      if (ri < 0 && !(p === ICMP && icmp.isError(b[l4]!)) && !this.isForwardTarget(b, l4, l4len, p, src, sport)) return this.fail(DropReason.NoRule);
       this.dir = 0;
       part = this.outboundPartition(b, l4, l4len, p, src, sport);
     } else if (this.isExternal(dst)) {
@@ -143,6 +143,21 @@ export class Dispatcher {
     if (part < 0) return part;
     if ((ff & 0x2000) !== 0) this.fragLearn(src, dst, p, ipId, (part << 1) | this.dir, now);
     return part;
+  }
+
+  /**
+   * Is this packet from the inside endpoint of a port forward (its replies, or an ICMP error
+   * about a packet forwarded to it)? Those go outbound even with no masquerade rule.
+   */
+  private isForwardTarget(b: Uint8Array, l4: number, l4len: number, p: number, src: number, sport: number): boolean {
+    if (p === TCP || p === UDP) return this.rules.matchForwardReverse(p, src, sport) >= 0;
+    if (p !== ICMP || !icmp.isError(b[l4]!) || l4len < 36) return false;
+    const e = l4 + 8;
+    if (b[e]! >>> 4 !== 4) return false;
+    const ihl = (b[e]! & 0x0f) << 2;
+    if (ihl < 20 || ihl + 8 > l4len - 8) return false;
+    const ip2 = b[e + 9]!;
+    return (ip2 === TCP || ip2 === UDP) && u32(b, e + 16) === src && this.rules.matchForwardReverse(ip2, src, u16(b, e + ihl + 2)) >= 0;
   }
 
   private outboundPartition(b: Uint8Array, l4: number, l4len: number, p: number, src: number, sport: number): number {

@@ -20,12 +20,23 @@ import { C, sumCounters } from './counters.js';
 import { nextPow2 } from './arena.js';
 import { DropReason } from './drop.js';
 
-/** Table sizes for one partition of a gateway with `cfg`. */
-export function partitionSizes(cfg: NatConfig): TableSizes {
+/** External ports the forwards of a rule set claim (each is a static mapping). */
+export function forwardPortCount(rules: readonly Rule[]): number {
+  let n = 0;
+  for (const r of rules) if (r.kind === 'forward') n += r.extPorts.hi - r.extPorts.lo + 1;
+  return n;
+}
+
+/**
+ * Table sizes for one partition of a gateway with `cfg`. Mapping slots: one per session plus
+ * the static mappings of the forwards (`staticPorts`, with room for as many again added by a
+ * reload), at least 1024 spare.
+ */
+export function partitionSizes(cfg: NatConfig, staticPorts = 0): TableSizes {
   const cap = Math.ceil(cfg.maxSessions / cfg.partitions) + 1;
   return {
     capacity: cap,
-    mapCapacity: cap + 1024,
+    mapCapacity: cap + Math.max(1024, 2 * staticPorts),
     hostSlots: cfg.hostSessionLimit > 0 ? nextPow2(Math.min(cap * 2, 1 << 18)) : 0,
     fragSlots: 1024,
     externals: cfg.externals.length,
@@ -43,6 +54,8 @@ export class Nat {
   readonly dispatcher: Dispatcher;
   rules: RuleSet;
   lastDrop = 0;
+  /** The last packet was a fragment held back until its first fragment comes. */
+  lastHeld = false;
   private heldCopies = new Map<number, Uint8Array>();
   private nextHandle = 1;
 
@@ -51,7 +64,7 @@ export class Nat {
     this.config = resolveConfig(cfgIn);
     this.rules = new RuleSet(typeof rules === 'string' ? parseRules(rules) : rules);
     this.plan = new PortPlan(this.config.portLo, this.config.portHi, this.config.partitions);
-    const sizes = partitionSizes(this.config);
+    const sizes = partitionSizes(this.config, forwardPortCount(this.rules.rules));
     this.partitions = [];
     for (let i = 0; i < this.config.partitions; i++) {
       const table = new SessionTable(sizes, this.plan);
@@ -83,6 +96,8 @@ export class Nat {
   /** Run one packet through; returns what would be written back to the TUN. */
   process(bytes: Uint8Array, off: number, len: number, now: number): Uint8Array[] {
     const out: Uint8Array[] = [];
+    this.lastHeld = false;
+    this.sweepHeld(now);
     const handle = this.nextHandle++;
     const part = this.dispatcher.classify(bytes, off, len, now, handle);
     if (part === DISPATCH_DROP) {
@@ -92,10 +107,12 @@ export class Nat {
     }
     if (part === DISPATCH_PASS) {
       this.partitions[0]!.table.counters[C.PASSED]!++;
-      out.push(bytes.subarray(off, off + len));
+      // The IP total length, not the captured length: link padding stays behind.
+      out.push(bytes.subarray(off, off + ((bytes[off + 2]! << 8) | bytes[off + 3]!)));
       return out;
     }
     if (part === DISPATCH_HELD) {
+      this.lastHeld = true;
       this.heldCopies.set(handle, bytes.slice(off, off + len));
       return out;
     }
@@ -105,11 +122,15 @@ export class Nat {
       this.heldCopies.delete(r.handle);
       if (copy) this.run(copy, 0, copy.length, r.partition, r.dir, now, out);
     }
+    return out;
+  }
+
+  /** Held fragments past their time are dropped (fragment_orphan). */
+  private sweepHeld(now: number): void {
     for (const h of this.dispatcher.expired(now)) {
       this.heldCopies.delete(h);
       this.partitions[0]!.table.drop(DropReason.FragmentOrphan);
     }
-    return out;
   }
 
   private run(bytes: Uint8Array, off: number, len: number, part: number, dir: number, now: number, out: Uint8Array[]): void {
@@ -141,6 +162,7 @@ export class Nat {
 
   /** Incremental expiry across partitions. */
   expire(now: number, budget = 1 << 20): number {
+    this.sweepHeld(now);
     let n = 0;
     for (const p of this.partitions) n += p.expire(now, budget);
     return n;

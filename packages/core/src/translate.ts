@@ -82,6 +82,7 @@ export class Partition {
   private rules: RuleSet;
   /** The packet being translated carries a partial checksum (see translate). */
   private partial = false;
+  private nowCache = 0;
   private readonly plan: PortPlan;
   private readonly counters: Float64Array;
   private externalSet: Uint32Array;
@@ -139,6 +140,7 @@ export class Partition {
    */
   translate(b: Uint8Array, off: number, len: number, dir: number, now: number, partial = false): number {
     this.partial = partial;
+    this.nowCache = now;
     const r = ip.validateIPv4(b, off, len);
     if (r !== DropReason.None) return this.dropped(r);
     const hl = (b[off]! & 0x0f) << 2;
@@ -199,9 +201,8 @@ export class Partition {
     const dst = u32(b, off + ip.DST);
     let sid = t.findSessionOut(p, src, sport, dst, dport);
     if (sid === 0) {
-      const v = this.createOutbound(b, off, l4, p, src, sport, dst, dport, tflags, now);
-      if (v !== 0) return v;
-      sid = t.findSessionOut(p, src, sport, dst, dport);
+      sid = this.createOutbound(b, off, l4, p, src, sport, dst, dport, tflags, firstFrag, now);
+      if (sid < 0) return -sid;
     }
     // --- fast path: precomputed rewrite
     const ext = c.sExt[sid]!;
@@ -246,19 +247,24 @@ export class Partition {
     return FORWARD;
   }
 
-  /** Returns 0 when a session now exists, else the verdict for the packet. */
-  private createOutbound(b: Uint8Array, off: number, l4: number, p: number, src: number, sport: number, dst: number, dport: number, tflags: number, now: number): number {
+  /** Slow path: returns the new session's id, or -verdict for the packet. */
+  private createOutbound(b: Uint8Array, off: number, l4: number, p: number, src: number, sport: number, dst: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
     const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
-    if (ri < 0) return this.dropped(DropReason.NoRule);
+    if (ri < 0) return -this.dropped(DropReason.NoRule);
     if (this.rules.actionOf(ri) === RuleAction.Accept) {
       this.counters[C.PASSED]!++;
-      return PASS;
+      return -PASS;
     }
-    if (this.isExternal(src)) return this.dropped(DropReason.Martian);
-    if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return this.dropped(DropReason.TcpNotSyn);
-    if (p === ICMP && !icmp.isQueryRequest(b[l4]!)) return this.dropped(DropReason.NoMapping);
+    if (this.isExternal(src)) return -this.dropped(DropReason.Martian);
+    if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return -this.dropped(DropReason.TcpNotSyn);
+    if (p === ICMP && !icmp.isQueryRequest(b[l4]!)) return -this.dropped(DropReason.NoMapping);
+    // An inside host pinging our external address: the gateway answers, no session needed.
+    if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && this.isExternal(dst)) {
+      if (firstFrag) return -this.dropped(DropReason.NoMapping);
+      return -this.answerEcho(b, off, l4);
+    }
     const t = this.table;
-    if (this.hostLimit > 0 && t.hostSessions(src) >= this.hostLimit) return this.dropped(DropReason.HostLimit);
+    if (this.hostLimit > 0 && t.hostSessions(src) >= this.hostLimit) return -this.dropped(DropReason.HostLimit);
     let mid = t.findMappingOut(p, src, sport);
     let fresh = false;
     if (mid === 0) {
@@ -269,14 +275,14 @@ export class Partition {
         if (this.cfg.icmpOnExhaustion && this.buildUnreachable(b, off, icmp.CODE_ADMIN_PROHIBITED)) {
           this.counters[C.DROPS + DropReason.PortExhausted]!++;
           this.counters[C.ICMP_GENERATED]!++;
-          return reply(DropReason.PortExhausted);
+          return -reply(DropReason.PortExhausted);
         }
-        return this.dropped(DropReason.PortExhausted);
+        return -this.dropped(DropReason.PortExhausted);
       }
       mid = t.newMapping(p, src, sport, ei, this.cfg.externals[ei]!, port, 0);
       if (mid === 0) {
         this.ports.release(ei, p, port, now);
-        return this.dropped(DropReason.TableFull);
+        return -this.dropped(DropReason.TableFull);
       }
       this.counters[C.PORTS_IN_USE + ei]!++;
       fresh = true;
@@ -284,12 +290,11 @@ export class Partition {
     const sid = t.newSession(mid, dst, dport);
     if (sid === 0) {
       if (fresh) this.releaseMapping(mid, now);
-      return this.dropped(DropReason.TableFull);
+      return -this.dropped(DropReason.TableFull);
     }
     this.initSession(sid, mid, now);
     if (this.isExternal(dst)) t.cols.sFlags[sid]! |= SF_HAIRPIN;
-    if (p === TCP) t.setTcpState(sid, TcpState.None);
-    return 0;
+    return sid;
   }
 
   /** Precompute the fast-path deltas and start the timers of a new session. */
@@ -320,9 +325,8 @@ export class Partition {
     const remPort = p === ICMP ? 0 : sport;
     let sid = t.findSessionIn(p, dst, extPort, src, remPort);
     if (sid === 0) {
-      const v = this.createInbound(b, off, l4, p, src, remPort, dst, extPort, tflags, dir, now);
-      if (v !== 0) return v;
-      sid = t.findSessionIn(p, dst, extPort, src, remPort);
+      sid = this.createInbound(b, off, l4, p, src, remPort, dst, extPort, tflags, firstFrag);
+      if (sid < 0) return -sid;
     }
     const inA = c.sIn[sid]!;
     let dIp = (~c.sDIp[sid]! & 0xffff);
@@ -363,36 +367,38 @@ export class Partition {
     return FORWARD;
   }
 
-  private createInbound(b: Uint8Array, off: number, l4: number, p: number, src: number, remPort: number, dst: number, extPort: number, tflags: number, dir: number, now: number): number {
+  /** Slow path: returns the new session's id, or -verdict for the packet. */
+  private createInbound(b: Uint8Array, off: number, l4: number, p: number, src: number, remPort: number, dst: number, extPort: number, tflags: number, firstFrag: boolean): number {
     const t = this.table;
+    const now = this.nowCache;
     const mid = t.findMappingIn(p, dst, extPort);
     if (mid === 0) {
-      if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && this.isExternal(dst)) return this.answerEcho(b, off, l4, dir, now);
-      return this.dropped(DropReason.NoMapping);
+      // Echo requests to the gateway itself are answered (not when fragmented: one reply
+      // fragment alone would be worse than none).
+      if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && this.isExternal(dst) && !firstFrag) return -this.answerEcho(b, off, l4);
+      return -this.dropped(DropReason.NoMapping);
     }
     const c = t.cols;
     if ((c.mFlags[mid]! & MF_STATIC) === 0) {
       const f = this.cfg.filtering;
-      if (f !== 'endpoint' && !(f === 'address' && t.mappingHasRemote(mid, src, 0, false))) return this.dropped(DropReason.Filtered);
+      if (f !== 'endpoint' && !(f === 'address' && t.mappingHasRemote(mid, src, 0, false))) return -this.dropped(DropReason.Filtered);
     }
-    if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return this.dropped(DropReason.TcpNotSyn);
-    if (p === ICMP && !icmp.isQuery(b[l4]!)) return this.dropped(DropReason.NoMapping);
+    if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return -this.dropped(DropReason.TcpNotSyn);
+    if (p === ICMP && !icmp.isQuery(b[l4]!)) return -this.dropped(DropReason.NoMapping);
     const inA = c.mIn[mid]!;
-    if (this.hostLimit > 0 && t.hostSessions(inA) >= this.hostLimit) return this.dropped(DropReason.HostLimit);
+    if (this.hostLimit > 0 && t.hostSessions(inA) >= this.hostLimit) return -this.dropped(DropReason.HostLimit);
     const sid = t.newSession(mid, src, remPort);
-    if (sid === 0) return this.dropped(DropReason.TableFull);
+    if (sid === 0) return -this.dropped(DropReason.TableFull);
     this.initSession(sid, mid, now);
     c.sFlags[sid]! |= SF_INBOUND_CREATED | (this.isExternal(src) ? SF_HAIRPIN : 0);
-    void dir;
-    return 0;
+    return sid;
   }
 
   /**
    * Echo requests to an external address with no mapping behind them are for the gateway
    * itself: answer them like a host would (RFC 1122 §3.2.2.6), in place.
    */
-  private answerEcho(b: Uint8Array, off: number, l4: number, dir: number, now: number): number {
-    void now;
+  private answerEcho(b: Uint8Array, off: number, l4: number): number {
     const src = u32(b, off + ip.SRC);
     const dst = u32(b, off + ip.DST);
     put32(b, off + ip.SRC, dst);
@@ -403,8 +409,6 @@ export class Partition {
     // Type 8 → 0 lowers the first word by 0x0800.
     putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), delta16(icmp.ECHO_REQUEST << 8, icmp.ECHO_REPLY << 8)));
     this.counters[C.ICMP_GENERATED]!++;
-    // An echo from one of our own inside hosts (hairpinned) goes back in through its mapping.
-    if (dir === Direction.HairpinIn) return this.hairpin(b, off, ICMP, src, u16(b, l4 + icmp.ID), now, 0);
     return FORWARD;
   }
 
@@ -686,7 +690,8 @@ export class Partition {
     const high = t.sessionHigh;
     let cur = t.expireCursor;
     let freed = 0;
-    for (let k = 0; k < budget && high > 1; k++) {
+    const n = Math.min(budget, high - 1);
+    for (let k = 0; k < n; k++) {
       if (cur <= 0 || cur >= high) cur = 1;
       if (t.isLive(cur) && t.cols.sExpires[cur]! <= now && this.confirmExpired(cur, now)) freed++;
       cur++;
@@ -727,10 +732,10 @@ export class Partition {
       this.cfg = { ...this.cfg, externals: [...externals] };
       this.externalSet = Uint32Array.from(externals);
     }
-    this.syncStatics(old, now);
+    const removed = this.syncStatics(old, now);
     const t = this.table;
     const c = t.cols;
-    return this.flush(now, (sid) => {
+    return removed + this.flush(now, (sid) => {
       const mid = c.sMap[sid]!;
       if ((c.mFlags[mid]! & MF_STATIC) !== 0) return false;
       if (!this.isExternal(c.sExt[sid]!)) return true;
@@ -739,8 +744,13 @@ export class Partition {
     });
   }
 
-  /** Create the static mappings for forwards owned here; remove those no longer configured. */
-  syncStatics(old: RuleSet | null, now: number): void {
+  /**
+   * Create the static mappings for forwards owned here; remove those no longer configured and
+   * any dynamic mapping holding a forwarded port. Returns the sessions removed. A static
+   * mapping that does not fit in the mapping table counts a table_full drop.
+   */
+  syncStatics(old: RuleSet | null, now: number): number {
+    let removed = 0;
     const t = this.table;
     const c = t.cols;
     const P = this.cfg.partitions;
@@ -753,19 +763,27 @@ export class Partition {
       const ei = this.extIndex(r.extAddr);
       if (ei < 0) continue;
       for (let port = r.extPorts.lo; port <= r.extPorts.hi; port++) {
-        this.ports.reserve(ei, p, port);
         const inP = r.inPorts.lo + (port - r.extPorts.lo);
-        if (insidePartition(p, r.inAddr, inP, P) !== this.index) continue;
-        wanted.add(`${p}/${r.extAddr}/${port}`);
         const existing = t.findMappingIn(p, r.extAddr, port);
-        if (existing !== 0 && c.mIn[existing] === r.inAddr && c.mInPort[existing] === inP) {
-          c.mFlags[existing]! |= MF_STATIC;
+        const owner = insidePartition(p, r.inAddr, inP, P) === this.index;
+        // A dynamic mapping allocated this port before the forward existed: it must go, in
+        // whichever partition holds it, or two inside endpoints would share the port.
+        if (existing !== 0 && (c.mFlags[existing]! & MF_STATIC) === 0 && !(owner && c.mIn[existing] === r.inAddr && c.mInPort[existing] === inP)) {
+          removed += this.dropMapping(existing, now);
+        }
+        this.ports.reserve(ei, p, port);
+        if (!owner) continue;
+        wanted.add(`${p}/${r.extAddr}/${port}`);
+        const kept = t.findMappingIn(p, r.extAddr, port);
+        if (kept !== 0 && c.mIn[kept] === r.inAddr && c.mInPort[kept] === inP) {
+          c.mFlags[kept]! |= MF_STATIC;
           continue;
         }
-        if (existing !== 0) this.dropMapping(existing, now);
+        if (kept !== 0) removed += this.dropMapping(kept, now);
         const clash = t.findMappingOut(p, r.inAddr, inP);
-        if (clash !== 0) this.dropMapping(clash, now);
+        if (clash !== 0) removed += this.dropMapping(clash, now);
         if (t.newMapping(p, r.inAddr, inP, ei, r.extAddr, port, MF_STATIC) !== 0) this.counters[C.PORTS_IN_USE + ei]!++;
+        else t.drop(DropReason.TableFull);
       }
     }
     // Remove statics that are no longer wanted (walk all mappings).
@@ -775,28 +793,32 @@ export class Partition {
         const ei = c.mExtIdx[mid]!;
         const p = c.mProto[mid]!;
         const port = c.mExtPort[mid]!;
-        this.dropMapping(mid, now);
+        removed += this.dropMapping(mid, now);
         this.ports.unreserve(ei, p, port, now);
       }
     }
     void old;
+    return removed;
   }
 
-  /** Remove a mapping and all its sessions now. */
-  private dropMapping(mid: number, now: number): void {
+  /** Remove a mapping and all its sessions now; returns the sessions removed. */
+  private dropMapping(mid: number, now: number): number {
     const t = this.table;
     const c = t.cols;
     c.mFlags[mid]! &= ~MF_STATIC;
     let s = c.mHead[mid]!;
     if (s === 0) {
       this.releaseMapping(mid, now);
-      return;
+      return 0;
     }
+    let n = 0;
     while (s !== 0) {
       const next = c.sNext[s]!;
       this.removeSession(s, now);
       this.counters[C.SESSIONS_FLUSHED]!++;
+      n++;
       s = next;
     }
+    return n;
   }
 }

@@ -394,13 +394,12 @@ export function assertOracle(out: Uint8Array, input?: Uint8Array): void {
 function run(nat: Nat, pkt: Uint8Array, now: number): NatResult {
   const input = pkt.slice();
   const work = pkt.slice();
-  const heldBefore = nat.dispatcher.heldCount;
   nat.lastDrop = 0;
   const emitted = nat.process(work, 0, work.length, now);
   const bytes = emitted.map((e) => e.slice());
   for (const b of bytes) assertOracle(b, input);
   const all = bytes.map((b) => parse(b));
-  const held = emitted.length === 0 && nat.dispatcher.heldCount > heldBefore;
+  const held = nat.lastHeld;
   const drop = held ? 'held' : (DROP_REASON_LABELS[nat.lastDrop] ?? `reason-${nat.lastDrop}`);
   return { pkt: all[0] ?? null, all, bytes, drop };
 }
