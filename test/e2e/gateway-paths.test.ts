@@ -68,16 +68,12 @@ netnsTest('traceroute (UDP and ICMP) through the gateway and a router: gateway, 
   assertTornDown(t, done);
 });
 
-// BUG (masq, packages/core/src/dispatch.ts `classify`): an ICMP error that the gateway's own
-// kernel sends about a translated packet is dropped as `icmp_error_no_session`. The kernel
-// sources it from its LAN address 10.200.0.1 (the TUN has no address of its own), to the
-// external address, quoting the translated packet (external source). classify() sees a source
-// covered by the masquerade rule and takes the outbound path, which looks the quoted packet up
-// among inside flows and finds nothing; the error should go the inbound way, as its destination
-// and the quoted source are the external address. Here: with --no-hop-compensation the TTL
-// expires in the gateway's second forward (TUN → wan0), and hop 2 shows as `*` instead of the
-// gateway. See also the wan-MTU test below (same cause, worse effect).
-(pre.ok ? test.serial.failing : test.skip)('traceroute with --no-hop-compensation: the gateway answers as two hops [fails: gateway-sourced ICMP errors dropped as icmp_error_no_session]', async (t) => {
+// The gateway's own kernel sources ICMP errors about translated packets from its LAN address
+// 10.200.0.1 (the TUN has no address), to the external address, quoting the translated packet.
+// The dispatcher must send those the inbound way although their source is an inside address.
+// Here: with --no-hop-compensation the TTL expires in the gateway's second forward (TUN → wan0),
+// and hop 2 must show as the gateway.
+(pre.ok ? test.serial : test.skip)('traceroute with --no-hop-compensation: the gateway answers as two hops', async (t) => {
   const done = await withGateway({ hosts: 1, router: {} }, { extra: ['--no-hop-compensation'] }, async ({ topo, gw }) => {
     const rt = routerOf(topo).gwSide.addr;
     const icmp = await traceroute(topo, topo.inside[0].ns, true);
@@ -121,12 +117,10 @@ netnsTest('path MTU discovery: a 3 MB upload across a 1280-byte link beyond the 
   assertTornDown(t, done);
 });
 
-// BUG (same cause as the --no-hop-compensation traceroute above): when the gateway's own WAN
-// link is the narrowest, the gateway's kernel sends ICMP 3/4 (frag needed, mtu 1280) from
-// 10.200.0.1 to the external address, and masq drops it as `icmp_error_no_session` instead of
-// translating it to the inside host. Path MTU discovery fails: a black hole, the upload stalls
-// after the first full-sized segment (e.g. a PPPoE uplink with MTU 1492 behind a 1500 LAN).
-(pre.ok ? test.serial.failing : test.skip)('path MTU discovery with the gateway\'s own WAN link at MTU 1280: the upload completes [fails: frag-needed from the gateway dropped]', async (t) => {
+// When the gateway's own WAN link is the narrowest, its kernel sends ICMP 3/4 (frag needed,
+// mtu 1280) from 10.200.0.1 to the external address; translated back to the inside host, path
+// MTU discovery works (without it: a black hole, e.g. a PPPoE uplink of 1492 behind a 1500 LAN).
+(pre.ok ? test.serial : test.skip)('path MTU discovery with the gateway\'s own WAN link at MTU 1280: the upload completes', async (t) => {
   const done = await withGateway({ hosts: 1, router: {} }, {}, async ({ topo, gw }) => {
     await topo.execOk(topo.ns.gw, ['ip', 'link', 'set', topo.gateway.wan, 'mtu', '1280']);
     await topo.execOk(routerOf(topo).ns, ['ip', 'link', 'set', routerOf(topo).gwSide.ifname, 'mtu', '1280']);

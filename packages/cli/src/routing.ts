@@ -172,6 +172,10 @@ export function routingPhases(opts: RoutingOptions): RecipePhases {
   const tun: Command[] = [
     sysctl(ifKey('ipv6', 'conf', c.tun, 'disable_ipv6'), '1'),
     sysctl(ifKey('ipv4', 'conf', c.tun, 'rp_filter'), '0'),
+    // ICMP errors the gateway host's own kernel sends about translated packets (frag needed,
+    // time exceeded) come back out of the TUN with its inside address as their source: without
+    // accept_local the kernel drops them as martians and path MTU discovery breaks.
+    sysctl(ifKey('ipv4', 'conf', c.tun, 'accept_local'), '1'),
     ['ip', 'link', 'set', 'dev', c.tun, 'up', 'txqueuelen', c.txqueuelen],
     ['ip', 'route', 'add', 'default', 'dev', c.tun, 'table', c.table],
     ...c.routes.map((r): Command => ['ip', 'route', 'add', r, 'dev', c.tun]),

@@ -45,7 +45,7 @@ test('usage errors: exit 2', (t) => {
 test('masq up --dry-run as a process prints the recipe on stdout', (t) => {
   const r = masq('up', '--lan', 'lan0', '--tun', 'masq0', '--address', '192.0.2.1', '--dry-run');
   t.is(r.code, 0);
-  t.is(r.stdout.split('\n').filter(Boolean).length, 11);
+  t.is(r.stdout.split('\n').filter(Boolean).length, 12);
   t.regex(r.stdout, /^\+ sysctl -q -w net\.ipv4\.conf\.all\.rp_filter=0\n/);
   t.regex(r.stdout, /\+ ip route add 192\.0\.2\.1\/32 dev masq0\n\+ sysctl -q -w net\.ipv4\.ip_forward=1\n$/);
 });

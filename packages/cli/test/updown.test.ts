@@ -26,6 +26,7 @@ test('masq up --dry-run prints the whole recipe, in order, and runs nothing', as
     '+ ip rule add iif br-lan lookup 100 pref 100',
     '+ sysctl -q -w net.ipv6.conf.masq0.disable_ipv6=1',
     '+ sysctl -q -w net.ipv4.conf.masq0.rp_filter=0',
+    '+ sysctl -q -w net.ipv4.conf.masq0.accept_local=1',
     '+ ip link set dev masq0 up txqueuelen 10000',
     '+ ip route add default dev masq0 table 100',
     '+ ip route add 198.51.100.100/32 dev masq0',

@@ -125,6 +125,14 @@ export class Dispatcher {
     const sport = ports ? u16(b, l4) : 0;
     const dport = ports ? u16(b, l4 + 2) : 0;
     let part: number;
+    // An ICMP error addressed to our external address that quotes a packet we translated
+    // (source external, destination outside) is inbound whatever its source: the gateway
+    // host's own kernel sends "frag needed" / "time exceeded" from its inside address.
+    if (p === ICMP && this.isExternal(dst) && icmp.isError(b[l4]!) && this.quotesOurOutbound(b, l4, l4len)) {
+      this.dir = 1;
+      const part = this.inboundPartition(b, l4, l4len, p, dst, dport);
+      return part;
+    }
     const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
     if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) return DISPATCH_PASS;
     if (ri >= 0 || (this.rules.isInsideSource(src) && !this.isExternal(dst)) || this.isForwardTarget(b, l4, l4len, p, src, sport)) {
@@ -158,6 +166,13 @@ export class Dispatcher {
     if (ihl < 20 || ihl + 8 > l4len - 8) return false;
     const ip2 = b[e + 9]!;
     return (ip2 === TCP || ip2 === UDP) && u32(b, e + 16) === src && this.rules.matchForwardReverse(ip2, src, u16(b, e + ihl + 2)) >= 0;
+  }
+
+  /** Does this ICMP error quote a packet from one of our external addresses to outside? */
+  private quotesOurOutbound(b: Uint8Array, l4: number, l4len: number): boolean {
+    const e = l4 + 8;
+    if (l4len < 36 || b[e]! >>> 4 !== 4) return false;
+    return this.isExternal(u32(b, e + 12)) && !this.rules.isInsideSource(u32(b, e + 16));
   }
 
   private outboundPartition(b: Uint8Array, l4: number, l4len: number, p: number, src: number, sport: number): number {
