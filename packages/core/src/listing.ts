@@ -50,36 +50,36 @@ const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
 /** Does session `sid` match the filter? */
 export function sessionMatches(t: SessionTable, sid: number, f: SessionFilter): boolean {
   const c = t.cols;
-  if (f.proto && c.sProto[sid] !== PROTO_NUM[f.proto]) return false;
-  if (f.host !== undefined && c.sIn[sid] !== f.host && c.sExt[sid] !== f.host && c.sRem[sid] !== f.host) return false;
-  if (f.port !== undefined && c.sInPort[sid] !== f.port && c.sExtPort[sid] !== f.port && c.sRemPort[sid] !== f.port) return false;
+  if (f.proto && t.sProto(sid) !== PROTO_NUM[f.proto]) return false;
+  if (f.host !== undefined && t.sIn(sid) !== f.host && t.sExt(sid) !== f.host && t.sRem(sid) !== f.host) return false;
+  if (f.port !== undefined && t.sInPort(sid) !== f.port && t.sExtPort(sid) !== f.port && t.sRemPort(sid) !== f.port) return false;
   return true;
 }
 
 export function sessionRow(t: SessionTable, sid: number, now: number): SessionRow {
   const c = t.cols;
-  const p = c.sProto[sid]!;
+  const p = t.sProto(sid);
   return {
     id: sid,
     proto: PROTO_NAME[p] ?? 'tcp',
-    inside: formatIPv4(c.sIn[sid]!),
-    insidePort: c.sInPort[sid]!,
-    external: formatIPv4(c.sExt[sid]!),
-    externalPort: c.sExtPort[sid]!,
-    remote: formatIPv4(c.sRem[sid]!),
-    remotePort: c.sRemPort[sid]!,
-    state: p === 6 ? TCP_STATE_NAMES[c.sState[sid]!] ?? 'unknown' : 'active',
-    idleMs: Math.max(0, now - c.sLast[sid]!),
-    expiresMs: Math.max(0, c.sExpires[sid]! - now),
-    packetsOut: c.sPktOut[sid]!,
-    packetsIn: c.sPktIn[sid]!,
-    bytesOut: c.sByteOut[sid]!,
-    bytesIn: c.sByteIn[sid]!,
+    inside: formatIPv4(t.sIn(sid)),
+    insidePort: t.sInPort(sid),
+    external: formatIPv4(t.sExt(sid)),
+    externalPort: t.sExtPort(sid),
+    remote: formatIPv4(t.sRem(sid)),
+    remotePort: t.sRemPort(sid),
+    state: p === 6 ? TCP_STATE_NAMES[t.sState(sid)] ?? 'unknown' : 'active',
+    idleMs: Math.max(0, now - t.sLast(sid)),
+    expiresMs: Math.max(0, t.sExpires(sid) - now),
+    packetsOut: t.sPktOut(sid),
+    packetsIn: t.sPktIn(sid),
+    bytesOut: t.sByteOut(sid),
+    bytesIn: t.sByteIn(sid),
     initSeq: c.sInitSeq[sid]!,
     delta: c.sDelta[sid]!,
     pdelta: c.sPDelta[sid]!,
-    inboundCreated: (c.sFlags[sid]! & SF_INBOUND_CREATED) !== 0,
-    hairpin: (c.sFlags[sid]! & SF_HAIRPIN) !== 0,
+    inboundCreated: (t.sFlags(sid) & SF_INBOUND_CREATED) !== 0,
+    hairpin: (t.sFlags(sid) & SF_HAIRPIN) !== 0,
   };
 }
 

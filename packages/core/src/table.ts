@@ -27,6 +27,33 @@ import { PortAllocator, PortPlan, type PortArrays } from './ports.js';
 import { TcpState } from './tcpstate.js';
 import { DROP_REASON_COUNT } from './drop.js';
 
+/**
+ * A session's hot record: REC uint32 words at id·REC, everything the fast path reads to find a
+ * session and rewrite its packet, so a lookup in a table far larger than the caches touches
+ * one line (plus the index slot and the timer record).
+ */
+export const REC = 8;
+export const R_IN = 0;
+export const R_REM = 1;
+export const R_EXT = 2;
+/** inPort << 16 | remPort */
+export const R_PORTS = 3;
+/** extPort << 16 | proto << 8 | TCP state */
+export const R_EXTP = 4;
+/** folded outbound checksum deltas: IP header << 16 | L4 */
+export const R_DELTAS = 5;
+export const R_MAP = 6;
+/** session flags (SF_*) | ALG id << 8 */
+export const R_FLAGS = 7;
+/** The timer/counter record: TIM float64 at id·TIM. */
+export const TIM = 6;
+export const T_EXPIRES = 0;
+export const T_LAST = 1;
+export const T_PKT_OUT = 2;
+export const T_PKT_IN = 3;
+export const T_BYTE_OUT = 4;
+export const T_BYTE_IN = 5;
+
 /** Session flags. */
 export const SF_INBOUND_CREATED = 1; // created by an inbound packet (forward or EIF)
 export const SF_HAIRPIN = 2; // remote endpoint is one of our external addresses
@@ -65,29 +92,12 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
   return {
     header: a.i32(H_SLOTS),
     counters: a.f64(COUNTER_SLOTS),
-    // sessions
-    sProto: a.u8(n),
-    sState: a.u8(n),
-    sFlags: a.u8(n),
-    sAlg: a.u8(n),
-    sIn: a.u32(n),
-    sRem: a.u32(n),
-    sExt: a.u32(n),
-    sInPort: a.u16(n),
-    sRemPort: a.u16(n),
-    sExtPort: a.u16(n),
-    /** folded checksum deltas for outbound rewrites: IP header, L4 */
-    sDIp: a.u16(n),
-    sDL4: a.u16(n),
-    sMap: a.u32(n),
+    // sessions: the hot record (key, rewrite, state: one 32-byte line) and the timer/counter
+    // record (48 bytes), then cold columns
+    sRec: a.u32(n * REC),
+    sTim: a.f64(n * TIM),
     sNext: a.u32(n),
     sPrev: a.u32(n),
-    sExpires: a.f64(n),
-    sLast: a.f64(n),
-    sPktOut: a.f64(n),
-    sPktIn: a.f64(n),
-    sByteOut: a.f64(n),
-    sByteIn: a.f64(n),
     sInitSeq: a.u32(n),
     sDelta: a.i32(n),
     sPDelta: a.i32(n),
@@ -188,27 +198,96 @@ export class SessionTable {
   // ---------------------------------------------------------------- lookups (fast path)
 
   findSessionOut(proto: number, inA: number, inP: number, rem: number, remP: number): number {
-    const c = this.cols;
-    const ix = c.ixSessOut;
+    const r = this.cols.sRec;
+    const ix = this.cols.ixSessOut;
+    const ports = ((inP << 16) | remP) >>> 0;
     let i = hash5(proto, inA, inP, rem, remP) & this.smask;
     for (;;) {
       const id = ix[i]!;
       if (id === 0) return 0;
-      if (c.sIn[id] === inA && c.sRem[id] === rem && c.sInPort[id] === inP && c.sRemPort[id] === remP && c.sProto[id] === proto) return id;
+      const o = id * REC;
+      if (r[o + R_IN] === inA && r[o + R_REM] === rem && r[o + R_PORTS] === ports && ((r[o + R_EXTP]! >>> 8) & 0xff) === proto) return id;
       i = (i + 1) & this.smask;
     }
   }
 
   findSessionIn(proto: number, ext: number, extP: number, rem: number, remP: number): number {
-    const c = this.cols;
-    const ix = c.ixSessIn;
+    const r = this.cols.sRec;
+    const ix = this.cols.ixSessIn;
     let i = hash5(proto, ext, extP, rem, remP) & this.smask;
     for (;;) {
       const id = ix[i]!;
       if (id === 0) return 0;
-      if (c.sExt[id] === ext && c.sRem[id] === rem && c.sExtPort[id] === extP && c.sRemPort[id] === remP && c.sProto[id] === proto) return id;
+      const o = id * REC;
+      if (r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto)) return id;
       i = (i + 1) & this.smask;
     }
+  }
+
+  // ---------------------------------------------------------------- session fields
+
+  sProto(id: number): number {
+    return (this.cols.sRec[id * REC + R_EXTP]! >>> 8) & 0xff;
+  }
+  sState(id: number): number {
+    return this.cols.sRec[id * REC + R_EXTP]! & 0xff;
+  }
+  sIn(id: number): number {
+    return this.cols.sRec[id * REC + R_IN]!;
+  }
+  sRem(id: number): number {
+    return this.cols.sRec[id * REC + R_REM]!;
+  }
+  sExt(id: number): number {
+    return this.cols.sRec[id * REC + R_EXT]!;
+  }
+  sInPort(id: number): number {
+    return this.cols.sRec[id * REC + R_PORTS]! >>> 16;
+  }
+  sRemPort(id: number): number {
+    return this.cols.sRec[id * REC + R_PORTS]! & 0xffff;
+  }
+  sExtPort(id: number): number {
+    return this.cols.sRec[id * REC + R_EXTP]! >>> 16;
+  }
+  sDIp(id: number): number {
+    return this.cols.sRec[id * REC + R_DELTAS]! >>> 16;
+  }
+  sDL4(id: number): number {
+    return this.cols.sRec[id * REC + R_DELTAS]! & 0xffff;
+  }
+  setDeltas(id: number, dIp: number, dL4: number): void {
+    this.cols.sRec[id * REC + R_DELTAS] = ((dIp << 16) | dL4) >>> 0;
+  }
+  sMap(id: number): number {
+    return this.cols.sRec[id * REC + R_MAP]!;
+  }
+  sFlags(id: number): number {
+    return this.cols.sRec[id * REC + R_FLAGS]! & 0xff;
+  }
+  addFlags(id: number, f: number): void {
+    this.cols.sRec[id * REC + R_FLAGS]! |= f;
+  }
+  sExpires(id: number): number {
+    return this.cols.sTim[id * TIM + T_EXPIRES]!;
+  }
+  setExpires(id: number, t: number): void {
+    this.cols.sTim[id * TIM + T_EXPIRES] = t;
+  }
+  sLast(id: number): number {
+    return this.cols.sTim[id * TIM + T_LAST]!;
+  }
+  sPktOut(id: number): number {
+    return this.cols.sTim[id * TIM + T_PKT_OUT]!;
+  }
+  sPktIn(id: number): number {
+    return this.cols.sTim[id * TIM + T_PKT_IN]!;
+  }
+  sByteOut(id: number): number {
+    return this.cols.sTim[id * TIM + T_BYTE_OUT]!;
+  }
+  sByteIn(id: number): number {
+    return this.cols.sTim[id * TIM + T_BYTE_IN]!;
   }
 
   findMappingOut(proto: number, inA: number, inP: number): number {
@@ -239,7 +318,7 @@ export class SessionTable {
   mappingHasRemote(mid: number, rem: number, remP: number, portToo: boolean): boolean {
     const c = this.cols;
     for (let s = c.mHead[mid]!; s !== 0; s = c.sNext[s]!) {
-      if (c.sRem[s] === rem && (!portToo || c.sRemPort[s] === remP)) return true;
+      if (this.sRem(s) === rem && (!portToo || this.sRemPort(s) === remP)) return true;
     }
     return false;
   }
@@ -275,14 +354,8 @@ export class SessionTable {
     ix[i] = 0;
   }
 
-  private homeSessOut = (id: number): number => {
-    const c = this.cols;
-    return hash5(c.sProto[id]!, c.sIn[id]!, c.sInPort[id]!, c.sRem[id]!, c.sRemPort[id]!);
-  };
-  private homeSessIn = (id: number): number => {
-    const c = this.cols;
-    return hash5(c.sProto[id]!, c.sExt[id]!, c.sExtPort[id]!, c.sRem[id]!, c.sRemPort[id]!);
-  };
+  private homeSessOut = (id: number): number => hash5(this.sProto(id), this.sIn(id), this.sInPort(id), this.sRem(id), this.sRemPort(id));
+  private homeSessIn = (id: number): number => hash5(this.sProto(id), this.sExt(id), this.sExtPort(id), this.sRem(id), this.sRemPort(id));
   private homeMapOut = (id: number): number => {
     const c = this.cols;
     return hash3(c.mProto[id]!, c.mIn[id]!, c.mInPort[id]!);
@@ -356,21 +429,17 @@ export class SessionTable {
       h[H_SESS_HIGH] = id + 1;
     }
     const proto = c.mProto[mid]!;
-    c.sProto[id] = proto;
-    c.sState[id] = TcpState.None;
-    c.sFlags[id] = 0;
-    c.sAlg[id] = 0;
-    c.sIn[id] = c.mIn[mid]!;
-    c.sInPort[id] = c.mInPort[mid]!;
-    c.sExt[id] = c.mExt[mid]!;
-    c.sExtPort[id] = c.mExtPort[mid]!;
-    c.sRem[id] = rem;
-    c.sRemPort[id] = remP;
-    c.sMap[id] = mid;
-    c.sPktOut[id] = 0;
-    c.sPktIn[id] = 0;
-    c.sByteOut[id] = 0;
-    c.sByteIn[id] = 0;
+    const r = c.sRec;
+    const o = id * REC;
+    r[o + R_IN] = c.mIn[mid]!;
+    r[o + R_REM] = rem;
+    r[o + R_EXT] = c.mExt[mid]!;
+    r[o + R_PORTS] = ((c.mInPort[mid]! << 16) | remP) >>> 0;
+    r[o + R_EXTP] = ((c.mExtPort[mid]! << 16) | (proto << 8) | TcpState.None) >>> 0;
+    r[o + R_DELTAS] = 0;
+    r[o + R_MAP] = mid;
+    r[o + R_FLAGS] = 0;
+    c.sTim.fill(0, id * TIM, id * TIM + TIM);
     c.sInitSeq[id] = 0;
     c.sDelta[id] = 0;
     c.sPDelta[id] = 0;
@@ -381,8 +450,8 @@ export class SessionTable {
     if (head !== 0) c.sPrev[head] = id;
     c.mHead[mid] = id;
     c.mCount[mid]!++;
-    this.ixInsert(c.ixSessOut, this.smask, hash5(proto, c.sIn[id]!, c.sInPort[id]!, rem, remP), id);
-    this.ixInsert(c.ixSessIn, this.smask, hash5(proto, c.sExt[id]!, c.sExtPort[id]!, rem, remP), id);
+    this.ixInsert(c.ixSessOut, this.smask, hash5(proto, c.mIn[mid]!, c.mInPort[mid]!, rem, remP), id);
+    this.ixInsert(c.ixSessIn, this.smask, hash5(proto, c.mExt[mid]!, c.mExtPort[mid]!, rem, remP), id);
     h[H_SESS_COUNT]!++;
     this.counters[C.SESSIONS_CREATED]!++;
     if (proto === 6) this.counters[C.LIVE_TCP_STATE]!++;
@@ -392,7 +461,7 @@ export class SessionTable {
 
   /** True when `sid` is a live session (readers: may race with the owner). */
   isLive(sid: number): boolean {
-    return sid > 0 && sid < this.capacity && this.cols.sProto[sid] !== 0;
+    return sid > 0 && sid < this.capacity && (this.cols.sRec[sid * REC + R_EXTP]! & 0xff00) !== 0;
   }
 
   /**
@@ -401,8 +470,8 @@ export class SessionTable {
    */
   freeSession(sid: number): number {
     const c = this.cols;
-    const proto = c.sProto[sid]!;
-    const mid = c.sMap[sid]!;
+    const proto = this.sProto(sid);
+    const mid = this.sMap(sid);
     this.ixRemove(c.ixSessOut, this.smask, this.homeSessOut(sid), sid, this.homeSessOut);
     this.ixRemove(c.ixSessIn, this.smask, this.homeSessIn(sid), sid, this.homeSessIn);
     const prev = c.sPrev[sid]!;
@@ -411,11 +480,11 @@ export class SessionTable {
     else c.mHead[mid] = next;
     if (next !== 0) c.sPrev[next] = prev;
     c.mCount[mid]!--;
-    if (proto === 6) this.counters[C.LIVE_TCP_STATE + c.sState[sid]!]!--;
+    if (proto === 6) this.counters[C.LIVE_TCP_STATE + this.sState(sid)]!--;
     this.counters[C.LIVE_BY_PROTO + protoIndex(proto)]!--;
-    c.sProto[sid] = 0;
-    c.sState[sid] = 0;
-    c.sExpires[sid] = 0;
+    // Clearing protocol and state marks the slot free for readers (isLive).
+    c.sRec[sid * REC + R_EXTP] = 0;
+    c.sTim[sid * TIM + T_EXPIRES] = 0;
     c.sNext[sid] = this.h[H_SESS_FREE]!;
     c.sPrev[sid] = 0;
     this.h[H_SESS_FREE] = sid;
@@ -425,12 +494,13 @@ export class SessionTable {
 
   /** Set a TCP session's state, keeping the per-state gauge right. */
   setTcpState(sid: number, state: number): void {
-    const c = this.cols;
-    const old = c.sState[sid]!;
+    const r = this.cols.sRec;
+    const o = sid * REC + R_EXTP;
+    const old = r[o]! & 0xff;
     if (old === state) return;
     this.counters[C.LIVE_TCP_STATE + old]!--;
     this.counters[C.LIVE_TCP_STATE + state]!++;
-    c.sState[sid] = state;
+    r[o] = ((r[o]! & 0xffffff00) | state) >>> 0;
   }
 
   /** Advance and return the expiry scan cursor (owner's incremental sweep). */

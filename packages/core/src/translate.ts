@@ -35,7 +35,7 @@ import { C, packetsSlot, protoIndex } from './counters.js';
 import type { NatConfig } from './config.js';
 import { RuleSet, RuleAction } from './rules.js';
 import { PortAllocator, PortPlan, PortMode } from './ports.js';
-import { SessionTable, MF_STATIC, SF_INBOUND_CREATED, SF_HAIRPIN } from './table.js';
+import { SessionTable, MF_STATIC, SF_INBOUND_CREATED, SF_HAIRPIN, REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, TIM, T_EXPIRES, T_LAST, T_PKT_OUT, T_PKT_IN, T_BYTE_OUT, T_BYTE_IN } from './table.js';
 import { TcpState, tcpNext, tcpLongLived } from './tcpstate.js';
 import { hash3, insidePartition } from './hash.js';
 import { delta16, delta32, fold, applyDelta, applyDeltaUdp, getCheck, putCheck, checksum } from './wire/checksum.js';
@@ -204,38 +204,44 @@ export class Partition {
       sid = this.createOutbound(b, off, l4, p, src, sport, dst, dport, tflags, firstFrag, now);
       if (sid < 0) return -sid;
     }
-    // --- fast path: precomputed rewrite
-    const ext = c.sExt[sid]!;
-    let dIp = c.sDIp[sid]!;
+    // --- fast path: precomputed rewrite from the session's hot record
+    const r = c.sRec;
+    const o = sid * REC;
+    const tm = c.sTim;
+    const to = sid * TIM;
+    const deltas = r[o + R_DELTAS]!;
+    const dIpAddr = deltas >>> 16;
+    let dIp = dIpAddr;
     const ttlv = b[off + ip.TTL]!;
     if (this.cfg.hopCompensation && ttlv < 255) {
       b[off + ip.TTL] = ttlv + 1;
       dIp += TTL_PLUS_ONE;
     }
-    put32(b, off + ip.SRC, ext);
+    put32(b, off + ip.SRC, r[o + R_EXT]!);
     putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
-    const dL4 = c.sDL4[sid]!;
+    const dL4 = deltas & 0xffff;
+    const extp = r[o + R_EXTP]!;
     if (p === TCP) {
-      put16(b, l4, c.sExtPort[sid]!);
-      if (this.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + c.sDIp[sid]!));
+      put16(b, l4, extp >>> 16);
+      if (this.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
       else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
-      const st = c.sState[sid]!;
+      const st = extp & 0xff;
       const ns = tcpNext(st, tflags, 0);
       if (ns !== st) t.setTcpState(sid, ns);
-      c.sExpires[sid] = now + this.lifetime(TCP, ns);
+      tm[to + T_EXPIRES] = now + this.lifetime(TCP, ns);
     } else if (p === UDP) {
-      put16(b, l4, c.sExtPort[sid]!);
-      if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + c.sDIp[sid]!));
+      put16(b, l4, extp >>> 16);
+      if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
       else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
-      c.sExpires[sid] = now + this.cfg.timeouts.udp;
+      tm[to + T_EXPIRES] = now + this.cfg.timeouts.udp;
     } else {
-      put16(b, l4 + icmp.ID, c.sExtPort[sid]!);
+      put16(b, l4 + icmp.ID, extp >>> 16);
       putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
-      if (icmp.isQueryRequest(b[l4]!)) c.sExpires[sid] = now + this.cfg.timeouts.icmp;
+      if (icmp.isQueryRequest(b[l4]!)) tm[to + T_EXPIRES] = now + this.cfg.timeouts.icmp;
     }
-    c.sLast[sid] = now;
-    c.sPktOut[sid]!++;
-    c.sByteOut[sid]! += tl;
+    tm[to + T_LAST] = now;
+    tm[to + T_PKT_OUT]!++;
+    tm[to + T_BYTE_OUT]! += tl;
     const cn = this.counters;
     cn[packetsSlot(0, protoIndex(p))]!++;
     cn[C.BYTES]! += tl;
@@ -243,7 +249,7 @@ export class Partition {
       cn[C.FRAGMENTS]!++;
       t.fragPut(src, dst, p, u16(b, off + ip.ID), 0, sid, now + this.cfg.timeouts.fragment, now);
     }
-    if ((c.sFlags[sid]! & SF_HAIRPIN) !== 0) return this.hairpin(b, off, p, dst, dport, now, tl);
+    if ((r[o + R_FLAGS]! & SF_HAIRPIN) !== 0) return this.hairpin(b, off, p, dst, dport, now, tl);
     return FORWARD;
   }
 
@@ -293,7 +299,7 @@ export class Partition {
       return -this.dropped(DropReason.TableFull);
     }
     this.initSession(sid, mid, now);
-    if (this.isExternal(dst)) t.cols.sFlags[sid]! |= SF_HAIRPIN;
+    if (this.isExternal(dst)) t.addFlags(sid, SF_HAIRPIN);
     return sid;
   }
 
@@ -304,12 +310,11 @@ export class Partition {
     const inA = c.mIn[mid]!;
     const ext = c.mExt[mid]!;
     const dIp = fold(delta32(inA, ext));
-    c.sDIp[sid] = dIp;
     const dPort = delta16(c.mInPort[mid]!, c.mExtPort[mid]!);
     // ICMP has no pseudo-header: only the identifier changes its checksum.
-    c.sDL4[sid] = c.mProto[mid] === ICMP ? fold(dPort) : fold(dIp + dPort);
-    c.sLast[sid] = now;
-    c.sExpires[sid] = now + this.lifetime(c.mProto[mid]!, TcpState.SynOut);
+    t.setDeltas(sid, dIp, c.mProto[mid] === ICMP ? fold(dPort) : fold(dIp + dPort));
+    c.sTim[sid * TIM + T_LAST] = now;
+    t.setExpires(sid, now + this.lifetime(c.mProto[mid]!, TcpState.SynOut));
     if (this.hostLimit > 0) t.hostAdd(inA, 1);
   }
 
@@ -328,35 +333,42 @@ export class Partition {
       sid = this.createInbound(b, off, l4, p, src, remPort, dst, extPort, tflags, firstFrag);
       if (sid < 0) return -sid;
     }
-    const inA = c.sIn[sid]!;
-    let dIp = (~c.sDIp[sid]! & 0xffff);
+    // --- fast path: the reverse rewrite (negated deltas) from the session's hot record
+    const r = c.sRec;
+    const o = sid * REC;
+    const tm = c.sTim;
+    const to = sid * TIM;
+    const deltas = r[o + R_DELTAS]!;
+    const dIpAddr = ~(deltas >>> 16) & 0xffff;
+    let dIp = dIpAddr;
     const ttlv = b[off + ip.TTL]!;
     if (dir === Direction.In && this.cfg.hopCompensation && ttlv < 255) {
       b[off + ip.TTL] = ttlv + 1;
       dIp += TTL_PLUS_ONE;
     }
-    put32(b, off + ip.DST, inA);
+    put32(b, off + ip.DST, r[o + R_IN]!);
     putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
-    const dL4 = ~c.sDL4[sid]! & 0xffff;
+    const dL4 = ~deltas & 0xffff;
+    const inPort = r[o + R_PORTS]! >>> 16;
     if (p === TCP) {
-      put16(b, l4 + 2, c.sInPort[sid]!);
-      if (this.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + (~c.sDIp[sid]! & 0xffff)));
+      put16(b, l4 + 2, inPort);
+      if (this.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
       else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
-      const st = c.sState[sid]!;
+      const st = r[o + R_EXTP]! & 0xff;
       const ns = tcpNext(st, tflags, 1);
       if (ns !== st) t.setTcpState(sid, ns);
-      c.sExpires[sid] = now + this.lifetime(TCP, ns);
+      tm[to + T_EXPIRES] = now + this.lifetime(TCP, ns);
     } else if (p === UDP) {
-      put16(b, l4 + 2, c.sInPort[sid]!);
-      if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + (~c.sDIp[sid]! & 0xffff)));
+      put16(b, l4 + 2, inPort);
+      if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
       else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
     } else {
-      put16(b, l4 + icmp.ID, c.sInPort[sid]!);
+      put16(b, l4 + icmp.ID, inPort);
       putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
     }
-    c.sLast[sid] = now;
-    c.sPktIn[sid]!++;
-    c.sByteIn[sid]! += tl;
+    tm[to + T_LAST] = now;
+    tm[to + T_PKT_IN]!++;
+    tm[to + T_BYTE_IN]! += tl;
     const cn = this.counters;
     cn[packetsSlot(1, protoIndex(p))]!++;
     cn[C.BYTES + 1]! += tl;
@@ -390,7 +402,7 @@ export class Partition {
     const sid = t.newSession(mid, src, remPort);
     if (sid === 0) return -this.dropped(DropReason.TableFull);
     this.initSession(sid, mid, now);
-    c.sFlags[sid]! |= SF_INBOUND_CREATED | (this.isExternal(src) ? SF_HAIRPIN : 0);
+    t.addFlags(sid, SF_INBOUND_CREATED | (this.isExternal(src) ? SF_HAIRPIN : 0));
     return sid;
   }
 
@@ -445,13 +457,13 @@ export class Partition {
     this.counters[C.FRAGMENTS]!++;
     let dIp: number;
     if (d === 0) {
-      put32(b, off + ip.SRC, c.sExt[sid]!);
-      dIp = c.sDIp[sid]!;
-      c.sByteOut[sid]! += tl;
+      put32(b, off + ip.SRC, t.sExt(sid));
+      dIp = t.sDIp(sid);
+      c.sTim[sid * TIM + T_BYTE_OUT]! += tl;
     } else {
-      put32(b, off + ip.DST, c.sIn[sid]!);
-      dIp = ~c.sDIp[sid]! & 0xffff;
-      c.sByteIn[sid]! += tl;
+      put32(b, off + ip.DST, t.sIn(sid));
+      dIp = ~t.sDIp(sid) & 0xffff;
+      c.sTim[sid * TIM + T_BYTE_IN]! += tl;
     }
     const ttlv = b[off + ip.TTL]!;
     if (dir !== Direction.HairpinIn && this.cfg.hopCompensation && ttlv < 255) {
@@ -461,10 +473,10 @@ export class Partition {
     putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
     this.counters[packetsSlot(d, protoIndex(p))]!++;
     this.counters[C.BYTES + d]! += tl;
-    if (d === 0 && (c.sFlags[sid]! & SF_HAIRPIN) !== 0) {
+    if (d === 0 && (t.sFlags(sid) & SF_HAIRPIN) !== 0) {
       // Route by the remote port the session recorded: later fragments carry none.
       this.counters[C.HAIRPINNED]!++;
-      const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, dst, c.sRemPort[sid]!);
+      const owner = inboundOwner(this.rules, this.plan, this.cfg.partitions, p, dst, t.sRemPort(sid));
       if (owner < 0) return this.dropped(DropReason.Hairpin);
       if (owner !== this.index) {
         this.counters[C.HANDOFFS]!++;
@@ -524,8 +536,8 @@ export class Partition {
       let ext: number;
       let extP: number;
       if (sid !== 0) {
-        ext = c.sExt[sid]!;
-        extP = c.sExtPort[sid]!;
+        ext = t.sExt(sid);
+        extP = t.sExtPort(sid);
       } else {
         const mid = t.findMappingOut(ip2, innerLocal, innerLocalPort);
         if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
@@ -567,8 +579,8 @@ export class Partition {
     let inA: number;
     let inP: number;
     if (sid !== 0) {
-      inA = c.sIn[sid]!;
-      inP = c.sInPort[sid]!;
+      inA = t.sIn(sid);
+      inP = t.sInPort(sid);
     } else {
       const mid = t.findMappingIn(ip2, isrc, isport);
       if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
@@ -665,7 +677,7 @@ export class Partition {
   removeSession(sid: number, now: number): void {
     const t = this.table;
     if (!t.isLive(sid)) return;
-    const inA = t.cols.sIn[sid]!;
+    const inA = t.sIn(sid);
     const mid = t.freeSession(sid);
     if (this.hostLimit > 0) t.hostAdd(inA, -1);
     if (mid !== 0) this.releaseMapping(mid, now);
@@ -674,8 +686,8 @@ export class Partition {
   /** Owner's check of a nominated session: free it if it really has expired. */
   confirmExpired(sid: number, now: number): boolean {
     const t = this.table;
-    if (!t.isLive(sid) || t.cols.sExpires[sid]! > now) return false;
-    const p = t.cols.sProto[sid]!;
+    if (!t.isLive(sid) || t.sExpires(sid) > now) return false;
+    const p = t.sProto(sid);
     this.removeSession(sid, now);
     this.counters[C.SESSIONS_EXPIRED + protoIndex(p)]!++;
     return true;
@@ -693,7 +705,7 @@ export class Partition {
     const n = Math.min(budget, high - 1);
     for (let k = 0; k < n; k++) {
       if (cur <= 0 || cur >= high) cur = 1;
-      if (t.isLive(cur) && t.cols.sExpires[cur]! <= now && this.confirmExpired(cur, now)) freed++;
+      if (t.isLive(cur) && t.sExpires(cur) <= now && this.confirmExpired(cur, now)) freed++;
       cur++;
     }
     t.expireCursor = cur;
@@ -736,10 +748,10 @@ export class Partition {
     const t = this.table;
     const c = t.cols;
     return removed + this.flush(now, (sid) => {
-      const mid = c.sMap[sid]!;
+      const mid = t.sMap(sid);
       if ((c.mFlags[mid]! & MF_STATIC) !== 0) return false;
-      if (!this.isExternal(c.sExt[sid]!)) return true;
-      const ri = rules.matchOutbound(c.sProto[sid]!, c.sIn[sid]!, c.sInPort[sid]!, c.sRem[sid]!, c.sRemPort[sid]!);
+      if (!this.isExternal(t.sExt(sid))) return true;
+      const ri = rules.matchOutbound(t.sProto(sid), t.sIn(sid), t.sInPort(sid), t.sRem(sid), t.sRemPort(sid));
       return ri < 0 || rules.actionOf(ri) !== RuleAction.Masquerade;
     });
   }

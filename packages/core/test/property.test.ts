@@ -216,7 +216,7 @@ function runOp(w: World, op: Op): void {
       return;
     case 'flush': {
       const h = addr(HOSTS[op.host]!);
-      for (const p of w.nat.partitions) p.flush(w.now, (sid) => p.table.cols.sIn[sid] === h);
+      for (const p of w.nat.partitions) p.flush(w.now, (sid) => p.table.sIn(sid) === h);
       return;
     }
     case 'reload': {
@@ -250,11 +250,11 @@ function tableFaults(nat: Nat, now: number): string[] {
       const fi = t.findSessionIn(proto, addr(r.external), r.externalPort, addr(r.remote), r.remotePort);
       if (fo !== id) out.push(`session ${id} (${r.proto} ${r.inside}:${r.insidePort} → ${r.remote}:${r.remotePort}): outside index finds ${fo}`);
       if (fi !== id) out.push(`session ${id} (${r.proto} ${r.external}:${r.externalPort} ← ${r.remote}:${r.remotePort}): inside index finds ${fi}`);
-      const mid = c.sMap[id]!;
+      const mid = t.sMap(id);
       if (!t.isMappingLive(mid)) out.push(`session ${id} on dead mapping ${mid}`);
       if (c.mIn[mid] !== addr(r.inside) || c.mInPort[mid] !== r.insidePort || c.mExtPort[mid] !== r.externalPort) out.push(`session ${id} disagrees with its mapping ${mid}`);
       byProto[proto === 6 ? 0 : proto === 17 ? 1 : 2]!++;
-      if (proto === 6) byState[c.sState[id]!]!++;
+      if (proto === 6) byState[t.sState(id)]!++;
     }
     for (let mid = 1; mid < t.mappingHigh; mid++) {
       if (!t.isMappingLive(mid)) continue;
@@ -410,7 +410,7 @@ test('the consistency check itself notices a broken index, gauge or allocator', 
   table.counters[C.LIVE_BY_PROTO + 1]!++;
   t.true(tableFaults(w.nat, w.now).some((f) => f.includes('live gauge')));
   table.counters[C.LIVE_BY_PROTO + 1]!--;
-  const mid = c.sMap[1]!;
+  const mid = table.sMap(1);
   w.nat.partitions[0]!.ports.release(c.mExtIdx[mid]!, 17, c.mExtPort[mid]!, w.now);
   t.true(tableFaults(w.nat, w.now).some((f) => f.includes('not marked in use')));
 });

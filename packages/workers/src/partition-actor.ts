@@ -88,7 +88,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     topHosts: (n) => {
       const counts = new Map<number, number>();
       const c = part.table.cols;
-      for (let sid = 1; sid < part.table.sessionHigh; sid++) if (c.sProto[sid] !== 0) counts.set(c.sIn[sid]!, (counts.get(c.sIn[sid]!) ?? 0) + 1);
+      for (let sid = 1; sid < part.table.sessionHigh; sid++) if (part.table.sProto(sid) !== 0) counts.set(part.table.sIn(sid), (counts.get(part.table.sIn(sid)) ?? 0) + 1);
       return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([h, k]) => [formatIPv4(h), k]);
     },
     crash: () => {

@@ -17,6 +17,7 @@ import {
   SessionTable,
   parseRules,
   partitionSizes,
+  forwardPortCount,
   resolveConfig,
   ruleWarnings,
   sumCounters,
@@ -91,7 +92,7 @@ export class Gateway extends EventEmitter {
     this.warnings = ruleWarnings(rules.rules, config.externals);
     const slotSize = opts.slotSize ?? (opts.offload ? 65536 + 16 : 2048);
     this.memory = allocateMemory(config.partitions, opts.slots ?? (opts.offload ? 1024 : 8192), slotSize, COUNTER_SLOTS);
-    this.tableSizes = partitionSizes(config);
+    this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
     new Float64Array(this.memory.clock)[0] = nowMs();

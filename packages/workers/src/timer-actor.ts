@@ -45,7 +45,7 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
       let nominated = 0;
       for (let k = 0; k < CHUNK && high > 1; k++) {
         if (cur >= high) cur = 1;
-        if (c.sProto[cur] !== 0 && c.sExpires[cur]! <= now) {
+        if (t.sProto(cur) !== 0 && t.sExpires(cur) <= now) {
           if (!ring.push(cur)) break;
           nominated++;
         }
