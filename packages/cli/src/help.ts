@@ -65,7 +65,7 @@ OPTIONS
   --timeouts LIST       tcp (established, default 2h4m), tcp-transitory (4m), udp (5m, ≥ 2m),
                         icmp (60s), fragment (2s)
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
-  --max-sessions N      table capacity across workers (default 1000000; ~161 bytes each)
+  --max-sessions N      table capacity across workers (default 1000000; ~163 bytes each)
   --host-limit N        sessions one inside host may hold (default 0: no limit)
   --icmp-on-exhaustion  answer a refused new flow with ICMP unreachable, code 13
   --no-hop-compensation let the gateway count as two hops (the kernel forwards twice)
