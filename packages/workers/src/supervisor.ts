@@ -178,7 +178,9 @@ export class Gateway extends EventEmitter {
         const stats = new Float64Array(this.memory.workerStats);
         stats[p * WORKER_STAT_STRIDE + WORKER_STAT.RESTARTS]!++;
         this.log(`worker ${p} died (${e instanceof Error ? e.message : String(e)}); restarting it on its partition's shared table`);
-        port1.close();
+        // Replies the dead worker posted just before it died may still be queued on port1:
+        // close it only once they have been delivered.
+        setTimeout(() => port1.close(), 1000).unref();
         this.emit('restart', p);
         // A worker that keeps dying right after start would spin: give up after 5 in 10 s.
         const t = Date.now();
@@ -303,7 +305,9 @@ export class Gateway extends EventEmitter {
 
   /** For tests and `masq debug crash-worker`: make worker p's thread die. */
   async crashWorker(p: number): Promise<void> {
-    await this.remote(p).crash();
+    // The worker acknowledges before it dies, but the acknowledgement may race its death:
+    // wait for it at most a second.
+    await Promise.race([this.remote(p).crash(), new Promise((r) => setTimeout(r, 1000))]);
   }
 
   /** Wait until every partition answers on the control plane. */
