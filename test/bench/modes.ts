@@ -62,19 +62,20 @@ export const BASELINE = 'kernel-nat';
 
 registerMode({ name: 'routing', description: 'plain kernel forwarding, no NAT', topology: { mode: 'routing', hosts: 2 } });
 registerMode({ name: 'kernel-nat', description: 'nftables masquerade (the kernel NAT)', topology: { mode: 'kernel-nat', hosts: 2 } });
-function masqMode(workers: number): BenchMode {
+function masqMode(workers: number, offload = false): BenchMode {
   return {
-    name: workers === 1 ? 'masq' : `masq-${workers}w`,
-    description: `the masq userspace gateway on a TUN, ${workers} worker(s)`,
+    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload ? '-offload' : ''),
+    description: `the masq userspace gateway on a TUN, ${workers} worker(s)${offload ? ', TUN offloads (TSO, checksum)' : ''}`,
     topology: { mode: 'masq', hosts: 2 },
     startGateway: async (topo) => {
-      const gw = await startMasq(topo, { workers, extra: ['-q'] });
+      const gw = await startMasq(topo, { workers, extra: ['-q', ...(offload ? ['--offload'] : [])] });
       return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
     },
   };
 }
 registerMode(masqMode(1));
 registerMode(masqMode(2));
+registerMode(masqMode(1, true));
 
 registerMode({
   name: 'toy-tun',
