@@ -47,6 +47,7 @@ export interface RunInput {
   preset?: PresetName;
   maxSessions?: number;
   hostLimit?: number;
+  hostPortLimit?: number;
   icmpOnExhaustion?: boolean;
   hopCompensation?: boolean;
   mtu?: number;
@@ -84,6 +85,7 @@ export const TOP_KEYS = [
   'preset',
   'max_sessions',
   'host_limit',
+  'host_port_limit',
   'icmp_on_exhaustion',
   'hop_compensation',
   'mtu',
@@ -369,6 +371,9 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         break;
       case 'host_limit':
         input.hostLimit = int(key, v, 0, 64_000_000);
+        break;
+      case 'host_port_limit':
+        input.hostPortLimit = int(key, v, 0, 65535);
         break;
       case 'icmp_on_exhaustion':
         input.icmpOnExhaustion = bool(key, v);

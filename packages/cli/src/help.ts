@@ -35,7 +35,8 @@ SYNOPSIS
            [--accept "PROTO from CIDR to CIDR"] [--forward "tcp|udp EXT:PORT to IN:PORT"]
            [--workers N] [--ports LO-HI] [--port-mode random|preserve|sequential]
            [--filtering endpoint|address|address-port] [--timeouts tcp=2h4m,udp=5m,icmp=60s]
-           [--preset classic] [--max-sessions N] [--host-limit N] [--icmp-on-exhaustion]
+           [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
+           [--icmp-on-exhaustion]
            [--no-hop-compensation] [--mtu N] [--offload] [--metrics HOST:PORT]
            [--control PATH] [-q]
 
@@ -57,7 +58,7 @@ OPTIONS
                         match wins). PROTO is all, tcp, udp or icmp; "any" = 0.0.0.0/0.
   --accept RULE         pass matching traffic untranslated (exclusion)
   --forward FWD         static port forward, e.g. "tcp 198.51.100.10:8080 to 10.200.0.2:80"
-  --workers N           translation workers (default 1; one per core is the usual choice)
+  --workers N           translation workers (default: one per core the machine offers)
   --ports LO-HI         external port range (default 1024-65535; classic: 60000-65535)
   --port-mode MODE      random (RFC 6056, default), preserve (keep the inside port when free),
                         sequential (count up, as Linux 2.0 did from 60000)
@@ -67,6 +68,8 @@ OPTIONS
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
   --max-sessions N      table capacity across workers (default 1000000; ~163 bytes each)
   --host-limit N        sessions one inside host may hold (default 0: no limit)
+  --host-port-limit N   external ports (mappings) one inside host may hold (RFC 6888 REQ-4;
+                        default 0: no limit)
   --icmp-on-exhaustion  answer a refused new flow with ICMP unreachable, code 13
   --no-hop-compensation let the gateway count as two hops (the kernel forwards twice)
   --mtu N               set the TUN device's MTU

@@ -6,6 +6,7 @@
  * configuration error, 3 TUN/system error.
  */
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
 import {
   ConfigError,
   formatDuration,
@@ -49,6 +50,7 @@ export const RUN_OPTIONS = {
   preset: { type: 'string' },
   'max-sessions': { type: 'string' },
   'host-limit': { type: 'string' },
+  'host-port-limit': { type: 'string' },
   'icmp-on-exhaustion': { type: 'boolean' },
   'no-hop-compensation': { type: 'boolean' },
   mtu: { type: 'string' },
@@ -131,6 +133,8 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (maxSessions !== undefined) input.maxSessions = maxSessions;
   const hostLimit = int('host-limit', values['host-limit'], 0, 64_000_000);
   if (hostLimit !== undefined) input.hostLimit = hostLimit;
+  const hostPortLimit = int('host-port-limit', values['host-port-limit'], 0, 65535);
+  if (hostPortLimit !== undefined) input.hostPortLimit = hostPortLimit;
   const mtu = int('mtu', values.mtu, 576, 9000);
   if (mtu !== undefined) input.mtu = mtu;
   if (values['icmp-on-exhaustion']) input.icmpOnExhaustion = true;
@@ -170,7 +174,8 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     tun: input.tun,
     externals: input.addresses,
     rulesText,
-    workers: input.workers,
+    // One translation worker per core the machine offers, unless told otherwise.
+    workers: input.workers ?? Math.min(64, availableParallelism()),
     preset: input.preset,
     filtering: input.filtering,
     portMode: input.portMode,
@@ -179,6 +184,7 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     timeouts: input.timeouts,
     maxSessions: input.maxSessions,
     hostSessionLimit: input.hostLimit,
+    hostPortLimit: input.hostPortLimit,
     icmpOnExhaustion: input.icmpOnExhaustion,
     hopCompensation: input.hopCompensation,
     mtu: input.mtu,
@@ -239,6 +245,7 @@ export function restartKeys(running: RunSettings, next: RunSettings): string[] {
   diff('filtering', a.filtering, b.filtering);
   diff('max_sessions', a.maxSessions, b.maxSessions);
   diff('host_limit', a.hostSessionLimit, b.hostSessionLimit);
+  diff('host_port_limit', a.hostPortLimit, b.hostPortLimit);
   diff('icmp_on_exhaustion', a.icmpOnExhaustion, b.icmpOnExhaustion);
   diff('hop_compensation', a.hopCompensation, b.hopCompensation);
   diff('mtu', running.gateway.mtu, next.gateway.mtu);

@@ -31,13 +31,14 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.is(c.tun, 'masq0');
   t.deepEqual(c.addresses, ['198.51.100.100']);
   t.is(c.rules?.length, 3);
-  t.is(c.workers, 1);
+  t.is(c.workers, 2);
   t.deepEqual(c.ports, { lo: 1024, hi: 65535 });
   t.is(c.portMode, 'random');
   t.is(c.filtering, 'address');
   t.is(c.preset, 'default');
   t.is(c.maxSessions, 1_000_000);
   t.is(c.hostLimit, 0);
+  t.is(c.hostPortLimit, 0);
   t.false(c.icmpOnExhaustion);
   t.true(c.hopCompensation);
   t.false(c.offload);

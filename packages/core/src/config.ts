@@ -45,8 +45,10 @@ export interface NatConfig {
   maxSessions: number;
   /** Number of partitions (translation workers). */
   partitions: number;
-  /** Sessions one inside host may hold (RFC 6888 REQ-4); 0 = no limit. Split over partitions. */
+  /** Sessions one inside host may hold (RFC 6888 REQ-5: state per subscriber); 0 = no limit. Split over partitions. */
   hostSessionLimit: number;
+  /** External ports (mappings) one inside host may hold (RFC 6888 REQ-4); 0 = no limit. Split over partitions. */
+  hostPortLimit: number;
   /** Answer port exhaustion with ICMP destination unreachable, code 13 (RFC 6888 REQ-11 allows). */
   icmpOnExhaustion: boolean;
   /** Add 1 to the TTL of translated packets so the two kernel forwards around the TUN count as one hop. */
@@ -85,6 +87,7 @@ export const DEFAULTS: Readonly<Omit<NatConfig, 'externals'>> = {
   maxSessions: 1_000_000,
   partitions: 1,
   hostSessionLimit: 0,
+  hostPortLimit: 0,
   icmpOnExhaustion: false,
   hopCompensation: true,
   fragmentHold: 256,
@@ -212,5 +215,6 @@ export function resolveConfig(input: ConfigInput): NatConfig {
   if (!['random', 'preserve', 'sequential'].includes(c.portMode))
     throw new ConfigError(`port-mode: "${c.portMode}" is not one of random, preserve, sequential`);
   if (!Number.isInteger(c.hostSessionLimit) || c.hostSessionLimit < 0) throw new ConfigError('host-limit: must be a whole number ≥ 0');
+  if (!Number.isInteger(c.hostPortLimit) || c.hostPortLimit < 0) throw new ConfigError('host-port-limit: must be a whole number ≥ 0');
   return c;
 }

@@ -37,7 +37,7 @@ export function partitionSizes(cfg: NatConfig, staticPorts = 0): TableSizes {
   return {
     capacity: cap,
     mapCapacity: cap + Math.max(1024, 2 * staticPorts),
-    hostSlots: cfg.hostSessionLimit > 0 ? nextPow2(Math.min(cap * 2, 1 << 18)) : 0,
+    hostSlots: cfg.hostSessionLimit > 0 || cfg.hostPortLimit > 0 ? nextPow2(Math.min(cap * 2, 1 << 18)) : 0,
     fragSlots: 1024,
     externals: cfg.externals.length,
   };

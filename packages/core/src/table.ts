@@ -61,6 +61,8 @@ export const SF_ALG = 4;
 
 /** Mapping flags. */
 export const MF_STATIC = 1;
+/** The mapping is counted in its inside host's port count (per-host port limit). */
+export const MF_COUNTED = 2;
 
 const H_SESS_HIGH = 0;
 const H_SESS_FREE = 1;
@@ -117,9 +119,10 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
     ixSessIn: a.i32(si),
     ixMapOut: a.i32(mi),
     ixMapIn: a.i32(mi),
-    // per-host session counts
+    // per-host session and port (mapping) counts
     hKey: a.u32(s.hostSlots),
     hCount: a.u32(s.hostSlots),
+    hPorts: a.u32(s.hostSlots),
     // fragments: key (src, dst, proto<<16|id, dir) → session, expiry
     fSrc: a.u32(s.fragSlots),
     fDst: a.u32(s.fragSlots),
@@ -513,37 +516,52 @@ export class SessionTable {
 
   // ---------------------------------------------------------------- per-host counts
 
-  /** Sessions currently held by inside host `a` (0 if not tracked). */
-  hostSessions(a: number): number {
-    if (this.hmask < 0) return 0;
+  private hostSlot(a: number): number {
+    if (this.hmask < 0) return -1;
     const c = this.cols;
     let i = hash3(0, a, 0) & this.hmask;
     for (let k = 0; k <= this.hmask; k++) {
-      if (c.hCount[i] === 0) return 0;
-      if (c.hKey[i] === a) return c.hCount[i]!;
+      if (c.hCount[i] === 0 && c.hPorts[i] === 0) return -1;
+      if (c.hKey[i] === a) return i;
       i = (i + 1) & this.hmask;
     }
-    return 0;
+    return -1;
   }
 
-  /** Add `d` (±1) to host `a`'s count; returns false when the host table is full. */
-  hostAdd(a: number, d: number): boolean {
+  /** Sessions currently held by inside host `a` (0 if not tracked). */
+  hostSessions(a: number): number {
+    const i = this.hostSlot(a);
+    return i < 0 ? 0 : this.cols.hCount[i]!;
+  }
+
+  /** External ports (mappings) currently held by inside host `a` (0 if not tracked). */
+  hostPorts(a: number): number {
+    const i = this.hostSlot(a);
+    return i < 0 ? 0 : this.cols.hPorts[i]!;
+  }
+
+  /**
+   * Add `dSessions` and `dPorts` (±1, 0) to host `a`'s counts; an entry goes when both reach
+   * 0. Returns false when the host table is full.
+   */
+  hostAdd(a: number, dSessions: number, dPorts = 0): boolean {
     if (this.hmask < 0) return true;
     const c = this.cols;
     let i = hash3(0, a, 0) & this.hmask;
     for (let k = 0; k <= this.hmask; k++) {
-      if (c.hCount[i] === 0) {
-        if (d <= 0) return true;
+      if (c.hCount[i] === 0 && c.hPorts[i] === 0) {
+        if (dSessions <= 0 && dPorts <= 0) return true;
         if (this.h[H_HOST_COUNT]! * 2 >= this.hmask + 1) return false;
         c.hKey[i] = a;
-        c.hCount[i] = d;
+        c.hCount[i] = Math.max(0, dSessions);
+        c.hPorts[i] = Math.max(0, dPorts);
         this.h[H_HOST_COUNT]!++;
         return true;
       }
       if (c.hKey[i] === a) {
-        const n = c.hCount[i]! + d;
-        if (n > 0) c.hCount[i] = n;
-        else this.hostRemoveAt(i);
+        c.hCount[i] = Math.max(0, c.hCount[i]! + dSessions);
+        c.hPorts[i] = Math.max(0, c.hPorts[i]! + dPorts);
+        if (c.hCount[i] === 0 && c.hPorts[i] === 0) this.hostRemoveAt(i);
         return true;
       }
       i = (i + 1) & this.hmask;
@@ -558,17 +576,19 @@ export class SessionTable {
     let j = slot;
     for (;;) {
       j = (j + 1) & mask;
-      if (c.hCount[j] === 0) break;
+      if (c.hCount[j] === 0 && c.hPorts[j] === 0) break;
       const k = hash3(0, c.hKey[j]!, 0) & mask;
       const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
       if (!inRange) {
         c.hKey[i] = c.hKey[j]!;
         c.hCount[i] = c.hCount[j]!;
+        c.hPorts[i] = c.hPorts[j]!;
         i = j;
       }
     }
     c.hKey[i] = 0;
     c.hCount[i] = 0;
+    c.hPorts[i] = 0;
     this.h[H_HOST_COUNT]!--;
   }
 

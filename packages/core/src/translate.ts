@@ -35,7 +35,7 @@ import { C, packetsSlot, protoIndex } from './counters.js';
 import type { NatConfig } from './config.js';
 import { RuleSet, RuleAction } from './rules.js';
 import { PortAllocator, PortPlan, PortMode } from './ports.js';
-import { SessionTable, MF_STATIC, SF_INBOUND_CREATED, SF_HAIRPIN, REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, TIM, T_EXPIRES, T_LAST, T_PKT_OUT, T_PKT_IN, T_BYTE_OUT, T_BYTE_IN } from './table.js';
+import { SessionTable, MF_STATIC, MF_COUNTED, SF_INBOUND_CREATED, SF_HAIRPIN, REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, TIM, T_EXPIRES, T_LAST, T_PKT_OUT, T_PKT_IN, T_BYTE_OUT, T_BYTE_IN } from './table.js';
 import { TcpState, tcpNext, tcpLongLived } from './tcpstate.js';
 import { hash3, insidePartition } from './hash.js';
 import { delta16, delta32, fold, applyDelta, applyDeltaUdp, getCheck, putCheck, checksum } from './wire/checksum.js';
@@ -87,6 +87,9 @@ export class Partition {
   private readonly counters: Float64Array;
   private externalSet: Uint32Array;
   private hostLimit: number;
+  private hostPortLimit: number;
+  /** Per-host counts are kept when either limit is set. */
+  private hostCounting: boolean;
 
   constructor(o: PartitionOptions) {
     this.index = o.index;
@@ -101,6 +104,8 @@ export class Partition {
     this.ports.seedIfFresh(o.config.seed ? (o.config.seed + o.index * 7919) >>> 0 : (Math.random() * 0xffffffff) >>> 0);
     this.externalSet = Uint32Array.from(o.config.externals);
     this.hostLimit = o.config.hostSessionLimit > 0 ? Math.max(1, Math.ceil(o.config.hostSessionLimit / o.config.partitions)) : 0;
+    this.hostPortLimit = o.config.hostPortLimit > 0 ? Math.max(1, Math.ceil(o.config.hostPortLimit / o.config.partitions)) : 0;
+    this.hostCounting = this.hostLimit > 0 || this.hostPortLimit > 0;
   }
 
   get config(): NatConfig {
@@ -274,6 +279,7 @@ export class Partition {
     let mid = t.findMappingOut(p, src, sport);
     let fresh = false;
     if (mid === 0) {
+      if (this.hostPortLimit > 0 && t.hostPorts(src) >= this.hostPortLimit) return -this.dropped(DropReason.HostLimit);
       const ei = this.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % this.cfg.externals.length;
       const port = this.ports.allocate(ei, p, src, sport, now);
       if (port < 0) {
@@ -291,6 +297,10 @@ export class Partition {
         return -this.dropped(DropReason.TableFull);
       }
       this.counters[C.PORTS_IN_USE + ei]!++;
+      if (this.hostCounting) {
+        t.hostAdd(src, 0, 1);
+        t.cols.mFlags[mid]! |= MF_COUNTED;
+      }
       fresh = true;
     }
     const sid = t.newSession(mid, dst, dport);
@@ -315,7 +325,7 @@ export class Partition {
     t.setDeltas(sid, dIp, c.mProto[mid] === ICMP ? fold(dPort) : fold(dIp + dPort));
     c.sTim[sid * TIM + T_LAST] = now;
     t.setExpires(sid, now + this.lifetime(c.mProto[mid]!, TcpState.SynOut));
-    if (this.hostLimit > 0) t.hostAdd(inA, 1);
+    if (this.hostCounting) t.hostAdd(inA, 1);
   }
 
   // ----------------------------------------------------------------------- inbound
@@ -670,6 +680,7 @@ export class Partition {
     const ei = c.mExtIdx[mid]!;
     this.ports.release(ei, c.mProto[mid]!, c.mExtPort[mid]!, now);
     this.counters[C.PORTS_IN_USE + ei]!--;
+    if ((c.mFlags[mid]! & MF_COUNTED) !== 0) this.table.hostAdd(c.mIn[mid]!, 0, -1);
     this.table.freeMapping(mid);
   }
 
@@ -679,7 +690,7 @@ export class Partition {
     if (!t.isLive(sid)) return;
     const inA = t.sIn(sid);
     const mid = t.freeSession(sid);
-    if (this.hostLimit > 0) t.hostAdd(inA, -1);
+    if (this.hostCounting) t.hostAdd(inA, -1);
     if (mid !== 0) this.releaseMapping(mid, now);
   }
 

@@ -750,6 +750,21 @@ test('per-host session limit (hostSessionLimit)', (t) => {
   t.is(natOut(nat, udp({ src: A, sport: 5001, dst: R, dport: 53 }), 4 * MINUTE + 2).drop, 'none');
 });
 
+test('per-host port limit (hostPortLimit, RFC 6888 REQ-4): mappings are counted, sessions on a mapping are not', (t) => {
+  const nat = mkNat({ hostPortLimit: 2 });
+  const p1 = udpOut(nat, A, 5000, R, 53, 0);
+  // More destinations on the same mapping use no new port.
+  t.is(udpOut(nat, A, 5000, R2, 53, 0), p1);
+  one(natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80 }), 0));
+  t.is(natOut(nat, udp({ src: A, sport: 5001, dst: R, dport: 53 }), 0).drop, 'host_limit');
+  // Another host has its own budget.
+  udpOut(nat, B, 5001, R, 53, 0);
+  t.is(nat.drops(DropReason.HostLimit), 1);
+  // When A's UDP mapping goes, A may take a new port.
+  nat.expire(5 * MINUTE + 1);
+  t.is(natOut(nat, udp({ src: A, sport: 5001, dst: R, dport: 53 }), 5 * MINUTE + 2).drop, 'none');
+});
+
 // ---------------------------------------------------------------------------------------------
 // TTL compensation
 
