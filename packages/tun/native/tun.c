@@ -441,6 +441,52 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* pollMany(fds: Int32Array, count, wakeFd, timeoutMs) -> readable mask | 1 << 30 when woken  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One thread serving every queue of a multi-queue TUN: bit i of the result is fds[i]
+ * (readable or in error), bit 30 the waker. At most 30 fds. EINTR returns 0. */
+static napi_value js_poll_many(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int64_t count, wake_fd, timeout;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  bool is_ta = false;
+  if (argc >= 1) napi_is_typedarray(env, argv[0], &is_ta);
+  if (argc < 4 || !is_ta || !arg_int(env, argv[1], 0, 30, &count) ||
+      !arg_int(env, argv[2], -1, INT32_MAX, &wake_fd) || !arg_int(env, argv[3], -1, INT32_MAX, &timeout))
+    return throw_type(env, "pollMany", "expected (fds: Int32Array, count 0..30, wakeFd | -1, timeoutMs | -1)");
+  napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL);
+  if (type != napi_int32_array || (size_t)count > len)
+    return throw_type(env, "pollMany", "fds must be an Int32Array holding at least count fds");
+  const int32_t *fds = (const int32_t *)data;
+  struct pollfd p[31];
+  for (int i = 0; i < count; i++) {
+    p[i].fd = fds[i];
+    p[i].events = POLLIN;
+    p[i].revents = 0;
+  }
+  p[count].fd = (int)wake_fd;
+  p[count].events = POLLIN;
+  p[count].revents = 0;
+  int r = poll(p, (nfds_t)count + 1, (int)timeout);
+  if (r < 0) {
+    int e = errno;
+    if (e == EINTR) return ret_int(env, 0);
+    return throw_errno(env, e, "pollMany", NULL, "poll of %d fds, wake fd %d", (int)count, (int)wake_fd);
+  }
+  const short ready = POLLIN | POLLERR | POLLHUP | POLLNVAL;
+  int32_t out = 0;
+  for (int i = 0; i < count; i++)
+    if (p[i].revents & ready) out |= 1 << i;
+  if (p[count].revents & ready) out |= 1 << 30;
+  return ret_int(env, out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* eventfd() -> fd, wake(efd), drainWake(efd) -> count, close(fd)                             */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -772,6 +818,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readBatch", NULL, js_read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"poll", NULL, js_poll, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollMany", NULL, js_poll_many, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"wake", NULL, js_wake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"drainWake", NULL, js_drain_wake, NULL, NULL, NULL, napi_enumerable, NULL},

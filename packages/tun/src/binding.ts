@@ -72,6 +72,12 @@ export interface TunBinding {
 
   /** poll(2) for POLLIN on fd and wakeFd (-1: none). timeoutMs -1 waits forever. EINTR gives 0. */
   poll(fd: number, wakeFd: number, timeoutMs: number): PollResult;
+  /**
+   * poll(2) for POLLIN on fds[0..count) (count ≤ 30: the queues of a multi-queue TUN) and
+   * wakeFd. Returns a mask: bit i for fds[i] readable (or in error), bit 30 when woken, 0 on
+   * timeout or EINTR.
+   */
+  pollMany(fds: Int32Array, count: number, wakeFd: number, timeoutMs: number): number;
 
   /** A non-blocking eventfd for waking a thread blocked in poll(). */
   eventfd(): number;

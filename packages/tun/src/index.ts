@@ -84,6 +84,14 @@ export function poll(fd: number, wakeFd: number, timeoutMs: number): PollResult 
   return getBinding().poll(fd, wakeFd, timeoutMs);
 }
 
+/** See TunBinding.pollMany: one thread waiting on every queue of a multi-queue TUN. */
+export function pollMany(fds: Int32Array, count: number, wakeFd: number, timeoutMs: number): number {
+  return getBinding().pollMany(fds, count, wakeFd, timeoutMs);
+}
+
+/** Bit of pollMany's result for the waker. */
+export const POLL_MANY_WOKEN = 1 << 30;
+
 /** An eventfd to wake a thread blocked in poll(). Close it with closeWaker(). */
 export function createWaker(): number {
   return getBinding().eventfd();

@@ -56,6 +56,9 @@ class FakeBinding implements TunBinding {
   poll(): PollResult {
     return 0;
   }
+  pollMany(): number {
+    return 0;
+  }
   eventfd(): number {
     return 99;
   }
@@ -290,6 +293,24 @@ ntest('native poll on a waker alone, errnoName, close errors carry code and hint
   t.regex(e?.message ?? '', /close fd \d+: Bad file descriptor \(EBADF\)/);
   t.throws(() => b.setMtu('x'.repeat(16), 1400), { code: 'ENAMETOOLONG' });
   t.throws(() => b.poll(1.5, -1, 0), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+ntest('native pollMany: bit i per readable fd, bit 30 for the waker, 0 on timeout; bad arguments refused', (t) => {
+  const b = native as TunBinding;
+  const w = b.eventfd();
+  const q0 = b.eventfd();
+  const q1 = b.eventfd();
+  const fds = Int32Array.from([q0, q1]);
+  t.is(b.pollMany(fds, 2, w, 0), 0);
+  b.wake(q1);
+  t.is(b.pollMany(fds, 2, w, 0), 1 << 1);
+  b.wake(q0);
+  b.wake(w);
+  t.is(b.pollMany(fds, 2, w, 0), (1 << 0) | (1 << 1) | (1 << 30));
+  t.is(b.pollMany(fds, 1, -1, 0), 1 << 0);
+  t.throws(() => b.pollMany(fds, 3, w, 0), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => b.pollMany(fds, 31, w, 0), { code: 'ERR_INVALID_ARG_TYPE' });
+  for (const fd of [w, q0, q1]) b.close(fd);
 });
 
 ntest('native getMtu on a missing interface names it and the namespace', (t) => {

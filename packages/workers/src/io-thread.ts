@@ -2,7 +2,8 @@
  * io-thread.ts — the I/O thread (a dedicated worker_threads Worker): reads the TUN in
  * batches straight into pool slots, classifies each packet (core Dispatcher: direction and
  * owning partition) and hands slot indices to the partitions over their rx rings. It sleeps
- * in poll(2) on the TUN fd and an eventfd, so it never spins and stops promptly.
+ * in poll(2) on every queue fd of the TUN (a multi-queue device spreads flows over its
+ * queues) and an eventfd, so it never spins and stops promptly.
  *
  * It writes: its free-slot stack (private), the rx rings (producer), the I/O counters
  * block and its stats row. Packets for nobody are counted and their slots recycled; packets
@@ -14,7 +15,7 @@
  */
 import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { C, COUNTER_SLOTS, Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, DropReason } from '@masq/core';
-import { readBatch, writeBatch, poll, drainWake } from '@masq/tun';
+import { readBatch, writeBatch, pollMany, drainWake, POLL_MANY_WOKEN } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, IO_STAT } from './layout.js';
 import { planOf, rulesOf, type GatewaySpec } from './spec.js';
@@ -41,7 +42,9 @@ function main(init: IoInit): void {
   const free = mem.free.map((b) => new Ring(b));
   const dispatcher = new Dispatcher(rulesOf(spec.rulesText), spec.config.externals, planOf(spec), P, spec.config.fragmentHold, spec.config.timeouts.fragment);
   const slotSize = mem.slotSize;
-  const fd = spec.readFds[0]!;
+  // Every queue of a multi-queue TUN must be read: the kernel spreads flows over them.
+  const readFds = Int32Array.from(spec.readFds);
+  const nq = readFds.length;
   const H = spec.vnetHdr;
   const wfd = spec.writeFds[0]!;
 
@@ -77,9 +80,9 @@ function main(init: IoInit): void {
       const m = msg.message as { type: string; rulesText?: string; externals?: number[] };
       if (m.type === 'rules' && m.rulesText !== undefined) dispatcher.setRules(rulesOf(m.rulesText), m.externals);
     }
-    const pr = poll(fd, spec.ioWaker, 100);
-    if (pr & 2) drainWake(spec.ioWaker);
-    if ((pr & 1) === 0) {
+    const pr = pollMany(readFds, nq, spec.ioWaker, 100);
+    if (pr & POLL_MANY_WOKEN) drainWake(spec.ioWaker);
+    if ((pr & ~POLL_MANY_WOKEN) === 0) {
       reclaim();
       const now = clock[0]!;
       for (const h of dispatcher.expired(now)) {
@@ -88,74 +91,78 @@ function main(init: IoInit): void {
       }
       continue;
     }
-    // Keep reading while the TUN has packets and the pool has slots.
-    for (;;) {
-      reclaim();
-      const want = Math.min(BATCH, sp);
-      if (want === 0) break;
-      for (let i = 0; i < want; i++) {
-        const s = stack[--sp]!;
-        slotOf[i] = s;
-        offs[i] = s * slotSize;
-      }
-      const n = readBatch(fd, pool, offs, slotSize, rlens, want);
-      // Return the slots not filled.
-      const got = n > 0 ? n : 0;
-      for (let i = want - 1; i >= got; i--) stack[sp++] = slotOf[i]!;
-      if (n < 0) {
-        stats[srow + IO_STAT.TUN_READ_ERRORS]!++;
-        break;
-      }
-      if (n === 0) break;
-      stats[srow + IO_STAT.TUN_READS]! += n;
-      // (pool exhaustion shows as ring depth: slots are all in the workers' rings)
-      stats[srow + IO_STAT.BATCH_SIZE_SUM]! += n;
-      stats[srow + IO_STAT.BATCH_COUNT]!++;
-      const now = clock[0]!;
-      let np = 0;
-      rang.fill(0);
-      for (let i = 0; i < n; i++) {
-        const s = slotOf[i]!;
-        const off = s * slotSize;
-        const len = rlens[i]!;
-        lens[s] = len;
-        const part = len > H ? dispatcher.classify(pool, off + H, len - H, now, s) : dispatcher.classify(pool, off, 0, now, s);
-        if (part >= 0) {
-          if (rx[part]!.push((s << 2) | dispatcher.dir)) rang[part] = 1;
-          else {
-            counters[C.DROPS + DropReason.RingFull]!++;
+    for (let q = 0; q < nq; q++) {
+      if ((pr & (1 << q)) === 0) continue;
+      const fd = readFds[q]!;
+      // Keep reading this queue while it has packets and the pool has slots.
+      for (;;) {
+        reclaim();
+        const want = Math.min(BATCH, sp);
+        if (want === 0) break;
+        for (let i = 0; i < want; i++) {
+          const s = stack[--sp]!;
+          slotOf[i] = s;
+          offs[i] = s * slotSize;
+        }
+        const n = readBatch(fd, pool, offs, slotSize, rlens, want);
+        // Return the slots not filled.
+        const got = n > 0 ? n : 0;
+        for (let i = want - 1; i >= got; i--) stack[sp++] = slotOf[i]!;
+        if (n < 0) {
+          stats[srow + IO_STAT.TUN_READ_ERRORS]!++;
+          break;
+        }
+        if (n === 0) break;
+        stats[srow + IO_STAT.TUN_READS]! += n;
+        // (pool exhaustion shows as ring depth: slots are all in the workers' rings)
+        stats[srow + IO_STAT.BATCH_SIZE_SUM]! += n;
+        stats[srow + IO_STAT.BATCH_COUNT]!++;
+        const now = clock[0]!;
+        let np = 0;
+        rang.fill(0);
+        for (let i = 0; i < n; i++) {
+          const s = slotOf[i]!;
+          const off = s * slotSize;
+          const len = rlens[i]!;
+          lens[s] = len;
+          const part = len > H ? dispatcher.classify(pool, off + H, len - H, now, s) : dispatcher.classify(pool, off, 0, now, s);
+          if (part >= 0) {
+            if (rx[part]!.push((s << 2) | dispatcher.dir)) rang[part] = 1;
+            else {
+              counters[C.DROPS + DropReason.RingFull]!++;
+              stack[sp++] = s;
+            }
+          } else if (part === DISPATCH_PASS) {
+            counters[C.PASSED]!++;
+            passOff[np] = off;
+            passLen[np] = len;
+            passSlot[np++] = s;
+          } else if (part === DISPATCH_DROP) {
+            dropReason(dispatcher.reason);
+            stack[sp++] = s;
+          } else if (part !== DISPATCH_HELD) {
             stack[sp++] = s;
           }
-        } else if (part === DISPATCH_PASS) {
-          counters[C.PASSED]!++;
-          passOff[np] = off;
-          passLen[np] = len;
-          passSlot[np++] = s;
-        } else if (part === DISPATCH_DROP) {
-          dropReason(dispatcher.reason);
-          stack[sp++] = s;
-        } else if (part !== DISPATCH_HELD) {
-          stack[sp++] = s;
+          for (const r of dispatcher.released()) {
+            if (rx[r.partition]!.push((r.handle << 2) | r.dir)) rang[r.partition] = 1;
+            else stack[sp++] = r.handle;
+          }
         }
-        for (const r of dispatcher.released()) {
-          if (rx[r.partition]!.push((r.handle << 2) | r.dir)) rang[r.partition] = 1;
-          else stack[sp++] = r.handle;
+        if (np > 0) {
+          const w = writeBatch(wfd, pool, passOff, passLen, np, werr);
+          if (w < 0 || werr[0]! > 0) stats[srow + IO_STAT.TUN_WRITE_ERRORS]! += w < 0 ? np : werr[0]!;
+          stats[srow + IO_STAT.TUN_WRITES]! += np;
+          for (let i = 0; i < np; i++) stack[sp++] = passSlot[i]!;
         }
-      }
-      if (np > 0) {
-        const w = writeBatch(wfd, pool, passOff, passLen, np, werr);
-        if (w < 0 || werr[0]! > 0) stats[srow + IO_STAT.TUN_WRITE_ERRORS]! += w < 0 ? np : werr[0]!;
-        stats[srow + IO_STAT.TUN_WRITES]! += np;
-        for (let i = 0; i < np; i++) stack[sp++] = passSlot[i]!;
-      }
-      for (let p = 0; p < P; p++) {
-        if (rang[p]) {
-          // The ring's tail store happened before this add: a woken worker sees the entries.
-          Atomics.add(ctl, CTL_DOORBELL + p, 1);
-          Atomics.notify(ctl, CTL_DOORBELL + p);
+        for (let p = 0; p < P; p++) {
+          if (rang[p]) {
+            // The ring's tail store happened before this add: a woken worker sees the entries.
+            Atomics.add(ctl, CTL_DOORBELL + p, 1);
+            Atomics.notify(ctl, CTL_DOORBELL + p);
+          }
         }
+        if (n < want) break;
       }
-      if (n < want) break;
     }
   }
   port.close();

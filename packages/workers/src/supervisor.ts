@@ -106,7 +106,7 @@ export class Gateway extends EventEmitter {
       tables: this.tables,
       tableSizes: this.tableSizes,
       writeFds: [...tun.fds],
-      readFds: [tun.fds[0]!],
+      readFds: [...tun.fds],
       ioWaker: this.waker,
       vnetHdr: opts.offload ? VNET_HDR_LEN : 0,
     };
@@ -132,7 +132,7 @@ export class Gateway extends EventEmitter {
       if (r.kind === 'forward' && !config.externals.includes(r.extAddr))
         throw new ConfigError(`forward: ${formatIPv4(r.extAddr)} is not one of the external addresses (${config.externals.map(formatIPv4).join(', ')}); add it with --address`);
     }
-    const tun = openTun(opts.tun, opts.mtu, opts.offload ?? false);
+    const tun = openTun(opts.tun, opts.mtu, opts.offload ?? false, config.partitions);
     const gw = new Gateway(opts, config, rules, tun);
     try {
       await gw.startActors();
@@ -352,17 +352,22 @@ export class Gateway extends EventEmitter {
 }
 
 /**
- * Open (or create) the TUN. A persistent device made with `ip tuntap add` may or may not have
- * multi_queue: try as asked, then the other way.
+ * Open (or create) the TUN. With several workers it is multi-queue, one queue per worker
+ * (each worker writes to its own queue fd; the I/O thread reads them all). A persistent
+ * device made with `ip tuntap add` may or may not have multi_queue: try as preferred, then
+ * the other way.
  */
-function openTun(name: string, mtu: number | undefined, offload: boolean): TunDevice {
+function openTun(name: string, mtu: number | undefined, offload: boolean, workers: number): TunDevice {
+  const queues = Math.min(workers, 30);
+  const tryOpen = (mq: boolean): TunDevice => TunDevice.open({ name, multiQueue: mq, queues: mq ? queues : 1, vnetHdr: offload });
   let dev: TunDevice;
+  const preferMq = queues > 1;
   try {
-    dev = TunDevice.open({ name, multiQueue: false, vnetHdr: offload });
+    dev = tryOpen(preferMq);
   } catch (e) {
     if (!(e instanceof TunError) || (e.code !== 'EINVAL' && e.code !== 'EBUSY')) throw e;
     try {
-      dev = TunDevice.open({ name, multiQueue: true, queues: 1, vnetHdr: offload });
+      dev = tryOpen(!preferMq);
     } catch {
       throw e;
     }
