@@ -148,6 +148,12 @@ export function countersOf(buffer: SharedArrayBuffer): Float64Array {
   return new Float64Array(buffer, H_SLOTS * 4, COUNTER_SLOTS);
 }
 
+/** Touch every page of a new, still all-zero buffer (writing the zero it holds). */
+function prefault(buf: SharedArrayBuffer): void {
+  const u = new Uint8Array(buf);
+  for (let i = 0; i < u.length; i += 4096) u[i] = 0;
+}
+
 export interface TableMemory {
   buffer: SharedArrayBuffer;
   sizes: TableSizes;
@@ -177,6 +183,9 @@ export class SessionTable {
     this.mmask = layout.ixMapOut.length - 1;
     this.hmask = sizes.hostSlots - 1;
     this.fmask = sizes.fragSlots - 1;
+    // A new buffer's pages are mapped lazily: fault them all in now, at start (before anything
+    // is written), so the first burst of new sessions does not pay a page fault per page.
+    if (!buffer) prefault(buf);
     if (this.h[H_SESS_HIGH] === 0) this.h[H_SESS_HIGH] = 1;
     if (this.h[H_MAP_HIGH] === 0) this.h[H_MAP_HIGH] = 1;
   }
