@@ -532,87 +532,55 @@ export class Partition {
     const c = t.cols;
     const osrc = u32(b, off + ip.SRC);
     const odst = u32(b, off + ip.DST);
-    let oldA: number;
-    let newA: number;
-    let oldP: number;
-    let newP: number;
     if (dir === Direction.Out) {
       // Embedded: remote → inside host (a packet we delivered). Find the inside host's flow.
-      const innerLocalPort = ip2 === ICMP ? isport : idport;
-      const innerRemPort = ip2 === ICMP ? 0 : isport;
-      const innerLocal = ip2 === ICMP ? isrc : idst;
-      const innerRem = ip2 === ICMP ? idst : isrc;
-      let sid = t.findSessionOut(ip2, innerLocal, innerLocalPort, innerRem, innerRemPort);
-      let ext: number;
-      let extP: number;
-      if (sid !== 0) {
-        ext = t.sExt(sid);
-        extP = t.sExtPort(sid);
-      } else {
-        const mid = t.findMappingOut(ip2, innerLocal, innerLocalPort);
-        if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
-        ext = c.mExt[mid]!;
-        extP = c.mExtPort[mid]!;
-      }
-      void sid;
-      oldA = innerLocal;
-      newA = ext;
-      oldP = innerLocalPort;
-      newP = extP;
-      // An ICMP query quoted in an error is our own request (source side); TCP/UDP quoted
-      // packets were inbound (destination side).
-      this.rewriteEmbedded(b, inner, il4, iavail, ip2, ip2 === ICMP, oldA, newA, oldP, newP);
+      // An ICMP query quoted in an error is the inside host's own request (source side).
+      const local = ip2 === ICMP ? isrc : idst;
+      const localPort = ip2 === ICMP ? isport : idport;
+      const rem = ip2 === ICMP ? idst : isrc;
+      const remPort = ip2 === ICMP ? 0 : isport;
+      const sid = t.findSessionOut(ip2, local, localPort, rem, remPort);
+      const mid = sid !== 0 ? t.sMap(sid) : t.findMappingOut(ip2, local, localPort);
+      if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
+      const ext = c.mExt[mid]!;
+      this.rewriteEmbedded(b, inner, il4, iavail, ip2, ip2 === ICMP, local, ext, localPort, c.mExtPort[mid]!);
       // Outer: the source (an inside host or router) becomes the external address.
-      let dIp = delta32(osrc, newA);
-      put32(b, off + ip.SRC, newA);
-      const ttlv = b[off + ip.TTL]!;
-      if (this.cfg.hopCompensation && ttlv < 255) {
-        b[off + ip.TTL] = ttlv + 1;
-        dIp += TTL_PLUS_ONE;
-      }
-      putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
-      icmp.fillChecksum(b, l4, l4len);
-      this.counters[C.ICMP_ERRORS_TRANSLATED]!++;
-      this.counters[packetsSlot(0, 2)]!++;
-      this.counters[C.BYTES]! += l4len + ((b[off]! & 0x0f) << 2);
-      if (this.isExternal(odst)) {
-        // The error is about a hairpinned packet: it goes on in to the other inside host.
-        // Route by the embedded packet's source side (the other host's external endpoint).
-        const hp = ip2 === ICMP ? isport : isport;
-        return this.hairpinError(b, off, ip2, isrc, hp, now);
-      }
+      this.finishError(b, off, l4, l4len, ip.SRC, osrc, ext, this.cfg.hopCompensation, 0);
+      // About a hairpinned packet: it goes on in to the other inside host, routed by the quoted
+      // packet's source side (that host's external endpoint).
+      if (this.isExternal(odst)) return this.hairpinError(b, off, ip2, isrc, isport, now);
       return FORWARD;
     }
-    // Inbound: embedded is a packet we sent: source = external address:port.
-    if (odst !== isrc && !(ip2 === ICMP && odst === isrc)) return this.dropped(DropReason.IcmpErrorMalformed);
-    let sid = t.findSessionIn(ip2, isrc, isport, idst, ip2 === ICMP ? 0 : idport);
-    let inA: number;
-    let inP: number;
-    if (sid !== 0) {
-      inA = t.sIn(sid);
-      inP = t.sInPort(sid);
-    } else {
-      const mid = t.findMappingIn(ip2, isrc, isport);
-      if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
-      inA = c.mIn[mid]!;
-      inP = c.mInPort[mid]!;
-    }
-    void sid;
-    sid = 0;
-    this.rewriteEmbedded(b, inner, il4, iavail, ip2, true, isrc, inA, isport, inP);
-    let dIp = delta32(odst, inA);
-    put32(b, off + ip.DST, inA);
+    // Inbound: embedded is a packet we sent (source = our external address:port), and the
+    // error is addressed to that address.
+    if (odst !== isrc) return this.dropped(DropReason.IcmpErrorMalformed);
+    const sid = t.findSessionIn(ip2, isrc, isport, idst, ip2 === ICMP ? 0 : idport);
+    const mid = sid !== 0 ? t.sMap(sid) : t.findMappingIn(ip2, isrc, isport);
+    if (mid === 0) return this.dropped(DropReason.IcmpErrorNoSession);
+    const inA = c.mIn[mid]!;
+    this.rewriteEmbedded(b, inner, il4, iavail, ip2, true, isrc, inA, isport, c.mInPort[mid]!);
+    this.finishError(b, off, l4, l4len, ip.DST, odst, inA, dir === Direction.In && this.cfg.hopCompensation, 1);
+    return FORWARD;
+  }
+
+  /**
+   * The outer half of an ICMP error's translation: the outer source or destination address
+   * (`field`) from oldA to newA with the header checksum, TTL + 1 when compensating, the ICMP
+   * checksum over the rewritten message, and the counters for direction `d`.
+   */
+  private finishError(b: Uint8Array, off: number, l4: number, l4len: number, field: number, oldA: number, newA: number, compensate: boolean, d: number): void {
+    let dIp = delta32(oldA, newA);
+    put32(b, off + field, newA);
     const ttlv = b[off + ip.TTL]!;
-    if (dir === Direction.In && this.cfg.hopCompensation && ttlv < 255) {
+    if (compensate && ttlv < 255) {
       b[off + ip.TTL] = ttlv + 1;
       dIp += TTL_PLUS_ONE;
     }
     putCheck(b, off + ip.CHECK, applyDelta(getCheck(b, off + ip.CHECK), dIp));
     icmp.fillChecksum(b, l4, l4len);
     this.counters[C.ICMP_ERRORS_TRANSLATED]!++;
-    this.counters[packetsSlot(1, 2)]!++;
-    this.counters[C.BYTES + 1]! += l4len + ((b[off]! & 0x0f) << 2);
-    return FORWARD;
+    this.counters[packetsSlot(d, 2)]!++;
+    this.counters[C.BYTES + d]! += l4len + ((b[off]! & 0x0f) << 2);
   }
 
   /**
