@@ -228,8 +228,10 @@ netnsTest('sweepStale removes namespaces of a dead owner and leaves live ones', 
   const topo = await createTopology({ mode: 'routing', hosts: 1 });
   try {
     const removed = sweepStale();
-    t.true(removed.includes(fakeNs));
+    // Other test files sweep too (in parallel processes): the stale namespace must be gone,
+    // whichever sweep removed it.
     t.false(listNamespaces().includes(fakeNs));
+    if (!removed.includes(fakeNs)) t.log('the stale namespace was swept by a concurrent test process');
     for (const n of topo.namespaces) t.true(listNamespaces().includes(n), `live namespace ${n} kept`);
     t.false(removed.some((n) => n.startsWith(topo.prefix)));
   } finally {

@@ -34,7 +34,16 @@ export async function startMasq(topo: Topology, opts: StartOptions = {}): Promis
   for (const m of opts.masquerade ?? [`all from ${topo.insideNet} to 0.0.0.0/0`]) args.push('--masquerade', m);
   for (const f of opts.forwards ?? []) args.push('--forward', f);
   args.push(...(opts.extra ?? []));
-  const proc = topo.node(topo.ns.gw, MASQ_MAIN, args);
+  return launchMasq(topo, args, control);
+}
+
+/**
+ * Run `masq ARGS` in `topo.ns.gw` (tracked by the topology), wait for `gateway up` (bounded),
+ * then for the TUN, and route traffic into it. `control` is the control socket the arguments
+ * (or the config file they name) set.
+ */
+export async function launchMasq(topo: Topology, args: readonly string[], control: string, upTimeoutMs = 15_000): Promise<RunningGateway> {
+  const proc = topo.node(topo.ns.gw, MASQ_MAIN, [...args]);
   const log: string[] = [];
   let exited: number | null | undefined;
   const exit = new Promise<number | null>((resolve) =>
@@ -43,8 +52,8 @@ export async function startMasq(topo: Topology, opts: StartOptions = {}): Promis
       resolve(code);
     }),
   );
-  const up = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`masq did not come up within 15 s:\n${log.join('')}`)), 15_000);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`masq did not come up within ${upTimeoutMs} ms:\n${log.join('')}`)), upTimeoutMs);
     proc.stdout?.on('data', (d: Buffer) => {
       log.push(d.toString());
       if (log.join('').includes('gateway up')) {
@@ -58,7 +67,6 @@ export async function startMasq(topo: Topology, opts: StartOptions = {}): Promis
       reject(new Error(`masq exited (${String(code)}) before coming up:\n${log.join('')}`));
     });
   });
-  await up;
   await topo.waitForTun();
   await topo.routeIntoTun();
   return {
@@ -66,7 +74,7 @@ export async function startMasq(topo: Topology, opts: StartOptions = {}): Promis
     control,
     log,
     masq: async (a) => {
-      const r = await topo.exec(topo.ns.gw, ['node', MASQ_MAIN, ...a, '--control', control], { timeoutMs: 15_000 });
+      const r = await topo.exec(topo.ns.gw, [process.execPath, MASQ_MAIN, ...a, '--control', control], { timeoutMs: 15_000 });
       return { stdout: r.stdout, stderr: r.stderr, code: r.code };
     },
     stop: async () => {

@@ -15,7 +15,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import type { Topology } from '../harness/index.js';
-import { MASQ_MAIN, type RunningGateway } from '../gateway/start.js';
+import { launchMasq, type RunningGateway } from '../gateway/start.js';
 
 export interface ConfigFile {
   readonly tun: string;
@@ -53,47 +53,5 @@ export async function writeConfig(file: string, c: ConfigFile): Promise<void> {
 
 /** Start `masq run --config FILE` in `topo.ns.gw`; `control` must be the file's control path. */
 export async function startMasqConfig(topo: Topology, configFile: string, control: string, upTimeoutMs = 15_000): Promise<RunningGateway> {
-  const proc = topo.node(topo.ns.gw, MASQ_MAIN, ['run', '--config', configFile]);
-  const log: string[] = [];
-  let exited: number | null | undefined;
-  const exit = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => {
-      exited = code;
-      resolve(code);
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`masq did not come up within ${upTimeoutMs} ms:\n${log.join('')}`)), upTimeoutMs);
-    proc.stdout?.on('data', (d: Buffer) => {
-      log.push(d.toString());
-      if (log.join('').includes('gateway up')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
-    void exit.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`masq exited (${String(code)}) before coming up:\n${log.join('')}`));
-    });
-  });
-  await topo.waitForTun();
-  await topo.routeIntoTun();
-  return {
-    proc,
-    control,
-    log,
-    masq: async (a) => {
-      const r = await topo.exec(topo.ns.gw, [process.execPath, MASQ_MAIN, ...a, '--control', control], { timeoutMs: 15_000 });
-      return { stdout: r.stdout, stderr: r.stderr, code: r.code };
-    },
-    stop: async () => {
-      if (exited !== undefined) return exited;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 8_000);
-      const code = await exit;
-      clearTimeout(t);
-      return code;
-    },
-  };
+  return launchMasq(topo, ['run', '--config', configFile], control, upTimeoutMs);
 }
