@@ -72,6 +72,8 @@ export interface RunSettings {
   gateway: GatewayOptions;
   control: string;
   metrics: string | null;
+  /** No metrics address was given: the default is used (and may be skipped if taken). */
+  metricsDefaulted: boolean;
   /** The resolved core configuration (validated; what the gateway will run with). */
   resolved: NatConfig;
   /** --config FILE, for reload; null when the gateway runs from flags only. */
@@ -194,7 +196,7 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
   void _t; void _r; void _m; void _o;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   const metrics = input.metrics ?? DEFAULT_METRICS;
-  return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, resolved, configPath, flags };
+  return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, metricsDefaulted: input.metrics === undefined, resolved, configPath, flags };
 }
 
 function parseFlags(argv: string[]) {
@@ -358,19 +360,28 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
     return 3;
   }
   let metricsClose: (() => Promise<void>) | null = null;
+  let metricsAt = settings.metrics;
   if (settings.metrics) {
     try {
       const { startGatewayMetrics } = await import('./metrics.js');
       metricsClose = await startGatewayMetrics(gw, settings.metrics, log);
     } catch (e) {
-      process.off('SIGHUP', onHup);
-      await control.close();
-      await gw.stop();
-      err(`masq run: --metrics ${settings.metrics}: ${e instanceof Error ? e.message : String(e)}`);
-      return 2;
+      // The default endpoint taken (a second gateway in this namespace): run without metrics
+      // rather than refuse to start; an address the user asked for must work or we stop.
+      const msg = e instanceof Error ? e.message : String(e);
+      if (settings.metricsDefaulted && /EADDRINUSE|in use/i.test(msg)) {
+        log(`warning: metrics not served: ${settings.metrics} is in use (give --metrics HOST:PORT or --metrics off)`);
+        metricsAt = null;
+      } else {
+        process.off('SIGHUP', onHup);
+        await control.close();
+        await gw.stop();
+        err(`masq run: --metrics ${settings.metrics}: ${msg}`);
+        return 2;
+      }
     }
   }
-  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${settings.metrics ? `, metrics http://${settings.metrics}/metrics` : ', metrics off'}`);
+  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);
