@@ -54,6 +54,9 @@ export const T_PKT_IN = 3;
 export const T_BYTE_OUT = 4;
 export const T_BYTE_IN = 5;
 
+/** Index entries: a session or mapping id in the low 26 bits, a 5-bit hash tag above. */
+export const ID_MASK = 0x3ffffff;
+
 /** Session flags. */
 export const SF_INBOUND_CREATED = 1; // created by an inbound packet (forward or EIF)
 export const SF_HAIRPIN = 2; // remote endpoint is one of our external addresses
@@ -174,6 +177,7 @@ export class SessionTable {
   private readonly fmask: number;
 
   constructor(sizes: TableSizes, plan: PortPlan, buffer?: SharedArrayBuffer) {
+    if (sizes.capacity > ID_MASK || sizes.mapCapacity > ID_MASK) throw new RangeError(`table: at most ${ID_MASK} sessions and mappings per partition`);
     const { layout, buffer: buf } = placeLayout((a) => buildColumns(a, sizes, plan), buffer);
     this.cols = layout;
     this.memory = { buffer: buf, sizes };
@@ -215,12 +219,18 @@ export class SessionTable {
     const r = this.cols.sRec;
     const ix = this.cols.ixSessOut;
     const ports = ((inP << 16) | remP) >>> 0;
-    let i = hash5(proto, inA, inP, rem, remP) & this.smask;
+    const h = hash5(proto, inA, inP, rem, remP);
+    const tag = h >>> 27;
+    let i = h & this.smask;
     for (;;) {
-      const id = ix[i]!;
-      if (id === 0) return 0;
-      const o = id * REC;
-      if (r[o + R_IN] === inA && r[o + R_REM] === rem && r[o + R_PORTS] === ports && ((r[o + R_EXTP]! >>> 8) & 0xff) === proto) return id;
+      const e = ix[i]!;
+      if (e === 0) return 0;
+      // The tag spares a record read (a cache miss) for almost every colliding entry.
+      if (e >>> 26 === tag) {
+        const id = e & ID_MASK;
+        const o = id * REC;
+        if (r[o + R_IN] === inA && r[o + R_REM] === rem && r[o + R_PORTS] === ports && ((r[o + R_EXTP]! >>> 8) & 0xff) === proto) return id;
+      }
       i = (i + 1) & this.smask;
     }
   }
@@ -228,12 +238,17 @@ export class SessionTable {
   findSessionIn(proto: number, ext: number, extP: number, rem: number, remP: number): number {
     const r = this.cols.sRec;
     const ix = this.cols.ixSessIn;
-    let i = hash5(proto, ext, extP, rem, remP) & this.smask;
+    const h = hash5(proto, ext, extP, rem, remP);
+    const tag = h >>> 27;
+    let i = h & this.smask;
     for (;;) {
-      const id = ix[i]!;
-      if (id === 0) return 0;
-      const o = id * REC;
-      if (r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto)) return id;
+      const e = ix[i]!;
+      if (e === 0) return 0;
+      if (e >>> 26 === tag) {
+        const id = e & ID_MASK;
+        const o = id * REC;
+        if (r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto)) return id;
+      }
       i = (i + 1) & this.smask;
     }
   }
@@ -309,7 +324,7 @@ export class SessionTable {
     const ix = c.ixMapOut;
     let i = hash3(proto, inA, inP) & this.mmask;
     for (;;) {
-      const id = ix[i]!;
+      const id = ix[i]! & ID_MASK;
       if (id === 0) return 0;
       if (c.mIn[id] === inA && c.mInPort[id] === inP && c.mProto[id] === proto) return id;
       i = (i + 1) & this.mmask;
@@ -321,7 +336,7 @@ export class SessionTable {
     const ix = c.ixMapIn;
     let i = hash3(proto, ext, extP) & this.mmask;
     for (;;) {
-      const id = ix[i]!;
+      const id = ix[i]! & ID_MASK;
       if (id === 0) return 0;
       if (c.mExt[id] === ext && c.mExtPort[id] === extP && c.mProto[id] === proto) return id;
       i = (i + 1) & this.mmask;
@@ -339,16 +354,17 @@ export class SessionTable {
 
   // ---------------------------------------------------------------- index maintenance
 
+  /** Entries are id | tag << 26, the tag being the hash's top 5 bits (never 0: ids start at 1). */
   private ixInsert(ix: Int32Array, mask: number, hash: number, id: number): void {
     let i = hash & mask;
     while (ix[i] !== 0) i = (i + 1) & mask;
-    ix[i] = id;
+    ix[i] = id | ((hash >>> 27) << 26);
   }
 
   /** Remove `id` from a linear-probing index by backward shift (no tombstones). */
   private ixRemove(ix: Int32Array, mask: number, hash: number, id: number, home: (id: number) => number): void {
     let i = hash & mask;
-    while (ix[i] !== id) {
+    while ((ix[i]! & ID_MASK) !== id) {
       if (ix[i] === 0) return;
       i = (i + 1) & mask;
     }
@@ -357,7 +373,7 @@ export class SessionTable {
       j = (j + 1) & mask;
       const e = ix[j]!;
       if (e === 0) break;
-      const k = home(e) & mask;
+      const k = home(e & ID_MASK) & mask;
       // Move e into the hole at i unless its home lies cyclically in (i, j].
       const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
       if (!inRange) {

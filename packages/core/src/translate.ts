@@ -35,7 +35,7 @@ import { C, packetsSlot, protoIndex } from './counters.js';
 import type { NatConfig } from './config.js';
 import { RuleSet, RuleAction } from './rules.js';
 import { PortAllocator, PortPlan, PortMode } from './ports.js';
-import { SessionTable, MF_STATIC, MF_COUNTED, SF_INBOUND_CREATED, SF_HAIRPIN, REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, TIM, T_EXPIRES, T_LAST, T_PKT_OUT, T_PKT_IN, T_BYTE_OUT, T_BYTE_IN } from './table.js';
+import { SessionTable, ID_MASK, MF_STATIC, MF_COUNTED, SF_INBOUND_CREATED, SF_HAIRPIN, REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, TIM, T_EXPIRES, T_LAST, T_PKT_OUT, T_PKT_IN, T_BYTE_OUT, T_BYTE_IN } from './table.js';
 import { TcpState, tcpNext, tcpLongLived } from './tcpstate.js';
 import { hash3, hash5, insidePartition } from './hash.js';
 import { delta16, delta32, fold, applyDelta, applyDeltaUdp, getCheck, putCheck, checksum } from './wire/checksum.js';
@@ -230,7 +230,7 @@ export class Partition {
     const ii = c.ixSessIn;
     for (let k = 0; k < m; k++) {
       const h = slots[k]!;
-      slots[k] = h >= 0 ? io[h]! : ii[-1 - h]!;
+      slots[k] = (h >= 0 ? io[h]! : ii[-1 - h]!) & ID_MASK;
     }
     const r = c.sRec;
     const tm = c.sTim;
