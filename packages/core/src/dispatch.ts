@@ -130,21 +130,24 @@ export class Dispatcher {
     // host's own kernel sends "frag needed" / "time exceeded" from its inside address.
     if (p === ICMP && this.isExternal(dst) && icmp.isError(b[l4]!) && this.quotesOurOutbound(b, l4, l4len)) {
       this.dir = 1;
-      const part = this.inboundPartition(b, l4, l4len, p, dst, dport);
-      return part;
+      return this.inboundPartition(b, l4, l4len, p, dst, dport);
     }
     const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
     if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) return DISPATCH_PASS;
-    if (ri >= 0 || (this.rules.isInsideSource(src) && !this.isExternal(dst)) || this.isForwardTarget(b, l4, l4len, p, src, sport)) {
-      if (ri < 0 && !(p === ICMP && icmp.isError(b[l4]!)) && !this.isForwardTarget(b, l4, l4len, p, src, sport)) return this.fail(DropReason.NoRule);
+    // Outbound: a masquerade rule covers the flow; or the packet comes from a port forward's
+    // inside endpoint; or it is an ICMP error from a covered inside source (about a flow of
+    // any protocol). A covered source sending anything else that no rule allows is refused.
+    let outbound = ri >= 0 || this.isForwardTarget(b, l4, l4len, p, src, sport);
+    if (!outbound && this.rules.isInsideSource(src)) {
+      if (!(p === ICMP && icmp.isError(b[l4]!) && !this.isExternal(dst))) return this.fail(DropReason.NoRule);
+      outbound = true;
+    }
+    if (outbound) {
       this.dir = 0;
       part = this.outboundPartition(b, l4, l4len, p, src, sport);
     } else if (this.isExternal(dst)) {
       this.dir = 1;
       part = this.inboundPartition(b, l4, l4len, p, dst, dport);
-    } else if (this.rules.isInsideSource(src)) {
-      // Inside host to an external address under no masquerade rule for this flow.
-      return this.fail(DropReason.NoRule);
     } else {
       return this.fail(DropReason.NoRule);
     }
