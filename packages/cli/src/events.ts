@@ -20,20 +20,15 @@ export const EVENT_INTERVAL_MS = 500;
 
 export type EventType = 'new' | 'update' | 'destroy';
 
-export interface SessionEvent {
+/** The session's endpoints and state, as the table lists them. */
+export type EventSession = Pick<SessionRow, 'proto' | 'inside' | 'insidePort' | 'external' | 'externalPort' | 'remote' | 'remotePort' | 'state'>;
+
+export interface SessionEvent extends EventSession {
   type: EventType;
   /** For destroy: expired (timer) or removed (flush, rules, teardown). */
   reason?: 'expired' | 'removed';
   /** Wall-clock milliseconds when the sample that saw it was taken. */
   time: number;
-  proto: 'tcp' | 'udp' | 'icmp';
-  inside: string;
-  insidePort: number;
-  external: string;
-  externalPort: number;
-  remote: string;
-  remotePort: number;
-  state: string;
 }
 
 export function sessionKey(r: SessionRow): string {
