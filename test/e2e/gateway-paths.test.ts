@@ -198,3 +198,36 @@ netnsTest('hairpinning, TCP: an inside host reaches another through the external
   assertTornDown(t, done);
 });
 
+
+// Jumbo frames: a TUN with MTU 9000 hands over packets bigger than the default 2 KiB slot; the
+// pool's slots follow the TUN's MTU, so an 8000-byte datagram crosses whole, both ways.
+netnsTest('jumbo MTU 9000: an 8000-byte UDP datagram crosses the gateway whole, both ways', async (t) => {
+  const done = await withGateway({ hosts: 1 }, { extra: ['--mtu', '9000'] }, async ({ topo, gw }) => {
+    const jumbo = async (ns: string, ifs: readonly string[]): Promise<void> => {
+      for (const i of ifs) await topo.execOk(ns, ['ip', 'link', 'set', 'dev', i, 'mtu', '9000']);
+    };
+    const links = (await topo.execOk(topo.ns.gw, ['ip', '-o', 'link', 'show'])).stdout
+      .split('\n')
+      .map((l) => l.split(': ')[1]?.split('@')[0])
+      .filter((n): n is string => n !== undefined && n !== 'lo' && n !== topo.gateway.tun);
+    await jumbo(topo.inside[0]!.ns, ['eth0']);
+    await jumbo(topo.ns.gw, links);
+    await jumbo(topo.serverNs, ['eth0']);
+    const srv = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7010 });
+    const r = await topo.exec(topo.inside[0]!.ns, [
+      process.execPath,
+      '-e',
+      `const s = require('dgram').createSocket('udp4');
+       s.on('message', (m) => { console.log(m.length); process.exit(0); });
+       s.send(Buffer.alloc(8000, 120), 7010, '${topo.server}');
+       setTimeout(() => { console.log('timeout'); process.exit(1); }, 4000);`,
+    ]);
+    t.is(r.stdout.trim(), '8000', `the echo came back whole: ${r.stdout}${r.stderr}`);
+    const s = await stats(gw);
+    t.is(s.bytes.out, 8028, 'one unfragmented 8028-byte packet out');
+    t.is(s.bytes.in, 8028, 'and one in');
+    t.deepEqual(s.drops, {});
+    await srv.stop();
+  });
+  assertTornDown(t, done);
+});

@@ -90,7 +90,9 @@ export class Gateway extends EventEmitter {
     this.rulesText = opts.rulesText;
     this.log = opts.log ?? (() => {});
     this.warnings = ruleWarnings(rules.rules, config.externals);
-    const slotSize = opts.slotSize ?? (opts.offload ? 65536 + 16 : 2048);
+    // A slot holds the largest packet the TUN can hand over: its MTU (a persistent device may
+    // have been given a jumbo MTU), or a 64 KiB super-packet with offloads, plus the vnet header.
+    const slotSize = opts.slotSize ?? (opts.offload ? 65536 + 16 : Math.max(2048, (tun.mtu + 16 + 63) & ~63));
     this.memory = allocateMemory(config.partitions, opts.slots ?? (opts.offload ? 1024 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
