@@ -8,7 +8,8 @@
  *                       external address 198.51.100.100 (routed into the TUN, proxy ARP)
  *
  * The server has no route back to 10.200.0.0/24: only masquerading makes the traffic work.
- * Runs a telnet-like TCP session (h1), a DNS-like UDP query (h2), a ping (h1), then prints
+ * Runs a telnet-like TCP session (h1), a DNS-like UDP query (h2), a connection from outside
+ * through the port forward to h1, a ping (h1), then prints
  * the rule list and the masquerade table (readable and the classic /proc layout).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -21,7 +22,7 @@ const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const SERVER = `
 const net = require('net'), dgram = require('dgram');
 net.createServer((s) => {
-  s.write('Welcome to the outside host. You came from ' + s.remoteAddress + ':' + s.remotePort + '\\r\\nlogin: ');
+  s.write('Welcome to the outside host. You came from ' + s.remoteAddress.replace('::ffff:', '') + ':' + s.remotePort + '\\r\\nlogin: ');
   s.on('data', (d) => { s.write('echo: ' + d.toString().trim() + '\\r\\n'); if (/quit/.test(d)) s.end('bye\\r\\n'); });
   s.on('error', () => {});
 }).listen(23, () => {
@@ -34,6 +35,15 @@ const TCP_CLIENT = `
 const s = require('net').connect(23, '198.51.100.10');
 let out = ''; s.on('data', (d) => { out += d; if (/login: $/.test(out)) s.write('masq\\r\\n'); if (/echo: masq/.test(out) && !/quit/.test(out)) { out += '> quit\\r\\n'; s.write('quit\\r\\n'); } });
 s.on('end', () => { console.log(out.trim()); process.exit(0); });
+setTimeout(() => { console.log(out + ' (timeout)'); process.exit(1); }, 5000);`;
+
+const INSIDE_SERVER = `
+require('net').createServer((s) => { s.end('h1 (10.200.0.2:23) here, you are ' + s.remoteAddress.replace('::ffff:', '') + ':' + s.remotePort + '\\r\\n'); })
+  .listen(23, () => console.log('ready'));`;
+
+const OUTSIDE_CLIENT = `
+const s = require('net').connect(2323, '198.51.100.100');
+let out = ''; s.on('data', (d) => (out += d)); s.on('end', () => { console.log(out.trim()); process.exit(0); });
 setTimeout(() => { console.log(out + ' (timeout)'); process.exit(1); }, 5000);`;
 
 const UDP_CLIENT = `
@@ -129,6 +139,15 @@ export async function cmdDemo(argv: string[], out: (s: string) => void, err: (s:
     out(inNs(ns.h1, ['node', '-e', TCP_CLIENT]).trim());
     out('\n--- h2 (10.200.0.3): DNS-like UDP query to 198.51.100.10:53');
     out(inNs(ns.h2, ['node', '-e', UDP_CLIENT]).trim());
+    out('\n--- outside (198.51.100.10) → 198.51.100.100:2323, the port forward to h1:23');
+    const inside = spawn('ip', ['netns', 'exec', ns.h1, process.execPath, '-e', INSIDE_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(inside);
+    await new Promise<void>((resolve, reject) => {
+      inside.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      inside.once('exit', () => reject(new Error('demo inside server exited')));
+    });
+    out(inNs(ns.out, [process.execPath, '-e', OUTSIDE_CLIENT]).trim());
+    inside.kill();
     out('\n--- h1: ping -c 2 198.51.100.10');
     out(inNs(ns.h1, ['ping', '-c', '2', '-i', '0.2', '-W', '2', '198.51.100.10']).trim().split('\n').slice(-2).join('\n'));
     const masq = (a: string[]): string => inNs(ns.gw, [process.execPath, MAIN, ...a, '--control', control]);
