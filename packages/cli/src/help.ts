@@ -158,7 +158,8 @@ SYNOPSIS
 
   Builds an inside network (10.200.0.0/24, two hosts), a gateway namespace running masq on a
   TUN device and an outside server (198.51.100.10), runs a telnet-like TCP session, a
-  DNS-like UDP query and a ping through the gateway, prints the rule list and the masquerade
+  DNS-like UDP query, a connection from outside through a port forward and a ping through the
+  gateway, prints the rule list and the masquerade
   table, and removes everything. Needs root. Takes a few seconds.
 `;
 
