@@ -154,13 +154,13 @@ SYNOPSIS
 const DEMO = `masq demo — masquerading between network namespaces, with real traffic
 
 SYNOPSIS
-  masq demo [--workers N] [--keep]
+  masq demo [--workers N]
 
   Builds an inside network (10.200.0.0/24, two hosts), a gateway namespace running masq on a
   TUN device and an outside server (198.51.100.10), runs a telnet-like TCP session, a
   DNS-like UDP query, a connection from outside through a port forward and a ping through the
-  gateway, prints the rule list and the masquerade
-  table, and removes everything. Needs root. Takes a few seconds.
+  gateway, prints the rule list and the masquerade table, and removes everything. Needs root.
+  Takes a few seconds.
 `;
 
 const UP = `masq up — steer a LAN's forwarded IPv4 traffic through the masq TUN device
