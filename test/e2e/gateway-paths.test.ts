@@ -10,23 +10,13 @@
  * Skipped, with the reason printed, only when this process cannot create network namespaces.
  */
 
-import test from 'ava';
-import { canRunNetns, sweepStale, type AcceptEvent, type RouterInfo, type SinkEvent, type Topology } from '../src/harness/index.js';
+import type { RouterInfo, SinkEvent, Topology } from '../src/harness/index.js';
+import { netnsSuite, isAccept } from '../src/harness/suite.js';
 import { assertTornDown, probe, stats, table, withGateway } from '../src/gateway/e2e.js';
 import type { UdpPunchResult } from '../src/gateway/probe.js';
 
-const pre = canRunNetns();
-const netnsTest = pre.ok ? test.serial : test.skip;
-if (!pre.ok) {
-  console.log(`gateway e2e tests skipped: ${pre.reason ?? 'unknown reason'}`);
-  test('network namespaces unavailable', (t) => {
-    t.log(`skipped: ${pre.reason ?? 'unknown reason'}`);
-    t.pass();
-  });
-}
-if (pre.ok) test.before(() => void sweepStale());
+const netnsTest = netnsSuite('gateway e2e tests');
 
-const isAccept = (e: { event: string }): e is AcceptEvent => e.event === 'accept';
 
 /** The hops of `traceroute -n -q 1` output: index 0 is hop 1; `*` for no answer. */
 function hops(stdout: string): string[] {
@@ -73,7 +63,7 @@ netnsTest('traceroute (UDP and ICMP) through the gateway and a router: gateway, 
 // The dispatcher must send those the inbound way although their source is an inside address.
 // Here: with --no-hop-compensation the TTL expires in the gateway's second forward (TUN → wan0),
 // and hop 2 must show as the gateway.
-(pre.ok ? test.serial : test.skip)('traceroute with --no-hop-compensation: the gateway answers as two hops', async (t) => {
+netnsTest('traceroute with --no-hop-compensation: the gateway answers as two hops', async (t) => {
   const done = await withGateway({ hosts: 1, router: {} }, { extra: ['--no-hop-compensation'] }, async ({ topo, gw }) => {
     const rt = routerOf(topo).gwSide.addr;
     const icmp = await traceroute(topo, topo.inside[0].ns, true);
@@ -120,7 +110,7 @@ netnsTest('path MTU discovery: a 3 MB upload across a 1280-byte link beyond the 
 // When the gateway's own WAN link is the narrowest, its kernel sends ICMP 3/4 (frag needed,
 // mtu 1280) from 10.200.0.1 to the external address; translated back to the inside host, path
 // MTU discovery works (without it: a black hole, e.g. a PPPoE uplink of 1492 behind a 1500 LAN).
-(pre.ok ? test.serial : test.skip)('path MTU discovery with the gateway\'s own WAN link at MTU 1280: the upload completes', async (t) => {
+netnsTest('path MTU discovery with the gateway\'s own WAN link at MTU 1280: the upload completes', async (t) => {
   const done = await withGateway({ hosts: 1, router: {} }, {}, async ({ topo, gw }) => {
     await topo.execOk(topo.ns.gw, ['ip', 'link', 'set', topo.gateway.wan, 'mtu', '1280']);
     await topo.execOk(routerOf(topo).ns, ['ip', 'link', 'set', routerOf(topo).gwSide.ifname, 'mtu', '1280']);

@@ -10,23 +10,13 @@
  * Skipped, with the reason printed, only when this process cannot create network namespaces.
  */
 
-import test from 'ava';
-import { canRunNetns, sweepStale, type AcceptEvent, type DatagramEvent, type SinkEvent } from '../src/harness/index.js';
+import type { AcceptEvent, DatagramEvent, SinkEvent } from '../src/harness/index.js';
+import { netnsSuite, isAccept } from '../src/harness/suite.js';
 import { assertTornDown, capture, drops, probe, stats, table, withGateway } from '../src/gateway/e2e.js';
 import type { UdpRefusedResult } from '../src/gateway/probe.js';
 
-const pre = canRunNetns();
-const netnsTest = pre.ok ? test.serial : test.skip;
-if (!pre.ok) {
-  console.log(`gateway e2e tests skipped: ${pre.reason ?? 'unknown reason'}`);
-  test('network namespaces unavailable', (t) => {
-    t.log(`skipped: ${pre.reason ?? 'unknown reason'}`);
-    t.pass();
-  });
-}
-if (pre.ok) test.before(() => void sweepStale());
+const netnsTest = netnsSuite('gateway e2e tests');
 
-const isAccept = (e: { event: string }): e is AcceptEvent => e.event === 'accept';
 
 const PORT_LO = 40_000;
 const PORT_HI = 49_999;

@@ -12,17 +12,14 @@
 
 import test from 'ava';
 import path from 'node:path';
-import { canRunNetns, run, sweepStale, type AcceptEvent, type SinkEvent } from '../src/harness/index.js';
+import { run, type SinkEvent } from '../src/harness/index.js';
+import { netnsSuite, isAccept } from '../src/harness/suite.js';
 import { assertTornDown, chat, masqOk, probe, sleep, stats, table, waitForLog, withGateway } from '../src/gateway/e2e.js';
 import { REPO } from '../src/gateway/start.js';
 import type { TcpPacedResult } from '../src/gateway/probe.js';
 
-const pre = canRunNetns();
-const netnsTest = pre.ok ? test.serial : test.skip;
-if (!pre.ok) console.log(`gateway e2e namespace tests skipped: ${pre.reason ?? 'unknown reason'}`);
-if (pre.ok) test.before(() => void sweepStale());
+const netnsTest = netnsSuite('gateway e2e namespace tests');
 
-const isAccept = (e: { event: string }): e is AcceptEvent => e.event === 'accept';
 
 netnsTest('worker crash mid-transfer: a 20 MB upload completes intact and an established connection survives both restarts', async (t) => {
   const done = await withGateway({ hosts: 2 }, { workers: 2 }, async ({ topo, gw }) => {

@@ -12,34 +12,21 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import {
-  canRunNetns,
   createTopology,
   haveTool,
   leftoverNamespaces,
   listNamespaces,
   sweepStale,
   TUN_NAT11_SCRIPT,
-  type AcceptEvent,
   type DatagramEvent,
   type SinkEvent,
   type Topology,
 } from '../src/harness/index.js';
+import { netnsSuite, isAccept } from '../src/harness/suite.js';
 import { OWNER_DIR } from '../src/harness/cleanup.js';
 
-const pre = canRunNetns();
-const netnsTest = pre.ok ? test.serial : test.skip;
-if (!pre.ok) {
-  console.log(`harness e2e tests skipped: ${pre.reason ?? 'unknown reason'}`);
-  test('network namespaces unavailable', (t) => {
-    t.log(`skipped: ${pre.reason ?? 'unknown reason'}`);
-    t.pass();
-  });
-}
+const netnsTest = netnsSuite('harness e2e tests');
 
-// Leftovers of crashed runs (owner process gone) only; live runs are never touched.
-if (pre.ok) test.before(() => void sweepStale());
-
-const isAccept = (e: { event: string }): e is AcceptEvent => e.event === 'accept';
 const isDatagram = (e: { event: string }): e is DatagramEvent => e.event === 'datagram';
 
 async function withTopology(opts: Parameters<typeof createTopology>[0], body: (topo: Topology) => Promise<void>): Promise<string> {
@@ -186,7 +173,7 @@ netnsTest('masq mode fails closed: no inside packet leaves untranslated before t
   t.deepEqual(leftoverNamespaces(prefix), []);
 });
 
-const python = pre.ok && haveTool(['python3', '--version']);
+const python = haveTool(['python3', '--version']);
 (python ? netnsTest : test.skip)('masq mode: the recipe carries traffic through a userspace TUN forwarder (toy 1:1 NAT)', async (t) => {
   const prefix = await withTopology({ mode: 'masq', hosts: 1, router: { mtu: 1280 } }, async (topo) => {
     const h = topo.inside[0];

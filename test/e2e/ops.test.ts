@@ -16,24 +16,21 @@
  * Skipped, with the reason printed, only when this process cannot create network namespaces.
  */
 
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canRunNetns, createTopology, leftoverNamespaces, sweepStale, type AcceptEvent, type Topology, type UdpRequestResult } from '../src/harness/index.js';
+import { createTopology, leftoverNamespaces, type Topology, type UdpRequestResult } from '../src/harness/index.js';
+import { netnsSuite, isAccept } from '../src/harness/suite.js';
 import { chat, drops, masqOk, sleep, stats, table, waitForLog } from '../src/gateway/e2e.js';
 import type { RunningGateway } from '../src/gateway/start.js';
 import { startMasqConfig, writeConfig, type ConfigFile } from '../src/ops/config-gateway.js';
 
 const HTTP_GET = fileURLToPath(new URL('../src/ops/http-get.js', import.meta.url));
 
-const pre = canRunNetns();
-const netnsTest = pre.ok ? test.serial : test.skip;
-if (!pre.ok) console.log(`ops e2e tests skipped: ${pre.reason ?? 'unknown reason'}`);
-if (pre.ok) test.before(() => void sweepStale());
+const netnsTest = netnsSuite('ops e2e tests');
 
-const isAccept = (e: { event: string }): e is AcceptEvent => e.event === 'accept';
 
 const TCP_PORT = 7000;
 const UDP_PORT = 7001;
