@@ -27,8 +27,8 @@
 
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
+import { tcpConnect } from '../peers/sockets.js';
 
 type Flags = ReadonlyMap<string, string>;
 
@@ -161,23 +161,6 @@ function udpPunch(flags: Flags): Promise<UdpPunchResult> {
   });
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      resolve(s);
-    });
-    s.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
 
 async function tcpChat(flags: Flags): Promise<number> {
   const to = str(flags, 'to');

@@ -40,6 +40,7 @@ import type {
   UdpRequestResult,
 } from './protocol.js';
 import { WATCH_STDIN_ENV } from './protocol.js';
+import { tcpConnect } from './sockets.js';
 
 type Flags = Map<string, string>;
 
@@ -219,23 +220,6 @@ function udpEcho(flags: Flags): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // TCP clients
 
-function tcpConnect(host: string, port: number, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, allowHalfOpen: true });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      resolve(s);
-    });
-    s.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
 
 /** Deterministic pseudo-random bytes: SHA-256 in counter mode over the seed. */
 function* payload(seed: string, total: number): Generator<Buffer> {
@@ -259,7 +243,7 @@ async function tcpSend(flags: Flags): Promise<TcpSendResult> {
   const timeoutMs = int(flags, 'timeout', 1, 600_000, 30_000);
   const seed = str(flags, 'seed', 'masq');
   const t0 = process.hrtime.bigint();
-  const s = await tcpConnect(to, port, timeoutMs);
+  const s = await tcpConnect(to, port, timeoutMs, true);
   const localPort = s.localPort ?? 0;
   const h = createHash('sha256');
   const timer = setTimeout(() => s.destroy(new Error(`transfer not finished after ${timeoutMs} ms`)), timeoutMs);
@@ -298,7 +282,7 @@ async function tcpRequest(flags: Flags): Promise<TcpRequestResult> {
   const port = int(flags, 'port', 1, 65535);
   const data = str(flags, 'data');
   const timeoutMs = int(flags, 'timeout', 1, 600_000, 10_000);
-  const s = await tcpConnect(to, port, timeoutMs);
+  const s = await tcpConnect(to, port, timeoutMs, true);
   const localAddress = plain(s.localAddress);
   const localPort = s.localPort ?? 0;
   const chunks: Buffer[] = [];
