@@ -21,6 +21,7 @@ import {
   resolveConfig,
   ruleWarnings,
   sumCounters,
+  countersOf,
   formatIPv4,
   type ConfigInput,
   type NatConfig,
@@ -256,7 +257,7 @@ export class Gateway extends EventEmitter {
   }
 
   partitionCounters(): Float64Array[] {
-    return this.tables.map((b) => new Float64Array(b, 64, COUNTER_SLOTS));
+    return this.tables.map(countersOf);
   }
 
   /**
