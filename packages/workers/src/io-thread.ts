@@ -17,7 +17,8 @@ import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_
 import { C, COUNTER_SLOTS, Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, DropReason } from '@masq/core';
 import { readBatch, writeBatch, pollMany, drainWake, POLL_MANY_WOKEN } from '@masq/tun';
 import { Ring } from './ring.js';
-import { CTL_DOORBELL, CTL_STOP, IO_STAT } from './layout.js';
+import { CTL_STOP, IO_STAT } from './layout.js';
+import { ring } from './doorbell.js';
 import { planOf, rulesOf, type GatewaySpec } from './spec.js';
 
 interface IoInit {
@@ -157,8 +158,7 @@ function main(init: IoInit): void {
         for (let p = 0; p < P; p++) {
           if (rang[p]) {
             // The ring's tail store happened before this add: a woken worker sees the entries.
-            Atomics.add(ctl, CTL_DOORBELL + p, 1);
-            Atomics.notify(ctl, CTL_DOORBELL + p);
+            ring(ctl, p);
           }
         }
         if (n < want) break;

@@ -5,7 +5,8 @@
  *   pool        packet slots: `slots` × `slotSize` bytes. A slot belongs to exactly one thread
  *               at a time; ownership moves with its index through the rings below.
  *   lens        Int32Array[slots]: packet length in each slot (written by the slot's owner).
- *   control     Int32Array: STOP flag, per-partition doorbells (see CTL_*).
+ *   control     Int32Array: STOP flag, per-partition doorbells and parked flags (see CTL_*,
+ *               and doorbell.ts for the protocol).
  *   clock       Float64Array[1]: "now" in ms, written only by the timer actor.
  *   rx[p]       ring I/O thread → partition p: entries (slot << 2 | direction).
  *   free[p]     ring partition p → I/O thread: recycled slot indices.
@@ -23,9 +24,11 @@ import { ringBuffer } from './ring.js';
 import { WORKER_STAT_STRIDE, IO_STAT_SLOTS } from '@masq/metrics/statsLayout';
 
 export const CTL_STOP = 0;
-/** Per-partition doorbell counters start here: the I/O thread (or a peer) bumps and notifies. */
+/** Per-partition doorbell counters start here: the I/O thread (or a peer) bumps them (doorbell.ts). */
 export const CTL_DOORBELL = 16;
-export const CTL_SLOTS = 16 + 64;
+/** Per-partition "parked" flags: 1 while partition p's worker sleeps on its doorbell (doorbell.ts). */
+export const CTL_PARKED = 16 + 64;
+export const CTL_SLOTS = 16 + 64 + 64;
 
 /**
  * Statistics blocks for the metrics actor, in the layout @masq/metrics declares

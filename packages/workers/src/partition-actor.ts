@@ -20,6 +20,7 @@ import { formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessio
 import { writeBatch } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
+import { park, ring } from './doorbell.js';
 import { partitionOf, planOf, type GatewaySpec } from './spec.js';
 import { Comlink, nodeEndpoint } from './rpc.js';
 
@@ -148,8 +149,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     } else if (k === VerdictKind.Handoff) {
       const to = verdictArg(v);
       if (outbound[to]!.push((slot << 2) | Direction.HairpinIn)) {
-        Atomics.add(ctl, CTL_DOORBELL + to, 1);
-        Atomics.notify(ctl, CTL_DOORBELL + to);
+        ring(ctl, to);
       } else {
         counters[C.DROPS + DropReason.RingFull]!++;
         recycle(slot);
@@ -181,6 +181,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
 
   let spins = 0;
   let idle = 0;
+  const SPIN_US = Number(process.env.MASQ_SPIN_US ?? 0);
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     const bell = Atomics.load(ctl, CTL_DOORBELL + index);
     const now = clock[0]!;
@@ -210,11 +211,21 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       continue;
     }
     spins = 0;
-    // Idle: park on the doorbell. A synchronous Atomics.wait wakes in a few µs where
-    // waitAsync costs 10-35 µs through the event loop, so wait synchronously for at most
-    // 1 ms, then yield once to the event loop so control messages (comlink) are served.
-    Atomics.wait(ctl, CTL_DOORBELL + index, bell, 1);
-    if (++idle >= 8 || Atomics.load(ctl, CTL_DOORBELL + index) === bell) {
+    if (SPIN_US > 0) {
+      const t0 = performance.now();
+      let hit = false;
+      while (performance.now() - t0 < SPIN_US / 1000) {
+        if (Atomics.load(ctl, CTL_DOORBELL + index) !== bell) {
+          hit = true;
+          break;
+        }
+      }
+      if (hit) continue;
+    }
+    // Idle: park on the doorbell (doorbell.ts: a bare futex, a few µs to wake) for at most
+    // 1 ms, then yield once to the event loop so control messages (comlink) are served; under
+    // a steady trickle of packets, yield every 8th wake-up all the same.
+    if (!park(ctl, index, bell, 1000) || ++idle >= 8) {
       idle = 0;
       await new Promise<void>((r) => setImmediate(r));
     }

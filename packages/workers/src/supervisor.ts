@@ -31,7 +31,8 @@ import {
   type Timeouts,
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
-import { allocateMemory, CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
+import { wakeAll } from './doorbell.js';
+import { allocateMemory, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
 import type { PartitionControl } from './partition-actor.js';
 import type { ActorTask } from './actor-entry.js';
@@ -328,7 +329,7 @@ export class Gateway extends EventEmitter {
     } catch {
       /* already closed */
     }
-    for (let p = 0; p < this.config.partitions; p++) Atomics.notify(ctl, CTL_DOORBELL + p);
+    wakeAll(ctl, this.config.partitions);
     const settle = <T>(pr: Promise<T> | null): Promise<unknown> => (pr ? pr.catch(() => undefined) : Promise.resolve());
     if (this.topTimer) clearInterval(this.topTimer);
     if (this.metricsPort) {

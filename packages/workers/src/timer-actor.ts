@@ -9,7 +9,8 @@
  */
 import { SessionTable } from '@masq/core';
 import { Ring } from './ring.js';
-import { CTL_DOORBELL, CTL_STOP } from './layout.js';
+import { CTL_STOP } from './layout.js';
+import { ring as ringDoorbell } from './doorbell.js';
 import { planOf, type GatewaySpec } from './spec.js';
 
 const TICK = 5;
@@ -52,10 +53,7 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
         cur++;
       }
       cursors[p] = cur;
-      if (nominated > 0) {
-        Atomics.add(ctl, CTL_DOORBELL + p, 1);
-        Atomics.notify(ctl, CTL_DOORBELL + p);
-      }
+      if (nominated > 0) ringDoorbell(ctl, p);
     }
   }
   return 'timer stopped';

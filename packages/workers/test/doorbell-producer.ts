@@ -1,0 +1,33 @@
+/**
+ * doorbell-producer.ts — the producer thread of doorbell.test.ts: pushes 1..count into a ring
+ * in bursts of random size with random short pauses (so the consumer parks often), ringing
+ * the doorbell after each burst exactly as the I/O thread does.
+ */
+import { workerData } from 'node:worker_threads';
+import { Ring } from '../src/ring.js';
+import { ring } from '../src/doorbell.js';
+
+const { ringSab, ctlSab, count, seed } = workerData as { ringSab: SharedArrayBuffer; ctlSab: SharedArrayBuffer; count: number; seed: number };
+const r = new Ring(ringSab);
+const ctl = new Int32Array(ctlSab);
+let s = seed >>> 0 || 1;
+const rnd = (n: number): number => {
+  s ^= s << 13;
+  s ^= s >>> 17;
+  s ^= s << 5;
+  return (s >>> 0) % n;
+};
+let next = 1;
+while (next <= count) {
+  const burst = 1 + rnd(8);
+  for (let i = 0; i < burst && next <= count; i++) {
+    while (!r.push(next)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.05);
+    next++;
+  }
+  ring(ctl, 0);
+  // Pause 0-~60 µs now and then, so the consumer drains the ring and parks.
+  if (rnd(4) === 0) {
+    const until = performance.now() + rnd(60) / 1000;
+    while (performance.now() < until);
+  }
+}
