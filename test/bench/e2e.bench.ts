@@ -2,7 +2,7 @@
  * e2e.bench.ts — end-to-end gateway benchmark in network namespaces (a benchmark: it reports,
  * it does not pass or fail on numbers).
  *
- *     node test/dist/bench/e2e.bench.js [mode ...] [--json]
+ *     node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency] [--repeat=N] [--json]
  *
  * Owns: the measurements and the report. Per mode (see modes.ts), on a fresh topology with two
  * inside hosts and the server directly behind the gateway:
@@ -10,14 +10,19 @@
  * - UDP small packets: `iperf3 -u -l 64 -b 10G -t 3 -J`, datagrams delivered per second at the
  *   receiver (sent minus lost), with the loss;
  * - TCP connections per second: `peer tcp-connect-rate` (connect, 1-byte echo, close), 3 s;
- * - request/response latency: `peer udp-latency`, 2000 sequential 64-byte UDP round trips,
- *   p50/p99 from hrtime;
+ * - request/response latency: `sockperf ping-pong` for 4 s (64-byte UDP, one exchange at a
+ *   time), p50/p99 one way (half the round trip, which crosses the gateway twice), and what
+ *   the gateway adds per packet (minus the kernel NAT's); without sockperf, the Node client
+ *   `peer udp-latency` (2000 round trips, halved);
  * and, during each, CPU use: the whole machine's busy and softirq time from /proc/stat (kernel
  * forwarding runs in softirq, attributed to no process; this also counts the traffic tools), and
  * for a userspace gateway its own process time from /proc/<pid>/stat. CPU is in cores (1.0 = one
  * core fully busy). Ratios are against `kernel-nat`.
  *
- * Bounded: every step has a time limit and the whole run stops after 170 s (the exit handlers
+ * `--only` runs a subset of the steps; `--repeat=N` (≤ 10) runs the modes N rounds, one column
+ * per mode and round, ratios within a round (the VM's spread shows).
+ *
+ * Bounded: every step has a time limit and the whole run stops after 170 s per round (the exit handlers
  * remove the namespaces).
  */
 
@@ -37,9 +42,10 @@ export interface BenchSettings {
   readonly udpSeconds: number;
   readonly cpsSeconds: number;
   readonly latencyCount: number;
+  readonly latencySeconds: number;
 }
 
-export const DEFAULT_SETTINGS: BenchSettings = { tcpSeconds: 5, udpSeconds: 3, cpsSeconds: 3, latencyCount: 2000 };
+export const DEFAULT_SETTINGS: BenchSettings = { tcpSeconds: 5, udpSeconds: 3, cpsSeconds: 3, latencyCount: 2000, latencySeconds: 4 };
 
 /** CPU used during one measurement, in cores. */
 export interface CpuUse {
@@ -59,6 +65,8 @@ export type MetricName = 'tcpMbps' | 'udpPps' | 'tcpCps' | 'latencyP50Us' | 'lat
 
 export interface ModeResult {
   readonly mode: string;
+  /** With `--repeat=N`: which round (1..N); ratios are taken within a round. */
+  readonly round?: number;
   readonly skipped?: string;
   readonly metrics: Partial<Record<MetricName, Measurement>>;
 }
@@ -197,16 +205,68 @@ async function tcpCps(topo: Topology, pid: number | null, s: BenchSettings): Pro
   }
 }
 
+/** sockperf's one-way latency figures (it reports half of each measured round trip). */
+export interface SockperfResult {
+  readonly p50: number;
+  readonly p99: number;
+  readonly min: number;
+  readonly avg: number;
+  readonly samples: number;
+}
+
+/** Parse `sockperf ping-pong` output; null when the figures are not there. */
+export function parseSockperf(out: string): SockperfResult | null {
+  const num = (re: RegExp): number | null => {
+    const m = re.exec(out);
+    return m === null ? null : Number(m[1]);
+  };
+  const p50 = num(/percentile 50\.000 =\s*([\d.]+)/);
+  const p99 = num(/percentile 99\.000 =\s*([\d.]+)/);
+  const min = num(/<MIN> observation =\s*([\d.]+)/);
+  const avg = num(/avg-latency=([\d.]+)/);
+  const samples = num(/Total (\d+) observations/);
+  if (p50 === null || p99 === null || min === null || avg === null || samples === null) return null;
+  return { p50, p99, min, avg, samples };
+}
+
+/**
+ * Request/response latency, one way (half the round trip: one crossing of the gateway).
+ * With sockperf (a C tool, UDP ping-pong as fast as answers come, 64-byte messages, its own
+ * warm-up) when installed; else the Node `udp-latency` client (its event loop adds tens of µs
+ * and competes with the gateway for the two cores, so its figures are noisier).
+ */
 async function latency(topo: Topology, pid: number | null, s: BenchSettings): Promise<[Measurement, Measurement]> {
+  if (haveTool(['sockperf', '--version'])) {
+    const port = 7300;
+    const srv = topo.spawn(topo.serverNs, ['sockperf', 'server', '-i', topo.server, '-p', String(port)]);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      let p99 = 0;
+      let detail = '';
+      const m = await measured(pid, async () => {
+        const r = await topo.exec(topo.inside[0].ns, ['sockperf', 'ping-pong', '-i', topo.server, '-p', String(port), '-t', String(s.latencySeconds), '-m', '64'], {
+          timeoutMs: (s.latencySeconds + 10) * 1000,
+        });
+        const res = parseSockperf(r.stdout + r.stderr);
+        if (res === null) throw new Error(`sockperf gave no figures (exit ${String(r.code)}): ${(r.stdout + r.stderr).slice(-300)}`);
+        p99 = res.p99;
+        detail = `sockperf, ${res.samples} samples, min ${res.min.toFixed(1)} avg ${res.avg.toFixed(1)} µs`;
+        return { value: res.p50, detail };
+      });
+      return [m, { value: p99, detail, cpu: m.cpu }];
+    } finally {
+      srv.kill('SIGKILL');
+    }
+  }
   const srv = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7101, quiet: true, seconds: 60 });
   try {
     let p99 = 0;
     let detail = '';
     const m = await measured(pid, async () => {
       const r = await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7101, count: s.latencyCount, timeout: 1000 }, { timeoutMs: 60_000 });
-      p99 = r.p99Us;
-      detail = `${r.received}/${r.sent}, min ${r.minUs.toFixed(0)} max ${r.maxUs.toFixed(0)} µs`;
-      return { value: r.p50Us, detail };
+      p99 = r.p99Us / 2;
+      detail = `node udp-latency (no sockperf), ${r.received}/${r.sent}, RTT min ${r.minUs.toFixed(0)} max ${r.maxUs.toFixed(0)} µs`;
+      return { value: r.p50Us / 2, detail };
     });
     return [m, { value: p99, detail, cpu: m.cpu }];
   } finally {
@@ -214,8 +274,16 @@ async function latency(topo: Topology, pid: number | null, s: BenchSettings): Pr
   }
 }
 
+/** The measurement steps, as `--only=` names them. */
+export const STEPS: readonly string[] = ['tcp', 'udp', 'cps', 'latency'];
+
 /** Build the mode's topology, start its gateway, measure everything, tear it all down. */
-export async function benchMode(mode: BenchMode, settings: BenchSettings = DEFAULT_SETTINGS, log: (l: string) => void = () => undefined): Promise<ModeResult> {
+export async function benchMode(
+  mode: BenchMode,
+  settings: BenchSettings = DEFAULT_SETTINGS,
+  log: (l: string) => void = () => undefined,
+  only: ReadonlySet<string> | null = null,
+): Promise<ModeResult> {
   if (mode.needsGateway === true && mode.startGateway === undefined) return { mode: mode.name, skipped: 'no startGateway registered yet', metrics: {} };
   const topo = await createTopology(mode.topology);
   let gw: GatewayHandle | null = null;
@@ -227,7 +295,8 @@ export async function benchMode(mode: BenchMode, settings: BenchSettings = DEFAU
     const warm = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7199, quiet: true, seconds: 30 });
     await topo.peer(topo.inside[0].ns, 'udp-request', { to: topo.server, port: 7199, count: 3, timeout: 1000 });
     await warm.stop();
-    const step = async (name: string, f: () => Promise<void>): Promise<void> => {
+    const step = async (key: string, name: string, f: () => Promise<void>): Promise<void> => {
+      if (only !== null && !only.has(key)) return;
       log(`  ${mode.name}: ${name}`);
       try {
         await f();
@@ -235,16 +304,16 @@ export async function benchMode(mode: BenchMode, settings: BenchSettings = DEFAU
         log(`  ${mode.name}: ${name} failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     };
-    await step('tcp throughput', async () => {
+    await step('tcp', 'tcp throughput', async () => {
       metrics.tcpMbps = await tcpThroughput(topo, pid, settings);
     });
-    await step('udp 64-byte pps', async () => {
+    await step('udp', 'udp 64-byte pps', async () => {
       metrics.udpPps = await udpPps(topo, pid, settings);
     });
-    await step('tcp connections/s', async () => {
+    await step('cps', 'tcp connections/s', async () => {
       metrics.tcpCps = await tcpCps(topo, pid, settings);
     });
-    await step('udp latency', async () => {
+    await step('latency', 'udp latency', async () => {
       [metrics.latencyP50Us, metrics.latencyP99Us] = await latency(topo, pid, settings);
     });
   } finally {
@@ -258,28 +327,43 @@ const ROWS: readonly { key: MetricName; label: string; digits: number }[] = [
   { key: 'tcpMbps', label: 'TCP throughput (Mbit/s)', digits: 0 },
   { key: 'udpPps', label: 'UDP 64 B delivered (pps)', digits: 0 },
   { key: 'tcpCps', label: 'TCP connections/s', digits: 0 },
-  { key: 'latencyP50Us', label: 'UDP RTT p50 (µs)', digits: 1 },
-  { key: 'latencyP99Us', label: 'UDP RTT p99 (µs)', digits: 1 },
+  { key: 'latencyP50Us', label: 'UDP latency p50, one way (µs)', digits: 1 },
+  { key: 'latencyP99Us', label: 'UDP latency p99, one way (µs)', digits: 1 },
 ];
 
 /** The report: one row per metric (value and ratio to kernel-nat), CPU rows under each. */
 export function formatTable(results: readonly ModeResult[]): string {
-  const base = results.find((r) => r.mode === BASELINE);
+  const baseOf = (r: ModeResult): ModeResult | undefined => results.find((x) => x.mode === BASELINE && x.round === r.round);
   const cols = results.filter((r) => r.skipped === undefined);
-  const head = ['', ...cols.map((r) => r.mode)];
+  const head = ['', ...cols.map((r) => (r.round === undefined ? r.mode : `${r.mode} #${r.round}`))];
   const rows: string[][] = [];
   for (const row of ROWS) {
+    // A metric no column measured (an --only run) is left out.
+    if (cols.every((r) => r.metrics[row.key] === undefined)) continue;
     rows.push([
       row.label,
       ...cols.map((r) => {
         const m = r.metrics[row.key];
         if (m === undefined) return 'n/a';
-        const b = base?.metrics[row.key];
+        const b = baseOf(r)?.metrics[row.key];
         const ratio = b === undefined || b.value === 0 ? '' : ` (${(m.value / b.value).toFixed(2)}x)`;
         return `${m.value.toFixed(row.digits)}${ratio}`;
       }),
     ]);
     if (row.key === 'latencyP99Us') continue;
+    if (row.key === 'latencyP50Us') {
+      // One way is half a round trip: one crossing of the gateway. The difference to the
+      // kernel NAT's is what the userspace gateway adds to each packet.
+      rows.push([
+        '  added per packet vs kernel NAT (µs)',
+        ...cols.map((r) => {
+          const m = r.metrics.latencyP50Us;
+          const b = baseOf(r)?.metrics.latencyP50Us;
+          if (m === undefined || b === undefined || r.mode === BASELINE) return '';
+          return (m.value - b.value).toFixed(1);
+        }),
+      ]);
+    }
     rows.push([
       '  cpu cores: busy/softirq/gw',
       ...cols.map((r) => {
@@ -309,11 +393,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const json = argv.includes('--json');
   const names = argv.filter((a) => !a.startsWith('--'));
+  const onlyArg = argv.find((a) => a.startsWith('--only='));
+  const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(','));
+  if (only !== null) {
+    for (const k of only) {
+      if (!STEPS.includes(k)) {
+        process.stderr.write(`e2e bench: unknown --only step "${k}" (steps: ${STEPS.join(', ')})\n`);
+        return 2;
+      }
+    }
+  }
+  const repeatArg = argv.find((a) => a.startsWith('--repeat='));
+  const repeat = repeatArg === undefined ? 1 : Math.max(1, Math.min(10, Number.parseInt(repeatArg.slice('--repeat='.length), 10) || 1));
   const modes = names.length === 0 ? allModes() : names.map(getMode);
   const limit = setTimeout(() => {
-    process.stderr.write(`e2e bench: stopped after ${RUN_LIMIT_MS / 1000} s\n`);
+    process.stderr.write(`e2e bench: stopped after ${(RUN_LIMIT_MS * repeat) / 1000} s\n`);
     process.exit(2);
-  }, RUN_LIMIT_MS);
+  }, RUN_LIMIT_MS * repeat);
   limit.unref();
   const log = (l: string): void => {
     process.stderr.write(`${l}\n`);
@@ -321,9 +417,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   log(`e2e bench: ${cpus().length} CPUs, Linux ${kernel}, Node ${process.version}`);
   const results: ModeResult[] = [];
-  for (const m of modes) {
-    log(`mode ${m.name}: ${m.description}`);
-    results.push(await benchMode(m, DEFAULT_SETTINGS, log));
+  for (let r = 0; r < repeat; r++) {
+    for (const m of modes) {
+      log(`mode ${m.name}: ${m.description}${repeat > 1 ? ` (round ${r + 1}/${repeat})` : ''}`);
+      const res = await benchMode(m, DEFAULT_SETTINGS, log, only);
+      results.push(repeat > 1 ? { ...res, round: r + 1 } : res);
+    }
   }
   process.stdout.write(`${formatTable(results)}\n`);
   if (json) process.stdout.write(`${JSON.stringify(results)}\n`);

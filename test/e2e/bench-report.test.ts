@@ -1,0 +1,64 @@
+/**
+ * bench-report.test.ts — the end-to-end benchmark's own parsing and report (pure functions, no
+ * namespaces): sockperf's output read right (a real run's text), and the table's ratios and
+ * "added per packet" taken against the kernel NAT of the same round.
+ */
+import test from 'ava';
+import { formatTable, parseSockperf, type ModeResult } from '../bench/e2e.bench.js';
+
+// The tail of a real `sockperf ping-pong -t 4 -m 64` through nftables masquerade on this machine.
+const SOCKPERF_OUT = `sockperf: == version #3.7-no.git ==
+sockperf[CLIENT] send on:sockperf: using recvfrom() to block on socket(s)
+
+[ 0] IP = 198.51.100.10   PORT =  7300 # UDP
+sockperf: Warmup stage (sending a few dummy messages)...
+sockperf: Starting test...
+sockperf: Test end (interrupted by timer)
+sockperf: Test ended
+sockperf: [Total Run] RunTime=4.001 sec; Warm up time=400 msec; SentMessages=122140; ReceivedMessages=122139
+sockperf: ========= Printing statistics for Server No: 0
+sockperf: [Valid Duration] RunTime=3.550 sec; SentMessages=107531; ReceivedMessages=107531
+sockperf: ====> avg-latency=16.497 (std-dev=10.733)
+sockperf: # dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0
+sockperf: Summary: Latency is 16.497 usec
+sockperf: Total 107531 observations; each percentile contains 1075.31 observations
+sockperf: ---> <MAX> observation = 1229.122
+sockperf: ---> percentile 99.999 = 1197.006
+sockperf: ---> percentile 99.990 =  578.247
+sockperf: ---> percentile 99.900 =   62.292
+sockperf: ---> percentile 99.000 =   40.015
+sockperf: ---> percentile 90.000 =   16.591
+sockperf: ---> percentile 75.000 =   15.353
+sockperf: ---> percentile 50.000 =   15.143
+sockperf: ---> percentile 25.000 =   14.988
+sockperf: ---> <MIN> observation =   10.269
+`;
+
+test('parseSockperf reads p50, p99, min, avg and the sample count; null without figures', (t) => {
+  t.deepEqual(parseSockperf(SOCKPERF_OUT), { p50: 15.143, p99: 40.015, min: 10.269, avg: 16.497, samples: 107531 });
+  t.is(parseSockperf('sockperf: ERROR: connect failed'), null);
+  // 99.900 and 99.990 must not be taken for 99.000.
+  t.is(parseSockperf(SOCKPERF_OUT.replace('percentile 99.000 =   40.015', 'percentile 99.000 =   41.5'))?.p99, 41.5);
+});
+
+const cpu = { hostBusy: 1, hostSoftirq: 0.1, gateway: null };
+const result = (mode: string, round: number | undefined, p50: number, pps?: number): ModeResult => ({
+  mode,
+  ...(round === undefined ? {} : { round }),
+  metrics: {
+    latencyP50Us: { value: p50, detail: '', cpu },
+    latencyP99Us: { value: p50 * 3, detail: '', cpu },
+    ...(pps === undefined ? {} : { udpPps: { value: pps, detail: '', cpu } }),
+  },
+});
+
+test('formatTable: ratios and added latency against the kernel NAT of the same round; unmeasured rows left out', (t) => {
+  const out = formatTable([result('kernel-nat', 1, 15, 1000), result('masq', 1, 45, 600), result('kernel-nat', 2, 20, 2000), result('masq', 2, 40, 500)]);
+  const lines = out.split('\n');
+  t.regex(lines[0] ?? '', /kernel-nat #1\s+masq #1\s+kernel-nat #2\s+masq #2/);
+  const pps = lines.find((l) => l.startsWith('UDP 64 B delivered')) ?? '';
+  t.regex(pps, /600 \(0\.60x\).*500 \(0\.25x\)/);
+  const added = lines.find((l) => l.includes('added per packet')) ?? '';
+  t.regex(added, /30\.0\s+20\.0\s*$/);
+  t.false(out.includes('TCP throughput'), 'a step no column ran is not printed');
+});
