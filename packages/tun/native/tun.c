@@ -2,10 +2,8 @@
  * tun.c — masq_tun, the N-API binding to Linux TUN devices (drivers/net/tun.c).
  *
  * Owns: every system call masq makes on /dev/net/tun, on the eventfd that wakes a blocked
- * I/O thread, and the SIOC* ioctls that configure the interface; and the futex wait/wake that
- * parks a translation worker on its doorbell (futexWait/futexWake: V8's Atomics.wait is an
- * emulation over one process-wide mutex and a condition variable, 3-4 futex calls and ~4 µs
- * more per hand-off on this VM than the bare futex). Nothing else.
+ * I/O thread or a translation worker, and the SIOC* ioctls that configure the interface.
+ * Nothing else.
  *
  * Contract:
  *  - All functions are synchronous and run on the calling JS thread (the I/O thread calls
@@ -40,9 +38,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <linux/futex.h>
-#include <time.h>
 
 #include <linux/if_tun.h>
 
@@ -552,67 +547,6 @@ static napi_value js_drain_wake(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* futexWait(i32, index, expected, timeoutUs) -> 0 | 1 | 2 | -errno; futexWake(i32, index, n)  */
-/* ------------------------------------------------------------------------------------------ */
-
-/* The element `index` of an Int32Array (over a SharedArrayBuffer, for another thread to see). */
-static int32_t *futex_word(napi_env env, napi_value arr, napi_value idx) {
-  void *data;
-  size_t len;
-  int32_t i;
-  if (!typed(env, arr, napi_int32_array, &data, &len)) return NULL;
-  if (napi_get_value_int32(env, idx, &i) != napi_ok || i < 0 || (size_t)i >= len) return NULL;
-  return (int32_t *)data + i;
-}
-
-/* Blocks while i32[index] == expected, at most timeoutUs (< 0: forever). Returns 0 when woken
- * (or spuriously: the caller re-checks its condition), 1 on timeout, 2 when the value already
- * differed, -EINVAL for bad arguments. Never throws (it sits on the packet path). Private
- * futexes: every thread of the process shares the address space, and so the key. A wait that
- * a signal interrupts returns 0, like a spurious wake. */
-static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  double timeout_us;
-  int32_t expected;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4)
-    return ret_int(env, -EINVAL);
-  int32_t *w = futex_word(env, argv[0], argv[1]);
-  if (w == NULL || napi_get_value_int32(env, argv[2], &expected) != napi_ok ||
-      napi_get_value_double(env, argv[3], &timeout_us) != napi_ok)
-    return ret_int(env, -EINVAL);
-  struct timespec ts, *tsp = NULL;
-  if (timeout_us >= 0) {
-    long long us = (long long)timeout_us;
-    ts.tv_sec = (time_t)(us / 1000000);
-    ts.tv_nsec = (long)(us % 1000000) * 1000;
-    tsp = &ts;
-  }
-  long r = syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, expected, tsp, NULL, 0);
-  if (r == 0) return ret_int(env, 0);
-  int e = errno;
-  if (e == ETIMEDOUT) return ret_int(env, 1);
-  if (e == EAGAIN) return ret_int(env, 2);
-  if (e == EINTR) return ret_int(env, 0);
-  return ret_int(env, -e);
-}
-
-/* Wakes up to n threads blocked in futexWait on i32[index]; returns how many it woke, or
- * -EINVAL for bad arguments. The caller changes the word (Atomics) before waking. */
-static napi_value js_futex_wake(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  int32_t n;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3)
-    return ret_int(env, -EINVAL);
-  int32_t *w = futex_word(env, argv[0], argv[1]);
-  if (w == NULL || napi_get_value_int32(env, argv[2], &n) != napi_ok || n < 0)
-    return ret_int(env, -EINVAL);
-  long r = syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-  return ret_int(env, r < 0 ? -errno : (int32_t)r);
-}
-
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -889,8 +823,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"wake", NULL, js_wake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"drainWake", NULL, js_drain_wake, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"futexWait", NULL, js_futex_wait, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"futexWake", NULL, js_futex_wake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMtu", NULL, js_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getMtu", NULL, js_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL},

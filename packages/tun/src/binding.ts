@@ -83,15 +83,6 @@ export interface TunBinding {
   eventfd(): number;
   /** Make the eventfd readable. Any thread may call it. */
   wake(efd: number): void;
-  /**
-   * Block while i32[index] === expected, at most timeoutUs (< 0: forever): 0 woken (or
-   * spurious), 1 timed out, 2 the value already differed, -EINVAL for bad arguments. Never
-   * throws. With futexWake, the doorbell of a translation worker (a bare futex: cheaper than
-   * V8's Atomics.wait emulation, and not interchangeable with it).
-   */
-  futexWait(i32: Int32Array, index: number, expected: number, timeoutUs: number): number;
-  /** Wake up to n threads in futexWait on i32[index]; returns how many (or -EINVAL). */
-  futexWake(i32: Int32Array, index: number, n: number): number;
   /** Reset the eventfd; returns the number of wakes that were pending (0 if none). */
   drainWake(efd: number): number;
   close(fd: number): void;

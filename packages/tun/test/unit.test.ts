@@ -5,8 +5,6 @@
  * which proves the SharedArrayBuffer data pointer without needing root.
  */
 import test from 'ava';
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 
 import {
   EINVAL,
@@ -66,12 +64,6 @@ class FakeBinding implements TunBinding {
   }
   wake(): void {}
   drainWake(): number {
-    return 0;
-  }
-  futexWait(): number {
-    return 1;
-  }
-  futexWake(): number {
     return 0;
   }
   close(fd: number): void {
@@ -245,8 +237,6 @@ test('virtio_net_hdr: golden bytes (little-endian u16 fields)', (t) => {
   t.is(vnetCsumOffset(g, 0), 16);
 });
 
-const require = createRequire(import.meta.url);
-
 // The native tests below need only the compiled addon (no root, no TUN).
 let native: TunBinding | null = null;
 let nativeProblem = '';
@@ -330,35 +320,3 @@ ntest('native getMtu on a missing interface names it and the namespace', (t) => 
   t.regex(e?.message ?? '', /SIOCGIFMTU mqnonexist0: No such device \(ENODEV\): no interface with that name/);
 });
 
-ntest('native futexWait/futexWake: value differs gives 2, timeout gives 1 in bounds, a wake from another thread gives 0; bad arguments -EINVAL', async (t) => {
-  const b = native as TunBinding;
-  const sab = new SharedArrayBuffer(16);
-  const a = new Int32Array(sab);
-  a[1] = 5;
-  t.is(b.futexWait(a, 1, 4, 1_000_000), 2, 'the word is not the expected value: no sleep');
-  let t0 = process.hrtime.bigint();
-  t.is(b.futexWait(a, 1, 5, 20_000), 1);
-  const slept = Number(process.hrtime.bigint() - t0) / 1e6;
-  t.true(slept >= 15 && slept < 2_000, `slept ${slept} ms for a 20 ms timeout`);
-  t.is(b.futexWake(a, 1, 1), 0, 'nobody waits');
-  // Another thread bumps the word and wakes us after ~50 ms; we wait up to 10 s.
-  const addon = require.resolve('../../build/Release/masq_tun.node');
-  const w = new Worker(
-    `const { workerData } = require('node:worker_threads');
-     const b = require(workerData.addon);
-     const a = new Int32Array(workerData.sab);
-     setTimeout(() => { Atomics.add(a, 1, 1); b.futexWake(a, 1, 1); }, 50);`,
-    { eval: true, workerData: { sab, addon } },
-  );
-  t0 = process.hrtime.bigint();
-  let r = b.futexWait(a, 1, 5, 10_000_000);
-  while (r === 0 && Atomics.load(a, 1) === 5) r = b.futexWait(a, 1, 5, 10_000_000); // spurious
-  const waited = Number(process.hrtime.bigint() - t0) / 1e6;
-  t.true(r === 0 || r === 2, `woken (${r})`);
-  t.is(Atomics.load(a, 1), 6);
-  t.true(waited < 5_000, `woken after ${waited} ms, not at the timeout`);
-  await w.terminate();
-  t.is(b.futexWait(a, 9, 0, 0), -EINVAL, 'index beyond the array');
-  t.is(b.futexWait(new Uint32Array(sab) as unknown as Int32Array, 0, 0, 0), -EINVAL, 'not an Int32Array');
-  t.is(b.futexWake(a, -1, 1), -EINVAL);
-});

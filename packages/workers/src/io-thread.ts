@@ -158,7 +158,7 @@ function main(init: IoInit): void {
         for (let p = 0; p < P; p++) {
           if (rang[p]) {
             // The ring's tail store happened before this add: a woken worker sees the entries.
-            ring(ctl, p);
+            ring(ctl, spec.workerWakers, p);
           }
         }
         if (n < want) break;

@@ -7,9 +7,10 @@
  * pass hairpinned packets to their owner partition by ring, return slots to the I/O thread.
  * Expiry nominations from the timer actor are confirmed and freed here (only the owner
  * frees). Packets are handled in groups of 16 after a prefetch pass (Partition.prefetch). When
- * idle it parks on its doorbell with a synchronous Atomics.wait of at most 1 ms (a futex wake
- * costs a few µs; Atomics.waitAsync's 10-35 µs go through the event loop), then yields to the
- * event loop once, so the control plane (comlink: listings, flushes, rule changes) is served.
+ * idle it parks (doorbell.ts: poll(2) on its eventfd and, as a wake-up hint, its own TUN
+ * queue) for at most 1 ms — a synchronous wait: Atomics.waitAsync's 10-35 µs wake goes through
+ * the event loop — then yields to the event loop once, so the control plane (comlink:
+ * listings, flushes, rule changes) is served.
  *
  * Restart: every byte of partition state is in shared memory; a new actor for the same
  * partition rebuilds its views and carries on. Slots a dead actor had taken off its ring are
@@ -20,11 +21,13 @@ import { formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessio
 import { writeBatch } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
-import { park, ring } from './doorbell.js';
+import { park, ring, PARK_HINT, PARK_TIMEOUT } from './doorbell.js';
 import { partitionOf, planOf, type GatewaySpec } from './spec.js';
 import { Comlink, nodeEndpoint } from './rpc.js';
 
 const BATCH = 256;
+/** How long a worker woken by its TUN queue waits for the I/O thread's hand-off (ms). */
+const HINT_WAIT_MS = 0.05;
 
 export interface PartitionControl {
   ping(): number;
@@ -149,7 +152,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     } else if (k === VerdictKind.Handoff) {
       const to = verdictArg(v);
       if (outbound[to]!.push((slot << 2) | Direction.HairpinIn)) {
-        ring(ctl, to);
+        ring(ctl, spec.workerWakers, to);
       } else {
         counters[C.DROPS + DropReason.RingFull]!++;
         recycle(slot);
@@ -181,7 +184,10 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
 
   let spins = 0;
   let idle = 0;
-  const SPIN_US = Number(process.env.MASQ_SPIN_US ?? 0);
+  const waker = spec.workerWakers[index]!;
+  // The wake-up hint (doorbell.ts): this worker's own TUN queue, when it has one to itself.
+  const hintFd = spec.readFds.length >= spec.config.partitions ? spec.readFds[index]! : -1;
+  let hint = hintFd;
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     const bell = Atomics.load(ctl, CTL_DOORBELL + index);
     const now = clock[0]!;
@@ -211,21 +217,23 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       continue;
     }
     spins = 0;
-    if (SPIN_US > 0) {
+    // Idle: park (doorbell.ts) for at most 1 ms, then yield once to the event loop so control
+    // messages (comlink) are served; under a steady trickle of packets, yield every 8th
+    // wake-up all the same.
+    const r = park(ctl, index, bell, waker, hint, 1);
+    if (r === PARK_HINT) {
+      // A packet is on this worker's TUN queue and the I/O thread, woken with us, is reading
+      // it: wait for the hand-off here rather than sleep again (bounded).
       const t0 = performance.now();
-      let hit = false;
-      while (performance.now() - t0 < SPIN_US / 1000) {
-        if (Atomics.load(ctl, CTL_DOORBELL + index) !== bell) {
-          hit = true;
-          break;
-        }
-      }
-      if (hit) continue;
+      while (Atomics.load(ctl, CTL_DOORBELL + index) === bell && performance.now() - t0 < HINT_WAIT_MS);
+      // Nothing came (it was another worker's packet, or the I/O thread is behind): stop
+      // listening to the queue until the doorbell wakes this worker again, so a queue that
+      // stays readable cannot keep it spinning.
+      if (Atomics.load(ctl, CTL_DOORBELL + index) === bell) hint = -1;
+    } else if (r !== PARK_TIMEOUT) {
+      hint = hintFd;
     }
-    // Idle: park on the doorbell (doorbell.ts: a bare futex, a few µs to wake) for at most
-    // 1 ms, then yield once to the event loop so control messages (comlink) are served; under
-    // a steady trickle of packets, yield every 8th wake-up all the same.
-    if (!park(ctl, index, bell, 1000) || ++idle >= 8) {
+    if (r === PARK_TIMEOUT || ++idle >= 8) {
       idle = 0;
       await new Promise<void>((r) => setImmediate(r));
     }

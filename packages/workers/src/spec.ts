@@ -17,6 +17,8 @@ export interface GatewaySpec {
   readFds: number[];
   /** eventfd that wakes the I/O thread from poll(). */
   ioWaker: number;
+  /** eventfd per partition that wakes its parked worker (doorbell.ts). */
+  workerWakers: number[];
   /**
    * Bytes of virtio_net_hdr in front of each packet in a slot: 10 with TUN offloads
    * (--offload: IFF_VNET_HDR, TUN_F_CSUM|TUN_F_TSO4), else 0. The header stays with the packet

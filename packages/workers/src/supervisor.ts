@@ -83,6 +83,7 @@ export class Gateway extends EventEmitter {
   private topTimer: NodeJS.Timeout | null = null;
   private readonly log: (line: string) => void;
   private readonly waker: number;
+  private readonly workerWakers: number[];
   readonly startedAt = Date.now();
 
   private constructor(opts: GatewayOptions, config: NatConfig, rules: RuleSet, tun: TunDevice) {
@@ -103,6 +104,7 @@ export class Gateway extends EventEmitter {
     const ws = new Float64Array(this.memory.workerStats);
     for (let p = 0; p < config.partitions; p++) ws[p * WORKER_STAT_STRIDE + WORKER_STAT.RING_CAPACITY] = this.memory.ringCapacity;
     this.waker = createWaker();
+    this.workerWakers = Array.from({ length: config.partitions }, () => createWaker());
     this.spec = {
       config,
       rulesText: opts.rulesText,
@@ -112,6 +114,7 @@ export class Gateway extends EventEmitter {
       writeFds: [...tun.fds],
       readFds: [...tun.fds],
       ioWaker: this.waker,
+      workerWakers: this.workerWakers,
       vnetHdr: opts.offload ? VNET_HDR_LEN : 0,
     };
     this.pool = new Piscina({
@@ -329,7 +332,7 @@ export class Gateway extends EventEmitter {
     } catch {
       /* already closed */
     }
-    wakeAll(ctl, this.config.partitions);
+    wakeAll(ctl, this.workerWakers);
     const settle = <T>(pr: Promise<T> | null): Promise<unknown> => (pr ? pr.catch(() => undefined) : Promise.resolve());
     if (this.topTimer) clearInterval(this.topTimer);
     if (this.metricsPort) {
@@ -348,6 +351,7 @@ export class Gateway extends EventEmitter {
     await this.pool.destroy();
     try {
       closeWaker(this.waker);
+      for (const w of this.workerWakers) closeWaker(w);
     } catch {
       /* ignore */
     }

@@ -53,7 +53,7 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
         cur++;
       }
       cursors[p] = cur;
-      if (nominated > 0) ringDoorbell(ctl, p);
+      if (nominated > 0) ringDoorbell(ctl, spec.workerWakers, p);
     }
   }
   return 'timer stopped';

@@ -7,7 +7,7 @@ import { workerData } from 'node:worker_threads';
 import { Ring } from '../src/ring.js';
 import { ring } from '../src/doorbell.js';
 
-const { ringSab, ctlSab, count, seed } = workerData as { ringSab: SharedArrayBuffer; ctlSab: SharedArrayBuffer; count: number; seed: number };
+const { ringSab, ctlSab, count, seed, wakers } = workerData as { ringSab: SharedArrayBuffer; ctlSab: SharedArrayBuffer; count: number; seed: number; wakers: number[] };
 const r = new Ring(ringSab);
 const ctl = new Int32Array(ctlSab);
 let s = seed >>> 0 || 1;
@@ -24,7 +24,7 @@ while (next <= count) {
     while (!r.push(next)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.05);
     next++;
   }
-  ring(ctl, 0);
+  ring(ctl, wakers, 0);
   // Pause 0-~60 µs now and then, so the consumer drains the ring and parks.
   if (rnd(4) === 0) {
     const until = performance.now() + rnd(60) / 1000;

@@ -2,13 +2,14 @@
  * doorbell.test.ts — the doorbell protocol (doorbell.ts) loses no wake-up: a producer thread
  * pushes 30,000 entries in random bursts and rings after each; the consumer pops and parks
  * with a 2 s timeout whenever its ring is empty. A lost wake-up shows as a park that timed out
- * while entries were waiting. Also: ring() makes no wake call while the worker is not parked.
+ * while entries were waiting. Also: ring() makes no wake call while the worker is not parked;
+ * park's three outcomes (rung, hint fd readable, timeout).
  */
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { getBinding, setBinding, type TunBinding } from '@masq/tun';
 import { Ring, ringBuffer } from '../src/ring.js';
-import { park, ring } from '../src/doorbell.js';
+import { park, ring, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from '../src/doorbell.js';
 import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS } from '../src/layout.js';
 
 let native: TunBinding | null = null;
@@ -27,7 +28,10 @@ ntest('30,000 entries in random bursts: every one arrives in order, no park time
   const rx = new Ring(ringSab);
   const seed = Date.now() & 0x7fffffff;
   t.log(`seed ${seed}`);
-  const w = new Worker(new URL('./doorbell-producer.js', import.meta.url), { workerData: { ringSab, ctlSab, count, seed } });
+  const b = native as TunBinding;
+  const waker = b.eventfd();
+  t.teardown(() => b.close(waker));
+  const w = new Worker(new URL('./doorbell-producer.js', import.meta.url), { workerData: { ringSab, ctlSab, count, seed, wakers: [waker] } });
   const out = new Int32Array(64);
   let expect = 1;
   let parks = 0;
@@ -42,7 +46,7 @@ ntest('30,000 entries in random bursts: every one arrives in order, no park time
     }
     if (n > 0) continue;
     parks++;
-    if (!park(ctl, 0, bell, 2_000_000) && !rx.isEmpty()) lost++;
+    if (park(ctl, 0, bell, waker, -1, 2_000) === PARK_TIMEOUT && !rx.isEmpty()) lost++;
   }
   await w.terminate();
   t.is(expect, count + 1, 'every entry arrived');
@@ -51,31 +55,44 @@ ntest('30,000 entries in random bursts: every one arrives in order, no park time
   t.is(Atomics.load(ctl, CTL_PARKED), 0, 'not parked after the last wake');
 });
 
-ntest('ring() wakes only a parked worker; park returns at once when the doorbell already moved', (t) => {
+ntest('ring() wakes only a parked worker; park: rung at once when the doorbell moved, hint, timeout', (t) => {
   const calls: number[] = [];
   const real = native as TunBinding;
   const spy: TunBinding = {
     ...real,
-    futexWake: (a, i, n) => {
-      calls.push(i);
-      return real.futexWake(a, i, n);
+    wake: (efd) => {
+      calls.push(efd);
+      real.wake(efd);
     },
   };
+  const waker = real.eventfd();
+  const hint = real.eventfd();
   const prev = setBinding(spy);
   try {
     const ctl = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
-    ring(ctl, 3);
+    const wakers = [-1, -1, -1, waker];
+    ring(ctl, wakers, 3);
     t.deepEqual(calls, [], 'worker 3 is running: no system call');
     t.is(Atomics.load(ctl, CTL_DOORBELL + 3), 1);
     Atomics.store(ctl, CTL_PARKED + 3, 1);
-    ring(ctl, 3);
-    t.deepEqual(calls, [CTL_DOORBELL + 3], 'worker 3 is parked: woken');
+    ring(ctl, wakers, 3);
+    t.deepEqual(calls, [waker], 'worker 3 is parked: woken');
     Atomics.store(ctl, CTL_PARKED + 3, 0);
+    // The waker was written: a park with the current doorbell value returns at once, drained.
+    t.is(park(ctl, 3, 2, waker, -1, 5_000), PARK_RUNG);
+    t.is(real.drainWake(waker), 0, 'park drained the waker');
     const t0 = Date.now();
-    t.true(park(ctl, 3, 0, 5_000_000), 'the doorbell reads 2, not 0: no sleep');
+    t.is(park(ctl, 3, 0, waker, -1, 5_000), PARK_RUNG, 'the doorbell reads 2, not 0: no sleep');
     t.true(Date.now() - t0 < 1_000);
-    t.false(park(ctl, 3, 2, 10_000), 'nothing rang: timed out');
+    t.is(Atomics.load(ctl, CTL_PARKED + 3), 0);
+    t.is(park(ctl, 3, 2, waker, -1, 10), PARK_TIMEOUT, 'nothing rang: timed out');
+    t.is(park(ctl, 3, 2, waker, hint, 10), PARK_TIMEOUT, 'the hint fd is not readable either');
+    real.wake(hint);
+    t.is(park(ctl, 3, 2, waker, hint, 5_000), PARK_HINT, 'only the hint fd is readable');
+    t.is(park(ctl, 3, 2, waker, -1, 10), PARK_TIMEOUT, 'without the hint fd it sleeps');
   } finally {
     setBinding(prev);
+    real.close(waker);
+    real.close(hint);
   }
 });
