@@ -57,6 +57,7 @@ function main(init: IoInit): void {
   const offs = new Uint32Array(BATCH);
   const rlens = new Uint32Array(BATCH);
   const slotOf = new Int32Array(BATCH);
+  let armed = 0;
   const passOff = new Uint32Array(BATCH);
   const passLen = new Uint32Array(BATCH);
   const passSlot = new Int32Array(BATCH);
@@ -98,23 +99,26 @@ function main(init: IoInit): void {
       // Keep reading this queue while it has packets and the pool has slots.
       for (;;) {
         reclaim();
-        const want = Math.min(BATCH, sp);
-        if (want === 0) break;
-        for (let i = 0; i < want; i++) {
+        // Arm slots for the read: slotOf[0..armed) with their offsets. The ones a read does
+        // not fill stay armed for the next (moved to the front below), so reading one packet
+        // costs one slot's bookkeeping, not BATCH.
+        while (armed < BATCH && sp > 0) {
           const s = stack[--sp]!;
-          slotOf[i] = s;
-          offs[i] = s * slotSize;
+          slotOf[armed] = s;
+          offs[armed++] = s * slotSize;
         }
+        const want = armed;
+        if (want === 0) break;
         const n = readBatch(fd, pool, offs, slotSize, rlens, want);
-        // Return the slots not filled.
         const got = n > 0 ? n : 0;
-        for (let i = want - 1; i >= got; i--) stack[sp++] = slotOf[i]!;
         if (n < 0) {
           stats[srow + IO_STAT.TUN_READ_ERRORS]!++;
           break;
         }
         if (n === 0) break;
         stats[srow + IO_STAT.TUN_READS]! += n;
+        // slotOf[0..n) now hold packets and leave the armed set (after the loop below).
+        armed -= got;
         // (pool exhaustion shows as ring depth: slots are all in the workers' rings)
         stats[srow + IO_STAT.BATCH_SIZE_SUM]! += n;
         stats[srow + IO_STAT.BATCH_COUNT]!++;
@@ -149,18 +153,21 @@ function main(init: IoInit): void {
             else stack[sp++] = r.handle;
           }
         }
-        if (np > 0) {
-          const w = writeBatch(wfd, pool, passOff, passLen, np, werr);
-          if (w < 0 || werr[0]! > 0) stats[srow + IO_STAT.TUN_WRITE_ERRORS]! += w < 0 ? np : werr[0]!;
-          stats[srow + IO_STAT.TUN_WRITES]! += np;
-          for (let i = 0; i < np; i++) stack[sp++] = passSlot[i]!;
-        }
+        // Wake the workers first: the bookkeeping below can wait.
         for (let p = 0; p < P; p++) {
           if (rang[p]) {
             // The ring's tail store happened before this add: a woken worker sees the entries.
             ring(ctl, spec.workerWakers, p);
           }
         }
+        if (np > 0) {
+          const w = writeBatch(wfd, pool, passOff, passLen, np, werr);
+          if (w < 0 || werr[0]! > 0) stats[srow + IO_STAT.TUN_WRITE_ERRORS]! += w < 0 ? np : werr[0]!;
+          stats[srow + IO_STAT.TUN_WRITES]! += np;
+          for (let i = 0; i < np; i++) stack[sp++] = passSlot[i]!;
+        }
+        slotOf.copyWithin(0, got, got + armed);
+        offs.copyWithin(0, got, got + armed);
         if (n < want) break;
       }
     }
