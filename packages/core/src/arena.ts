@@ -4,7 +4,7 @@
  * Contract: the same sequence of takes gives the same offsets, so a layout can be measured
  * (an Arena without a buffer counts bytes and hands out empty arrays) and then placed, and a
  * second thread handed the same buffer rebuilds identical views. Every column is 8-byte
- * aligned. New SharedArrayBuffers are zero-filled, which every table here treats as "empty".
+ * aligned (64-byte, cache-line, where `align(64)` asks; SharedArrayBuffers start on a page). New SharedArrayBuffers are zero-filled, which every table here treats as "empty".
  */
 export class Arena {
   private off = 0;
@@ -15,6 +15,12 @@ export class Arena {
     this.off = (at + bytes + 7) & ~7;
     if (this.buffer && this.off > this.buffer.byteLength) throw new RangeError('arena: layout exceeds buffer');
     return at;
+  }
+
+  /** Start the next column on a multiple of `bytes` (a power of two: 64 for cache lines). */
+  align(bytes: number): void {
+    this.off = (this.off + bytes - 1) & ~(bytes - 1);
+    if (this.buffer && this.off > this.buffer.byteLength) throw new RangeError('arena: layout exceeds buffer');
   }
 
   get size(): number {

@@ -35,7 +35,7 @@ import { C, packetsSlot, protoIndex } from './counters.js';
 import type { NatConfig } from './config.js';
 import { RuleSet, RuleAction } from './rules.js';
 import { PortAllocator, PortPlan, PortMode } from './ports.js';
-import { SessionTable, ID_MASK, MF_STATIC, MF_COUNTED, SF_INBOUND_CREATED, SF_HAIRPIN, REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, TIM, T_EXPIRES, T_LAST, T_PKT_OUT, T_PKT_IN, T_BYTE_OUT, T_BYTE_IN } from './table.js';
+import { SessionTable, ID_MASK, MF_STATIC, MF_COUNTED, SF_INBOUND_CREATED, SF_HAIRPIN, REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN } from './table.js';
 import { TcpState, tcpNext, tcpLongLived } from './tcpstate.js';
 import { hash3, hash5, insidePartition } from './hash.js';
 import { delta16, delta32, fold, applyDelta, applyDeltaUdp, getCheck, putCheck, checksum } from './wire/checksum.js';
@@ -194,7 +194,8 @@ export class Partition {
 
   /**
    * A read-only hint before translating a batch: computes each packet's lookup key, and loads
-   * its index slot, then the session records those slots name, in two tight loops. The loads
+   * its index entry (the first from the home slot whose hash tag matches), then the session
+   * records those entries name (one 64-byte line each), in tight loops. The loads
    * of a loop are independent, so their cache and TLB misses overlap (the CPU keeps several in
    * flight) instead of stalling one translate() each: JavaScript's only way to prefetch. Reads
    * only; any bytes at all are safe (out-of-range reads give undefined, which hashes to junk).
@@ -205,6 +206,7 @@ export class Partition {
     const t = this.table;
     const c = t.cols;
     const slots = this.pfSlots;
+    const hashes = this.pfHashes;
     const m = Math.min(n, slots.length);
     const smask = c.ixSessOut.length - 1;
     for (let k = 0; k < m; k++) {
@@ -223,24 +225,33 @@ export class Partition {
         dp = (b[l4 + 2]! << 8) | b[l4 + 3]!;
       }
       // Outbound key: inside 5-tuple; inbound: (external, ext port, remote, remote port).
-      slots[k] = dirs[k] === Direction.Out ? hash5(p, src, sp, dst, dp) & smask : -1 - (hash5(p, dst, p === ICMP ? sp : dp, src, p === ICMP ? 0 : sp) & smask);
+      const out = dirs[k] === Direction.Out;
+      hashes[k] = out ? hash5(p, src, sp, dst, dp) : hash5(p, dst, p === ICMP ? sp : dp, src, p === ICMP ? 0 : sp);
+      slots[k] = out ? 1 : 0;
     }
     let sink = 0;
     const io = c.ixSessOut;
     const ii = c.ixSessIn;
     for (let k = 0; k < m; k++) {
-      const h = slots[k]!;
-      slots[k] = (h >= 0 ? io[h]! : ii[-1 - h]!) & ID_MASK;
+      // The first entry from the home slot on whose hash tag matches (table.ts findSession*):
+      // a displaced session is found too, with the probe's slots in the same line.
+      const h = hashes[k]!;
+      const ix = slots[k] === 1 ? io : ii;
+      const tag = h >>> 27;
+      let i = h & smask;
+      let e = ix[i]!;
+      for (let d = 0; e !== 0 && e >>> 26 !== tag && d < 8; d++) {
+        i = (i + 1) & smask;
+        e = ix[i]!;
+      }
+      slots[k] = e & ID_MASK;
     }
     const r = c.sRec;
-    const tm = c.sTim;
-    for (let k = 0; k < m; k++) {
-      const id = slots[k]!;
-      sink += r[id * REC]! + tm[id * TIM]!;
-    }
+    for (let k = 0; k < m; k++) sink += r[slots[k]! * REC]!;
     return sink;
   }
   private readonly pfSlots = new Int32Array(64);
+  private readonly pfHashes = new Uint32Array(64);
 
   private dropped(reason: number): number {
     this.counters[C.DROPS + reason]!++;
@@ -262,8 +273,8 @@ export class Partition {
     // --- fast path: precomputed rewrite from the session's hot record
     const r = c.sRec;
     const o = sid * REC;
-    const tm = c.sTim;
-    const to = sid * TIM;
+    const tm = c.sRecF;
+    const to = sid * REC_F;
     const deltas = r[o + R_DELTAS]!;
     const dIpAddr = deltas >>> 16;
     let dIp = dIpAddr;
@@ -283,20 +294,20 @@ export class Partition {
       const st = extp & 0xff;
       const ns = tcpNext(st, tflags, 0);
       if (ns !== st) t.setTcpState(sid, ns);
-      tm[to + T_EXPIRES] = now + this.lifetime(TCP, ns);
+      tm[to + F_EXPIRES] = now + this.lifetime(TCP, ns);
     } else if (p === UDP) {
       put16(b, l4, extp >>> 16);
       if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
       else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
-      tm[to + T_EXPIRES] = now + this.cfg.timeouts.udp;
+      tm[to + F_EXPIRES] = now + this.cfg.timeouts.udp;
     } else {
       put16(b, l4 + icmp.ID, extp >>> 16);
       putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
-      if (icmp.isQueryRequest(b[l4]!)) tm[to + T_EXPIRES] = now + this.cfg.timeouts.icmp;
+      if (icmp.isQueryRequest(b[l4]!)) tm[to + F_EXPIRES] = now + this.cfg.timeouts.icmp;
     }
-    tm[to + T_LAST] = now;
-    tm[to + T_PKT_OUT]!++;
-    tm[to + T_BYTE_OUT]! += tl;
+    tm[to + F_LAST] = now;
+    t.count(sid, R_PKT_OUT, 1);
+    t.count(sid, R_BYTE_OUT, tl);
     const cn = this.counters;
     cn[packetsSlot(0, protoIndex(p))]!++;
     cn[C.BYTES]! += tl;
@@ -373,7 +384,7 @@ export class Partition {
     const dPort = delta16(c.mInPort[mid]!, c.mExtPort[mid]!);
     // ICMP has no pseudo-header: only the identifier changes its checksum.
     t.setDeltas(sid, dIp, c.mProto[mid] === ICMP ? fold(dPort) : fold(dIp + dPort));
-    c.sTim[sid * TIM + T_LAST] = now;
+    c.sRecF[sid * REC_F + F_LAST] = now;
     t.setExpires(sid, now + this.lifetime(c.mProto[mid]!, TcpState.SynOut));
     if (this.hostCounting) t.hostAdd(inA, 1);
   }
@@ -396,8 +407,8 @@ export class Partition {
     // --- fast path: the reverse rewrite (negated deltas) from the session's hot record
     const r = c.sRec;
     const o = sid * REC;
-    const tm = c.sTim;
-    const to = sid * TIM;
+    const tm = c.sRecF;
+    const to = sid * REC_F;
     const deltas = r[o + R_DELTAS]!;
     const dIpAddr = ~(deltas >>> 16) & 0xffff;
     let dIp = dIpAddr;
@@ -417,7 +428,7 @@ export class Partition {
       const st = r[o + R_EXTP]! & 0xff;
       const ns = tcpNext(st, tflags, 1);
       if (ns !== st) t.setTcpState(sid, ns);
-      tm[to + T_EXPIRES] = now + this.lifetime(TCP, ns);
+      tm[to + F_EXPIRES] = now + this.lifetime(TCP, ns);
     } else if (p === UDP) {
       put16(b, l4 + 2, inPort);
       if (this.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
@@ -426,9 +437,9 @@ export class Partition {
       put16(b, l4 + icmp.ID, inPort);
       putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
     }
-    tm[to + T_LAST] = now;
-    tm[to + T_PKT_IN]!++;
-    tm[to + T_BYTE_IN]! += tl;
+    tm[to + F_LAST] = now;
+    t.count(sid, R_PKT_IN, 1);
+    t.count(sid, R_BYTE_IN, tl);
     const cn = this.counters;
     cn[packetsSlot(1, protoIndex(p))]!++;
     cn[C.BYTES + 1]! += tl;
@@ -519,11 +530,11 @@ export class Partition {
     if (d === 0) {
       put32(b, off + ip.SRC, t.sExt(sid));
       dIp = t.sDIp(sid);
-      c.sTim[sid * TIM + T_BYTE_OUT]! += tl;
+      t.count(sid, R_BYTE_OUT, tl);
     } else {
       put32(b, off + ip.DST, t.sIn(sid));
       dIp = ~t.sDIp(sid) & 0xffff;
-      c.sTim[sid * TIM + T_BYTE_IN]! += tl;
+      t.count(sid, R_BYTE_IN, tl);
     }
     const ttlv = b[off + ip.TTL]!;
     if (dir !== Direction.HairpinIn && this.cfg.hopCompensation && ttlv < 255) {
