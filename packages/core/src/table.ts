@@ -253,6 +253,20 @@ export class SessionTable {
     }
   }
 
+  /** Session `id` has this outbound key (a live session: a free one has protocol 0). */
+  isSessionOut(id: number, proto: number, inA: number, inP: number, rem: number, remP: number): boolean {
+    const r = this.cols.sRec;
+    const o = id * REC;
+    return r[o + R_IN] === inA && r[o + R_REM] === rem && r[o + R_PORTS] === (((inP << 16) | remP) >>> 0) && ((r[o + R_EXTP]! >>> 8) & 0xff) === proto;
+  }
+
+  /** Session `id` has this inbound key. */
+  isSessionIn(id: number, proto: number, ext: number, extP: number, rem: number, remP: number): boolean {
+    const r = this.cols.sRec;
+    const o = id * REC;
+    return r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto);
+  }
+
   findSessionIn(proto: number, ext: number, extP: number, rem: number, remP: number): number {
     const r = this.cols.sRec;
     const ix = this.cols.ixSessIn;

@@ -208,6 +208,10 @@ export class Partition {
     const slots = this.pfSlots;
     const hashes = this.pfHashes;
     const m = Math.min(n, slots.length);
+    this.pfBuf = b;
+    this.pfCount = m;
+    this.pfNext = 0;
+    this.pfOffs.set(offs.subarray(0, m));
     const smask = c.ixSessOut.length - 1;
     for (let k = 0; k < m; k++) {
       const o = offs[k]!;
@@ -252,6 +256,21 @@ export class Partition {
   }
   private readonly pfSlots = new Int32Array(64);
   private readonly pfHashes = new Uint32Array(64);
+  // The last prefetch's packets, in order: translate() of the next one among them takes the
+  // session id the prefetch found as a candidate (checked against the key like any lookup),
+  // instead of hashing and probing again.
+  private readonly pfOffs = new Uint32Array(64);
+  private pfBuf: Uint8Array | null = null;
+  private pfCount = 0;
+  private pfNext = 0;
+
+  /** The prefetch's candidate session for the packet at b[off], or 0. */
+  private candidate(b: Uint8Array, off: number): number {
+    const k = this.pfNext;
+    if (k >= this.pfCount || this.pfOffs[k] !== off || this.pfBuf !== b) return 0;
+    this.pfNext = k + 1;
+    return this.pfSlots[k]!;
+  }
 
   private dropped(reason: number): number {
     this.counters[C.DROPS + reason]!++;
@@ -265,7 +284,8 @@ export class Partition {
     const c = t.cols;
     const src = u32(b, off + ip.SRC);
     const dst = u32(b, off + ip.DST);
-    let sid = t.findSessionOut(p, src, sport, dst, dport);
+    const cand = this.candidate(b, off);
+    let sid = cand !== 0 && t.isSessionOut(cand, p, src, sport, dst, dport) ? cand : t.findSessionOut(p, src, sport, dst, dport);
     if (sid === 0) {
       sid = this.createOutbound(b, off, l4, p, src, sport, dst, dport, tflags, firstFrag, now);
       if (sid < 0) return -sid;
@@ -399,7 +419,8 @@ export class Partition {
     // For ICMP queries the identifier is the "port" on our side; the remote has none.
     const extPort = p === ICMP ? sport : dport;
     const remPort = p === ICMP ? 0 : sport;
-    let sid = t.findSessionIn(p, dst, extPort, src, remPort);
+    const cand = this.candidate(b, off);
+    let sid = cand !== 0 && t.isSessionIn(cand, p, dst, extPort, src, remPort) ? cand : t.findSessionIn(p, dst, extPort, src, remPort);
     if (sid === 0) {
       sid = this.createInbound(b, off, l4, p, src, remPort, dst, extPort, tflags, firstFrag);
       if (sid < 0) return -sid;
