@@ -96,7 +96,11 @@ function main(init: IoInit): void {
     for (let q = 0; q < nq; q++) {
       if ((pr & (1 << q)) === 0) continue;
       const fd = readFds[q]!;
-      // Keep reading this queue while it has packets and the pool has slots.
+      // Keep reading this queue while it has packets and the pool has slots. The first read
+      // after a wake-up takes one packet and hands it over at once: at low rates that is all
+      // there is, and the read that would find the queue empty comes after the hand-off
+      // instead of before it (one system call less on the packet's way).
+      let first = true;
       for (;;) {
         reclaim();
         // Arm slots for the read: slotOf[0..armed) with their offsets. The ones a read does
@@ -107,7 +111,8 @@ function main(init: IoInit): void {
           slotOf[armed] = s;
           offs[armed++] = s * slotSize;
         }
-        const want = armed;
+        const want = first ? Math.min(1, armed) : armed;
+        first = false;
         if (want === 0) break;
         const n = readBatch(fd, pool, offs, slotSize, rlens, want);
         const got = n > 0 ? n : 0;
