@@ -2,8 +2,8 @@
  * tun.c — masq_tun, the N-API binding to Linux TUN devices (drivers/net/tun.c).
  *
  * Owns: every system call masq makes on /dev/net/tun, on the eventfd that wakes a blocked
- * I/O thread or a translation worker, and the SIOC* ioctls that configure the interface.
- * Nothing else.
+ * I/O thread or a translation worker, and the SIOC* ioctls that configure the interface;
+ * plus sched_yield(2) for a worker waiting on a hand-off (yieldCpu). Nothing else.
  *
  * Contract:
  *  - All functions are synchronous and run on the calling JS thread (the I/O thread calls
@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -547,6 +548,18 @@ static napi_value js_drain_wake(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* yieldCpu() -> 0                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* sched_yield(2): a translation worker that waits a few µs for the I/O thread's hand-off
+ * lets whatever else is runnable on its CPU (the I/O thread itself, on a small machine) go
+ * first instead of spinning against it. Never fails on Linux. */
+static napi_value js_yield_cpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  return ret_int(env, sched_yield());
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -823,6 +836,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"wake", NULL, js_wake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"drainWake", NULL, js_drain_wake, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"yieldCpu", NULL, js_yield_cpu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMtu", NULL, js_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getMtu", NULL, js_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL},

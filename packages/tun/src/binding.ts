@@ -83,6 +83,8 @@ export interface TunBinding {
   eventfd(): number;
   /** Make the eventfd readable. Any thread may call it. */
   wake(efd: number): void;
+  /** sched_yield(2): let another runnable thread on this CPU go first. Returns 0. */
+  yieldCpu(): number;
   /** Reset the eventfd; returns the number of wakes that were pending (0 if none). */
   drainWake(efd: number): number;
   close(fd: number): void;

@@ -107,6 +107,11 @@ export function drainWake(efd: number): number {
   return getBinding().drainWake(efd);
 }
 
+/** sched_yield(2) for a thread that waits briefly on another (see TunBinding.yieldCpu). */
+export function yieldCpu(): number {
+  return getBinding().yieldCpu();
+}
+
 export function closeWaker(efd: number): void {
   getBinding().close(efd);
 }

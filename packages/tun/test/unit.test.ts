@@ -66,6 +66,9 @@ class FakeBinding implements TunBinding {
   drainWake(): number {
     return 0;
   }
+  yieldCpu(): number {
+    return 0;
+  }
   close(fd: number): void {
     this.calls.push(['close', fd]);
   }
@@ -284,6 +287,7 @@ ntest('native poll on a waker alone, errnoName, close errors carry code and hint
   b.wake(efd);
   t.is(b.poll(-1, efd, 0), 2);
   t.is(b.drainWake(efd), 1);
+  t.is(b.yieldCpu(), 0);
   t.is(b.errnoName(-11), 'EAGAIN');
   t.is(b.errnoName(22), 'EINVAL');
   b.close(efd);

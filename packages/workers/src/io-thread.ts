@@ -58,6 +58,7 @@ function main(init: IoInit): void {
   const rlens = new Uint32Array(BATCH);
   const slotOf = new Int32Array(BATCH);
   let armed = 0;
+  let readWant = 1;
   const passOff = new Uint32Array(BATCH);
   const passLen = new Uint32Array(BATCH);
   const passSlot = new Int32Array(BATCH);
@@ -96,11 +97,13 @@ function main(init: IoInit): void {
     for (let q = 0; q < nq; q++) {
       if ((pr & (1 << q)) === 0) continue;
       const fd = readFds[q]!;
-      // Keep reading this queue while it has packets and the pool has slots. The first read
-      // after a wake-up takes one packet and hands it over at once: at low rates that is all
-      // there is, and the read that would find the queue empty comes after the hand-off
-      // instead of before it (one system call less on the packet's way).
-      let first = true;
+      // Read this queue while it has packets and the pool has slots, `readWant` packets at a
+      // time: it adapts to the load. A read that gets all it asked for doubles it (up to
+      // BATCH) and, below BATCH, returns to poll(2), which answers at once while packets
+      // wait; a read that gets fewer (the queue ran dry: EAGAIN) sets it to what came. At low
+      // rates that is one packet per wake-up in one read, with no read that finds the queue
+      // empty (poll + read per packet instead of poll + read + empty read); under load the
+      // reads are batches of up to BATCH without polls between them.
       for (;;) {
         reclaim();
         // Arm slots for the read: slotOf[0..armed) with their offsets. The ones a read does
@@ -111,8 +114,7 @@ function main(init: IoInit): void {
           slotOf[armed] = s;
           offs[armed++] = s * slotSize;
         }
-        const want = first ? Math.min(1, armed) : armed;
-        first = false;
+        const want = Math.min(readWant, armed);
         if (want === 0) break;
         const n = readBatch(fd, pool, offs, slotSize, rlens, want);
         const got = n > 0 ? n : 0;
@@ -120,7 +122,10 @@ function main(init: IoInit): void {
           stats[srow + IO_STAT.TUN_READ_ERRORS]!++;
           break;
         }
-        if (n === 0) break;
+        if (n === 0) {
+          readWant = 1;
+          break;
+        }
         stats[srow + IO_STAT.TUN_READS]! += n;
         // slotOf[0..n) now hold packets and leave the armed set (after the loop below).
         armed -= got;
@@ -173,7 +178,14 @@ function main(init: IoInit): void {
         }
         slotOf.copyWithin(0, got, got + armed);
         offs.copyWithin(0, got, got + armed);
-        if (n < want) break;
+        if (n < want) {
+          readWant = Math.max(1, n);
+          break;
+        }
+        if (readWant < BATCH) {
+          readWant = Math.min(BATCH, readWant * 2);
+          break;
+        }
       }
     }
   }

@@ -18,7 +18,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet } from '@masq/core';
-import { writeBatch } from '@masq/tun';
+import { writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { park, ring, PARK_HINT, PARK_TIMEOUT } from './doorbell.js';
@@ -225,7 +225,9 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       // A packet is on this worker's TUN queue and the I/O thread, woken with us, is reading
       // it: wait for the hand-off here rather than sleep again (bounded).
       const t0 = performance.now();
-      while (Atomics.load(ctl, CTL_DOORBELL + index) === bell && performance.now() - t0 < HINT_WAIT_MS);
+      // Yielding in the loop lets the I/O thread (or the load) run first where it shares this
+      // CPU, instead of spinning against it (measured: connections/s +1-15 % on two cores).
+      while (Atomics.load(ctl, CTL_DOORBELL + index) === bell && performance.now() - t0 < HINT_WAIT_MS) yieldCpu();
       // Nothing came (it was another worker's packet, or the I/O thread is behind): stop
       // listening to the queue until the doorbell wakes this worker again, so a queue that
       // stays readable cannot keep it spinning.
