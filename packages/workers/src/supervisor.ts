@@ -121,7 +121,8 @@ export class Gateway extends EventEmitter {
       filename: new URL('./actor-entry.js', import.meta.url).href,
       minThreads: config.partitions + 2,
       maxThreads: config.partitions + 2,
-      // 'sync' atomics would freeze an idle worker's ports; actors wait with waitAsync instead.
+      // 'sync' atomics would freeze an idle worker's ports; actors park on their own doorbells
+      // (doorbell.ts) and yield to their event loops.
       atomics: 'disabled',
       idleTimeout: 2 ** 31 - 1,
       concurrentTasksPerWorker: 1,
