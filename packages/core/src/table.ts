@@ -233,10 +233,9 @@ export class SessionTable {
 
   // ---------------------------------------------------------------- lookups (fast path)
 
+  /** The session with this outbound key (inside endpoint, remote endpoint), or 0. */
   findSessionOut(proto: number, inA: number, inP: number, rem: number, remP: number): number {
-    const r = this.cols.sRec;
     const ix = this.cols.ixSessOut;
-    const ports = ((inP << 16) | remP) >>> 0;
     const h = hash5(proto, inA, inP, rem, remP);
     const tag = h >>> 27;
     let i = h & this.smask;
@@ -244,16 +243,30 @@ export class SessionTable {
       const e = ix[i]!;
       if (e === 0) return 0;
       // The tag spares a record read (a cache miss) for almost every colliding entry.
-      if (e >>> 26 === tag) {
-        const id = e & ID_MASK;
-        const o = id * REC;
-        if (r[o + R_IN] === inA && r[o + R_REM] === rem && r[o + R_PORTS] === ports && ((r[o + R_EXTP]! >>> 8) & 0xff) === proto) return id;
-      }
+      if (e >>> 26 === tag && this.isSessionOut(e & ID_MASK, proto, inA, inP, rem, remP)) return e & ID_MASK;
       i = (i + 1) & this.smask;
     }
   }
 
-  /** Session `id` has this outbound key (a live session: a free one has protocol 0). */
+  /** The session with this inbound key (external endpoint, remote endpoint), or 0. */
+  findSessionIn(proto: number, ext: number, extP: number, rem: number, remP: number): number {
+    const ix = this.cols.ixSessIn;
+    const h = hash5(proto, ext, extP, rem, remP);
+    const tag = h >>> 27;
+    let i = h & this.smask;
+    for (;;) {
+      const e = ix[i]!;
+      if (e === 0) return 0;
+      if (e >>> 26 === tag && this.isSessionIn(e & ID_MASK, proto, ext, extP, rem, remP)) return e & ID_MASK;
+      i = (i + 1) & this.smask;
+    }
+  }
+
+  /**
+   * Session `id` has this outbound key (a live session: a free one has protocol 0). The one
+   * key check: the lookups use it, and so does translate() for the batch prefetch's candidate
+   * (a wrong or stale candidate costs one comparison, never a wrong answer).
+   */
   isSessionOut(id: number, proto: number, inA: number, inP: number, rem: number, remP: number): boolean {
     const r = this.cols.sRec;
     const o = id * REC;
@@ -265,24 +278,6 @@ export class SessionTable {
     const r = this.cols.sRec;
     const o = id * REC;
     return r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto);
-  }
-
-  findSessionIn(proto: number, ext: number, extP: number, rem: number, remP: number): number {
-    const r = this.cols.sRec;
-    const ix = this.cols.ixSessIn;
-    const h = hash5(proto, ext, extP, rem, remP);
-    const tag = h >>> 27;
-    let i = h & this.smask;
-    for (;;) {
-      const e = ix[i]!;
-      if (e === 0) return 0;
-      if (e >>> 26 === tag) {
-        const id = e & ID_MASK;
-        const o = id * REC;
-        if (r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto)) return id;
-      }
-      i = (i + 1) & this.smask;
-    }
   }
 
   // ---------------------------------------------------------------- session fields

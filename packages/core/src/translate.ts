@@ -229,9 +229,7 @@ export class Partition {
         dp = (b[l4 + 2]! << 8) | b[l4 + 3]!;
       }
       // Outbound key: inside 5-tuple; inbound: (external, ext port, remote, remote port).
-      const out = dirs[k] === Direction.Out;
-      hashes[k] = out ? hash5(p, src, sp, dst, dp) : hash5(p, dst, p === ICMP ? sp : dp, src, p === ICMP ? 0 : sp);
-      slots[k] = out ? 1 : 0;
+      hashes[k] = dirs[k] === Direction.Out ? hash5(p, src, sp, dst, dp) : hash5(p, dst, p === ICMP ? sp : dp, src, p === ICMP ? 0 : sp);
     }
     let sink = 0;
     const io = c.ixSessOut;
@@ -240,7 +238,7 @@ export class Partition {
       // The first entry from the home slot on whose hash tag matches (table.ts findSession*):
       // a displaced session is found too, with the probe's slots in the same line.
       const h = hashes[k]!;
-      const ix = slots[k] === 1 ? io : ii;
+      const ix = dirs[k] === Direction.Out ? io : ii;
       const tag = h >>> 27;
       let i = h & smask;
       let e = ix[i]!;
