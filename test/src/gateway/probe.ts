@@ -28,9 +28,8 @@
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { createInterface } from 'node:readline';
+import { emit, int, parseArgs, str, UsageError, type Flags } from '../peers/args.js';
 import { tcpConnect } from '../peers/sockets.js';
-
-type Flags = ReadonlyMap<string, string>;
 
 export interface UdpRefusedResult {
   readonly ok: boolean;
@@ -67,39 +66,6 @@ export type ChatEvent =
   | { readonly event: 'echo'; readonly data: string; readonly ms: number }
   | { readonly event: 'closed' }
   | { readonly event: 'error'; readonly error: string };
-
-class UsageError extends Error {}
-
-function parse(argv: readonly string[]): { cmd: string; flags: Flags } {
-  const [cmd, ...rest] = argv;
-  if (cmd === undefined) throw new UsageError('missing subcommand');
-  const flags = new Map<string, string>();
-  for (let i = 0; i < rest.length; i += 2) {
-    const k = rest[i];
-    const v = rest[i + 1];
-    if (!k.startsWith('--') || v === undefined) throw new UsageError(`expected --flag value at "${k}"`);
-    flags.set(k.slice(2), v);
-  }
-  return { cmd, flags };
-}
-
-function str(flags: Flags, name: string): string {
-  const v = flags.get(name);
-  if (v === undefined) throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-function int(flags: Flags, name: string, lo: number, hi: number, dflt?: number): number {
-  const raw = flags.get(name);
-  const v = raw === undefined ? dflt : Number(raw);
-  if (v === undefined) throw new UsageError(`--${name} is required`);
-  if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`--${name} must be an integer in ${lo}..${hi}`);
-  return v;
-}
-
-function emit(obj: object): void {
-  process.stdout.write(`${JSON.stringify(obj)}\n`);
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -160,7 +126,6 @@ function udpPunch(flags: Flags): Promise<UdpPunchResult> {
     });
   });
 }
-
 
 async function tcpChat(flags: Flags): Promise<number> {
   const to = str(flags, 'to');
@@ -256,7 +221,7 @@ async function tcpPaced(flags: Flags): Promise<TcpPacedResult> {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const { cmd, flags } = parse(argv);
+  const { cmd, flags } = parseArgs(argv, false);
   const hard = setTimeout(() => {
     emit({ ok: false, error: 'hard time limit of 120 s reached' });
     process.exit(3);

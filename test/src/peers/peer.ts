@@ -40,50 +40,8 @@ import type {
   UdpRequestResult,
 } from './protocol.js';
 import { WATCH_STDIN_ENV } from './protocol.js';
+import { bool, emit, int, parseArgs, str, UsageError, type Flags } from './args.js';
 import { tcpConnect } from './sockets.js';
-
-type Flags = Map<string, string>;
-
-class UsageError extends Error {}
-
-function parse(argv: readonly string[]): { cmd: string; flags: Flags } {
-  const [cmd, ...rest] = argv;
-  if (cmd === undefined) throw new UsageError('missing subcommand');
-  const flags: Flags = new Map();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}"`);
-    const next = rest[i + 1];
-    if (next === undefined || next.startsWith('--')) flags.set(a.slice(2), 'true');
-    else {
-      flags.set(a.slice(2), next);
-      i++;
-    }
-  }
-  return { cmd, flags };
-}
-
-function str(flags: Flags, name: string, dflt?: string): string {
-  const v = flags.get(name) ?? dflt;
-  if (v === undefined) throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-function int(flags: Flags, name: string, lo: number, hi: number, dflt?: number): number {
-  const raw = flags.get(name);
-  const v = raw === undefined ? dflt : Number(raw);
-  if (v === undefined) throw new UsageError(`--${name} is required`);
-  if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`--${name} must be an integer in ${lo}..${hi}`);
-  return v;
-}
-
-function bool(flags: Flags, name: string): boolean {
-  return flags.get(name) === 'true';
-}
-
-function emit(obj: object): void {
-  process.stdout.write(`${JSON.stringify(obj)}\n`);
-}
 
 /** Address without an IPv4-mapped `::ffff:` prefix. */
 function plain(addr: string | undefined): string {
@@ -219,7 +177,6 @@ function udpEcho(flags: Flags): Promise<number> {
 
 // ---------------------------------------------------------------------------------------------
 // TCP clients
-
 
 /** Deterministic pseudo-random bytes: SHA-256 in counter mode over the seed. */
 function* payload(seed: string, total: number): Generator<Buffer> {
@@ -486,7 +443,7 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
 };
 
 async function main(argv: readonly string[]): Promise<number> {
-  const { cmd, flags } = parse(argv);
+  const { cmd, flags } = parseArgs(argv, true);
   const known = KNOWN_FLAGS[cmd];
   if (known === undefined) throw new UsageError(`unknown subcommand "${cmd}" (known: ${Object.keys(KNOWN_FLAGS).join(', ')})`);
   for (const f of flags.keys()) if (!known.includes(f)) throw new UsageError(`${cmd} does not take --${f}`);
