@@ -478,25 +478,26 @@ test('partial checksums: translate(partial) folds the address change in and the 
   const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 8 });
   const part = nat.partitions[0]!;
   let now = 0;
+  // Offload round trip of one packet: partial checksum in, translated, completed as the
+  // kernel would, then checked by the oracle.
+  const translatePartial = (pkt: Uint8Array, dir: number, what: string): void => {
+    makePartial(pkt);
+    if (part.translate(pkt, 0, pkt.length, dir, now, true) !== 1) throw new Error(`${what} not forwarded`);
+    completePartial(pkt);
+    const f = problems(pkt);
+    if (f.length > 0) throw new Error(`${what}: ${f.join('; ')}: ${formatPacket(pkt)}`);
+  };
   fc.assert(
     fc.property(fc.boolean(), fc.nat(61), fc.nat(0xffff), fc.nat(3), (isTcp, len, port, h) => {
       now += 1;
       const o = { src: HOSTS[h % 3]!, dst: REMOTES[0]!, payload: payload(len), sport: port, dport: 443 };
       const out = isTcp ? tcp({ ...o, flags: 'S' }) : udp(o);
-      makePartial(out);
-      if (part.translate(out, 0, out.length, 0, now, true) !== 1) throw new Error('outbound not forwarded');
-      completePartial(out);
-      const f1 = problems(out);
-      if (f1.length > 0) throw new Error(`outbound: ${f1.join('; ')}: ${formatPacket(out)}`);
+      translatePartial(out, 0, 'outbound');
       const x = parse(out);
       const back = isTcp
         ? tcp({ src: x.dst, dst: x.src, sport: x.dport!, dport: x.sport!, flags: 'SA', payload: payload(len) })
         : udp({ src: x.dst, dst: x.src, sport: x.dport!, dport: x.sport!, payload: payload(len) });
-      makePartial(back);
-      if (part.translate(back, 0, back.length, 1, now, true) !== 1) throw new Error('inbound not forwarded');
-      completePartial(back);
-      const f2 = problems(back);
-      if (f2.length > 0) throw new Error(`inbound: ${f2.join('; ')}: ${formatPacket(back)}`);
+      translatePartial(back, 1, 'inbound');
       const y = parse(back);
       return y.dst === o.src && y.dport === port;
     }),
