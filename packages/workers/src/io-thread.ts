@@ -117,7 +117,6 @@ function main(init: IoInit): void {
         const want = Math.min(readWant, armed);
         if (want === 0) break;
         const n = readBatch(fd, pool, offs, slotSize, rlens, want);
-        const got = n > 0 ? n : 0;
         if (n < 0) {
           stats[srow + IO_STAT.TUN_READ_ERRORS]!++;
           break;
@@ -128,7 +127,7 @@ function main(init: IoInit): void {
         }
         stats[srow + IO_STAT.TUN_READS]! += n;
         // slotOf[0..n) now hold packets and leave the armed set (after the loop below).
-        armed -= got;
+        armed -= n;
         // (pool exhaustion shows as ring depth: slots are all in the workers' rings)
         stats[srow + IO_STAT.BATCH_SIZE_SUM]! += n;
         stats[srow + IO_STAT.BATCH_COUNT]!++;
@@ -176,8 +175,8 @@ function main(init: IoInit): void {
           stats[srow + IO_STAT.TUN_WRITES]! += np;
           for (let i = 0; i < np; i++) stack[sp++] = passSlot[i]!;
         }
-        slotOf.copyWithin(0, got, got + armed);
-        offs.copyWithin(0, got, got + armed);
+        slotOf.copyWithin(0, n, n + armed);
+        offs.copyWithin(0, n, n + armed);
         if (n < want) {
           readWant = Math.max(1, n);
           break;
