@@ -62,13 +62,14 @@ export const BASELINE = 'kernel-nat';
 
 registerMode({ name: 'routing', description: 'plain kernel forwarding, no NAT', topology: { mode: 'routing', hosts: 2 } });
 registerMode({ name: 'kernel-nat', description: 'nftables masquerade (the kernel NAT)', topology: { mode: 'kernel-nat', hosts: 2 } });
-function masqMode(workers: number, offload = false): BenchMode {
+function masqMode(workers: number, offload = false, sched?: string): BenchMode {
   return {
-    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload ? '-offload' : ''),
-    description: `the masq userspace gateway on a TUN, ${workers} worker(s)${offload ? ', TUN offloads (TSO, checksum)' : ''}`,
+    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload ? '-offload' : '') + (sched !== undefined ? `-sched-${sched}` : ''),
+    description: `the masq userspace gateway on a TUN, ${workers} worker(s)${offload ? ', TUN offloads (TSO, checksum)' : ''}${sched !== undefined ? `, --sched ${sched}` : ''}`,
     topology: { mode: 'masq', hosts: 2 },
+    ...(sched !== undefined ? { optIn: true } : {}),
     startGateway: async (topo) => {
-      const gw = await startMasq(topo, { workers, extra: ['-q', ...(offload ? ['--offload'] : [])] });
+      const gw = await startMasq(topo, { workers, extra: ['-q', ...(offload ? ['--offload'] : []), ...(sched !== undefined ? ['--sched', sched] : [])] });
       return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
     },
   };
@@ -76,6 +77,9 @@ function masqMode(workers: number, offload = false): BenchMode {
 registerMode(masqMode(1));
 registerMode(masqMode(2));
 registerMode(masqMode(1, true));
+// Opt-in: the packet threads' scheduling policies side by side (the default is io=batch).
+registerMode(masqMode(1, false, 'normal'));
+registerMode(masqMode(1, false, 'batch'));
 
 registerMode({
   name: 'toy-tun',

@@ -4,13 +4,15 @@
  * complete intact while a TCP connection opened before the crashes keeps working after them
  * (the supervisor restarts each worker on its partition's shared table); UDP flows, TCP
  * transfers and hairpinned flows across two partitions (partition routing both ways, and
- * hand-offs between partitions); and `masq run` refusing bad arguments with exit status 2.
+ * hand-offs between partitions); `--sched` putting exactly the packet threads under
+ * SCHED_BATCH (restarted workers too); and `masq run` refusing bad arguments with exit status 2.
  *
  * The namespace tests are skipped, with the reason printed, only when this process cannot create
  * network namespaces; the argument tests need no privileges and always run.
  */
 
 import test from 'ava';
+import fs from 'node:fs';
 import path from 'node:path';
 import { run, type SinkEvent } from '../src/harness/index.js';
 import { netnsSuite, isAccept } from '../src/harness/suite.js';
@@ -19,6 +21,20 @@ import { REPO } from '../src/gateway/start.js';
 import type { TcpPacedResult } from '../src/gateway/probe.js';
 
 const netnsTest = netnsSuite('gateway e2e namespace tests');
+
+/** How many threads of process `pid` run under SCHED_BATCH (policy 3, field 41 of stat). */
+function batchThreads(pid: number): number {
+  let n = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      if (st.slice(st.lastIndexOf(')') + 2).split(' ')[41 - 3] === '3') n++;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return n;
+}
 
 
 netnsTest('worker crash mid-transfer: a 20 MB upload completes intact and an established connection survives both restarts', async (t) => {
@@ -72,13 +88,16 @@ netnsTest('worker crash mid-transfer: a 20 MB upload completes intact and an est
     t.is(r.reply, 'fresh');
     t.regex(gw.log.join(''), /worker 0 died[^\n]*restarting/);
     t.regex(gw.log.join(''), /worker 1 died[^\n]*restarting/);
+    // --sched batch (the default): the I/O thread and both workers, restarted ones included,
+    // run under SCHED_BATCH; no other thread of the gateway does.
+    t.is(batchThreads(gw.proc.pid!), 3, 'threads under SCHED_BATCH: the I/O thread and the two (restarted) workers');
     await sink.stop();
   });
   assertTornDown(t, done);
 });
 
 netnsTest('two workers: UDP flows, TCP transfers and hairpinned flows across partitions', async (t) => {
-  const done = await withGateway({ hosts: 3 }, { workers: 2, forwards: ['udp 198.51.100.100:5353 to 10.200.0.4:5353'] }, async ({ topo, gw }) => {
+  const done = await withGateway({ hosts: 3 }, { workers: 2, forwards: ['udp 198.51.100.100:5353 to 10.200.0.4:5353'], extra: ['--sched', 'workers=normal'] }, async ({ topo, gw }) => {
     const [h1, h2, h3] = topo.inside;
     t.is(h3.addr, '10.200.0.4');
     await topo.startServer(topo.serverNs, 'udp-echo', { port: 7001, reflect: true, quiet: true });
@@ -129,6 +148,8 @@ netnsTest('two workers: UDP flows, TCP transfers and hairpinned flows across par
     t.true(s.hairpinned >= 200, `hairpinned ${s.hairpinned}`);
     t.deepEqual(s.drops, {}, 'nothing dropped');
     t.log(`per worker: ${s.workers.map((w) => `${w.worker}: ${w.sessions} sessions, ${w.packets} packets`).join('; ')}`);
+    // --sched workers=normal: only the I/O thread runs under SCHED_BATCH.
+    t.is(batchThreads(gw.proc.pid!), 1, 'threads under SCHED_BATCH with --sched workers=normal');
     await sink.stop();
   });
   assertTornDown(t, done);
@@ -148,6 +169,7 @@ const BAD_ARGS: readonly (readonly [string, readonly string[], RegExp])[] = [
   ['bad rule', ['--tun', TUN, '--address', '198.51.100.100', '--masquerade', 'all from 10.0.0.0/33 to any'], /10\.0\.0\.0\/33/],
   ['forward to a non-external address', ['--tun', TUN, '--address', '198.51.100.100', ...RULE, '--forward', 'tcp 203.0.113.9:80 to 10.0.0.2:80'], /203\.0\.113\.9/],
   ['--workers 0', ['--tun', TUN, '--address', '198.51.100.100', ...RULE, '--workers', '0'], /--workers.*"0"/],
+  ['--sched fifo', ['--tun', TUN, '--address', '198.51.100.100', ...RULE, '--sched', 'fifo'], /--sched: "fifo" is not a policy/],
   ['--workers two', ['--tun', TUN, '--address', '198.51.100.100', ...RULE, '--workers', 'two'], /--workers.*"two"/],
   ['--filtering', ['--tun', TUN, '--address', '198.51.100.100', ...RULE, '--filtering', 'sideways'], /--filtering.*sideways/],
   ['--port-mode', ['--tun', TUN, '--address', '198.51.100.100', ...RULE, '--port-mode', 'zigzag'], /--port-mode.*zigzag/],

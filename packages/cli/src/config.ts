@@ -20,6 +20,7 @@
  */
 import fs from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { SchedSyntaxError, parseSched, type SchedPolicies } from '@masq/workers';
 import {
   ConfigError,
   RuleSyntaxError,
@@ -52,6 +53,8 @@ export interface RunInput {
   hopCompensation?: boolean;
   mtu?: number;
   offload?: boolean;
+  /** Scheduling policies of the packet threads (--sched). */
+  sched?: SchedPolicies;
   metrics?: string;
   control?: string;
 }
@@ -90,6 +93,7 @@ export const TOP_KEYS = [
   'hop_compensation',
   'mtu',
   'offload',
+  'sched',
   'metrics',
   'control',
 ] as const;
@@ -387,6 +391,16 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
       case 'offload':
         input.offload = bool(key, v);
         break;
+      case 'sched': {
+        const s = str(key, v);
+        try {
+          input.sched = parseSched(s);
+        } catch (e) {
+          if (e instanceof SchedSyntaxError) throw src.error(`sched: ${e.message}`, at(key));
+          throw e;
+        }
+        break;
+      }
       case 'metrics': {
         const s = str(key, v);
         if (s !== 'off' && !/^[^\s]+:[0-9]{1,5}$/.test(s)) throw src.error(`metrics: "${s}" is not HOST:PORT (e.g. "127.0.0.1:9464")`, at(key));

@@ -37,8 +37,8 @@ SYNOPSIS
            [--filtering endpoint|address|address-port] [--timeouts tcp=2h4m,udp=5m,icmp=60s]
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--icmp-on-exhaustion]
-           [--no-hop-compensation] [--mtu N] [--offload] [--metrics HOST:PORT]
-           [--control PATH] [-q]
+           [--no-hop-compensation] [--mtu N] [--offload] [--sched batch|normal]
+           [--metrics HOST:PORT] [--control PATH] [-q]
 
 DESCRIPTION
   Attaches to the TUN device NAME (creating it if missing; a persistent device made with
@@ -66,7 +66,7 @@ OPTIONS
   --timeouts LIST       tcp (established, default 2h4m), tcp-transitory (4m), udp (5m, ≥ 2m),
                         icmp (60s), fragment (2s)
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
-  --max-sessions N      table capacity across workers (default 1000000; ~163 bytes each)
+  --max-sessions N      table capacity across workers (default 1000000; ~172 bytes each)
   --host-limit N        sessions one inside host may hold (default 0: no limit)
   --host-port-limit N   external ports (mappings) one inside host may hold (RFC 6888 REQ-4;
                         default 0: no limit)
@@ -75,6 +75,10 @@ OPTIONS
   --mtu N               set the TUN device's MTU
   --offload             TUN offloads (IFF_VNET_HDR, checksum + TSO4): TCP in 64 KiB
                         super-packets across the TUN
+  --sched POLICY        Linux scheduling policy of the packet threads: batch (default:
+                        SCHED_BATCH, a packet's arrival does not preempt the program that
+                        sent it, so packets gather into batches), normal (SCHED_OTHER), or
+                        per thread kind: "io=batch,workers=normal"
   --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)
   --control PATH        control socket (default /run/masq/control.sock, mode 0600)
@@ -229,7 +233,7 @@ DESCRIPTION
   that no rule allows any more are flushed, all others keep their mappings. New timeouts
   apply to sessions from their next packet on. Other keys (tun, addresses, workers, ports,
   port_mode, filtering, max_sessions, host_limit, icmp_on_exhaustion, hop_compensation, mtu,
-  offload, metrics, control) are reported as needing a restart and are not applied. A file with an
+  offload, sched, metrics, control) are reported as needing a restart and are not applied. A file with an
   error changes nothing: the error (file:line:column) is the answer. Rules changed live with
   masq rule are replaced by the file's.
 

@@ -25,7 +25,7 @@ import {
   type PortModeName,
   type Timeouts,
 } from '@masq/core';
-import { Gateway, type GatewayOptions } from '@masq/workers';
+import { DEFAULT_SCHED, Gateway, SchedSyntaxError, parseSched, type GatewayOptions, type SchedPolicies } from '@masq/workers';
 import { TunError } from '@masq/tun';
 import { handle, startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
 import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
@@ -57,10 +57,21 @@ export const RUN_OPTIONS = {
   metrics: { type: 'string' },
   control: { type: 'string' },
   offload: { type: 'boolean' },
+  sched: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** --sched TEXT → the policies, or a usage error that says what is wrong. */
+function schedFlag(text: string): SchedPolicies {
+  try {
+    return parseSched(text);
+  } catch (e) {
+    if (e instanceof SchedSyntaxError) throw new UsageError(`--sched: ${e.message}`);
+    throw e;
+  }
+}
 
 function int(name: string, v: string | undefined, lo: number, hi: number): number | undefined {
   if (v === undefined) return undefined;
@@ -144,6 +155,7 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (values.metrics !== undefined) input.metrics = values.metrics;
   if (values.control !== undefined) input.control = values.control;
   if (values.offload) input.offload = true;
+  if (values.sched !== undefined) input.sched = schedFlag(values.sched);
   return input;
 }
 
@@ -191,9 +203,10 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     hopCompensation: input.hopCompensation,
     mtu: input.mtu,
     offload: input.offload,
+    sched: input.sched ?? { ...DEFAULT_SCHED },
   };
-  const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, ...cfg } = gateway;
-  void _t; void _r; void _m; void _o;
+  const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, sched: _s, ...cfg } = gateway;
+  void _t; void _r; void _m; void _o; void _s;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   const metrics = input.metrics ?? DEFAULT_METRICS;
   return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, metricsDefaulted: input.metrics === undefined, resolved, configPath, flags };
@@ -252,6 +265,7 @@ export function restartKeys(running: RunSettings, next: RunSettings): string[] {
   diff('hop_compensation', a.hopCompensation, b.hopCompensation);
   diff('mtu', running.gateway.mtu, next.gateway.mtu);
   diff('offload', running.gateway.offload ?? false, next.gateway.offload ?? false);
+  diff('sched', running.gateway.sched ?? DEFAULT_SCHED, next.gateway.sched ?? DEFAULT_SCHED);
   diff('metrics', running.metrics, next.metrics);
   diff('control', running.control, next.control);
   return keys;

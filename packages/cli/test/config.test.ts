@@ -42,6 +42,7 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.false(c.icmpOnExhaustion);
   t.true(c.hopCompensation);
   t.false(c.offload);
+  t.deepEqual(c.sched, { io: 'batch', workers: 'batch' });
   t.is(c.control, '/run/masq/control.sock');
   t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpTransitory: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000 });
   const s = runSettings(['--config', 'masq.toml.sample'], () => text);
@@ -68,6 +69,7 @@ icmp_on_exhaustion = true
 hop_compensation = false
 mtu = 1400
 offload = true
+sched = "io=normal"
 metrics = "127.0.0.1:9464"
 control = "/tmp/m.sock"
 [timeouts]
@@ -89,6 +91,7 @@ tcp-transitory = "1m30s"
     hopCompensation: false,
     mtu: 1400,
     offload: true,
+    sched: { io: 'normal', workers: 'batch' },
     metrics: '127.0.0.1:9464',
     control: '/tmp/m.sock',
     timeouts: { udp: 600_000, tcpTransitory: 90_000 },
@@ -126,6 +129,8 @@ test('wrong types name the expected and the found type', (t) => {
   t.regex(fileErr(`ports = "70000-1"\n`).message, /ports: /);
   t.regex(fileErr(`metrics = "9464"\n`).message, /metrics: "9464" is not HOST:PORT/);
   t.regex(fileErr(`tun = "a very long name0"\n`).message, /tun: .* is not an interface name/);
+  t.regex(fileErr(`sched = "fifo"\n`).message, /^masq\.toml:1:1: sched: "fifo" is not a policy or THREADS=POLICY: use "normal", "batch", or/);
+  t.regex(fileErr(`sched = 3\n`).message, /sched: expected a string/);
 });
 
 test('a bad address points at the string in the file', (t) => {
@@ -173,6 +178,11 @@ test('flags win over the file; rule flags replace the file rules; timeouts merge
   t.is(s.configPath, 'x.toml');
   t.is(s.gateway.offload, undefined);
   t.true(runSettings(['--config', 'x.toml', '--offload'], read).gateway.offload);
+  // The packet threads run under SCHED_BATCH unless told otherwise; a flag beats the file.
+  t.deepEqual(s.gateway.sched, { io: 'batch', workers: 'batch' });
+  t.deepEqual(runSettings(['--config', 'x.toml', '--sched', 'normal'], () => minimal + 'sched = "batch"\n').gateway.sched, { io: 'normal', workers: 'normal' });
+  t.deepEqual(runSettings(['--config', 'x.toml'], () => minimal + 'sched = "workers=normal"\n').gateway.sched, { io: 'batch', workers: 'normal' });
+  t.throws(() => runSettings(['--config', 'x.toml', '--sched', 'io=rt'], read), { instanceOf: UsageError, message: /^--sched: "rt" is not a policy/ });
   const s2 = runSettings(['-c', 'x.toml', '--masquerade', 'tcp from 10.1.0.0/16 to any'], read);
   t.is(s2.gateway.rulesText, 'masquerade tcp from 10.1.0.0/16 to any');
 });

@@ -60,7 +60,7 @@ test('an unchanged file changes nothing', async (t) => {
 
 test('changed rules and timeouts apply; restart-only keys are reported, not applied', async (t) => {
   const { gw, file, read, settings } = setup(BASE);
-  file.text = BASE.replace('to any"]', 'to any", "accept all from 10.200.0.0/24 to 10.0.0.0/8"]') + 'workers = 17\nfiltering = "endpoint"\noffload = true\n[timeouts]\nudp = "10m"\n';
+  file.text = BASE.replace('to any"]', 'to any", "accept all from 10.200.0.0/24 to 10.0.0.0/8"]') + 'workers = 17\nfiltering = "endpoint"\noffload = true\nsched = "normal"\n[timeouts]\nudp = "10m"\n';
   const r = await reloadGateway(gw, settings, read);
   t.true(r.rulesChanged);
   t.is(r.flushed, 2);
@@ -68,8 +68,8 @@ test('changed rules and timeouts apply; restart-only keys are reported, not appl
   t.deepEqual(gw.setRulesCalls, ['masquerade all from 10.200.0.0/24 to any\naccept all from 10.200.0.0/24 to 10.0.0.0/8']);
   t.deepEqual(r.timeoutsChanged, ['udp 5m -> 10m']);
   t.deepEqual(gw.setTimeoutsCalls, [{ ...DEFAULT_TIMEOUTS, udp: 600_000 }]);
-  t.deepEqual(r.restartNeeded, ['workers', 'filtering', 'offload']);
-  t.regex(formatReload(r), /rules changed \(2 rule\(s\)\), 2 session\(s\) flushed; timeouts: udp 5m -> 10m; changed but needing a restart \(not applied\): workers, filtering, offload$/);
+  t.deepEqual(r.restartNeeded, ['workers', 'filtering', 'offload', 'sched']);
+  t.regex(formatReload(r), /rules changed \(2 rule\(s\)\), 2 session\(s\) flushed; timeouts: udp 5m -> 10m; changed but needing a restart \(not applied\): workers, filtering, offload, sched$/);
 });
 
 test('rules written differently but meaning the same are not re-applied', async (t) => {

@@ -3,7 +3,9 @@
  *
  * Owns: every system call masq makes on /dev/net/tun, on the eventfd that wakes a blocked
  * I/O thread or a translation worker, and the SIOC* ioctls that configure the interface;
- * plus sched_yield(2) for a worker waiting on a hand-off (yieldCpu). Nothing else.
+ * plus two scheduler calls for the packet threads: sched_yield(2) for a worker waiting on a
+ * hand-off (yieldCpu) and sched_setscheduler(2) on the calling thread (setThreadPolicy).
+ * Nothing else.
  *
  * Contract:
  *  - All functions are synchronous and run on the calling JS thread (the I/O thread calls
@@ -560,6 +562,35 @@ static napi_value js_yield_cpu(napi_env env, napi_callback_info info) {
   return ret_int(env, sched_yield());
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* setThreadPolicy(policy) -> undefined                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* sched_setscheduler(2) on the CALLING thread only (pid 0 is the caller's thread id on Linux):
+ * policy 0 = SCHED_OTHER, 3 = SCHED_BATCH, both with static priority 0 (so no privilege is
+ * needed). SCHED_BATCH keeps the thread's fair share but its wake-ups do not preempt the task
+ * running on the CPU: a packet thread woken by each packet then no longer interrupts the
+ * programs that make the packets, and packets gather into batches. Other policies (the
+ * real-time ones need CAP_SYS_NICE and starve the rest of a small machine) are refused with
+ * EINVAL. */
+static napi_value js_set_thread_policy(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t policy;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &policy) != napi_ok ||
+      (policy != SCHED_OTHER && policy != SCHED_BATCH)) {
+    return throw_errno(env, EINVAL, "sched_setscheduler", "use 0 (SCHED_OTHER) or 3 (SCHED_BATCH)",
+                       "setThreadPolicy: bad policy");
+  }
+  struct sched_param sp = {.sched_priority = 0};
+  if (sched_setscheduler(0, policy, &sp) < 0) {
+    int e = errno;
+    return throw_errno(env, e, "sched_setscheduler", NULL, "set scheduling policy %d", policy);
+  }
+  return ret_undefined(env);
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -837,6 +868,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"wake", NULL, js_wake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"drainWake", NULL, js_drain_wake, NULL, NULL, NULL, napi_enumerable, NULL},
       {"yieldCpu", NULL, js_yield_cpu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setThreadPolicy", NULL, js_set_thread_policy, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMtu", NULL, js_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getMtu", NULL, js_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL},

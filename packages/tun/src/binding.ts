@@ -85,6 +85,11 @@ export interface TunBinding {
   wake(efd: number): void;
   /** sched_yield(2): let another runnable thread on this CPU go first. Returns 0. */
   yieldCpu(): number;
+  /**
+   * sched_setscheduler(2) on the calling thread: 0 = SCHED_OTHER, 3 = SCHED_BATCH (static
+   * priority 0, no privilege needed). Throws EINVAL for any other policy.
+   */
+  setThreadPolicy(policy: number): void;
   /** Reset the eventfd; returns the number of wakes that were pending (0 if none). */
   drainWake(efd: number): number;
   close(fd: number): void;

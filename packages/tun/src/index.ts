@@ -112,6 +112,15 @@ export function yieldCpu(): number {
   return getBinding().yieldCpu();
 }
 
+/** Scheduling policies a packet thread may run under (see TunBinding.setThreadPolicy). */
+export const SCHED_OTHER = 0;
+export const SCHED_BATCH = 3;
+
+/** Set the calling thread's scheduling policy (SCHED_OTHER or SCHED_BATCH). */
+export function setThreadPolicy(policy: typeof SCHED_OTHER | typeof SCHED_BATCH): void {
+  getBinding().setThreadPolicy(policy);
+}
+
 export function closeWaker(efd: number): void {
   getBinding().close(efd);
 }

@@ -69,6 +69,7 @@ class FakeBinding implements TunBinding {
   yieldCpu(): number {
     return 0;
   }
+  setThreadPolicy(): void {}
   close(fd: number): void {
     this.calls.push(['close', fd]);
   }

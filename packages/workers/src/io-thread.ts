@@ -19,6 +19,7 @@ import { readBatch, writeBatch, pollMany, drainWake, POLL_MANY_WOKEN } from '@ma
 import { Ring } from './ring.js';
 import { CTL_STOP, IO_STAT } from './layout.js';
 import { ring } from './doorbell.js';
+import { applyThreadPolicy } from './sched.js';
 import { planOf, rulesOf, type GatewaySpec } from './spec.js';
 
 interface IoInit {
@@ -30,6 +31,8 @@ const BATCH = 256;
 
 function main(init: IoInit): void {
   const { spec, port } = init;
+  // SCHED_BATCH by default (sched.ts): a packet's arrival does not preempt its sender.
+  applyThreadPolicy(spec.schedIo, 'I/O thread');
   const mem = spec.memory;
   const P = spec.config.partitions;
   const pool = new Uint8Array(mem.pool);

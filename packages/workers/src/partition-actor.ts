@@ -23,6 +23,7 @@ import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { park, ring, PARK_HINT, PARK_TIMEOUT } from './doorbell.js';
 import { partitionOf, planOf, type GatewaySpec } from './spec.js';
+import { applyThreadPolicy } from './sched.js';
 import { Comlink, nodeEndpoint } from './rpc.js';
 
 const BATCH = 256;
@@ -45,6 +46,7 @@ export interface PartitionControl {
 
 export async function runPartition(spec: GatewaySpec, index: number, port: MessagePort): Promise<string> {
   const mem = spec.memory;
+  applyThreadPolicy(spec.schedWorkers, `translation worker ${index}`);
   const plan = planOf(spec);
   const part = partitionOf(spec, index, plan);
   const pool = new Uint8Array(mem.pool);

@@ -25,6 +25,9 @@ export interface GatewaySpec {
    * from read to write.
    */
   vnetHdr: number;
+  /** Scheduling policy of the packet threads (SCHED_OTHER 0 or SCHED_BATCH 3; see sched.ts). */
+  schedIo: number;
+  schedWorkers: number;
 }
 
 export function planOf(spec: GatewaySpec): PortPlan {

@@ -34,6 +34,7 @@ import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from
 import { wakeAll } from './doorbell.js';
 import { allocateMemory, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
+import { DEFAULT_SCHED, policyNumber, type SchedPolicies } from './sched.js';
 import type { PartitionControl } from './partition-actor.js';
 import type { ActorTask } from './actor-entry.js';
 import { Comlink, nodeEndpoint, type Remote } from './rpc.js';
@@ -53,6 +54,8 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
    * Slots grow to 64 KiB (the pool shrinks to 1024 of them).
    */
   offload?: boolean;
+  /** Scheduling policy of the I/O thread and of the translation workers (sched.ts). */
+  sched?: SchedPolicies;
   log?: (line: string) => void;
 }
 
@@ -116,6 +119,8 @@ export class Gateway extends EventEmitter {
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
       vnetHdr: opts.offload ? VNET_HDR_LEN : 0,
+      schedIo: policyNumber((opts.sched ?? DEFAULT_SCHED).io),
+      schedWorkers: policyNumber((opts.sched ?? DEFAULT_SCHED).workers),
     };
     this.pool = new Piscina({
       filename: new URL('./actor-entry.js', import.meta.url).href,
@@ -131,8 +136,8 @@ export class Gateway extends EventEmitter {
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, ...cfgIn } = opts;
-    void _tun; void _rt; void _sl; void _ss; void _mtu; void _log; void _off;
+    const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, sched: _sched, ...cfgIn } = opts;
+    void _tun; void _rt; void _sl; void _ss; void _mtu; void _log; void _off; void _sched;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
