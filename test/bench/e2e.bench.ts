@@ -41,11 +41,13 @@ export interface BenchSettings {
   readonly tcpSeconds: number;
   readonly udpSeconds: number;
   readonly cpsSeconds: number;
+  /** Connections the connection-rate client keeps open at once (`--cps-concurrency=N`). */
+  readonly cpsConcurrency: number;
   readonly latencyCount: number;
   readonly latencySeconds: number;
 }
 
-export const DEFAULT_SETTINGS: BenchSettings = { tcpSeconds: 5, udpSeconds: 3, cpsSeconds: 3, latencyCount: 2000, latencySeconds: 4 };
+export const DEFAULT_SETTINGS: BenchSettings = { tcpSeconds: 5, udpSeconds: 3, cpsSeconds: 3, cpsConcurrency: 32, latencyCount: 2000, latencySeconds: 4 };
 
 /** CPU used during one measurement, in cores. */
 export interface CpuUse {
@@ -197,9 +199,9 @@ async function tcpCps(topo: Topology, pid: number | null, s: BenchSettings): Pro
     // Warm-up, not measured, in every mode alike: the echo server's and (for masq) the
     // gateway's code for connection set-up and tear-down is compiled by the JIT in the first
     // second; measured cold, masq's first round ran ~20 % slower than its next.
-    await topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds: 1, max: 500_000, concurrency: 32 }, { timeoutMs: 16_000 });
+    await topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds: 1, max: 500_000, concurrency: s.cpsConcurrency }, { timeoutMs: 16_000 });
     return await measured(pid, async () => {
-      const r = await topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds: s.cpsSeconds, max: 500_000, concurrency: 32 }, { timeoutMs: (s.cpsSeconds + 15) * 1000 });
+      const r = await topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds: s.cpsSeconds, max: 500_000, concurrency: s.cpsConcurrency }, { timeoutMs: (s.cpsSeconds + 15) * 1000 });
       const j = r.json;
       if (j === null || typeof j.perSecond !== 'number') throw new Error(`tcp-connect-rate failed: ${r.result.stdout} ${r.result.stderr}`);
       return { value: j.perSecond, detail: `${String(j.connections)} ok, ${String(j.failures)} failed` };
@@ -409,6 +411,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const repeatArg = argv.find((a) => a.startsWith('--repeat='));
   const repeat = repeatArg === undefined ? 1 : Math.max(1, Math.min(10, Number.parseInt(repeatArg.slice('--repeat='.length), 10) || 1));
+  const ccArg = argv.find((a) => a.startsWith('--cps-concurrency='));
+  const cc = ccArg === undefined ? DEFAULT_SETTINGS.cpsConcurrency : Number(ccArg.slice('--cps-concurrency='.length));
+  if (!Number.isInteger(cc) || cc < 1 || cc > 1024) {
+    process.stderr.write(`e2e bench: --cps-concurrency must be a whole number from 1 to 1024\n`);
+    return 2;
+  }
+  const settings: BenchSettings = { ...DEFAULT_SETTINGS, cpsConcurrency: cc };
   const modes = names.length === 0 ? allModes() : names.map(getMode);
   const limit = setTimeout(() => {
     process.stderr.write(`e2e bench: stopped after ${(RUN_LIMIT_MS * repeat) / 1000} s\n`);
@@ -424,7 +433,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (let r = 0; r < repeat; r++) {
     for (const m of modes) {
       log(`mode ${m.name}: ${m.description}${repeat > 1 ? ` (round ${r + 1}/${repeat})` : ''}`);
-      const res = await benchMode(m, DEFAULT_SETTINGS, log, only);
+      const res = await benchMode(m, settings, log, only);
       results.push(repeat > 1 ? { ...res, round: r + 1 } : res);
     }
   }
