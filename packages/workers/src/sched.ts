@@ -9,9 +9,9 @@
  * CPU with them), so each packet costs a preemption and the sender is cut off mid-burst.
  * Under SCHED_BATCH the thread keeps its fair share of CPU, but its wake-ups do not preempt:
  * it runs when the CPU's current task blocks or its slice ends, or at once on an idle CPU, and
- * finds the burst in the queue. Measured on 2 cores (docs/BENCHMARKS.md): TCP connections/s
- * through the gateway +15-35 %, the gateway's CPU per packet down, latency with an idle CPU
- * unchanged. The real-time policies are not offered: a busy packet thread at SCHED_FIFO took
+ * finds the burst in the queue. Measured on 2 cores (docs/BENCHMARKS.md), paired rounds
+ * against SCHED_OTHER: TCP connections/s through the gateway +18 % on average (higher in 15
+ * of 16 rounds), TCP throughput +5-31 %, latency with an idle CPU unchanged. The real-time policies are not offered: a busy packet thread at SCHED_FIFO took
  * the whole CPU from the programs it serves (connections/s fell by two thirds).
  *
  * Contract: parseSched(text) accepts "normal", "batch", or "io=POLICY,workers=POLICY" (either
