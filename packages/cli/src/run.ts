@@ -25,7 +25,7 @@ import {
   type PortModeName,
   type Timeouts,
 } from '@masq/core';
-import { DEFAULT_SCHED, Gateway, SchedSyntaxError, parseSched, type GatewayOptions, type SchedPolicies } from '@masq/workers';
+import { DEFAULT_SCHED, Gateway, SchedSyntaxError, formatSched, parseSched, type GatewayOptions, type SchedPolicies } from '@masq/workers';
 import { TunError } from '@masq/tun';
 import { handle, startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
 import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
@@ -395,7 +395,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       }
     }
   }
-  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
+  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);

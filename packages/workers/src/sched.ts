@@ -11,8 +11,9 @@
  * it runs when the CPU's current task blocks or its slice ends, or at once on an idle CPU, and
  * finds the burst in the queue. Measured on 2 cores (docs/BENCHMARKS.md), paired rounds
  * against SCHED_OTHER: TCP connections/s through the gateway +18 % on average (higher in 15
- * of 16 rounds), TCP throughput +5-31 %, latency with an idle CPU unchanged. The real-time policies are not offered: a busy packet thread at SCHED_FIFO took
- * the whole CPU from the programs it serves (connections/s fell by two thirds).
+ * of 16 rounds), TCP throughput +5-31 %, latency with an idle CPU unchanged. The real-time
+ * policies are not offered: a packet thread at SCHED_FIFO, spinning in its hand-off wait,
+ * took its CPU from the programs it serves (connections/s fell by two thirds).
  *
  * Contract: parseSched(text) accepts "normal", "batch", or "io=POLICY,workers=POLICY" (either
  * part may be left out and keeps its default); it throws SchedSyntaxError with what is wrong.
@@ -64,7 +65,7 @@ export function parseSched(text: string): SchedPolicies {
   return out;
 }
 
-/** The canonical text of a pair of policies (what `masq status` and reload diffs show). */
+/** The canonical text of a pair of policies (the `gateway up` log line shows it). */
 export function formatSched(s: SchedPolicies): string {
   return s.io === s.workers ? s.io : `io=${s.io},workers=${s.workers}`;
 }
