@@ -2,7 +2,7 @@
  * @masq/workers — the gateway's actors and their shared-memory protocol.
  */
 export { Gateway, type GatewayOptions } from './supervisor.js';
-export { DEFAULT_SCHED, SCHED_POLICIES, SchedSyntaxError, formatSched, parseSched, type SchedPolicies, type SchedPolicy } from './sched.js';
+export { DEFAULT_SCHED, SchedSyntaxError, formatSched, parseSched, type SchedPolicies, type SchedPolicy } from './sched.js';
 export * from './layout.js';
 export { Ring, ringBuffer } from './ring.js';
 export type { PartitionControl } from './partition-actor.js';

@@ -32,7 +32,7 @@ const BATCH = 256;
 function main(init: IoInit): void {
   const { spec, port } = init;
   // SCHED_BATCH by default (sched.ts): a packet's arrival does not preempt its sender.
-  applyThreadPolicy(spec.schedIo, 'I/O thread');
+  applyThreadPolicy(spec.sched.io, 'I/O thread');
   const mem = spec.memory;
   const P = spec.config.partitions;
   const pool = new Uint8Array(mem.pool);

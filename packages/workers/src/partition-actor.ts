@@ -46,7 +46,7 @@ export interface PartitionControl {
 
 export async function runPartition(spec: GatewaySpec, index: number, port: MessagePort): Promise<string> {
   const mem = spec.memory;
-  applyThreadPolicy(spec.schedWorkers, `translation worker ${index}`);
+  applyThreadPolicy(spec.sched.workers, `translation worker ${index}`);
   const plan = planOf(spec);
   const part = partitionOf(spec, index, plan);
   const pool = new Uint8Array(mem.pool);

@@ -71,14 +71,14 @@ export function formatSched(s: SchedPolicies): string {
 }
 
 /** The kernel's number for a policy (SCHED_OTHER 0, SCHED_BATCH 3). */
-export function policyNumber(p: SchedPolicy): number {
+export function policyNumber(p: SchedPolicy): typeof SCHED_OTHER | typeof SCHED_BATCH {
   return p === 'batch' ? SCHED_BATCH : SCHED_OTHER;
 }
 
-/** Put the calling thread under `policy` (a number from policyNumber). Never throws. */
-export function applyThreadPolicy(policy: number, who: string): void {
+/** Put the calling thread under `policy`. Never throws. */
+export function applyThreadPolicy(policy: SchedPolicy, who: string): void {
   try {
-    setThreadPolicy(policy === SCHED_BATCH ? SCHED_BATCH : SCHED_OTHER);
+    setThreadPolicy(policyNumber(policy));
   } catch (e) {
     process.emitWarning(`masq: ${who}: could not set its scheduling policy (${(e as Error).message}); it runs under the default policy`);
   }

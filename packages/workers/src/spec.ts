@@ -4,6 +4,7 @@
  */
 import { PortPlan, RuleSet, SessionTable, parseRules, type NatConfig, type TableSizes, Partition } from '@masq/core';
 import type { GatewayMemory } from './layout.js';
+import type { SchedPolicies } from './sched.js';
 
 export interface GatewaySpec {
   config: NatConfig;
@@ -25,9 +26,8 @@ export interface GatewaySpec {
    * from read to write.
    */
   vnetHdr: number;
-  /** Scheduling policy of the packet threads (SCHED_OTHER 0 or SCHED_BATCH 3; see sched.ts). */
-  schedIo: number;
-  schedWorkers: number;
+  /** Scheduling policies of the packet threads (sched.ts). */
+  sched: SchedPolicies;
 }
 
 export function planOf(spec: GatewaySpec): PortPlan {

@@ -34,7 +34,7 @@ import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from
 import { wakeAll } from './doorbell.js';
 import { allocateMemory, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
-import { DEFAULT_SCHED, policyNumber, type SchedPolicies } from './sched.js';
+import { DEFAULT_SCHED, type SchedPolicies } from './sched.js';
 import type { PartitionControl } from './partition-actor.js';
 import type { ActorTask } from './actor-entry.js';
 import { Comlink, nodeEndpoint, type Remote } from './rpc.js';
@@ -119,8 +119,7 @@ export class Gateway extends EventEmitter {
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
       vnetHdr: opts.offload ? VNET_HDR_LEN : 0,
-      schedIo: policyNumber((opts.sched ?? DEFAULT_SCHED).io),
-      schedWorkers: policyNumber((opts.sched ?? DEFAULT_SCHED).workers),
+      sched: opts.sched ?? DEFAULT_SCHED,
     };
     this.pool = new Piscina({
       filename: new URL('./actor-entry.js', import.meta.url).href,

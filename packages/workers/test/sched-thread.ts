@@ -5,9 +5,9 @@
 import { parentPort } from 'node:worker_threads';
 import { applyThreadPolicy } from '../src/sched.js';
 
-applyThreadPolicy(3, 'test thread');
+applyThreadPolicy('batch', 'test thread');
 parentPort?.postMessage('batch');
 parentPort?.once('message', () => {
-  applyThreadPolicy(0, 'test thread');
+  applyThreadPolicy('normal', 'test thread');
   parentPort?.postMessage('normal');
 });
