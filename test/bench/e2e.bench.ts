@@ -199,9 +199,11 @@ async function tcpCps(topo: Topology, pid: number | null, s: BenchSettings): Pro
     // Warm-up, not measured, in every mode alike: the echo server's and (for masq) the
     // gateway's code for connection set-up and tear-down is compiled by the JIT in the first
     // second; measured cold, masq's first round ran ~20 % slower than its next.
-    await topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds: 1, max: 500_000, concurrency: s.cpsConcurrency }, { timeoutMs: 16_000 });
+    const rate = (seconds: number): ReturnType<Topology['peerRaw']> =>
+      topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds, max: 500_000, concurrency: s.cpsConcurrency }, { timeoutMs: (seconds + 15) * 1000 });
+    await rate(1);
     return await measured(pid, async () => {
-      const r = await topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds: s.cpsSeconds, max: 500_000, concurrency: s.cpsConcurrency }, { timeoutMs: (s.cpsSeconds + 15) * 1000 });
+      const r = await rate(s.cpsSeconds);
       const j = r.json;
       if (j === null || typeof j.perSecond !== 'number') throw new Error(`tcp-connect-rate failed: ${r.result.stdout} ${r.result.stderr}`);
       return { value: j.perSecond, detail: `${String(j.connections)} ok, ${String(j.failures)} failed` };
@@ -399,8 +401,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const json = argv.includes('--json');
   const names = argv.filter((a) => !a.startsWith('--'));
-  const onlyArg = argv.find((a) => a.startsWith('--only='));
-  const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(','));
+  // The value of --name=VALUE, or undefined.
+  const opt = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const onlyArg = opt('only');
+  const only = onlyArg === undefined ? null : new Set(onlyArg.split(','));
   if (only !== null) {
     for (const k of only) {
       if (!STEPS.includes(k)) {
@@ -409,10 +413,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
     }
   }
-  const repeatArg = argv.find((a) => a.startsWith('--repeat='));
-  const repeat = repeatArg === undefined ? 1 : Math.max(1, Math.min(10, Number.parseInt(repeatArg.slice('--repeat='.length), 10) || 1));
-  const ccArg = argv.find((a) => a.startsWith('--cps-concurrency='));
-  const cc = ccArg === undefined ? DEFAULT_SETTINGS.cpsConcurrency : Number(ccArg.slice('--cps-concurrency='.length));
+  const repeatArg = opt('repeat');
+  const repeat = repeatArg === undefined ? 1 : Math.max(1, Math.min(10, Number.parseInt(repeatArg, 10) || 1));
+  const ccArg = opt('cps-concurrency');
+  const cc = ccArg === undefined ? DEFAULT_SETTINGS.cpsConcurrency : Number(ccArg);
   if (!Number.isInteger(cc) || cc < 1 || cc > 1024) {
     process.stderr.write(`e2e bench: --cps-concurrency must be a whole number from 1 to 1024\n`);
     return 2;
