@@ -1,0 +1,152 @@
+/**
+ * translate/fastpath.ts — the per-packet work once a session exists, both ways: rewrite the
+ * address and port from the session's hot record, apply its precomputed checksum deltas
+ * (RFC 1624), step the TCP state, refresh the timer, count. A miss goes to the slow path
+ * (session.ts) once and comes back here with the new session.
+ *
+ * Contract: called by Partition.translate() only, after the IPv4 header and the transport
+ * header's bounds were validated there; `sport`/`dport` are the packet's (for ICMP queries:
+ * the identifier and 0). No allocation, no calls beyond the table's inlined accessors and the
+ * one IPv4 header step (header.ts). Returns a verdict.
+ *
+ * RFC behaviour: RFC 4787 REQ-1 / RFC 5382 REQ-1 (endpoint-independent mapping: the session
+ * holds its mapping's rewrite), RFC 4787 REQ-6 (UDP timers refreshed by outbound traffic only),
+ * RFC 7857 §2.1-2.2 (TCP transitory timer), RFC 4787 REQ-14 (a first fragment is remembered so
+ * later fragments follow it), RFC 4787 REQ-9 (an outbound packet to our own external address
+ * continues as inbound: hairpin.ts).
+ */
+import { C, packetsSlot, protoIndex } from '../counters.js';
+import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN } from '../table.js';
+import { tcpNext } from '../tcpstate.js';
+import { fold, applyDelta, applyDeltaUdp, getCheck, putCheck } from '../wire/checksum.js';
+import { u16, u32, put16, put32 } from '../wire/bytes.js';
+import * as ip from '../wire/ipv4.js';
+import * as tcp from '../wire/tcp.js';
+import * as udp from '../wire/udp.js';
+import * as icmp from '../wire/icmp.js';
+import { Direction, FORWARD } from '../verdict.js';
+import type { Partition } from '../translate.js';
+import { finishIpHeader } from './header.js';
+import { createOutbound, createInbound } from './session.js';
+import { hairpinRoute, HERE } from './hairpin.js';
+import { candidate } from './prefetch.js';
+
+const TCP = 6;
+const UDP = 17;
+const ICMP = 1;
+
+/** Inside → outside: the source becomes the session's external address and port. */
+export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
+  const t = pt.table;
+  const c = t.cols;
+  const src = u32(b, off + ip.SRC);
+  const dst = u32(b, off + ip.DST);
+  const cand = candidate(pt, b, off);
+  let sid = cand !== 0 && t.isSessionOut(cand, p, src, sport, dst, dport) ? cand : t.findSessionOut(p, src, sport, dst, dport);
+  if (sid === 0) {
+    sid = createOutbound(pt, b, off, l4, p, src, sport, dst, dport, tflags, firstFrag, now);
+    if (sid < 0) return -sid;
+  }
+  // --- fast path: precomputed rewrite from the session's hot record
+  const r = c.sRec;
+  const o = sid * REC;
+  const tm = c.sRecF;
+  const to = sid * REC_F;
+  const deltas = r[o + R_DELTAS]!;
+  const dIpAddr = deltas >>> 16;
+  put32(b, off + ip.SRC, r[o + R_EXT]!);
+  finishIpHeader(b, off, dIpAddr, pt.cfg.hopCompensation);
+  const dL4 = deltas & 0xffff;
+  const extp = r[o + R_EXTP]!;
+  if (p === TCP) {
+    put16(b, l4, extp >>> 16);
+    if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
+    else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
+    const st = extp & 0xff;
+    const ns = tcpNext(st, tflags, 0);
+    if (ns !== st) t.setTcpState(sid, ns);
+    tm[to + F_EXPIRES] = now + pt.lifetime(TCP, ns);
+  } else if (p === UDP) {
+    put16(b, l4, extp >>> 16);
+    if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
+    else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
+    tm[to + F_EXPIRES] = now + pt.cfg.timeouts.udp;
+  } else {
+    put16(b, l4 + icmp.ID, extp >>> 16);
+    putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
+    if (icmp.isQueryRequest(b[l4]!)) tm[to + F_EXPIRES] = now + pt.cfg.timeouts.icmp;
+  }
+  tm[to + F_LAST] = now;
+  t.count(sid, R_PKT_OUT, 1);
+  t.count(sid, R_BYTE_OUT, tl);
+  const cn = pt.counters;
+  cn[packetsSlot(0, protoIndex(p))]!++;
+  cn[C.BYTES]! += tl;
+  if (firstFrag) {
+    cn[C.FRAGMENTS]!++;
+    t.fragPut(src, dst, p, u16(b, off + ip.ID), 0, sid, now + pt.cfg.timeouts.fragment, now);
+  }
+  if ((r[o + R_FLAGS]! & SF_HAIRPIN) !== 0) {
+    const v = hairpinRoute(pt, p, dst, dport);
+    return v !== HERE ? v : pt.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, pt.partial);
+  }
+  return FORWARD;
+}
+
+/**
+ * Outside → inside (and the inbound half of a hairpin, `dir` HairpinIn: no TTL change): the
+ * destination becomes the session's inside address and port (the negated deltas).
+ */
+export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, dir: number, now: number): number {
+  const t = pt.table;
+  const c = t.cols;
+  const src = u32(b, off + ip.SRC);
+  const dst = u32(b, off + ip.DST);
+  // For ICMP queries the identifier is the "port" on our side; the remote has none.
+  const extPort = p === ICMP ? sport : dport;
+  const remPort = p === ICMP ? 0 : sport;
+  const cand = candidate(pt, b, off);
+  let sid = cand !== 0 && t.isSessionIn(cand, p, dst, extPort, src, remPort) ? cand : t.findSessionIn(p, dst, extPort, src, remPort);
+  if (sid === 0) {
+    sid = createInbound(pt, b, off, l4, p, src, remPort, dst, extPort, tflags, firstFrag);
+    if (sid < 0) return -sid;
+  }
+  // --- fast path: the reverse rewrite (negated deltas) from the session's hot record
+  const r = c.sRec;
+  const o = sid * REC;
+  const tm = c.sRecF;
+  const to = sid * REC_F;
+  const deltas = r[o + R_DELTAS]!;
+  const dIpAddr = ~(deltas >>> 16) & 0xffff;
+  put32(b, off + ip.DST, r[o + R_IN]!);
+  finishIpHeader(b, off, dIpAddr, dir === Direction.In && pt.cfg.hopCompensation);
+  const dL4 = ~deltas & 0xffff;
+  const inPort = r[o + R_PORTS]! >>> 16;
+  if (p === TCP) {
+    put16(b, l4 + 2, inPort);
+    if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
+    else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
+    const st = r[o + R_EXTP]! & 0xff;
+    const ns = tcpNext(st, tflags, 1);
+    if (ns !== st) t.setTcpState(sid, ns);
+    tm[to + F_EXPIRES] = now + pt.lifetime(TCP, ns);
+  } else if (p === UDP) {
+    put16(b, l4 + 2, inPort);
+    if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
+    else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
+  } else {
+    put16(b, l4 + icmp.ID, inPort);
+    putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
+  }
+  tm[to + F_LAST] = now;
+  t.count(sid, R_PKT_IN, 1);
+  t.count(sid, R_BYTE_IN, tl);
+  const cn = pt.counters;
+  cn[packetsSlot(1, protoIndex(p))]!++;
+  cn[C.BYTES + 1]! += tl;
+  if (firstFrag) {
+    cn[C.FRAGMENTS]!++;
+    t.fragPut(src, dst, p, u16(b, off + ip.ID), 1, sid, now + pt.cfg.timeouts.fragment, now);
+  }
+  return FORWARD;
+}

@@ -1,0 +1,82 @@
+/**
+ * translate/prefetch.ts — the batch hint before translating: each packet's lookup key and
+ * index probe in tight loops, so that cache and TLB misses overlap instead of stalling one
+ * translate() each (JavaScript's only way to prefetch), and the candidate session the fast
+ * path then checks against the key instead of hashing and probing again.
+ *
+ * Contract: reads only; any bytes at all are safe (out-of-range reads give undefined, which
+ * hashes to junk, and a candidate is always checked against the packet's key like any lookup).
+ * At most 64 packets per call. No allocation.
+ */
+import { ID_MASK, REC } from '../table.js';
+import { hash5 } from '../hash.js';
+import { Direction } from '../verdict.js';
+import type { Partition } from '../translate.js';
+
+const ICMP = 1;
+
+/**
+ * A read-only hint before translating a batch: computes each packet's lookup key, and loads
+ * its index entry (the first from the home slot whose hash tag matches), then the session
+ * records those entries name (one 64-byte line each), in tight loops. Packet k is at offs[k]
+ * in direction dirs[k]; at most 64 per call. Returns a value only so the loads cannot be
+ * optimised away.
+ */
+export function prefetch(pt: Partition, b: Uint8Array, offs: Uint32Array, dirs: Uint8Array, n: number): number {
+  const t = pt.table;
+  const c = t.cols;
+  const slots = pt.pfSlots;
+  const hashes = pt.pfHashes;
+  const m = Math.min(n, slots.length);
+  pt.pfBuf = b;
+  pt.pfCount = m;
+  pt.pfNext = 0;
+  pt.pfOffs.set(offs.subarray(0, m));
+  const smask = c.ixSessOut.length - 1;
+  for (let k = 0; k < m; k++) {
+    const o = offs[k]!;
+    const l4 = o + ((b[o]! & 0x0f) << 2);
+    const p = b[o + 9]!;
+    const src = ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!) >>> 0;
+    const dst = ((b[o + 16]! << 24) | (b[o + 17]! << 16) | (b[o + 18]! << 8) | b[o + 19]!) >>> 0;
+    let sp: number;
+    let dp: number;
+    if (p === ICMP) {
+      sp = (b[l4 + 4]! << 8) | b[l4 + 5]!;
+      dp = 0;
+    } else {
+      sp = (b[l4]! << 8) | b[l4 + 1]!;
+      dp = (b[l4 + 2]! << 8) | b[l4 + 3]!;
+    }
+    // Outbound key: inside 5-tuple; inbound: (external, ext port, remote, remote port).
+    hashes[k] = dirs[k] === Direction.Out ? hash5(p, src, sp, dst, dp) : hash5(p, dst, p === ICMP ? sp : dp, src, p === ICMP ? 0 : sp);
+  }
+  let sink = 0;
+  const io = c.ixSessOut;
+  const ii = c.ixSessIn;
+  for (let k = 0; k < m; k++) {
+    // The first entry from the home slot on whose hash tag matches (table.ts findSession*):
+    // a displaced session is found too, with the probe's slots in the same line.
+    const h = hashes[k]!;
+    const ix = dirs[k] === Direction.Out ? io : ii;
+    const tag = h >>> 27;
+    let i = h & smask;
+    let e = ix[i]!;
+    for (let d = 0; e !== 0 && e >>> 26 !== tag && d < 8; d++) {
+      i = (i + 1) & smask;
+      e = ix[i]!;
+    }
+    slots[k] = e & ID_MASK;
+  }
+  const r = c.sRec;
+  for (let k = 0; k < m; k++) sink += r[slots[k]! * REC]!;
+  return sink;
+}
+
+/** The last prefetch's candidate session for the packet at b[off] (next in order), or 0. */
+export function candidate(pt: Partition, b: Uint8Array, off: number): number {
+  const k = pt.pfNext;
+  if (k >= pt.pfCount || pt.pfOffs[k] !== off || pt.pfBuf !== b) return 0;
+  pt.pfNext = k + 1;
+  return pt.pfSlots[k]!;
+}

@@ -1,0 +1,150 @@
+/**
+ * translate/session.ts — the slow path: a packet with no session. Consults the rules, the
+ * filtering policy and the per-host limits, allocates the external port, inserts the mapping
+ * and the session and precomputes the fast path's deltas; or answers an echo request to the
+ * gateway itself. Runs once per new flow.
+ *
+ * Contract: `createOutbound`/`createInbound` return the new session's id (> 0), or -verdict
+ * for the packet (a counted drop, Pass, or a Reply built into the partition's reply buffer).
+ * Nothing is left half-made: a failed step releases what earlier steps took.
+ *
+ * RFC behaviour: RFC 4787 REQ-1 / RFC 5382 REQ-1 (endpoint-independent mapping), REQ-2 (paired
+ * pooling: an inside host always gets the same external address), REQ-8 (filtering endpoint /
+ * address / address-port dependent), RFC 5382 REQ-2 (simultaneous open) and REQ-4 (unsolicited
+ * inbound SYNs dropped silently, counted), RFC 5508 REQ-1 (ICMP query identifiers mapped like
+ * ports), RFC 6888 REQ-4 (per-inside-host limits) and REQ-11 (no eviction on exhaustion),
+ * RFC 6888 REQ-6 (`accept` rules pass untranslated), RFC 1122 §3.2.2.6 (echo replies).
+ */
+import { DropReason } from '../drop.js';
+import { C } from '../counters.js';
+import { RuleAction } from '../rules.js';
+import { MF_STATIC, MF_COUNTED, SF_INBOUND_CREATED, SF_HAIRPIN, REC_F, F_LAST } from '../table.js';
+import { TcpState } from '../tcpstate.js';
+import { hash3 } from '../hash.js';
+import { delta16, delta32, fold, applyDelta, getCheck, putCheck } from '../wire/checksum.js';
+import { u32, put32 } from '../wire/bytes.js';
+import * as ip from '../wire/ipv4.js';
+import * as tcp from '../wire/tcp.js';
+import * as icmp from '../wire/icmp.js';
+import { FORWARD, PASS, reply } from '../verdict.js';
+import type { Partition } from '../translate.js';
+import { buildUnreachable } from './icmperror.js';
+import { releaseMapping } from './upkeep.js';
+
+const TCP = 6;
+const ICMP = 1;
+
+/** Slow path outbound: returns the new session's id, or -verdict for the packet. */
+export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: number, p: number, src: number, sport: number, dst: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
+  const ri = pt.rules.matchOutbound(p, src, sport, dst, dport);
+  if (ri < 0) return -pt.dropped(DropReason.NoRule);
+  if (pt.rules.actionOf(ri) === RuleAction.Accept) {
+    pt.counters[C.PASSED]!++;
+    return -PASS;
+  }
+  if (pt.isExternal(src)) return -pt.dropped(DropReason.Martian);
+  if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return -pt.dropped(DropReason.TcpNotSyn);
+  if (p === ICMP && !icmp.isQueryRequest(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
+  // An inside host pinging our external address: the gateway answers, no session needed.
+  if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && pt.isExternal(dst)) {
+    if (firstFrag) return -pt.dropped(DropReason.NoMapping);
+    return -answerEcho(pt, b, off, l4);
+  }
+  const t = pt.table;
+  if (pt.hostLimit > 0 && t.hostSessions(src) >= pt.hostLimit) return -pt.dropped(DropReason.HostLimit);
+  let mid = t.findMappingOut(p, src, sport);
+  let fresh = false;
+  if (mid === 0) {
+    if (pt.hostPortLimit > 0 && t.hostPorts(src) >= pt.hostPortLimit) return -pt.dropped(DropReason.HostLimit);
+    const ei = pt.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % pt.cfg.externals.length;
+    const port = pt.ports.allocate(ei, p, src, sport, now);
+    if (port < 0) {
+      pt.counters[C.PORT_ALLOC_FAILURES]!++;
+      if (pt.cfg.icmpOnExhaustion && buildUnreachable(pt, b, off, icmp.CODE_ADMIN_PROHIBITED)) {
+        pt.counters[C.DROPS + DropReason.PortExhausted]!++;
+        pt.counters[C.ICMP_GENERATED]!++;
+        return -reply(DropReason.PortExhausted);
+      }
+      return -pt.dropped(DropReason.PortExhausted);
+    }
+    mid = t.newMapping(p, src, sport, ei, pt.cfg.externals[ei]!, port, 0);
+    if (mid === 0) {
+      pt.ports.release(ei, p, port, now);
+      return -pt.dropped(DropReason.TableFull);
+    }
+    pt.counters[C.PORTS_IN_USE + ei]!++;
+    if (pt.hostCounting) {
+      t.hostAdd(src, 0, 1);
+      t.cols.mFlags[mid]! |= MF_COUNTED;
+    }
+    fresh = true;
+  }
+  const sid = t.newSession(mid, dst, dport);
+  if (sid === 0) {
+    if (fresh) releaseMapping(pt, mid, now);
+    return -pt.dropped(DropReason.TableFull);
+  }
+  initSession(pt, sid, mid, now);
+  if (pt.isExternal(dst)) t.addFlags(sid, SF_HAIRPIN);
+  return sid;
+}
+
+/** Slow path inbound: returns the new session's id, or -verdict for the packet. */
+export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: number, p: number, src: number, remPort: number, dst: number, extPort: number, tflags: number, firstFrag: boolean): number {
+  const t = pt.table;
+  const now = pt.nowCache;
+  const mid = t.findMappingIn(p, dst, extPort);
+  if (mid === 0) {
+    // Echo requests to the gateway itself are answered (not when fragmented: one reply
+    // fragment alone would be worse than none).
+    if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && pt.isExternal(dst) && !firstFrag) return -answerEcho(pt, b, off, l4);
+    return -pt.dropped(DropReason.NoMapping);
+  }
+  const c = t.cols;
+  if ((c.mFlags[mid]! & MF_STATIC) === 0) {
+    const f = pt.cfg.filtering;
+    if (f !== 'endpoint' && !(f === 'address' && t.mappingHasRemote(mid, src, 0, false))) return -pt.dropped(DropReason.Filtered);
+  }
+  if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return -pt.dropped(DropReason.TcpNotSyn);
+  if (p === ICMP && !icmp.isQuery(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
+  const inA = c.mIn[mid]!;
+  if (pt.hostLimit > 0 && t.hostSessions(inA) >= pt.hostLimit) return -pt.dropped(DropReason.HostLimit);
+  const sid = t.newSession(mid, src, remPort);
+  if (sid === 0) return -pt.dropped(DropReason.TableFull);
+  initSession(pt, sid, mid, now);
+  t.addFlags(sid, SF_INBOUND_CREATED | (pt.isExternal(src) ? SF_HAIRPIN : 0));
+  return sid;
+}
+
+/** Precompute the fast-path deltas and start the timers of a new session. */
+function initSession(pt: Partition, sid: number, mid: number, now: number): void {
+  const t = pt.table;
+  const c = t.cols;
+  const inA = c.mIn[mid]!;
+  const ext = c.mExt[mid]!;
+  const dIp = fold(delta32(inA, ext));
+  const dPort = delta16(c.mInPort[mid]!, c.mExtPort[mid]!);
+  // ICMP has no pseudo-header: only the identifier changes its checksum.
+  t.setDeltas(sid, dIp, c.mProto[mid] === ICMP ? fold(dPort) : fold(dIp + dPort));
+  c.sRecF[sid * REC_F + F_LAST] = now;
+  t.setExpires(sid, now + pt.lifetime(c.mProto[mid]!, TcpState.SynOut));
+  if (pt.hostCounting) t.hostAdd(inA, 1);
+}
+
+/**
+ * Echo requests to an external address with no mapping behind them are for the gateway
+ * itself: answer them like a host would (RFC 1122 §3.2.2.6), in place.
+ */
+function answerEcho(pt: Partition, b: Uint8Array, off: number, l4: number): number {
+  const src = u32(b, off + ip.SRC);
+  const dst = u32(b, off + ip.DST);
+  put32(b, off + ip.SRC, dst);
+  put32(b, off + ip.DST, src);
+  b[off + ip.TTL] = 64;
+  ip.fillChecksum(b, off);
+  b[l4] = icmp.ECHO_REPLY;
+  // Type 8 → 0 lowers the first word by 0x0800.
+  putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), delta16(icmp.ECHO_REQUEST << 8, icmp.ECHO_REPLY << 8)));
+  pt.counters[C.ICMP_GENERATED]!++;
+  return FORWARD;
+}
