@@ -59,9 +59,11 @@ OPTIONS
   --accept RULE         pass matching traffic untranslated (exclusion)
   --forward FWD         static port forward, e.g. "tcp 198.51.100.10:8080 to 10.200.0.2:80"
   --workers N           translation workers (default: one per core the machine offers)
-  --ports LO-HI         external port range (default 1024-65535; classic: 60000-65535)
-  --port-mode MODE      random (RFC 6056, default), preserve (keep the inside port when free),
-                        sequential (count up, as Linux 2.0 did from 60000)
+  --ports LO-HI         external port range (default 1024-65535; classic: 60000-65535);
+                        ports below 1024 go only to source ports below 1024
+  --port-mode MODE      random (default: RFC 6056 keyed hash with a secret drawn at start,
+                        inside port's parity kept), preserve (keep the inside port when
+                        free), sequential (count up, as Linux 2.0 did from 60000)
   --filtering MODE      inbound filtering (RFC 4787): endpoint, address (default), address-port
   --timeouts LIST       tcp (established, default 2h4m), tcp-transitory (4m), udp (5m, ≥ 2m),
                         icmp (60s), fragment (2s)

@@ -202,8 +202,13 @@ export function resolveConfig(input: ConfigInput): NatConfig {
   if (!Number.isInteger(c.portLo) || !Number.isInteger(c.portHi) || c.portLo < 1 || c.portHi > 65535 || c.portLo > c.portHi)
     throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} must lie within 1-65535 with LO ≤ HI`);
   if (!Number.isInteger(c.partitions) || c.partitions < 1 || c.partitions > 64) throw new ConfigError(`workers: ${c.partitions} must be 1-64`);
-  const perPartition = Math.floor((c.portHi - c.portLo + 1) / c.partitions);
-  if (perPartition < 1) throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} is too small for ${c.partitions} workers`);
+  // Ports below 1024 go only to privileged source ports (ports.ts, RFC 4787 REQ-3): the rest of
+  // the range must serve everything else, with a slice for every worker.
+  if (c.portHi < 1024)
+    throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} has no port ≥ 1024: flows from unprivileged source ports (nearly all) could never be mapped; ports below 1024 are kept for privileged source ports (RFC 4787 REQ-3)`);
+  const unprivileged = c.portHi - Math.max(c.portLo, 1024) + 1;
+  if (unprivileged < c.partitions)
+    throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} has ${unprivileged} port${unprivileged === 1 ? '' : 's'} ≥ 1024, fewer than the ${c.partitions} workers (each worker needs its own slice)`);
   if (!Number.isInteger(c.maxSessions) || c.maxSessions < c.partitions || c.maxSessions > 64_000_000)
     throw new ConfigError(`max-sessions: ${c.maxSessions} must be between the number of workers and 64000000`);
   if (c.timeouts.udp < 2 * MINUTE) throw new ConfigError(`timeouts: udp=${formatDuration(c.timeouts.udp)} is below the 2 minutes RFC 4787 REQ-5 requires`);

@@ -3,15 +3,35 @@
  *
  * Contract:
  *  - `PortPlan` splits the configured range into per-partition slices, separately for the
- *    0-1023 and 1024-65535 classes (RFC 4787 REQ-3 / RFC 6056 keep the classes apart), so
- *    `owner(port)` tells any thread which partition an inbound packet belongs to. The plan
- *    is a pure function of (range, partitions): every thread computes the same one.
+ *    0-1023 and 1024-65535 classes, so `owner(port)` tells any thread which partition an
+ *    inbound packet belongs to. The plan is a pure function of (range, partitions): every
+ *    thread computes the same one.
+ *  - The classes stay apart whatever the range (RFC 4787 REQ-3a, RFC 5382 REQ-3): a source
+ *    port ≥ 1024 never gets an external port below 1024 (a privileged port is never handed to
+ *    an unprivileged source, even when the range holds nothing else: then the flow is refused
+ *    as port exhaustion). A source port below 1024 gets one below 1024 when the partition's
+ *    slice has any; when the range has none it gets one ≥ 1024 (REQ-3a is a RECOMMENDED and
+ *    refusing would break e.g. NTP clients bound to port 123; it gives nobody a privilege).
+ *  - Parity (RFC 4787 REQ-4): TCP and UDP get an external port of the inside port's parity
+ *    when the class holds a usable one (RTP/RTCP pairs keep their even/odd meaning); only when
+ *    none of that parity is usable does another port do. ICMP identifiers have no parity.
+ *  - Choice: `random` is RFC 6056 §3.3.4 Algorithm 4, "double-hash port selection":
+ *        offset = F(ext, protocol, remote, remote port; key1)      (HalfSipHash-2-4)
+ *        i      = G(ext, protocol, remote, remote port; key2) mod TABLE
+ *        probe (offset + table[i] + k) mod n for k = 0, 1, …; table[i] advances past the
+ *        probes used.
+ *    The keys are 128 random bits from the platform's cryptographic generator, drawn once per
+ *    partition (or derived from `seed` in tests) and kept in shared memory with the rest of the
+ *    allocator state, so a restarted owner continues with the same keys. An observer who sees
+ *    the ports allocated toward its own servers learns nothing about the ports used toward
+ *    others (each destination has its own secret offset), and successive flows to the same
+ *    destination still get distinct ports (the table counter).
+ *    `preserve`: the inside port when this partition owns it and it is free, else `random`.
+ *    `sequential`: counting up, as Linux 2.0 counted from PORT_MASQ_BEGIN 60000 (`--preset
+ *    classic`; no parity, no hashing: the 1996 behaviour on purpose).
  *  - A partition's allocator state (in use, reusable-after time, last inside host, per
- *    external address and protocol family) lives in typed arrays that the caller places in
- *    shared memory; only the owning partition writes them.
- *  - Choice: `random` (RFC 6056 §3.3.1 "simple port randomization": random start, probe
- *    forward), `preserve` (the inside port when this partition owns it and it is free, else
- *    random), `sequential` (counting up, as Linux 2.0 counted from PORT_MASQ_BEGIN 60000).
+ *    external address and protocol family; cursors, keys, the Algorithm 4 table) lives in
+ *    typed arrays that the caller places in shared memory; only the owning partition writes.
  *  - A freed port waits `portReuseDelay` (RFC 6888 REQ-8: 120 s) before another inside host
  *    may have it; the same host may take it back at once (REQ-8's own exception).
  *  - Static forwards reserve their external ports; allocation never hands those out.
@@ -20,6 +40,7 @@
  */
 
 import type { Arena } from './arena.js';
+import { halfSipHash3 } from './keyedhash.js';
 
 export const PORT_FAMILIES = 3; // 0 tcp, 1 udp, 2 icmp identifiers
 export function portFamily(proto: number): number {
@@ -86,14 +107,26 @@ export interface PortArrays {
   inUse: Uint8Array;
   reuseAt: Float64Array;
   lastHost: Uint32Array;
-  /** [0..2] sequential cursors per family, [3] xorshift state */
-  cursor: Uint32Array;
+  /** S_* words: sequential cursors, the keys, then the Algorithm 4 table (ALG4_TABLE words). */
+  state: Uint32Array;
 }
+
+/** state words: [0..2] sequential cursor per family, [3] keys set, [4..7] keys, then the table. */
+const S_KEYED = 3;
+const S_KEY = 4;
+const S_TABLE = 8;
+/** Algorithm 4's table of counters (RFC 6056 §3.3.4 suggests a small table; a power of two). */
+export const ALG4_TABLE = 64;
 
 export const enum PortMode {
   Random = 0,
   Preserve = 1,
   Sequential = 2,
+}
+
+/** Four key words from a test seed (deterministic; the gateway draws random keys instead). */
+function keysFromSeed(seed: number, out: Uint32Array, at: number): void {
+  for (let i = 0; i < 4; i++) out[at + i] = halfSipHash3(0x736f6d65, 0x646f7261, seed, i, 0x6d617371);
 }
 
 export class PortAllocator {
@@ -103,7 +136,7 @@ export class PortAllocator {
   private readonly inUse: Uint8Array;
   private readonly reuseAt: Float64Array;
   private readonly lastHost: Uint32Array;
-  private readonly cursor: Uint32Array;
+  private readonly state: Uint32Array;
 
   constructor(
     readonly plan: PortPlan,
@@ -118,12 +151,25 @@ export class PortAllocator {
     this.inUse = arrays.inUse;
     this.reuseAt = arrays.reuseAt;
     this.lastHost = arrays.lastHost;
-    this.cursor = arrays.cursor;
+    this.state = arrays.state;
   }
 
-  /** Seed the randomizer unless this (shared) state already runs: a restarted owner continues. */
-  seedIfFresh(s: number): void {
-    if (this.cursor[3] === 0) this.cursor[3] = s >>> 0 || 0x9e3779b9;
+  /**
+   * Key the allocator unless its (shared) state already has keys: a restarted owner keeps
+   * them. `seed` 0 draws 128 bits from the cryptographic generator; any other value derives
+   * the keys from it (tests, replayable runs).
+   */
+  seedIfFresh(seed: number): void {
+    if (this.state[S_KEYED] === 0) this.seed(seed);
+  }
+
+  /** Set the keys now (see seedIfFresh) and clear the Algorithm 4 table. */
+  seed(seed: number): void {
+    const st = this.state;
+    if (seed !== 0) keysFromSeed(seed >>> 0, st, S_KEY);
+    else globalThis.crypto.getRandomValues(st.subarray(S_KEY, S_KEY + 4));
+    st.fill(0, S_TABLE, S_TABLE + ALG4_TABLE);
+    st[S_KEYED] = 1;
   }
 
   static arrays(plan: PortPlan, externals: number, a: Arena): PortArrays {
@@ -132,22 +178,8 @@ export class PortAllocator {
       inUse: a.u8(n),
       reuseAt: a.f64(n),
       lastHost: a.u32(n),
-      cursor: a.u32(4),
+      state: a.u32(S_TABLE + ALG4_TABLE),
     };
-  }
-
-  seed(s: number): void {
-    this.cursor[3] = s >>> 0 || 0x9e3779b9;
-  }
-
-  private rand(): number {
-    // xorshift32: the state lives in shared memory so a restarted owner continues the sequence.
-    let x = this.cursor[3]!;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.cursor[3] = x >>> 0;
-    return x >>> 0;
   }
 
   private base(ext: number, family: number): number {
@@ -160,40 +192,56 @@ export class PortAllocator {
 
   /**
    * Allocate an external port (or ICMP identifier) for inside host `host`, inside port
-   * `inPort`, on external address index `ext`. Returns the port, or -1 when the slice is
-   * exhausted.
+   * `inPort`, on external address index `ext`, for a flow toward (`rem`, `remPort`). Returns
+   * the port, or -1 when the slice (of the right class) is exhausted.
    */
-  allocate(ext: number, proto: number, host: number, inPort: number, now: number): number {
+  allocate(ext: number, proto: number, host: number, inPort: number, now: number, rem = 0, remPort = 0): number {
     const family = portFamily(proto);
     const base = this.base(ext, family);
     const owned = this.owned;
-    // Class of the inside port picks the class of the external port when both exist.
+    // The class of the inside port picks the class of the external port (see the header).
     let from = 0;
     let to = owned.length;
-    if (family !== 2 && this.lowCount > 0 && this.lowCount < owned.length) {
-      if (inPort < 1024) to = this.lowCount;
-      else from = this.lowCount;
+    if (family !== 2) {
+      if (inPort >= 1024) from = this.lowCount;
+      else if (this.lowCount > 0) to = this.lowCount;
     }
     const n = to - from;
     if (n <= 0) return -1;
+    if (this.mode === PortMode.Sequential) {
+      const start = this.state[family]! % n;
+      for (let k = 0; k < n; k++) {
+        let s = start + k;
+        if (s >= n) s -= n;
+        if (this.usable(base + from + s, host, now)) {
+          this.state[family] = (s + 1) % n;
+          return this.take(base, from + s, host);
+        }
+      }
+      return -1;
+    }
     if (this.mode === PortMode.Preserve && this.plan.ownerOf[inPort] === this.partition) {
       const s = this.plan.slotOf[inPort]!;
       if (s >= from && s < to && this.usable(base + s, host, now)) return this.take(base, s, host);
     }
-    let start: number;
-    if (this.mode === PortMode.Sequential) {
-      start = (this.cursor[family]! % n);
-      this.cursor[family] = (start + 1) % n;
-    } else {
-      start = this.rand() % n;
-    }
-    for (let k = 0; k < n; k++) {
-      let s = start + k;
-      if (s >= n) s -= n;
-      const i = base + from + s;
-      if (this.usable(i, host, now)) {
-        if (this.mode === PortMode.Sequential) this.cursor[family] = (s + 1) % n;
-        return this.take(base, from + s, host);
+    // RFC 6056 Algorithm 4.
+    const st = this.state;
+    const w1 = ((remPort << 16) | (proto << 8) | (ext & 0xff)) >>> 0;
+    const offset = halfSipHash3(st[S_KEY]!, st[S_KEY + 1]!, rem, w1, 0);
+    const ti = S_TABLE + (halfSipHash3(st[S_KEY + 2]!, st[S_KEY + 3]!, rem, w1, 1) & (ALG4_TABLE - 1));
+    const start = ((offset % n) + (st[ti]! % n)) % n;
+    // Parity first (TCP, UDP), then any port of the class.
+    const parity = family === 2 ? -1 : inPort & 1;
+    for (let pass = parity < 0 ? 1 : 0; pass < 2; pass++) {
+      for (let k = 0; k < n; k++) {
+        let s = start + k;
+        if (s >= n) s -= n;
+        const slot = from + s;
+        if (pass === 0 && (owned[slot]! & 1) !== parity) continue;
+        if (this.usable(base + slot, host, now)) {
+          st[ti] = (st[ti]! + k + 1) >>> 0;
+          return this.take(base, slot, host);
+        }
       }
     }
     return -1;
