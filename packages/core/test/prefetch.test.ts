@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { logSeed, propertyRuns } from './helpers/seed.js';
 import { Nat } from '../src/nat.js';
 import { VerdictKind, verdictKind } from '../src/verdict.js';
 import { udp, tcp } from './helpers/packets.js';
@@ -20,6 +21,7 @@ test('prefetch on random bytes, offsets and directions: no throw, nothing writte
     t.is(nat.process(p, 0, p.length, 0).length, 1);
   }
   const tableBefore = new Uint8Array(part.table.memory.buffer).slice();
+  logSeed(t);
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), fc.array(fc.tuple(fc.nat(400), fc.nat(3)), { maxLength: 80 }), (bytes, picks) => {
       const copy = bytes.slice();
@@ -59,6 +61,7 @@ test('batches with a prefetch pass translate exactly like one packet at a time (
     fc.record({ kind: fc.constant('reply' as const), pick: fc.nat(1000), tcp: fc.boolean() }),
     fc.record({ kind: fc.constant('stray' as const), port: fc.integer({ min: 1024, max: 65535 }), tcp: fc.boolean() }),
   );
+  logSeed(t);
   fc.assert(
     fc.property(fc.array(step, { minLength: 1, maxLength: 120 }), fc.integer({ min: 1, max: 16 }), (steps, batch) => {
       const mk = (): Nat => new Nat({ externals: ['198.51.100.100'], rules: RULES, maxSessions: 512, seed: 11, filtering: 'endpoint' });
@@ -108,7 +111,7 @@ test('batches with a prefetch pass translate exactly like one packet at a time (
       replies += given.length > 0 ? 1 : 0;
       return Buffer.compare(Buffer.from(new Uint8Array(pa.table.memory.buffer)), Buffer.from(new Uint8Array(pb.table.memory.buffer))) === 0;
     }),
-    { numRuns: 300 },
+    { numRuns: propertyRuns(300) },
   );
   t.true(replies > 100, `runs with replies: ${replies}`);
 });

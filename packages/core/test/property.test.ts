@@ -14,14 +14,13 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { logSeed } from './helpers/seed.js';
 import { Nat, type NatOptions } from '../src/nat.js';
-import { C, TCP_STATE_NAMES, MAX_EXTERNALS } from '../src/counters.js';
-import { listSessions } from '../src/listing.js';
-import { MF_STATIC } from '../src/table.js';
-import { portFamily } from '../src/ports.js';
+import { C } from '../src/counters.js';
 import { formatPacket } from '../src/wire/print.js';
 import { DROP_REASON_LABELS } from '../src/drop.js';
 import { fillIpChecksum, fillL4Checksum, problems } from './helpers/oracle.js';
+import { tableFaults } from './helpers/consistency.js';
 import { addr, fragment, icmpEcho, icmpError, parse, tcp, udp } from './helpers/packets.js';
 
 const EXT = '198.51.100.100';
@@ -227,71 +226,6 @@ function runOp(w: World, op: Op): void {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Table consistency
-
-function tableFaults(nat: Nat, now: number): string[] {
-  const out: string[] = [];
-  const extPorts = new Map<string, string>();
-  const portsInUse = new Array<number>(MAX_EXTERNALS).fill(0);
-  const liveMappingsByExt = new Array<number>(MAX_EXTERNALS).fill(0);
-  let liveMappings = 0;
-  for (const part of nat.partitions) {
-    const t = part.table;
-    const c = t.cols;
-    const rows = listSessions(t, now);
-    if (rows.length !== t.sessionCount) out.push(`partition ${part.index}: ${rows.length} live rows, sessionCount ${t.sessionCount}`);
-    const byProto = [0, 0, 0, 0];
-    const byState = new Array<number>(TCP_STATE_NAMES.length).fill(0);
-    for (const r of rows) {
-      const proto = r.proto === 'tcp' ? 6 : r.proto === 'udp' ? 17 : 1;
-      const id = r.id;
-      const fo = t.findSessionOut(proto, addr(r.inside), r.insidePort, addr(r.remote), r.remotePort);
-      const fi = t.findSessionIn(proto, addr(r.external), r.externalPort, addr(r.remote), r.remotePort);
-      if (fo !== id) out.push(`session ${id} (${r.proto} ${r.inside}:${r.insidePort} → ${r.remote}:${r.remotePort}): outside index finds ${fo}`);
-      if (fi !== id) out.push(`session ${id} (${r.proto} ${r.external}:${r.externalPort} ← ${r.remote}:${r.remotePort}): inside index finds ${fi}`);
-      const mid = t.sMap(id);
-      if (!t.isMappingLive(mid)) out.push(`session ${id} on dead mapping ${mid}`);
-      if (c.mIn[mid] !== addr(r.inside) || c.mInPort[mid] !== r.insidePort || c.mExtPort[mid] !== r.externalPort) out.push(`session ${id} disagrees with its mapping ${mid}`);
-      byProto[proto === 6 ? 0 : proto === 17 ? 1 : 2]!++;
-      if (proto === 6) byState[t.sState(id)]!++;
-    }
-    for (let mid = 1; mid < t.mappingHigh; mid++) {
-      if (!t.isMappingLive(mid)) continue;
-      liveMappings++;
-      const proto = c.mProto[mid]!;
-      if (t.findMappingOut(proto, c.mIn[mid]!, c.mInPort[mid]!) !== mid) out.push(`mapping ${mid}: not found by inside endpoint`);
-      if (t.findMappingIn(proto, c.mExt[mid]!, c.mExtPort[mid]!) !== mid) out.push(`mapping ${mid}: not found by external endpoint`);
-      const key = `${portFamily(proto)}/${c.mExt[mid]}/${c.mExtPort[mid]}`;
-      const who = `${part.index}:${mid}`;
-      if (extPorts.has(key)) out.push(`external ${key} held by mappings ${extPorts.get(key)} and ${who}`);
-      extPorts.set(key, who);
-      const ei = c.mExtIdx[mid]!;
-      liveMappingsByExt[ei]!++;
-      let n = 0;
-      for (let s = c.mHead[mid]!; s !== 0 && n <= t.capacity; s = c.sNext[s]!) n++;
-      if (n !== c.mCount[mid]) out.push(`mapping ${mid}: ${n} sessions linked, count ${c.mCount[mid]}`);
-      if (n === 0 && (c.mFlags[mid]! & MF_STATIC) === 0) out.push(`mapping ${mid}: dynamic with no sessions`);
-      const owner = nat.plan.ownerOf[c.mExtPort[mid]!]!;
-      if ((c.mFlags[mid]! & MF_STATIC) === 0 && owner !== 0xff && !nat.partitions[owner]!.ports.isInUse(ei, proto, c.mExtPort[mid]!)) {
-        out.push(`mapping ${mid}: port ${c.mExtPort[mid]} not marked in use by partition ${owner}`);
-      }
-    }
-    const k = t.counters;
-    for (let i = 0; i < 3; i++) if (k[C.LIVE_BY_PROTO + i] !== byProto[i]) out.push(`partition ${part.index}: live gauge proto ${i} = ${k[C.LIVE_BY_PROTO + i]}, rows ${byProto[i]}`);
-    for (let s = 0; s < byState.length; s++) {
-      if (k[C.LIVE_TCP_STATE + s] !== byState[s]) out.push(`partition ${part.index}: TCP ${TCP_STATE_NAMES[s]} gauge ${k[C.LIVE_TCP_STATE + s]}, rows ${byState[s]}`);
-    }
-    if (k[C.LIVE_MAPPINGS] !== t.mappingCount) out.push(`partition ${part.index}: mapping gauge ${k[C.LIVE_MAPPINGS]}, count ${t.mappingCount}`);
-    for (let e = 0; e < MAX_EXTERNALS; e++) portsInUse[e]! += k[C.PORTS_IN_USE + e]!;
-  }
-  for (let e = 0; e < nat.config.externals.length; e++) {
-    if (portsInUse[e] !== liveMappingsByExt[e]) out.push(`external ${e}: ports-in-use gauge ${portsInUse[e]}, live mappings ${liveMappingsByExt[e]}`);
-  }
-  void liveMappings;
-  return out;
-}
-
 function newWorld(cfg: Partial<NatOptions>): World {
   const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 512, seed: 3, ...cfg });
   return { nat, now: 1000, outside: [], inside: [], sent: [], emitted: 0 };
@@ -303,6 +237,7 @@ function newWorld(cfg: Partial<NatOptions>): World {
 test('random bytes through Nat.process: drops only, never a throw', (t) => {
   const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 256, seed: 5, partitions: 2 });
   let now = 0;
+  logSeed(t);
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), fc.constantFrom(0, 12, 16), fc.nat(HOSTS.length + 2), (raw, fixIp, addrAt, which) => {
       const b = raw.slice();
@@ -338,6 +273,7 @@ test('packet sequences (flows, replies, errors, hairpins, mutations, expiry, flu
   let runs = 0;
   let emitted = 0;
   const dropTally = new Map<string, number>();
+  logSeed(t);
   fc.assert(
     fc.property(arbConfig, fc.array(arbOp, { minLength: 20, maxLength: 80 }), (cfg, ops) => {
       const w = newWorld(cfg);
@@ -363,6 +299,7 @@ test('packet sequences (flows, replies, errors, hairpins, mutations, expiry, flu
 test('ICMP errors quoting whole datagrams of any size come out with every quoted checksum right', (t) => {
   const nats = new Map([1, 4].map((n) => [n, new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 9, partitions: n })]));
   let now = 0;
+  logSeed(t);
   fc.assert(
     fc.property(
       fc.constantFrom(6, 17, 17, 1),
@@ -373,7 +310,10 @@ test('ICMP errors quoting whole datagrams of any size come out with every quoted
       fc.nat(20),
       (proto, len, port, zero, partitions, h) => {
         const nat = nats.get(partitions)!;
-        now += 1;
+        // A second per run: sessions expire as fast as runs make them (≤ 300 live), so the
+        // shared table never fills however many runs (MASQ_PROPERTY_RUNS) there are.
+        now += 1000;
+        nat.expire(now);
         const host = `10.200.0.${2 + h}`;
         const src = { src: host, dst: REMOTES[0]!, payload: payload(len) };
         const p = proto === 6 ? tcp({ ...src, sport: port, dport: 80 }) : proto === 17 ? udp({ ...src, sport: port, dport: 53, zeroChecksum: zero }) : icmpEcho({ ...src, id: port });
@@ -421,9 +361,11 @@ test('the consistency check itself notices a broken index, gauge or allocator', 
 test('a packet at any offset in a larger buffer: only its own bytes change, junk after it is ignored', (t) => {
   const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 4 });
   let now = 0;
+  logSeed(t);
   fc.assert(
     fc.property(fc.constantFrom(0, 1, 2), fc.nat(40), fc.nat(13), fc.nat(9), fc.nat(0xffff), (proto, len, lead, trail, port) => {
-      now += 1;
+      now += 1000;
+      nat.expire(now);
       const o = { src: HOSTS[0]!, dst: REMOTES[0]!, payload: payload(len) };
       const p = proto === 0 ? udp({ ...o, sport: port, dport: 53 }) : proto === 1 ? tcp({ ...o, sport: port, dport: 80 }) : icmpEcho({ ...o, id: port });
       const buf = new Uint8Array(lead + p.length + trail).fill(0xa5);
@@ -487,9 +429,11 @@ test('partial checksums: translate(partial) folds the address change in and the 
     const f = problems(pkt);
     if (f.length > 0) throw new Error(`${what}: ${f.join('; ')}: ${formatPacket(pkt)}`);
   };
+  logSeed(t);
   fc.assert(
     fc.property(fc.boolean(), fc.nat(61), fc.nat(0xffff), fc.nat(3), (isTcp, len, port, h) => {
-      now += 1;
+      now += 1000;
+      nat.expire(now);
       const o = { src: HOSTS[h % 3]!, dst: REMOTES[0]!, payload: payload(len), sport: port, dport: 443 };
       const out = isTcp ? tcp({ ...o, flags: 'S' }) : udp(o);
       translatePartial(out, 0, 'outbound');

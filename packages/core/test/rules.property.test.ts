@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { logSeed } from './helpers/seed.js';
 import { type Cidr, type PortRange, prefixMask } from '../src/addr.js';
 import {
   type Rule,
@@ -90,6 +91,7 @@ const arbRule: fc.Arbitrary<Rule> = fc.oneof(
 // Round trip
 
 test('formatRule then parseRule gives the rule back', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(arbRule, (r) => {
       t.deepEqual(parseRule(formatRule(r)), r);
@@ -99,6 +101,7 @@ test('formatRule then parseRule gives the rule back', (t) => {
 });
 
 test('a file of formatted rules parses back, and listing and warnings never throw', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(fc.array(arbRule, { maxLength: 12 }), fc.array(arbAddr, { maxLength: 3 }), (rules, ext) => {
       const text = rules.map((r, i) => (i % 3 === 0 ? `  ${formatRule(r).toUpperCase()}  # ${i}` : formatRule(r))).join('\n');
@@ -130,6 +133,7 @@ function parseOrSyntaxError(text: string): void {
 }
 
 test('arbitrary strings give a rule or a RuleSyntaxError, never anything else', (t) => {
+  logSeed(t);
   fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 80 }), parseOrSyntaxError), { numRuns: NUM_RUNS });
   fc.assert(
     fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
@@ -156,6 +160,7 @@ test('token soups give a rule or a RuleSyntaxError that points at what it names'
   const soup = fc
     .array(fc.oneof(fc.constantFrom(...WORDS), fc.string({ maxLength: 4 })), { maxLength: 10 })
     .chain((ws) => fc.array(fc.constantFrom(' ', '  ', '\t', ''), { minLength: ws.length, maxLength: ws.length }).map((sp) => ws.map((w, i) => sp[i] + w).join(' ')));
+  logSeed(t);
   fc.assert(fc.property(soup, parseOrSyntaxError), { numRuns: NUM_RUNS * 3 });
   // Valid rules with one character changed exercise the deep error paths.
   const mutated = fc
@@ -231,6 +236,7 @@ test('RuleSet agrees with the naive reference on random rules and packets', (t) 
     .array(arbRule, { maxLength: 10 })
     .chain((rules) => fc.tuple(fc.constant(rules), fc.array(arbPacketFor(rules), { minLength: 1, maxLength: 30 })));
   let hits = 0;
+  logSeed(t);
   fc.assert(
     fc.property(scenario, ([rules, packets]) => {
       const rs = new RuleSet(rules);
@@ -271,6 +277,7 @@ test('a rule shadowed per ruleWarnings never wins a match', (t) => {
     .array(arbMatch.map((match): Rule => ({ kind: 'accept', match })), { minLength: 2, maxLength: 6 })
     .chain((rules) => fc.tuple(fc.constant(rules), fc.array(arbPacketFor(rules), { minLength: 1, maxLength: 40 })));
   let reported = 0;
+  logSeed(t);
   fc.assert(
     fc.property(scenario, ([rules, packets]) => {
       const shadowed = new Set<number>();

@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { logSeed } from './helpers/seed.js';
 import { DropReason, DROP_REASON_COUNT, DROP_REASON_LABELS } from '../src/drop.js';
 import { Nat } from '../src/nat.js';
 import * as ip from '../src/wire/ipv4.js';
@@ -409,6 +410,7 @@ test('an inbound datagram with a bad UDP length is dropped before any lookup', (
 const arbBytes = fc.uint8Array({ minLength: 0, maxLength: 300 });
 
 test('checksum() equals the oracle on any bytes, odd lengths and offsets included', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(arbBytes, fc.nat({ max: 5 }), (data, lead) => {
       const buf = new Uint8Array(lead + data.length);
@@ -426,6 +428,7 @@ test('checksum() equals the oracle on any bytes, odd lengths and offsets include
 });
 
 test('pseudoHeaderSum equals the oracle pseudo-header', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.constantFrom(6, 17), fc.nat({ max: 0xffff }), (s, d, p, l) => {
       const a = new Uint8Array(4);
@@ -443,6 +446,7 @@ const arbAddr = fc.nat({ max: 0xffffffff });
 const arbPort = fc.nat({ max: 0xffff });
 
 test('RFC 1624: an address change by delta32/applyDelta equals full IP header recomputation', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(arbAddr, arbAddr, fc.nat({ max: 0xffff }), fc.nat({ max: 255 }), fc.boolean(), (a, a2, ipId, ttl, srcSide) => {
       const b = udp({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, ipId, ttl });
@@ -461,6 +465,7 @@ test('RFC 1624: an address change by delta32/applyDelta equals full IP header re
 });
 
 test('RFC 1624: address + port deltas on TCP (pseudo-header) equal full recomputation', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(arbAddr, arbAddr, arbPort, arbPort, fc.uint8Array({ maxLength: 64 }), fc.boolean(), (a, a2, p, p2, payload, srcSide) => {
       const b = tcp({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, flags: 'A', payload });
@@ -481,6 +486,7 @@ test('RFC 1624: address + port deltas on TCP (pseudo-header) equal full recomput
 });
 
 test('RFC 768: UDP deltas equal full recomputation, a computed 0 goes out as 0xFFFF, a 0 stays 0', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(arbAddr, arbAddr, arbPort, arbPort, fc.uint8Array({ maxLength: 64 }), (a, a2, p, p2, payload) => {
       const b = udp({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, payload });
@@ -514,6 +520,7 @@ test('RFC 768: UDP deltas equal full recomputation, a computed 0 goes out as 0xF
 });
 
 test('deltas compose by addition and negateDelta undoes a delta', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(fc.nat({ max: 0xfffe }), arbAddr, arbAddr, arbPort, arbPort, (c, a, a2, p, p2) => {
       const d1 = ck.delta32(a, a2);
@@ -570,6 +577,7 @@ test('formatPacket one-liners', (t) => {
 });
 
 test('formatPacket never throws, whatever the bytes', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (raw, fixIp) => {
       const b = raw.slice();
@@ -588,6 +596,7 @@ test('formatPacket never throws, whatever the bytes', (t) => {
 });
 
 test('validateIPv4: the unrolled 20-byte header sum agrees with the oracle checksum on any bytes', (t) => {
+  logSeed(t);
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.boolean(), (h, fix) => {
       const b = new Uint8Array(40);
