@@ -57,6 +57,9 @@ export interface RunInput {
   sched?: SchedPolicies;
   metrics?: string;
   control?: string;
+  /** State file (--state) and how often it is written while running (ms; 0 = only at stop). */
+  state?: string;
+  stateInterval?: number;
 }
 
 /** A problem in the config file, located. `line`/`column` are 1-based (0 when unknown). */
@@ -96,6 +99,8 @@ export const TOP_KEYS = [
   'sched',
   'metrics',
   'control',
+  'state',
+  'state_interval',
 ] as const;
 
 /** Timer names in the [timeouts] table, and the Timeouts field each sets. */
@@ -411,6 +416,21 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         const s = str(key, v);
         if (s.length === 0) throw src.error('control: the socket path is empty', at(key));
         input.control = s;
+        break;
+      }
+      case 'state': {
+        const s = str(key, v);
+        if (s.length === 0) throw src.error('state: the file name is empty', at(key));
+        input.state = s;
+        break;
+      }
+      case 'state_interval': {
+        let ms: number | null;
+        if (typeof v === 'number' && Number.isInteger(v) && v >= 0) ms = v * 1000;
+        else if (typeof v === 'string') ms = v.trim() === '0' ? 0 : parseDuration(v);
+        else throw wrong(key, 'a duration such as "60s" or "5m" (0: only at stop)', v);
+        if (ms === null) throw src.error(`state_interval: "${String(v)}" is not a duration (examples: "60s", "5m"; 0 = only at stop)`, at(key));
+        input.stateInterval = ms;
         break;
       }
       default: {

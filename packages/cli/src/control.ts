@@ -99,7 +99,7 @@ export async function handle(gw: Gateway, req: Request): Promise<unknown> {
   const a = req.args ?? {};
   switch (req.cmd) {
     case 'status':
-      return { pid: process.pid, tun: gw.tun.name, workers: gw.partitions, externals: gw.config.externals.map(formatIPv4), uptimeMs: Date.now() - gw.startedAt, version: PROTOCOL_VERSION };
+      return { pid: process.pid, tun: gw.tun.name, workers: gw.partitions, externals: gw.config.externals.map(formatIPv4), uptimeMs: Date.now() - gw.startedAt, version: PROTOCOL_VERSION, ...(gw.state ? { state: gw.state } : {}) };
     case 'table':
       return gw.listSessions(filterOf(a));
     case 'flush':

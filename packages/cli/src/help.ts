@@ -38,7 +38,7 @@ SYNOPSIS
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--icmp-on-exhaustion]
            [--no-hop-compensation] [--mtu N] [--offload] [--sched batch|normal]
-           [--metrics HOST:PORT] [--control PATH] [-q]
+           [--metrics HOST:PORT] [--control PATH] [--state FILE [--state-interval DUR]] [-q]
 
 DESCRIPTION
   Attaches to the TUN device NAME (creating it if missing; a persistent device made with
@@ -84,6 +84,14 @@ OPTIONS
   --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)
   --control PATH        control socket (default /run/masq/control.sock, mode 0600)
+  --state FILE          keep the masquerade table across restarts: written to FILE at stop
+                        (SIGTERM/SIGINT) and every --state-interval while running
+                        (atomically: FILE.tmp, fsync, rename), read back at start. Sessions
+                        resume on the same external ports with the idle time they had left.
+                        A damaged file, or one saved with other --workers, --ports,
+                        addresses or --max-sessions, is refused with the reason, renamed
+                        FILE.refused, and the gateway starts empty
+  --state-interval DUR  how often to write FILE while running (default 60s; 0: only at stop)
   -q, --quiet           no log lines on stderr
 
 EXAMPLES

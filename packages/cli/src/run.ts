@@ -56,6 +56,8 @@ export const RUN_OPTIONS = {
   mtu: { type: 'string' },
   metrics: { type: 'string' },
   control: { type: 'string' },
+  state: { type: 'string' },
+  'state-interval': { type: 'string' },
   offload: { type: 'boolean' },
   sched: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -155,6 +157,15 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (values.metrics !== undefined) input.metrics = values.metrics;
   if (values.control !== undefined) input.control = values.control;
   if (values.offload) input.offload = true;
+  if (values.state !== undefined) {
+    if (values.state === '') throw new UsageError('--state: the file name is empty');
+    input.state = values.state;
+  }
+  if (values['state-interval'] !== undefined) {
+    const d = parseDuration(values['state-interval']);
+    if (d === null && values['state-interval'] !== '0') throw new UsageError(`--state-interval: "${values['state-interval']}" is not a duration (examples: 60s, 5m; 0 = only at stop)`);
+    input.stateInterval = d ?? 0;
+  }
   if (values.sched !== undefined) input.sched = schedFlag(values.sched);
   return input;
 }
@@ -204,9 +215,11 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     mtu: input.mtu,
     offload: input.offload,
     sched: input.sched ?? { ...DEFAULT_SCHED },
+    state: input.state,
+    stateInterval: input.stateInterval,
   };
-  const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, sched: _s, ...cfg } = gateway;
-  void _t; void _r; void _m; void _o; void _s;
+  const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
+  void _t; void _r; void _m; void _o; void _s; void _st; void _si;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   const metrics = input.metrics ?? DEFAULT_METRICS;
   return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, metricsDefaulted: input.metrics === undefined, resolved, configPath, flags };
@@ -268,6 +281,8 @@ export function restartKeys(running: RunSettings, next: RunSettings): string[] {
   diff('sched', running.gateway.sched ?? DEFAULT_SCHED, next.gateway.sched ?? DEFAULT_SCHED);
   diff('metrics', running.metrics, next.metrics);
   diff('control', running.control, next.control);
+  diff('state', running.gateway.state ?? null, next.gateway.state ?? null);
+  diff('state_interval', running.gateway.stateInterval ?? null, next.gateway.stateInterval ?? null);
   return keys;
 }
 

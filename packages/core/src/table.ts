@@ -702,6 +702,39 @@ export class SessionTable {
     this.cols.fExpires.fill(0);
   }
 
+  /**
+   * Move every stored time by `delta` ms: session deadlines and last-packet times, fragment
+   * records and port quarantines. A table restored from a state file was timed against the
+   * clock of the gateway that saved it; shifting by (now − that clock at the save) gives each
+   * timer the time it had left then (the gateway's time stood still while it was down).
+   */
+  rebaseClock(delta: number): void {
+    const c = this.cols;
+    const tm = c.sRecF;
+    for (let sid = 1; sid < this.sessionHigh; sid++) {
+      if (!this.isLive(sid)) continue;
+      tm[sid * REC_F + F_EXPIRES]! += delta;
+      tm[sid * REC_F + F_LAST]! += delta;
+    }
+    for (let i = 0; i < c.fExpires.length; i++) if (c.fExpires[i]! > 0) c.fExpires[i]! += delta;
+    const q = c.ports.reuseAt;
+    for (let i = 0; i < q.length; i++) if (q[i]! > 0) q[i]! += delta;
+  }
+
+  /**
+   * Why the header of a table handed over from elsewhere (a state file) cannot be right, or
+   * null: the high-water marks and counts within their capacities.
+   */
+  headerProblem(): string | null {
+    const h = this.h;
+    if (h[H_SESS_HIGH]! < 1 || h[H_SESS_HIGH]! > this.capacity) return `session high-water mark ${h[H_SESS_HIGH]} outside 1-${this.capacity}`;
+    if (h[H_MAP_HIGH]! < 1 || h[H_MAP_HIGH]! > this.mapCapacity) return `mapping high-water mark ${h[H_MAP_HIGH]} outside 1-${this.mapCapacity}`;
+    if (h[H_SESS_COUNT]! < 0 || h[H_SESS_COUNT]! >= h[H_SESS_HIGH]!) return `session count ${h[H_SESS_COUNT]} not below its high-water mark ${h[H_SESS_HIGH]}`;
+    if (h[H_MAP_COUNT]! < 0 || h[H_MAP_COUNT]! >= h[H_MAP_HIGH]!) return `mapping count ${h[H_MAP_COUNT]} not below its high-water mark ${h[H_MAP_HIGH]}`;
+    if (h[H_SESS_FREE]! < 0 || h[H_SESS_FREE]! >= h[H_SESS_HIGH]! || h[H_MAP_FREE]! < 0 || h[H_MAP_FREE]! >= h[H_MAP_HIGH]!) return 'a free list starts outside the table';
+    return null;
+  }
+
   /** Count a drop. */
   drop(reason: number): void {
     if (reason > 0 && reason < DROP_REASON_COUNT) this.counters[C.DROPS + reason]!++;

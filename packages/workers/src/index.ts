@@ -1,7 +1,8 @@
 /**
  * @masq/workers — the gateway's actors and their shared-memory protocol.
  */
-export { Gateway, type GatewayOptions } from './supervisor.js';
+export { Gateway, type GatewayOptions, type StateStatus } from './supervisor.js';
+export * from './state.js';
 export { DEFAULT_SCHED, SchedSyntaxError, formatSched, parseSched, type SchedPolicies, type SchedPolicy } from './sched.js';
 export * from './layout.js';
 export { Ring, ringBuffer } from './ring.js';

@@ -7,9 +7,11 @@
  * all down cleanly: stop reading, let the workers drain, release the TUN.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { Piscina } from 'piscina';
 import {
+  C,
   COUNTER_SLOTS,
   ConfigError,
   PortPlan,
@@ -39,6 +41,7 @@ import type { PartitionControl } from './partition-actor.js';
 import type { ActorTask } from './actor-entry.js';
 import { Comlink, nodeEndpoint, type Remote } from './rpc.js';
 import { nowMs } from './timer-actor.js';
+import { encodeSection, readStateFile, writeStateFile, decodeSection, type EncodedSection, type StateLayout } from './state.js';
 
 export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
   tun: string;
@@ -56,7 +59,27 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
   offload?: boolean;
   /** Scheduling policy of the I/O thread and of the translation workers (sched.ts). */
   sched?: SchedPolicies;
+  /**
+   * State file (state.ts): restored at start when it exists and fits, written at stop and
+   * every `stateInterval` ms while running (0: only at stop).
+   */
+  state?: string;
+  stateInterval?: number;
   log?: (line: string) => void;
+}
+
+/** What the state file did, for `masq status` and the log. */
+export interface StateStatus {
+  file: string;
+  /** At start: sessions restored, or null when nothing was. */
+  restored: { sessions: number; mappings: number; bytes: number; ms: number; savedAgoMs: number; flushed: number } | null;
+  /** At start: why the file was not used (missing is not a refusal). */
+  refused: { kind: string; message: string; keptAs: string | null } | null;
+  saves: number;
+  saveErrors: number;
+  /** The last save: sessions, file size, time taken, when, and the longest a worker's packet path was held for its copy (0 at stop). */
+  lastSave: { sessions: number; bytes: number; ms: number; at: number; workerPauseMs: number } | null;
+  lastError: string | null;
 }
 
 interface Slot {
@@ -88,6 +111,13 @@ export class Gateway extends EventEmitter {
   private readonly waker: number;
   private readonly workerWakers: number[];
   readonly startedAt = Date.now();
+  /** Null without --state. */
+  readonly state: StateStatus | null = null;
+  private readonly stateInterval: number;
+  private stateTimer: NodeJS.Timeout | null = null;
+  private saving: Promise<void> | null = null;
+  /** Set once every actor is up: only a gateway that ran writes its state at stop. */
+  private up = false;
 
   private constructor(opts: GatewayOptions, config: NatConfig, rules: RuleSet, tun: TunDevice) {
     super();
@@ -104,6 +134,8 @@ export class Gateway extends EventEmitter {
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
     new Float64Array(this.memory.clock)[0] = nowMs();
+    this.stateInterval = opts.stateInterval ?? 60_000;
+    if (opts.state !== undefined) this.state = this.restoreState(opts.state, plan);
     const ws = new Float64Array(this.memory.workerStats);
     for (let p = 0; p < config.partitions; p++) ws[p * WORKER_STAT_STRIDE + WORKER_STAT.RING_CAPACITY] = this.memory.ringCapacity;
     this.waker = createWaker();
@@ -135,8 +167,8 @@ export class Gateway extends EventEmitter {
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, sched: _sched, ...cfgIn } = opts;
-    void _tun; void _rt; void _sl; void _ss; void _mtu; void _log; void _off; void _sched;
+    const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, sched: _sched, state: _st, stateInterval: _si, ...cfgIn } = opts;
+    void _tun; void _rt; void _sl; void _ss; void _mtu; void _log; void _off; void _sched; void _st; void _si;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
@@ -152,7 +184,133 @@ export class Gateway extends EventEmitter {
       await gw.stop().catch(() => {});
       throw e;
     }
+    gw.up = true;
+    if (gw.state?.restored) {
+      // The rules may have changed while the gateway was down: sessions no rule allows now go,
+      // exactly as on a reload.
+      gw.state.restored.flushed = await gw.setRules(gw.rulesText);
+    }
+    if (gw.state && gw.stateInterval > 0) {
+      gw.stateTimer = setInterval(() => void gw.saveState(), gw.stateInterval);
+      gw.stateTimer.unref();
+    }
     return gw;
+  }
+
+  // ---------------------------------------------------------------- state file
+
+  /** What must match between a saved and this gateway's memory (state.ts). */
+  stateLayout(): StateLayout {
+    return {
+      partitions: this.config.partitions,
+      portLo: this.config.portLo,
+      portHi: this.config.portHi,
+      externals: this.config.externals.map(formatIPv4),
+      tableSizes: { ...this.tableSizes },
+      tableBytes: this.tables[0]!.byteLength,
+    };
+  }
+
+  /** The buffers a state file carries besides the tables (counter bases). */
+  private counterSections(): Array<[string, SharedArrayBuffer]> {
+    return [
+      ['io-counters', this.memory.ioCounters],
+      ['worker-stats', this.memory.workerStats],
+      ['io-stats', this.memory.ioStats],
+    ];
+  }
+
+  /**
+   * Fill the (new, empty) tables from the state file, before any actor starts. A file that is
+   * missing, damaged or does not fit leaves the tables empty; a refused file is renamed to
+   * FILE.refused so that the next save does not destroy the evidence.
+   */
+  private restoreState(file: string, plan: PortPlan): StateStatus {
+    const st: StateStatus = { file, restored: null, refused: null, saves: 0, saveErrors: 0, lastSave: null, lastError: null };
+    const t0 = performance.now();
+    const expected = new Map<string, number>();
+    this.tables.forEach((b, p) => expected.set(`table.${p}`, b.byteLength));
+    for (const [name, b] of this.counterSections()) expected.set(name, b.byteLength);
+    const r = readStateFile(file, this.stateLayout(), expected);
+    const refuse = (kind: string, message: string): StateStatus => {
+      for (const b of [...this.tables, ...this.counterSections().map(([, x]) => x)]) new Uint8Array(b).fill(0);
+      let keptAs: string | null = `${file}.refused`;
+      try {
+        fs.renameSync(file, keptAs);
+      } catch {
+        keptAs = null;
+      }
+      st.refused = { kind, message, keptAs };
+      this.log(`state: ${message}; starting with an empty table${keptAs ? ` (the file is kept as ${keptAs})` : ''}`);
+      return st;
+    };
+    if (!r.ok) {
+      if (r.kind === 'missing') {
+        this.log(`state: ${r.message}; starting with an empty table (it is written at stop${this.stateInterval > 0 ? ` and every ${Math.round(this.stateInterval / 1000)} s` : ''})`);
+        return st;
+      }
+      return refuse(r.kind, r.message);
+    }
+    const now = new Float64Array(this.memory.clock)[0]!;
+    let sessions = 0;
+    let mappings = 0;
+    for (const [name, b] of this.counterSections()) decodeSection(r.sections.get(name)!.encoded, new Uint8Array(b));
+    for (let p = 0; p < this.tables.length; p++) {
+      const sec = r.sections.get(`table.${p}`)!;
+      decodeSection(sec.encoded, new Uint8Array(this.tables[p]!));
+      const t = new SessionTable(this.tableSizes, plan, this.tables[p]);
+      const problem = t.headerProblem();
+      if (problem !== null) return refuse('corrupt', `${file} does not hold a valid table for worker ${p}: ${problem}`);
+      t.rebaseClock(now - sec.meta.clock);
+      sessions += t.sessionCount;
+      mappings += t.mappingCount;
+    }
+    st.restored = { sessions, mappings, bytes: r.size, ms: Math.round(performance.now() - t0), savedAgoMs: Math.max(0, Date.now() - r.meta.savedAt), flushed: 0 };
+    this.log(`state: restored ${sessions} session(s) and ${mappings} mapping(s) from ${file} (saved ${(st.restored.savedAgoMs / 1000).toFixed(1)} s ago; ${r.size} bytes read in ${st.restored.ms} ms)`);
+    return st;
+  }
+
+  /**
+   * Write the state file. While running, each partition copies its own table between two
+   * batches (it is the only writer, so the copy is consistent); once stopped, the tables are
+   * read here directly. One save at a time.
+   */
+  async saveState(): Promise<void> {
+    const st = this.state;
+    if (!st) return;
+    if (this.saving) return this.saving;
+    const run = async (): Promise<void> => {
+      const t0 = performance.now();
+      try {
+        const clock = new Float64Array(this.memory.clock)[0]!;
+        let tables: EncodedSection[];
+        let pauseMs = 0;
+        if (this.stopping) {
+          tables = this.tables.map((b, p) => encodeSection(`table.${p}`, new Uint8Array(b), clock));
+        } else {
+          tables = [];
+          for (let p = 0; p < this.slots.length; p++) {
+            const s = await this.remote(p).snapshot();
+            pauseMs = Math.max(pauseMs, s.ms);
+            tables.push(s.section);
+          }
+        }
+        const sections = [...tables, ...this.counterSections().map(([name, b]) => encodeSection(name, new Uint8Array(b), 0))];
+        const bytes = await writeStateFile(st.file, this.stateLayout(), sections);
+        let sessions = 0;
+        for (const c of this.partitionCounters()) sessions += c[C.LIVE_BY_PROTO]! + c[C.LIVE_BY_PROTO + 1]! + c[C.LIVE_BY_PROTO + 2]! + c[C.LIVE_BY_PROTO + 3]!;
+        st.saves++;
+        st.lastSave = { sessions, bytes, ms: Math.round(performance.now() - t0), at: Date.now(), workerPauseMs: Math.round(pauseMs * 10) / 10 };
+      } catch (e) {
+        st.saveErrors++;
+        st.lastError = e instanceof Error ? e.message : String(e);
+        this.log(`state: saving ${st.file} failed: ${st.lastError}`);
+      }
+    };
+    this.saving = run().finally(() => {
+      this.saving = null;
+    });
+    return this.saving;
   }
 
   private async startActors(): Promise<void> {
@@ -329,6 +487,9 @@ export class Gateway extends EventEmitter {
 
   async stop(): Promise<void> {
     if (this.stopping) return;
+    if (this.stateTimer) clearInterval(this.stateTimer);
+    // A periodic save in progress asks the workers for copies: let it finish first.
+    if (this.saving) await this.saving;
     this.stopping = true;
     const ctl = new Int32Array(this.memory.control);
     Atomics.store(ctl, CTL_STOP, 1);
@@ -354,6 +515,11 @@ export class Gateway extends EventEmitter {
     for (const s of this.slots) s.port?.close();
     this.ioPort?.close();
     await this.pool.destroy();
+    if (this.state && this.up) {
+      await this.saveState();
+      const ls = this.state.lastSave;
+      if (ls && this.state.saveErrors === 0) this.log(`state: saved ${ls.sessions} session(s) to ${this.state.file}: ${ls.bytes} bytes in ${ls.ms} ms`);
+    }
     try {
       closeWaker(this.waker);
       for (const w of this.workerWakers) closeWaker(w);
