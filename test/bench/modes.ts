@@ -69,7 +69,9 @@ function masqMode(workers: number, offload = false, sched?: string): BenchMode {
     topology: { mode: 'masq', hosts: 2 },
     ...(sched !== undefined ? { optIn: true } : {}),
     startGateway: async (topo) => {
-      const gw = await startMasq(topo, { workers, extra: ['-q', ...(offload ? ['--offload'] : []), ...(sched !== undefined ? ['--sched', sched] : [])] });
+      // No per-host limits: the kernel NAT compared against has none, and the connection-rate
+      // step opens more connections from one host than the default port limit admits.
+      const gw = await startMasq(topo, { workers, extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', ...(offload ? ['--offload'] : []), ...(sched !== undefined ? ['--sched', sched] : [])] });
       return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
     },
   };

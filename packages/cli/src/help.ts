@@ -69,9 +69,10 @@ OPTIONS
                         icmp (60s), fragment (2s)
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
   --max-sessions N      table capacity across workers (default 1000000; ~172 bytes each)
-  --host-limit N        sessions one inside host may hold (default 0: no limit)
+  --host-limit N        sessions one inside host may hold (RFC 6888 REQ-5; default 65536;
+                        0: no limit)
   --host-port-limit N   external ports (mappings) one inside host may hold (RFC 6888 REQ-4;
-                        default 0: no limit)
+                        default 16384, a quarter of an address's ports; 0: no limit)
   --icmp-on-exhaustion  answer a refused new flow with ICMP unreachable, code 13
   --no-hop-compensation let the gateway count as two hops (the kernel forwards twice)
   --mtu N               set the TUN device's MTU

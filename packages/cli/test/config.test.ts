@@ -37,8 +37,8 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.is(c.filtering, 'address');
   t.is(c.preset, 'default');
   t.is(c.maxSessions, 1_000_000);
-  t.is(c.hostLimit, 0);
-  t.is(c.hostPortLimit, 0);
+  t.is(c.hostLimit, 65536);
+  t.is(c.hostPortLimit, 16384);
   t.false(c.icmpOnExhaustion);
   t.true(c.hopCompensation);
   t.false(c.offload);

@@ -45,9 +45,9 @@ export interface NatConfig {
   maxSessions: number;
   /** Number of partitions (translation workers). */
   partitions: number;
-  /** Sessions one inside host may hold (RFC 6888 REQ-5: state per subscriber); 0 = no limit. Split over partitions. */
+  /** Sessions one inside host may hold (RFC 6888 REQ-5: state per subscriber); 0 = no limit (default 65536). Split over partitions. */
   hostSessionLimit: number;
-  /** External ports (mappings) one inside host may hold (RFC 6888 REQ-4); 0 = no limit. Split over partitions. */
+  /** External ports (mappings) one inside host may hold (RFC 6888 REQ-4); 0 = no limit (default 16384). Split over partitions. */
   hostPortLimit: number;
   /** Answer port exhaustion with ICMP destination unreachable, code 13 (RFC 6888 REQ-11 allows). */
   icmpOnExhaustion: boolean;
@@ -86,8 +86,11 @@ export const DEFAULTS: Readonly<Omit<NatConfig, 'externals'>> = {
   timeouts: DEFAULT_TIMEOUTS,
   maxSessions: 1_000_000,
   partitions: 1,
-  hostSessionLimit: 0,
-  hostPortLimit: 0,
+  // One inside host may hold a sixteenth of the default table and a quarter of one external
+  // address's ports (docs/CONFIG.md, "Per-host limits"): a flooding host is contained, and a
+  // host opening 68 TCP connections a second, each held 4 min after its close, still fits.
+  hostSessionLimit: 65536,
+  hostPortLimit: 16384,
   icmpOnExhaustion: false,
   hopCompensation: true,
   fragmentHold: 256,
