@@ -55,10 +55,15 @@ export const enum DropReason {
   Martian = 23,
   /** Ring to a translation worker full (I/O thread back-pressure). */
   RingFull = 24,
+  /**
+   * An inbound RST or FIN whose sequence number lies outside the inside host's receive window
+   * (RFC 5961 §3, §4 style): forged or stale; it must not end the session.
+   */
+  TcpOutOfWindow = 25,
 }
 
 /** Number of reasons including None: size of per-reason counter arrays. */
-export const DROP_REASON_COUNT = 25;
+export const DROP_REASON_COUNT = 26;
 
 /** Prometheus label for each reason, index = enum value. */
 export const DROP_REASON_LABELS: readonly string[] = [
@@ -87,4 +92,5 @@ export const DROP_REASON_LABELS: readonly string[] = [
   'hairpin',
   'martian',
   'ring_full',
+  'tcp_out_of_window',
 ];

@@ -18,7 +18,7 @@
  *    may read columns (listings, expiry nomination) and must tolerate a torn view; they never
  *    write. Because every byte of state is in the shared buffer, a restarted owner rebuilds
  *    the views over the same buffer and continues where the dead one stopped.
- *  - Memory: `tableBytes(capacity)` says how much; about 172 bytes per session slot
+ *  - Memory: `tableBytes(capacity)` says how much; about 180 bytes per session slot
  *    including its share of mappings and indices (see docs).
  */
 import { Arena, placeLayout, nextPow2 } from './arena.js';
@@ -69,6 +69,11 @@ export const ID_MASK = 0x3ffffff;
 export const SF_INBOUND_CREATED = 1; // created by an inbound packet (forward or EIF)
 export const SF_HAIRPIN = 2; // remote endpoint is one of our external addresses
 export const SF_ALG = 4;
+/** sAckOut/sWinOut hold the inside host's last acknowledgement and window (TCP, RFC 5961 check). */
+export const SF_TRACKED = 8;
+/** R_FLAGS bits 16-19: the window scale shift the inside host offered in its SYN (RFC 7323). */
+export const RF_WSCALE_SHIFT = 16;
+export const RF_WSCALE_MASK = 0xf << RF_WSCALE_SHIFT;
 
 /** Mapping flags. */
 export const MF_STATIC = 1;
@@ -126,6 +131,10 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
     sInitSeq: a.u32(n),
     sDelta: a.i32(n),
     sPDelta: a.i32(n),
+    // TCP: the inside host's last acknowledgement number and its receive window in bytes
+    // (scaled), from its outbound segments: what an inbound RST or FIN must fall within.
+    sAckOut: a.u32(n),
+    sWinOut: a.u32(n),
     // mappings
     mProto: a.u8(m),
     mFlags: a.u8(m),
@@ -511,6 +520,8 @@ export class SessionTable {
     c.sInitSeq[id] = 0;
     c.sDelta[id] = 0;
     c.sPDelta[id] = 0;
+    c.sAckOut[id] = 0;
+    c.sWinOut[id] = 0;
     // link at the head of the mapping's list
     const head = c.mHead[mid]!;
     c.sNext[id] = head;

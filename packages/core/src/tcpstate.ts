@@ -8,7 +8,8 @@
  *   FinOut / FinIn  one side's FIN seen            established (the other half may still talk)
  *   Closing         FIN seen both ways             transitory
  *   Reset           RST seen                       transitory: RFC 7857 §2.2 — a NAT should
- *                   not drop state on a RST at once, since the RST may be forged or lost
+ *                   not drop state on a RST at once, since the RST may be forged or lost;
+ *                   a later ACK (no SYN/FIN/RST) returns it to Established
  * A simultaneous open (SYN crossing SYN, RFC 5382 REQ-2) reaches Established like SYN/SYN-ACK.
  * A SYN on a Closing or Reset session starts a new connection on the same five-tuple.
  */
@@ -26,6 +27,7 @@ export const enum TcpState {
 const FIN = 0x01;
 const SYN = 0x02;
 const RST = 0x04;
+const ACK = 0x10;
 
 /** dir: 0 outbound (inside → outside), 1 inbound. */
 export function tcpNext(state: number, flags: number, dir: number): number {
@@ -56,6 +58,10 @@ export function tcpNext(state: number, flags: number, dir: number): number {
         return state;
     }
   }
+  // RFC 7857 §2.2: the state goes after the transitory timer only "if no packets are received"
+  // meanwhile. An acknowledgement after a RST means the connection lives on (the RST was
+  // forged, or answered by an RFC 5961 challenge ACK): back to established.
+  if (state === TcpState.Reset && (flags & ACK) !== 0) return TcpState.Established;
   return state;
 }
 

@@ -11,12 +11,16 @@
  *
  * RFC behaviour: RFC 4787 REQ-1 / RFC 5382 REQ-1 (endpoint-independent mapping: the session
  * holds its mapping's rewrite), RFC 4787 REQ-6 (UDP timers refreshed by outbound traffic only),
- * RFC 7857 §2.1-2.2 (TCP transitory timer), RFC 4787 REQ-14 (a first fragment is remembered so
+ * RFC 7857 §2.1-2.2 (TCP transitory timer), RFC 5961 §3-4 in a NAT's terms (an inbound RST or
+ * FIN counts only when its sequence number lies within the window the inside host last
+ * advertised around its last acknowledgement; otherwise it is dropped, counted
+ * `tcp_out_of_window`, and the session keeps its state and timer), RFC 4787 REQ-14 (a first fragment is remembered so
  * later fragments follow it), RFC 4787 REQ-9 (an outbound packet to our own external address
  * continues as inbound: hairpin.ts).
  */
 import { C, packetsSlot, protoIndex } from '../counters.js';
-import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN } from '../table.js';
+import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN, SF_TRACKED, RF_WSCALE_MASK, RF_WSCALE_SHIFT, type TableColumns } from '../table.js';
+import { DropReason } from '../drop.js';
 import { tcpNext } from '../tcpstate.js';
 import { fold, applyDelta, applyDeltaUdp, getCheck, putCheck } from '../wire/checksum.js';
 import { u16, u32, put16, put32 } from '../wire/bytes.js';
@@ -66,6 +70,7 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     const ns = tcpNext(st, tflags, 0);
     if (ns !== st) t.setTcpState(sid, ns);
     tm[to + F_EXPIRES] = now + pt.lifetime(TCP, ns);
+    trackOut(c, r, o, sid, b, l4, tflags);
   } else if (p === UDP) {
     put16(b, l4, extp >>> 16);
     if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
@@ -114,6 +119,9 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
   // --- fast path: the reverse rewrite (negated deltas) from the session's hot record
   const r = c.sRec;
   const o = sid * REC;
+  if (p === TCP && (tflags & (tcp.RST | tcp.FIN)) !== 0 && (tflags & tcp.SYN) === 0 && (r[o + R_FLAGS]! & SF_TRACKED) !== 0 && !inWindow(c, sid, tcp.seq(b, l4))) {
+    return pt.dropped(DropReason.TcpOutOfWindow);
+  }
   const tm = c.sRecF;
   const to = sid * REC_F;
   const deltas = r[o + R_DELTAS]!;
@@ -149,4 +157,39 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     t.fragPut(src, dst, p, u16(b, off + ip.ID), 1, sid, now + pt.cfg.timeouts.fragment, now);
   }
   return FORWARD;
+}
+
+/**
+ * Remember what the inside host last told the remote: its acknowledgement number (the next
+ * sequence number it expects) and its receive window in bytes, scaled by the shift its SYN
+ * offered (RFC 7323 §2.2; the window of a SYN itself is never scaled). Cold columns: one more
+ * cache line per outbound segment.
+ */
+function trackOut(c: TableColumns, r: Uint32Array, o: number, sid: number, b: Uint8Array, l4: number, tflags: number): void {
+  let fl = r[o + R_FLAGS]!;
+  let shift = (fl & RF_WSCALE_MASK) >>> RF_WSCALE_SHIFT;
+  if ((tflags & tcp.SYN) !== 0) {
+    shift = tcp.windowScale(b, l4);
+    fl = (fl & ~RF_WSCALE_MASK) | (shift << RF_WSCALE_SHIFT);
+  }
+  if ((tflags & tcp.ACKF) !== 0) {
+    c.sAckOut[sid] = tcp.ack(b, l4);
+    c.sWinOut[sid] = Math.min(tcp.window(b, l4) * ((tflags & tcp.SYN) !== 0 ? 1 : 2 ** shift), 0x40000000);
+    fl |= SF_TRACKED;
+  }
+  r[o + R_FLAGS] = fl >>> 0;
+}
+
+/**
+ * An inbound RST or FIN is plausible when its sequence number is within one window of the
+ * inside host's last acknowledgement, either side: above it by at most the window (data the
+ * remote may send), below it by as much (an acknowledgement not yet arrived there, a rolled
+ * back send sequence after a retransmission timeout). The window counts as at least 64 KiB,
+ * so a zero or tiny window never refuses a genuine segment. A blind forger must hit that range
+ * out of 2^32 (RFC 5961 §1: the attack is guessing the window).
+ */
+function inWindow(c: TableColumns, sid: number, seq: number): boolean {
+  const w = Math.max(c.sWinOut[sid]!, 65535);
+  const d = (seq - c.sAckOut[sid]!) | 0;
+  return d >= -w && d <= w;
 }

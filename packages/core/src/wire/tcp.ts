@@ -82,6 +82,30 @@ export function validateTcp(b: Uint8Array, o: number, l4len: number): DropReason
   return DropReason.None;
 }
 
+/**
+ * The window scale shift a SYN offers (RFC 7323 §2.2: option kind 3, length 3), capped at 14;
+ * 0 when the option is absent or the options are malformed. Reads only within the data
+ * offset, which validateTcp bounded.
+ */
+export function windowScale(b: Uint8Array, o: number): number {
+  const end = o + dataOffset(b, o);
+  let i = o + HEADER_LEN;
+  while (i < end) {
+    const kind = b[i]!;
+    if (kind === 0) return 0;
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) return 0;
+    const len = b[i + 1]!;
+    if (len < 2 || i + len > end) return 0;
+    if (kind === 3 && len === 3) return Math.min(b[i + 2]!, 14);
+    i += len;
+  }
+  return 0;
+}
+
 /** tcpdump-style flag letters: S, F, R, P, . for ACK, U, E, W. */
 export function flagString(f: number): string {
   let s = '';
