@@ -28,6 +28,8 @@ import {
   parseIPv4,
   parsePortRangeText,
   parseRule,
+  checkAlgNames,
+  algNames,
   type Filtering,
   type PortModeName,
   type PresetName,
@@ -55,6 +57,8 @@ export interface RunInput {
   offload?: boolean;
   /** Scheduling policies of the packet threads (--sched). */
   sched?: SchedPolicies;
+  /** Protocol helpers (--alg; `alg = ["ftp"]`); [] = none. */
+  alg?: string[];
   metrics?: string;
   control?: string;
   /** State file (--state) and how often it is written while running (ms; 0 = only at stop). */
@@ -97,6 +101,7 @@ export const TOP_KEYS = [
   'mtu',
   'offload',
   'sched',
+  'alg',
   'metrics',
   'control',
   'state',
@@ -404,6 +409,20 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
           if (e instanceof SchedSyntaxError) throw src.error(`sched: ${e.message}`, at(key));
           throw e;
         }
+        break;
+      }
+      case 'alg': {
+        if (!Array.isArray(v)) throw wrong(key, `an array of helper names such as ["ftp"] ([] for none; known: ${algNames().join(', ')})`, v);
+        const offs = src.stringOffsets(key);
+        v.forEach((a: unknown, i) => {
+          if (typeof a !== 'string') throw src.error(`alg[${i}]: expected a helper name string, found ${describe(a)}`, offs[i] ?? at(key));
+          try {
+            checkAlgNames([a]);
+          } catch (e) {
+            throw src.error(`alg[${i}]: ${e instanceof Error ? e.message.replace(/^alg: /, '') : String(e)}`, offs[i] ?? at(key), offs[i] === undefined ? 1 : a.length);
+          }
+        });
+        input.alg = checkAlgNames(v as string[]);
         break;
       }
       case 'metrics': {

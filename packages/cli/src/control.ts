@@ -6,7 +6,7 @@
  *   request   {"v":1,"id":7,"cmd":"table","args":{...}}
  *   response  {"v":1,"id":7,"ok":true,"result":...}  or  {"v":1,"id":7,"ok":false,"error":"..."}
  *
- * Commands: status, table, delete, flush, rules, rule-add, rule-insert, rule-delete,
+ * Commands: status, table, expectations (protocol helpers), delete, flush, rules, rule-add, rule-insert, rule-delete,
  * rule-flush, set-rules, stats, reload (re-read the --config file), crash-worker (testing the
  * supervisor), and events: a stream — after the response, lines {"v":1,"id":7,"event":{...}}
  * follow until the client closes the connection (events.ts). The server never
@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Gateway } from '@masq/workers';
 import { EventSampler, eventMatches, type SessionEvent } from './events.js';
-import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, type SessionFilter, type Rule } from '@masq/core';
+import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, algNames, algErrorSlot, ALG_ERROR_LABELS, type SessionFilter, type Rule } from '@masq/core';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_CONTROL_PATH = '/run/masq/control.sock';
@@ -56,6 +56,20 @@ function filterOf(a: Record<string, unknown>): SessionFilter {
   return f;
 }
 
+/** Protocol helpers: enabled names, rewrites per helper, non-zero errors as "helper/reason", live expectations. */
+function algStats(gw: Gateway, c: Float64Array): Record<string, unknown> {
+  const rewrites: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  algNames().forEach((name, i) => {
+    rewrites[name] = c[C.ALG_REWRITES + i + 1]!;
+    ALG_ERROR_LABELS.forEach((reason, r) => {
+      const v = c[algErrorSlot(i + 1, r)]!;
+      if (v > 0) errors[`${name}/${reason}`] = v;
+    });
+  });
+  return { enabled: [...gw.config.alg], rewrites, errors, expectations: c[C.EXPECTATIONS]! };
+}
+
 /** Counters as a plain object for `masq stats`. */
 export function statsObject(gw: Gateway): Record<string, unknown> {
   const c = gw.counters();
@@ -88,6 +102,7 @@ export function statsObject(gw: Gateway): Record<string, unknown> {
     hairpinned: c[C.HAIRPINNED]!,
     icmpErrorsTranslated: c[C.ICMP_ERRORS_TRANSLATED]!,
     workers,
+    alg: algStats(gw, c),
   };
 }
 
@@ -102,6 +117,8 @@ export async function handle(gw: Gateway, req: Request): Promise<unknown> {
       return { pid: process.pid, tun: gw.tun.name, workers: gw.partitions, externals: gw.config.externals.map(formatIPv4), uptimeMs: Date.now() - gw.startedAt, version: PROTOCOL_VERSION, ...(gw.state ? { state: gw.state } : {}) };
     case 'table':
       return gw.listSessions(filterOf(a));
+    case 'expectations':
+      return gw.listExpectations();
     case 'flush':
       return { flushed: await gw.flush(filterOf(a)) };
     case 'delete': {

@@ -38,7 +38,8 @@ SYNOPSIS
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--icmp-on-exhaustion]
            [--no-hop-compensation] [--mtu N] [--offload] [--sched batch|normal]
-           [--metrics HOST:PORT] [--control PATH] [--state FILE [--state-interval DUR]] [-q]
+           [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
+           [--state FILE [--state-interval DUR]] [-q]
 
 DESCRIPTION
   Attaches to the TUN device NAME (creating it if missing; a persistent device made with
@@ -82,6 +83,13 @@ OPTIONS
                         SCHED_BATCH, a packet's arrival does not preempt the program that
                         sent it, so packets gather into batches), normal (SCHED_OTHER), or
                         per thread kind: "io=batch,workers=normal"
+  --alg LIST            protocol helpers (ALGs) for new sessions, comma-separated names, or
+                        "none" to turn all off (default: ftp). ftp: TCP 21; rewrites PORT
+                        and EPRT from inside clients, 227 and 229 replies from inside
+                        servers behind a --forward, with sequence deltas, and admits the
+                        one data connection. The other names (rtsp, tftp, irc) are accepted
+                        where this build has them; an unknown name is refused (exit 2) with
+                        the list of known ones. A reload applies a changed list
   --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)
   --control PATH        control socket (default /run/masq/control.sock, mode 0600)
@@ -112,11 +120,19 @@ const TABLE = `masq table — the masquerade table of a running gateway
 SYNOPSIS
   masq table [--proc] [--json] [--proto tcp|udp|icmp] [--host IP] [--port N] [--control PATH]
   masq table --watch [--interval 1s] [--proc] [filters]
+  masq table --expectations [--json]
   masq table delete [--proto P] [--host IP] [--port N]
 
+  The readable table ends with the protocol helpers' pending expectations, if any: a
+  related flow (an FTP data connection) that one remote address may open to an external
+  port within 60 s, once; it then shows as an ordinary session.
+
   --proc   the Linux 2.0 /proc/net/ip_masquerade layout: addresses and ports in hex, the
-           masq port, Init-seq/Delta/PDelta, Expires in hundredths of a second
+           masq port, Init-seq/Delta/PDelta (the sequence offsets of a connection whose
+           payload a helper resized, e.g. an FTP PORT rewrite), Expires in hundredths of a
+           second
   --json   one JSON array of rows
+  --expectations   only the expectations (with --json: a JSON array of them)
   -w, --watch      redraw the table until Ctrl-C (on a terminal: in place)
   --interval DUR   how often with --watch (default 1s; at least 100ms; 500ms, 2s, 2 = 2s)
   --proto, --host, --port   only sessions with that protocol / address / port on any side

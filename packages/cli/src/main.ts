@@ -7,7 +7,7 @@
  */
 import { cmdRun, formatReload, type ReloadResult } from './run.js';
 import { request, streamEvents, ControlError, RefusedError, DEFAULT_CONTROL_PATH } from './control.js';
-import { formatDuration, formatTable, formatProc, parseDuration, type SessionRow } from '@masq/core';
+import { formatDuration, formatTable, formatProc, formatExpectations, parseDuration, type SessionRow, type ExpectationRow } from '@masq/core';
 import { formatEvent } from './events.js';
 import { HELP, helpFor } from './help.js';
 
@@ -96,8 +96,19 @@ async function client(cmd: string, argv: string[]): Promise<number> {
         }
         return watchTable(sock, filter, ms, show);
       }
+      // Protocol helpers' pending expectations: alone with --expectations, else after the
+      // readable table (the --json and --proc session layouts stay as they are).
+      if (hasFlag(argv, '--expectations')) {
+        const xs = (await request(sock, 'expectations')) as ExpectationRow[];
+        out(json ? JSON.stringify(xs) : formatExpectations(xs));
+        return 0;
+      }
       const rows = (await request(sock, 'table', filter)) as SessionRow[];
       out(show(rows));
+      if (!json && !proc) {
+        const xs = (await request(sock, 'expectations')) as ExpectationRow[];
+        if (xs.length > 0) out(`\nexpected (protocol helpers):\n${formatExpectations(xs)}`);
+      }
       return 0;
     }
     case 'flush': {

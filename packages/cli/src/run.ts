@@ -17,6 +17,7 @@ import {
   parseRule,
   parseRules,
   parseTimeouts,
+  parseAlgList,
   resolveConfig,
   RuleSyntaxError,
   type Filtering,
@@ -60,6 +61,7 @@ export const RUN_OPTIONS = {
   'state-interval': { type: 'string' },
   offload: { type: 'boolean' },
   sched: { type: 'string' },
+  alg: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
@@ -167,6 +169,13 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
     input.stateInterval = d ?? 0;
   }
   if (values.sched !== undefined) input.sched = schedFlag(values.sched);
+  if (values.alg !== undefined) {
+    try {
+      input.alg = parseAlgList(values.alg);
+    } catch (e) {
+      throw new UsageError(`--alg ${values.alg}: ${e instanceof Error ? e.message.replace(/^alg: /, '') : String(e)}`);
+    }
+  }
   return input;
 }
 
@@ -217,6 +226,7 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     sched: input.sched ?? { ...DEFAULT_SCHED },
     state: input.state,
     stateInterval: input.stateInterval,
+    alg: input.alg,
   };
   const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
   void _t; void _r; void _m; void _o; void _s; void _st; void _si;
@@ -251,6 +261,8 @@ export interface ReloadResult {
   rulesChanged: boolean;
   flushed: number;
   timeoutsChanged: string[];
+  /** The enabled protocol helpers, when the reload changed them (else null). */
+  algChanged: string[] | null;
   /** Keys whose new value differs from the running one and needs a restart to take effect. */
   restartNeeded: string[];
 }
@@ -299,7 +311,7 @@ const canonicalRules = (text: string): string => parseRules(text).map(formatRule
  * the file has an error or a forward rule names an address the gateway does not own.
  */
 /** The part of a Gateway a reload uses. */
-export type Reloadable = Pick<Gateway, 'rulesText' | 'config' | 'setRules' | 'setTimeouts'>;
+export type Reloadable = Pick<Gateway, 'rulesText' | 'config' | 'setRules' | 'setTimeouts' | 'setAlg'>;
 
 export async function reloadGateway(gw: Reloadable, running: RunSettings, read?: (p: string) => string): Promise<ReloadResult> {
   const next = reloadSettings(running, read);
@@ -307,13 +319,17 @@ export async function reloadGateway(gw: Reloadable, running: RunSettings, read?:
   const flushed = rulesChanged ? await gw.setRules(next.gateway.rulesText) : 0;
   const timeoutsChanged = timeoutChanges(gw.config.timeouts, next.resolved.timeouts);
   if (timeoutsChanged.length) await gw.setTimeouts(next.resolved.timeouts);
-  return { config: running.configPath!, rules: parseRules(next.gateway.rulesText).length, rulesChanged, flushed, timeoutsChanged, restartNeeded: restartKeys(running, next) };
+  // Protocol helpers: new sessions from now on get the new set; watched sessions keep theirs.
+  const algChanged = JSON.stringify(gw.config.alg) !== JSON.stringify(next.resolved.alg) ? [...next.resolved.alg] : null;
+  if (algChanged) await gw.setAlg(algChanged);
+  return { config: running.configPath!, rules: parseRules(next.gateway.rulesText).length, rulesChanged, flushed, timeoutsChanged, algChanged, restartNeeded: restartKeys(running, next) };
 }
 
 /** One line for the log and for `masq reload`. */
 export function formatReload(r: ReloadResult): string {
   const parts = [`reloaded ${r.config}: ${r.rulesChanged ? `rules changed (${r.rules} rule(s)), ${r.flushed} session(s) flushed` : `rules unchanged (${r.rules} rule(s))`}`];
   parts.push(r.timeoutsChanged.length ? `timeouts: ${r.timeoutsChanged.join(', ')}` : 'timeouts unchanged');
+  if (r.algChanged) parts.push(`alg: ${r.algChanged.length ? r.algChanged.join(',') : 'none'}`);
   if (r.restartNeeded.length) parts.push(`changed but needing a restart (not applied): ${r.restartNeeded.join(', ')}`);
   return parts.join('; ');
 }

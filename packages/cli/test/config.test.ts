@@ -221,3 +221,15 @@ test('reload re-reads the file under the same flags; without --config it refuses
   const flagsOnly = runSettings(['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from any to any']);
   t.throws(() => reloadSettings(flagsOnly), { message: /started without --config/ });
 });
+
+test('--alg and alg = [...]: default ftp, none, the flag beats the file, unknown names refused', (t) => {
+  const read = (): string => minimal;
+  t.deepEqual(runSettings(['--config', 'x.toml'], read).resolved.alg, ['ftp']);
+  t.deepEqual(runSettings(['--config', 'x.toml', '--alg', 'none'], read).resolved.alg, []);
+  t.deepEqual(runSettings(['--config', 'x.toml', '--alg', 'ftp'], () => minimal + 'alg = []\n').resolved.alg, ['ftp']);
+  t.deepEqual(runSettings(['--config', 'x.toml'], () => minimal + 'alg = []\n').resolved.alg, []);
+  t.throws(() => runSettings(['--config', 'x.toml', '--alg', 'ftp,gopher'], read), { instanceOf: UsageError, message: /^--alg ftp,gopher: unknown helper "gopher"; known: ftp/ });
+  t.throws(() => runSettings(['--config', 'x.toml', '--alg', ''], read), { instanceOf: UsageError, message: /^--alg : empty helper name/ });
+  t.throws(() => parseConfigText(minimal + 'alg = "ftp"\n', 'x.toml'), { instanceOf: ConfigFileError, message: /^x\.toml:4:1: alg: expected an array of helper names such as \["ftp"\]/ });
+  t.true(TOP_KEYS.includes('alg'));
+});

@@ -39,6 +39,12 @@ class FakeGateway implements Reloadable {
     this.config.timeouts = { ...t };
     return Promise.resolve();
   }
+  setAlgCalls: string[][] = [];
+  setAlg(names: readonly string[]): Promise<void> {
+    this.setAlgCalls.push([...names]);
+    this.config.alg = [...names];
+    return Promise.resolve();
+  }
 }
 
 function setup(text: string, argv: string[] = []): { gw: FakeGateway; file: { text: string }; read: () => string; settings: ReturnType<typeof runSettings> } {
@@ -52,7 +58,7 @@ function setup(text: string, argv: string[] = []): { gw: FakeGateway; file: { te
 test('an unchanged file changes nothing', async (t) => {
   const { gw, read, settings } = setup(BASE);
   const r = await reloadGateway(gw, settings, read);
-  t.deepEqual(r, { config: 'masq.toml', rules: 1, rulesChanged: false, flushed: 0, timeoutsChanged: [], restartNeeded: [] });
+  t.deepEqual(r, { config: 'masq.toml', rules: 1, rulesChanged: false, flushed: 0, timeoutsChanged: [], algChanged: null, restartNeeded: [] });
   t.is(gw.setRulesCalls.length, 0);
   t.is(gw.setTimeoutsCalls.length, 0);
   t.is(formatReload(r), 'reloaded masq.toml: rules unchanged (1 rule(s)); timeouts unchanged');
@@ -114,4 +120,19 @@ test('control protocol: reload answered by the run hook, or refused without a co
     await b.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('alg: a changed helper list applies live (new sessions); an unknown name is refused with its place', async (t) => {
+  const { gw, file, read, settings } = setup(BASE);
+  t.deepEqual(gw.config.alg, ['ftp']);
+  file.text = BASE + 'alg = []\n';
+  const r = await reloadGateway(gw, settings, read);
+  t.deepEqual(r.algChanged, []);
+  t.deepEqual(gw.setAlgCalls, [[]]);
+  t.deepEqual(r.restartNeeded, []);
+  t.regex(formatReload(r), /; alg: none$/);
+  file.text = BASE + 'alg = ["ftp", "gopher"]\n';
+  const e = await t.throwsAsync(reloadGateway(gw, settings, read), { instanceOf: ConfigFileError });
+  t.regex(e!.message, /^masq\.toml:4:16: alg\[1\]: unknown helper "gopher"; known: ftp/);
+  t.deepEqual(gw.setAlgCalls, [[]], 'nothing applied from a file with an error');
 });

@@ -15,6 +15,7 @@
  * UDP 5 min, masq ports counted up from 60000 (sequential allocation over 60000-65535).
  */
 import { parseIPv4 } from './addr.js';
+import { DEFAULT_ALGS, checkAlgNames } from './alg/registry.js';
 
 export type Filtering = 'endpoint' | 'address' | 'address-port';
 export type PortModeName = 'random' | 'preserve' | 'sequential';
@@ -57,6 +58,8 @@ export interface NatConfig {
   fragmentHold: number;
   /** Seed for the port randomizer (tests pass one; 0 = from the clock at start). */
   seed: number;
+  /** Protocol helpers enabled for new sessions, by name (alg/registry.ts); [] = none. */
+  alg: string[];
 }
 
 export class ConfigError extends Error {
@@ -95,6 +98,7 @@ export const DEFAULTS: Readonly<Omit<NatConfig, 'externals'>> = {
   hopCompensation: true,
   fragmentHold: 256,
   seed: 0,
+  alg: [...DEFAULT_ALGS],
 };
 
 export type PresetName = 'default' | 'classic';
@@ -224,5 +228,10 @@ export function resolveConfig(input: ConfigInput): NatConfig {
     throw new ConfigError(`port-mode: "${c.portMode}" is not one of random, preserve, sequential`);
   if (!Number.isInteger(c.hostSessionLimit) || c.hostSessionLimit < 0) throw new ConfigError('host-limit: must be a whole number ≥ 0');
   if (!Number.isInteger(c.hostPortLimit) || c.hostPortLimit < 0) throw new ConfigError('host-port-limit: must be a whole number ≥ 0');
+  try {
+    c.alg = checkAlgNames(c.alg);
+  } catch (e) {
+    throw new ConfigError(e instanceof Error ? e.message : String(e));
+  }
   return c;
 }

@@ -9,6 +9,7 @@
  * torn on the platforms Node supports, so no Atomics are needed for a single writer.
  */
 import { DROP_REASON_COUNT } from './drop.js';
+import { MAX_ALGS, ALG_ERROR_COUNT } from './alg/types.js';
 
 /** Direction of a packet through the gateway. */
 export const enum Dir {
@@ -51,10 +52,21 @@ export const C = {
   FRAGMENTS: 33 + DROP_REASON_COUNT + 16,
   PASSED: 34 + DROP_REASON_COUNT + 16,
   ICMP_GENERATED: 35 + DROP_REASON_COUNT + 16,
+  /** live expectations (gauge) */
+  EXPECTATIONS: 36 + DROP_REASON_COUNT + 16,
+  /** payload rewrites per helper id (MAX_ALGS) */
+  ALG_REWRITES: 37 + DROP_REASON_COUNT + 16,
+  /** helper errors: [helper id][AlgError] (MAX_ALGS × ALG_ERROR_COUNT) */
+  ALG_ERRORS: 37 + DROP_REASON_COUNT + 16 + MAX_ALGS,
 } as const;
 
 export const MAX_EXTERNALS = 16;
-export const COUNTER_SLOTS = 36 + DROP_REASON_COUNT + 16;
+export const COUNTER_SLOTS = 37 + DROP_REASON_COUNT + 16 + MAX_ALGS + MAX_ALGS * ALG_ERROR_COUNT;
+
+/** Counter slot of helper `alg`'s error `reason`. */
+export function algErrorSlot(alg: number, reason: number): number {
+  return C.ALG_ERRORS + alg * ALG_ERROR_COUNT + reason;
+}
 
 export function packetsSlot(dir: number, protoIdx: number): number {
   return C.PACKETS + dir * 4 + protoIdx;

@@ -18,6 +18,9 @@
  *    each partition sees the first fragment first. Held packets are opaque handles given by
  *    the caller; the caller keeps their bytes alive until `released()`/`expired()` gives the
  *    handle back.
+ *  - Pinned endpoints (alg/pins.ts): a TCP/UDP packet from an inside endpoint a protocol
+ *    helper pinned (a related flow, e.g. an active-mode FTP data connection) goes outbound to
+ *    the partition that pinned it, before any rule or hash: that partition holds its session.
  *  - Only bounds needed to read addresses and ports are checked here; the partition
  *    validates fully.
  */
@@ -28,6 +31,7 @@ import { hash5, insidePartition } from './hash.js';
 import { inboundOwner } from './translate.js';
 import { u16, u32 } from './wire/bytes.js';
 import * as icmp from './wire/icmp.js';
+import type { PinTable } from './alg/pins.js';
 
 export const DISPATCH_DROP = -1;
 export const DISPATCH_PASS = -2;
@@ -62,6 +66,7 @@ export class Dispatcher {
     private readonly partitions: number,
     private readonly maxHeld = 256,
     private readonly fragTimeout = 2000,
+    private readonly pins: PinTable | null = null,
   ) {
     this.rules = rules;
     this.externals = Uint32Array.from(externals);
@@ -131,6 +136,14 @@ export class Dispatcher {
     if (p === ICMP && this.isExternal(dst) && icmp.isError(b[l4]!) && this.quotesOurOutbound(b, l4, l4len)) {
       this.dir = 1;
       return this.inboundPartition(b, l4, l4len, p, dst, dport);
+    }
+    if (ports && this.pins !== null) {
+      const pinned = this.pins.lookup(p, src, sport);
+      if (pinned >= 0) {
+        this.dir = 0;
+        if ((ff & 0x2000) !== 0) this.fragLearn(src, dst, p, ipId, pinned << 1, now);
+        return pinned;
+      }
     }
     const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
     if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) return DISPATCH_PASS;

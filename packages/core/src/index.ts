@@ -20,3 +20,4 @@ export * from './verdict.js';
 export { formatPacket } from './wire/print.js';
 export * as wire from './wire/index.js';
 export const VERSION = '0.1.0';
+export * from './alg/index.js';

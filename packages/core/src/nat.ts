@@ -6,7 +6,8 @@
  *
  * Contract: `process(bytes, off, len, now)` takes one packet that arrived from the TUN and
  * returns the packets to write back (zero, one, or more when held fragments are released),
- * each a view into either the input buffer or a copy. `lastDrop` says why the last packet
+ * each a view into either the input buffer or a copy. A protocol helper may grow the packet
+ * in place into the buffer's room after it (bytes.length - off is its capacity). `lastDrop` says why the last packet
  * produced nothing. Timekeeping is the caller's: `now` in ms.
  */
 import { resolveConfig, type ConfigInput, type NatConfig } from './config.js';
@@ -19,6 +20,7 @@ import { VerdictKind, verdictArg, verdictKind, Direction } from './verdict.js';
 import { C, sumCounters } from './counters.js';
 import { nextPow2 } from './arena.js';
 import { DropReason } from './drop.js';
+import { PinTable } from './alg/pins.js';
 
 /** External ports the forwards of a rule set claim (each is a static mapping). */
 export function forwardPortCount(rules: readonly Rule[]): number {
@@ -52,6 +54,8 @@ export class Nat {
   readonly plan: PortPlan;
   readonly partitions: Partition[];
   readonly dispatcher: Dispatcher;
+  /** The pinned-endpoint table the partitions write and the dispatcher reads (alg/pins.ts). */
+  readonly pins: PinTable;
   rules: RuleSet;
   lastDrop = 0;
   /** The last packet was a fragment held back until its first fragment comes. */
@@ -65,14 +69,15 @@ export class Nat {
     this.rules = new RuleSet(typeof rules === 'string' ? parseRules(rules) : rules);
     this.plan = new PortPlan(this.config.portLo, this.config.portHi, this.config.partitions);
     const sizes = partitionSizes(this.config, forwardPortCount(this.rules.rules));
+    this.pins = new PinTable(this.config.partitions);
     this.partitions = [];
     for (let i = 0; i < this.config.partitions; i++) {
       const table = new SessionTable(sizes, this.plan);
-      const p = new Partition({ config: this.config, rules: this.rules, plan: this.plan, index: i, table });
+      const p = new Partition({ config: this.config, rules: this.rules, plan: this.plan, index: i, table, pins: this.pins });
       p.syncStatics(null, 0);
       this.partitions.push(p);
     }
-    this.dispatcher = new Dispatcher(this.rules, this.config.externals, this.plan, this.config.partitions, this.config.fragmentHold, this.config.timeouts.fragment);
+    this.dispatcher = new Dispatcher(this.rules, this.config.externals, this.plan, this.config.partitions, this.config.fragmentHold, this.config.timeouts.fragment, this.pins);
   }
 
   /** Replace the rules live (reload); returns sessions flushed. */
@@ -138,7 +143,7 @@ export class Nat {
     let d = dir;
     for (let hops = 0; hops < 4; hops++) {
       const partition = this.partitions[p]!;
-      const v = partition.translate(bytes, off, len, d, now);
+      const v = partition.translate(bytes, off, len, d, now, false, bytes.length - off);
       switch (verdictKind(v)) {
         case VerdictKind.Forward:
         case VerdictKind.Pass:
@@ -164,7 +169,10 @@ export class Nat {
   expire(now: number, budget = 1 << 20): number {
     this.sweepHeld(now);
     let n = 0;
-    for (const p of this.partitions) n += p.expire(now, budget);
+    for (const p of this.partitions) {
+      n += p.expire(now, budget);
+      p.expireExpectations(now);
+    }
     return n;
   }
 

@@ -27,6 +27,7 @@ import { COUNTER_SLOTS, C, protoIndex } from './counters.js';
 import { PortAllocator, PortPlan, type PortArrays } from './ports.js';
 import { TcpState } from './tcpstate.js';
 import { DROP_REASON_COUNT } from './drop.js';
+import { EXPECT_SLOTS } from './alg/types.js';
 
 /**
  * A session's record: REC uint32 words (64 bytes, one cache line: the column is line-aligned)
@@ -47,7 +48,7 @@ export const R_EXTP = 4;
 /** folded outbound checksum deltas: IP header << 16 | L4 */
 export const R_DELTAS = 5;
 export const R_MAP = 6;
-/** session flags (SF_*) | ALG id << 8 */
+/** session flags (SF_*, bits 0-7 and 20-31) | ALG id << 8 | window scale << 16 (RF_WSCALE_*) */
 export const R_FLAGS = 7;
 /** Packets out, packets in, bytes out, bytes in: low 32 bits (HI_* in sHi hold the carries). */
 export const R_PKT_OUT = 12;
@@ -68,17 +69,34 @@ export const ID_MASK = 0x3ffffff;
 /** Session flags. */
 export const SF_INBOUND_CREATED = 1; // created by an inbound packet (forward or EIF)
 export const SF_HAIRPIN = 2; // remote endpoint is one of our external addresses
+/** A protocol helper watches this session (its id is in R_FLAGS bits 8-15; alg/). */
 export const SF_ALG = 4;
 /** sAckOut/sWinOut hold the inside host's last acknowledgement and window (TCP, RFC 5961 check). */
 export const SF_TRACKED = 8;
 /** R_FLAGS bits 16-19: the window scale shift the inside host offered in its SYN (RFC 7323). */
 export const RF_WSCALE_SHIFT = 16;
 export const RF_WSCALE_MASK = 0xf << RF_WSCALE_SHIFT;
+/** A helper's related flow (a data connection): its traffic keeps its control session alive (sAlgLink). */
+export const SF_ALG_DATA = 16;
+/** Sequence deltas recorded outbound (sInitSeq/sDelta/sPDelta) and inbound (the *In columns). */
+export const SF_SEQ_OUT = 32;
+export const SF_SEQ_IN = 64;
+/** The last payload segment outbound / inbound ended in the middle of a line (line-based helpers). */
+export const SF_MIDLINE_OUT = 128;
+export const SF_MIDLINE_IN = 1 << 20;
+/** The bits of R_FLAGS that hold SF_* flags. */
+export const SF_MASK = 0xfff000ff;
 
 /** Mapping flags. */
 export const MF_STATIC = 1;
 /** The mapping is counted in its inside host's port count (per-host port limit). */
 export const MF_COUNTED = 2;
+/** A helper's expectation waits on this mapping (alg/engine.ts: one flow from one remote). */
+export const MF_EXPECT = 4;
+/** Opened by a helper for one related flow: no further unsolicited inbound flows. */
+export const MF_ALG_DATA = 8;
+/** The inside endpoint is in the pinned-endpoint table (alg/pins.ts). */
+export const MF_PINNED = 16;
 
 const H_SESS_HIGH = 0;
 const H_SESS_FREE = 1;
@@ -88,6 +106,7 @@ const H_MAP_FREE = 4;
 const H_MAP_COUNT = 5;
 const H_EXPIRE_CURSOR = 6;
 const H_HOST_COUNT = 7;
+const H_EXPECT_COUNT = 8;
 const H_SLOTS = 16;
 
 export interface TableSizes {
@@ -100,6 +119,8 @@ export interface TableSizes {
   /** Fragment map slots (power of two). */
   fragSlots: number;
   externals: number;
+  /** Expectation slots (protocol helpers' pending related flows); default EXPECT_SLOTS. */
+  expectSlots?: number;
 }
 
 /** The session records, line-aligned, as uint32 words and as float64 over the same bytes. */
@@ -135,6 +156,11 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
     // (scaled), from its outbound segments: what an inbound RST or FIN must fall within.
     sAckOut: a.u32(n),
     sWinOut: a.u32(n),
+    // the same for rewrites of inbound segments, and a data session's control session
+    sInitSeqIn: a.u32(n),
+    sDeltaIn: a.i32(n),
+    sPDeltaIn: a.i32(n),
+    sAlgLink: a.u32(n),
     // mappings
     mProto: a.u8(m),
     mFlags: a.u8(m),
@@ -161,6 +187,12 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
     fKey: a.u32(s.fragSlots),
     fSess: a.u32(s.fragSlots),
     fExpires: a.f64(s.fragSlots),
+    // expectations (alg/engine.ts): mapping, expected remote, control session, helper, expiry
+    xMap: a.u32(s.expectSlots ?? EXPECT_SLOTS),
+    xRem: a.u32(s.expectSlots ?? EXPECT_SLOTS),
+    xCtl: a.u32(s.expectSlots ?? EXPECT_SLOTS),
+    xAlg: a.u8(s.expectSlots ?? EXPECT_SLOTS),
+    xExpires: a.f64(s.expectSlots ?? EXPECT_SLOTS),
     ports: PortAllocator.arrays(plan, s.externals, a),
   };
 }
@@ -327,11 +359,31 @@ export class SessionTable {
   sMap(id: number): number {
     return this.cols.sRec[id * REC + R_MAP]!;
   }
+  /** The session's flags (SF_*: bits 0-7 and 20-31 of R_FLAGS; the ALG id and window scale masked out). */
   sFlags(id: number): number {
-    return this.cols.sRec[id * REC + R_FLAGS]! & 0xff;
+    return (this.cols.sRec[id * REC + R_FLAGS]! & SF_MASK) >>> 0;
   }
   addFlags(id: number, f: number): void {
     this.cols.sRec[id * REC + R_FLAGS]! |= f;
+  }
+  clearFlags(id: number, f: number): void {
+    this.cols.sRec[id * REC + R_FLAGS]! &= ~f;
+  }
+  /** The protocol helper watching session `id` (alg/registry.ts id), 0 = none. */
+  sAlg(id: number): number {
+    return (this.cols.sRec[id * REC + R_FLAGS]! >>> 8) & 0xff;
+  }
+  setAlg(id: number, alg: number): void {
+    const r = this.cols.sRec;
+    const o = id * REC + R_FLAGS;
+    r[o] = ((r[o]! & ~0xff00) | (alg << 8)) >>> 0;
+  }
+  /** Live expectations (owner-maintained count; readers may see it torn by one). */
+  get expectCount(): number {
+    return this.h[H_EXPECT_COUNT]!;
+  }
+  set expectCount(v: number) {
+    this.h[H_EXPECT_COUNT] = v;
   }
   sExpires(id: number): number {
     return this.cols.sRecF[id * REC_F + F_EXPIRES]!;
@@ -522,6 +574,10 @@ export class SessionTable {
     c.sPDelta[id] = 0;
     c.sAckOut[id] = 0;
     c.sWinOut[id] = 0;
+    c.sInitSeqIn[id] = 0;
+    c.sDeltaIn[id] = 0;
+    c.sPDeltaIn[id] = 0;
+    c.sAlgLink[id] = 0;
     // link at the head of the mapping's list
     const head = c.mHead[mid]!;
     c.sNext[id] = head;

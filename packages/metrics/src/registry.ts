@@ -13,7 +13,8 @@
  *  - Every label set is bounded and, where it is an enum, declared in full at 0 so that
  *    rate() and absent-series alerts work from the first scrape: direction (2), proto (4),
  *    TCP state (8), drop reason (every DropReason except None), address (≤ MAX_EXTERNALS),
- *    worker (≤ MAX_WORKER_SERIES), rank (≤ MAX_TOP_HOSTS).
+ *    worker (≤ MAX_WORKER_SERIES), rank (≤ MAX_TOP_HOSTS), alg (the registered helpers,
+ *    alg/registry.ts) × reason (AlgError).
  *  - `masq_sessions{proto,state}`: TCP sessions are split by state (TCP_STATE_NAMES), the
  *    other protocols carry state="all". No series double counts, so sum(masq_sessions) is the
  *    number of live sessions, like node_nf_conntrack_entries.
@@ -25,8 +26,10 @@
  *  - Gauge readings that are not finite are exposed as 0 (shared memory never holds them
  *    unless a writer is broken; NaN would poison every sum on the dashboard).
  */
-import { C, COUNTER_SLOTS, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, packetsSlot } from '@masq/core/counters';
+import { C, COUNTER_SLOTS, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, algErrorSlot, packetsSlot } from '@masq/core/counters';
 import { DROP_REASON_COUNT, DROP_REASON_LABELS } from '@masq/core/drop';
+import { ALG_ERROR_COUNT, ALG_ERROR_LABELS } from '@masq/core/alg/types';
+import { algNames } from '@masq/core/alg/registry';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 import { MonotonicCounters } from './monotonic.js';
@@ -86,6 +89,7 @@ function gaugeSlotMask(): Uint8Array {
     [C.LIVE_TCP_STATE, TCP_STATE_NAMES.length],
     [C.LIVE_MAPPINGS, 1],
     [C.PORTS_IN_USE, MAX_EXTERNALS],
+    [C.EXPECTATIONS, 1],
   ];
   for (const [start, n] of ranges) mask.fill(1, start, start + n);
   return mask;
@@ -295,6 +299,20 @@ export function createMasqRegistry(source: MetricsSource, options: MasqRegistryO
     emit({}, slot(s, C.ICMP_GENERATED)),
   );
   counter('masq_fragments_total', 'IPv4 fragments handled.', [], (emit, s) => emit({}, slot(s, C.FRAGMENTS)));
+
+  // Protocol helpers (ALGs): alg = every registered helper's name, reason = AlgError.
+  counter('masq_alg_rewrites_total', 'Payload rewrites by a protocol helper (an FTP PORT, EPRT, 227 or 229 line rewritten).', ['alg'], (emit, s) => {
+    const names = algNames();
+    for (let a = 0; a < names.length; a++) emit({ alg: names[a] }, slot(s, C.ALG_REWRITES + a + 1));
+  });
+  counter('masq_alg_errors_total', 'Lines a protocol helper left unmodified or flows it refused, by helper and reason.', ['alg', 'reason'], (emit, s) => {
+    const names = algNames();
+    for (let a = 0; a < names.length; a++)
+      for (let r = 0; r < ALG_ERROR_COUNT; r++) emit({ alg: names[a], reason: ALG_ERROR_LABELS[r] }, slot(s, algErrorSlot(a + 1, r)));
+  });
+  gauge('masq_expectations', 'Pending expectations: related flows (e.g. FTP data connections) a protocol helper admits once.', [], (emit, s) =>
+    emit({}, slot(s, C.EXPECTATIONS)),
+  );
 
   // Ports.
   counter('masq_port_allocation_failures_total', 'New mappings refused because no external port was free.', [], (emit, s) =>

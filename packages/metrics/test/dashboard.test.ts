@@ -99,6 +99,8 @@ test('the dashboard has the panels an operator needs', (t) => {
     'Packets per worker',
     'Worker ring depth',
     'TUN errors',
+    'ALG rewrites and errors',
+    'Expectations',
   ]) {
     t.true(titles.includes(want), want);
   }

@@ -2,7 +2,8 @@
  * filled.ts — a statistics fixture with a distinct value in every exposed slot, so that a
  * series wired to the wrong slot shows. Used by the golden and end-to-end tests.
  */
-import { C, packetsSlot } from '@masq/core/counters';
+import { C, algErrorSlot, packetsSlot } from '@masq/core/counters';
+import { ALG_ERROR_COUNT } from '@masq/core/alg/types';
 import { DROP_REASON_COUNT } from '@masq/core/drop';
 
 import { sharedMemorySource, type MetricsActorInit } from '../src/actor.js';
@@ -34,6 +35,9 @@ export function partitionBaseValues(): Map<number, number> {
   x.set(C.FRAGMENTS, 630);
   x.set(C.PASSED, 640);
   x.set(C.ICMP_GENERATED, 650);
+  x.set(C.EXPECTATIONS, 660);
+  x.set(C.ALG_REWRITES + 1, 670);
+  for (let r = 0; r < ALG_ERROR_COUNT; r++) x.set(algErrorSlot(1, r), 700 + r);
   return x;
 }
 

@@ -20,7 +20,7 @@ import { Ring } from './ring.js';
 import { CTL_STOP, IO_STAT } from './layout.js';
 import { ring } from './doorbell.js';
 import { applyThreadPolicy } from './sched.js';
-import { planOf, rulesOf, type GatewaySpec } from './spec.js';
+import { pinsOf, planOf, rulesOf, type GatewaySpec } from './spec.js';
 
 interface IoInit {
   spec: GatewaySpec;
@@ -44,7 +44,7 @@ function main(init: IoInit): void {
   const counters = new Float64Array(mem.ioCounters, 0, COUNTER_SLOTS);
   const rx = mem.rx.map((b) => new Ring(b));
   const free = mem.free.map((b) => new Ring(b));
-  const dispatcher = new Dispatcher(rulesOf(spec.rulesText), spec.config.externals, planOf(spec), P, spec.config.fragmentHold, spec.config.timeouts.fragment);
+  const dispatcher = new Dispatcher(rulesOf(spec.rulesText), spec.config.externals, planOf(spec), P, spec.config.fragmentHold, spec.config.timeouts.fragment, pinsOf(spec));
   const slotSize = mem.slotSize;
   // Every queue of a multi-queue TUN must be read: the kernel spreads flows over them.
   const readFds = Int32Array.from(spec.readFds);

@@ -3,7 +3,9 @@
  * share, every slot of it, and who writes it, is declared here and nowhere else.
  *
  *   pool        packet slots: `slots` × `slotSize` bytes. A slot belongs to exactly one thread
- *               at a time; ownership moves with its index through the rings below.
+ *               at a time; ownership moves with its index through the rings below. Every slot
+ *               has ALG_HEADROOM bytes beyond the largest packet it is read with, so a
+ *               protocol helper can grow a packet in place (slotSizeFor).
  *   lens        Int32Array[slots]: packet length in each slot (written by the slot's owner).
  *   control     Int32Array: STOP flag, per-partition doorbells and parked flags (see CTL_*,
  *               and doorbell.ts for the protocol).
@@ -14,6 +16,8 @@
  *   nominate[p] ring timer → partition p: session ids that looked expired.
  *   tables[p]   partition p's masquerade table (packages/core table.ts layout), written only by
  *               partition p's actor; read by the timer (nomination) and listings.
+ *   pins        the pinned-endpoint table (core alg/pins.ts): region p written only by partition
+ *               p, read by the I/O thread before it hashes an outbound packet.
  *   ioCounters  a core counters block (counters.ts) written only by the I/O thread (drops at
  *               classification, passes).
  *   workerStats, ioStats  statistics for the metrics actor (layout below), one writer per slot.
@@ -21,6 +25,7 @@
  * Rings are single-producer/single-consumer, power-of-two sized (ring.ts).
  */
 import { ringBuffer } from './ring.js';
+import { pinBytes } from '@masq/core';
 import { WORKER_STAT_STRIDE, IO_STAT_SLOTS } from '@masq/metrics/statsLayout';
 
 export const CTL_STOP = 0;
@@ -39,6 +44,22 @@ export const CTL_SLOTS = 16 + 64 + 64;
  */
 export { WORKER_STAT, IO_STAT, WORKER_STAT_STRIDE, IO_STAT_SLOTS, workerStatIndex } from '@masq/metrics/statsLayout';
 
+/**
+ * Room a protocol helper may grow a packet by, in place (a rewritten FTP `PORT`/`227` or
+ * `EPRT` is at most 18 bytes longer than the shortest original; RTSP `Transport:` and DCC
+ * lines a few more). translate() is told the slot's room and refuses (counts no_room) a
+ * rewrite beyond it.
+ */
+export const ALG_HEADROOM = 256;
+
+/**
+ * Slot size for packets of up to `maxPacket` bytes behind `vnetHdr` bytes of virtio header:
+ * the packet, the header, ALG_HEADROOM, rounded up to a cache line, at least 2048.
+ */
+export function slotSizeFor(maxPacket: number, vnetHdr: number): number {
+  return Math.max(2048, (maxPacket + vnetHdr + ALG_HEADROOM + 63) & ~63);
+}
+
 export interface GatewayMemory {
   slots: number;
   slotSize: number;
@@ -52,6 +73,7 @@ export interface GatewayMemory {
   free: SharedArrayBuffer[];
   handoff: SharedArrayBuffer[][];
   nominate: SharedArrayBuffer[];
+  pins: SharedArrayBuffer;
   ioCounters: SharedArrayBuffer;
   workerStats: SharedArrayBuffer;
   ioStats: SharedArrayBuffer;
@@ -73,6 +95,7 @@ export function allocateMemory(partitions: number, slots: number, slotSize: numb
     free: Array.from({ length: partitions }, () => ringBuffer(ringCapacity)),
     handoff: Array.from({ length: partitions }, () => Array.from({ length: partitions }, () => ringBuffer(1024))),
     nominate: Array.from({ length: partitions }, () => ringBuffer(4096)),
+    pins: new SharedArrayBuffer(pinBytes(partitions)),
     ioCounters: new SharedArrayBuffer(counterSlots * 8),
     workerStats: new SharedArrayBuffer(partitions * WORKER_STAT_STRIDE * 8),
     ioStats: new SharedArrayBuffer(IO_STAT_SLOTS * 8),

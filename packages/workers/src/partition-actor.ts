@@ -17,7 +17,7 @@
  * lost to the pool (at most one batch).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet } from '@masq/core';
+import { formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet, listExpectations, type ExpectationRow } from '@masq/core';
 import { writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
@@ -40,6 +40,9 @@ export interface PartitionControl {
   applyRules(rulesText: string): number;
   /** New idle timeouts for sessions refreshed from now on (a deadline already set stands). */
   setTimeouts(t: Timeouts): void;
+  /** Enable exactly these protocol helpers for new sessions. */
+  setAlg(names: string[]): void;
+  expectations(): ExpectationRow[];
   counters(): Float64Array;
   crash(): void;
   topHosts(n: number): Array<[string, number]>;
@@ -101,6 +104,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     // The partition reads its config's timeouts on every refresh, so updating the object in
     // place is enough; this thread is the only one that reads it.
     setTimeouts: (t) => void Object.assign(part.config.timeouts, t),
+    setAlg: (names) => part.setAlg(names),
+    expectations: () => listExpectations(part.table, clock[0]!),
     counters: () => Float64Array.from(counters),
     topHosts: (n) => {
       const counts = new Map<number, number>();
@@ -151,7 +156,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     const off = slot * slotSize;
     const ip = off + H;
     // With offloads the vnet header's NEEDS_CSUM flag says the L4 checksum is partial.
-    const v = part.translate(pool, ip, lens[slot]! - H, dir, now, H > 0 && (pool[off]! & 1) !== 0);
+    // The slot's room from the IP header on (layout.ts ALG_HEADROOM): a helper may grow it.
+    const v = part.translate(pool, ip, lens[slot]! - H, dir, now, H > 0 && (pool[off]! & 1) !== 0, slotSize - H);
     const k = verdictKind(v);
     if (k === VerdictKind.Forward || k === VerdictKind.Pass) {
       if (nWrite === BATCH) flushWrites();
@@ -223,6 +229,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     flushWrites();
     const m = nominate.pop(noms, noms.length);
     for (let i = 0; i < m; i++) part.confirmExpired(noms[i]!, now);
+    part.expireExpectations(now);
     if (got > 0) {
       stats[srow + WORKER_STAT.BATCHES]!++;
       stats[srow + WORKER_STAT.PACKETS]! += got;

@@ -2,7 +2,7 @@
  * spec.ts — what every actor is started with (structured-clonable: plain data and
  * SharedArrayBuffers), and how an actor rebuilds the core objects over shared memory.
  */
-import { PortPlan, RuleSet, SessionTable, parseRules, type NatConfig, type TableSizes, Partition } from '@masq/core';
+import { PinTable, PortPlan, RuleSet, SessionTable, parseRules, type NatConfig, type TableSizes, Partition } from '@masq/core';
 import type { GatewayMemory } from './layout.js';
 import type { SchedPolicies } from './sched.js';
 
@@ -41,5 +41,10 @@ export function rulesOf(text: string): RuleSet {
 /** Rebuild partition p's table and translator over the shared buffer (restart-safe). */
 export function partitionOf(spec: GatewaySpec, p: number, plan = planOf(spec), rules = rulesOf(spec.rulesText)): Partition {
   const table = new SessionTable(spec.tableSizes, plan, spec.tables[p]);
-  return new Partition({ config: spec.config, rules, plan, index: p, table });
+  return new Partition({ config: spec.config, rules, plan, index: p, table, pins: pinsOf(spec) });
+}
+
+/** The pinned-endpoint table over the shared buffer (layout.ts `pins`). */
+export function pinsOf(spec: GatewaySpec): PinTable {
+  return new PinTable(spec.config.partitions, spec.memory.pins);
 }

@@ -30,11 +30,12 @@ import {
   type SessionFilter,
   type SessionRow,
   type TableSizes,
+  type ExpectationRow,
   type Timeouts,
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { wakeAll } from './doorbell.js';
-import { allocateMemory, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
+import { allocateMemory, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
 import { DEFAULT_SCHED, type SchedPolicies } from './sched.js';
 import type { PartitionControl } from './partition-actor.js';
@@ -128,7 +129,8 @@ export class Gateway extends EventEmitter {
     this.warnings = ruleWarnings(rules.rules, config.externals);
     // A slot holds the largest packet the TUN can hand over: its MTU (a persistent device may
     // have been given a jumbo MTU), or a 64 KiB super-packet with offloads, plus the vnet header.
-    const slotSize = opts.slotSize ?? (opts.offload ? 65536 + 16 : Math.max(2048, (tun.mtu + 16 + 63) & ~63));
+    // (slotSizeFor adds the protocol helpers' headroom: a rewrite may grow a packet in place.)
+    const slotSize = opts.slotSize ?? slotSizeFor(opts.offload ? 65536 : tun.mtu + 16, opts.offload ? VNET_HDR_LEN : 0);
     this.memory = allocateMemory(config.partitions, opts.slots ?? (opts.offload ? 1024 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
@@ -416,6 +418,22 @@ export class Gateway extends EventEmitter {
   async setTimeouts(t: Timeouts): Promise<void> {
     this.config.timeouts = { ...t };
     await Promise.all(this.slots.map((_, p) => this.remote(p).setTimeouts({ ...t })));
+  }
+
+  /**
+   * Enable exactly these protocol helpers (names validated by the caller), live: sessions
+   * created from now on get a helper from the new set; sessions already watched keep theirs.
+   * The spec shares this config object, so a restarted worker starts with them too.
+   */
+  async setAlg(names: readonly string[]): Promise<void> {
+    this.config.alg = [...names];
+    await Promise.all(this.slots.map((_, p) => this.remote(p).setAlg([...names])));
+  }
+
+  /** The pending expectations of protocol helpers, all partitions. */
+  async listExpectations(): Promise<ExpectationRow[]> {
+    const parts = await Promise.all(this.slots.map((_, p) => this.remote(p).expectations()));
+    return parts.flat();
   }
 
   /** Counters of all partitions plus the I/O thread, summed (live shared memory). */

@@ -37,6 +37,8 @@ export interface GatewayStats {
   readonly hairpinned: number;
   readonly icmpErrorsTranslated: number;
   readonly workers: readonly { readonly worker: number; readonly packets: number; readonly sessions: number }[];
+  /** Protocol helpers: enabled, rewrites by helper, non-zero errors by "helper/reason", live expectations. */
+  readonly alg: { readonly enabled: readonly string[]; readonly rewrites: Readonly<Record<string, number>>; readonly errors: Readonly<Record<string, number>>; readonly expectations: number };
 }
 
 /** A drop counter by its label (`no_mapping`, ...); 0 when absent. */

@@ -391,11 +391,17 @@ export function assertOracle(out: Uint8Array, input?: Uint8Array): void {
   throw new OracleError(lines.join('\n'));
 }
 
+/** Spare bytes after each packet handed to the Nat (see run). */
+export const ROOM = 256;
+
 function run(nat: Nat, pkt: Uint8Array, now: number): NatResult {
   const input = pkt.slice();
-  const work = pkt.slice();
+  // Room after the packet, as a pool slot has (workers layout.ts ALG_HEADROOM): a protocol
+  // helper may grow it. The bytes there are junk, so a helper that reads past the packet shows.
+  const work = new Uint8Array(pkt.length + ROOM).fill(0xa5);
+  work.set(pkt);
   nat.lastDrop = 0;
-  const emitted = nat.process(work, 0, work.length, now);
+  const emitted = nat.process(work, 0, pkt.length, now);
   const bytes = emitted.map((e) => e.slice());
   for (const b of bytes) assertOracle(b, input);
   const all = bytes.map((b) => parse(b));
