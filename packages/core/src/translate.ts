@@ -61,6 +61,8 @@ import { icmpError } from './translate/icmperror.js';
 import { laterFragment } from './translate/fragment.js';
 import { prefetch } from './translate/prefetch.js';
 import * as upkeep from './translate/upkeep.js';
+import { AlgEngine } from './alg/engine.js';
+import type { PinTable } from './alg/pins.js';
 
 export { inboundOwner } from './translate/hairpin.js';
 
@@ -74,6 +76,8 @@ export interface PartitionOptions {
   plan: PortPlan;
   index: number;
   table: SessionTable;
+  /** The pinned-endpoint table shared with the dispatcher (alg/pins.ts); none: no pinning. */
+  pins?: PinTable | null;
 }
 
 export class Partition {
@@ -89,6 +93,10 @@ export class Partition {
   rules: RuleSet;
   /** The packet being translated carries a partial checksum (see translate). */
   partial = false;
+  /** Bytes of room from the packet's start in its buffer (see translate). */
+  cap = 0;
+  /** Protocol helpers (alg/engine.ts): selection, payload rewrites, expectations, pins. */
+  readonly alg: AlgEngine;
   nowCache = 0;
   readonly plan: PortPlan;
   readonly counters: Float64Array;
@@ -122,6 +130,26 @@ export class Partition {
     this.hostLimit = o.config.hostSessionLimit > 0 ? Math.max(1, Math.ceil(o.config.hostSessionLimit / o.config.partitions)) : 0;
     this.hostPortLimit = o.config.hostPortLimit > 0 ? Math.max(1, Math.ceil(o.config.hostPortLimit / o.config.partitions)) : 0;
     this.hostCounting = this.hostLimit > 0 || this.hostPortLimit > 0;
+    this.alg = new AlgEngine({
+      table: o.table,
+      ports: this.ports,
+      index: o.index,
+      partitions: o.config.partitions,
+      pins: o.pins ?? null,
+      host: { releaseMapping: (mid, now) => upkeep.releaseMapping(this, mid, now) },
+      enabled: o.config.alg,
+    });
+  }
+
+  /** Enable exactly these protocol helpers (validated names) for sessions created from now on. */
+  setAlg(names: readonly string[]): void {
+    this.cfg = { ...this.cfg, alg: [...names] };
+    this.alg.setEnabled(names);
+  }
+
+  /** Expectations past their time go (cheap when there are none: one header read). */
+  expireExpectations(now: number): void {
+    this.alg.expire(now);
   }
 
   get config(): NatConfig {
@@ -164,10 +192,13 @@ export class Partition {
    * Translate the IPv4 packet at bytes[off, off+len) in place. `dir` is a Direction. Returns
    * a verdict (verdict.ts). `partial`: the TCP/UDP checksum field holds only the pseudo-header
    * sum (a TUN offload read with VIRTIO_NET_HDR_F_NEEDS_CSUM): address changes are folded into
-   * it, port changes are not (the kernel sums the header, ports included, later).
+   * it, port changes are not (the kernel sums the header, ports included, later). `cap`: the
+   * bytes the buffer holds from `off` (≥ len): a protocol helper may grow the packet up to it;
+   * by default none (a rewrite that would grow it is refused and counted).
    */
-  translate(b: Uint8Array, off: number, len: number, dir: number, now: number, partial = false): number {
+  translate(b: Uint8Array, off: number, len: number, dir: number, now: number, partial = false, cap = len): number {
     this.partial = partial;
+    this.cap = cap;
     this.nowCache = now;
     const r = ip.validateIPv4(b, off, len);
     if (r !== DropReason.None) return this.dropped(r);

@@ -92,6 +92,8 @@ export class AlgEngine implements AlgPacket {
   private limit = 0;
   private grow = 0;
   private rewrote = false;
+  /** An expectation `expect` created in this call that no `replace` has used yet (-1: none). */
+  private pendingSlot = -1;
   private now = 0;
   private readonly st: SeqState = { initSeq: 0, delta: 0, pdelta: 0 };
 
@@ -218,6 +220,7 @@ export class AlgEngine implements AlgPacket {
     this.now = now;
     this.grow = 0;
     this.rewrote = false;
+    this.pendingSlot = -1;
     this.inside = t.sIn(sid);
     this.insidePort = t.sInPort(sid);
     this.external = t.sExt(sid);
@@ -310,8 +313,12 @@ export class AlgEngine implements AlgPacket {
     }
     if (this.end + grow > this.limit) {
       this.error(AlgError.NoRoom);
+      // The peer will never hear of the port: what `expect` just opened for it goes again.
+      if (this.pendingSlot >= 0) this.dropExpect(this.pendingSlot, this.now);
+      this.pendingSlot = -1;
       return false;
     }
+    this.pendingSlot = -1;
     const b = this.b;
     if (grow !== 0) b.copyWithin(from + n, to, this.end);
     for (let k = 0; k < n; k++) b[from + k] = text.charCodeAt(k) & 0xff;
@@ -362,6 +369,7 @@ export class AlgEngine implements AlgPacket {
       }
       t.expectCount = t.expectCount + 1;
       this.counters[C.EXPECTATIONS]!++;
+      this.pendingSlot = slot;
     }
     c.xMap[slot] = mid;
     c.xRem[slot] = remote;

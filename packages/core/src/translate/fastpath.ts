@@ -7,7 +7,9 @@
  * Contract: called by Partition.translate() only, after the IPv4 header and the transport
  * header's bounds were validated there; `sport`/`dport` are the packet's (for ICMP queries:
  * the identifier and 0). No allocation, no calls beyond the table's inlined accessors and the
- * one IPv4 header step (header.ts). Returns a verdict.
+ * one IPv4 header step (header.ts) — except for a session a protocol helper watches (flag
+ * SF_ALG: alg/engine.ts sees the segment first and may resize it, within `pt.cap`) or a
+ * helper's related flow (SF_ALG_DATA: its control session's timer follows). Returns a verdict.
  *
  * RFC behaviour: RFC 4787 REQ-1 / RFC 5382 REQ-1 (endpoint-independent mapping: the session
  * holds its mapping's rewrite), RFC 4787 REQ-6 (UDP timers refreshed by outbound traffic only),
@@ -19,8 +21,9 @@
  * continues as inbound: hairpin.ts).
  */
 import { C, packetsSlot, protoIndex } from '../counters.js';
-import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN, SF_TRACKED, RF_WSCALE_MASK, RF_WSCALE_SHIFT, type TableColumns } from '../table.js';
+import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN, SF_TRACKED, SF_ALG, SF_ALG_DATA, RF_WSCALE_MASK, RF_WSCALE_SHIFT, type TableColumns } from '../table.js';
 import { DropReason } from '../drop.js';
+import { AlgDir } from '../alg/types.js';
 import { tcpNext } from '../tcpstate.js';
 import { fold, applyDelta, applyDeltaUdp, getCheck, putCheck } from '../wire/checksum.js';
 import { u16, u32, put16, put32 } from '../wire/bytes.js';
@@ -40,7 +43,7 @@ const UDP = 17;
 const ICMP = 1;
 
 /** Inside → outside: the source becomes the session's external address and port. */
-export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
+export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl0: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
   const t = pt.table;
   const c = t.cols;
   const src = u32(b, off + ip.SRC);
@@ -56,6 +59,9 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
   const o = sid * REC;
   const tm = c.sRecF;
   const to = sid * REC_F;
+  const sf = r[o + R_FLAGS]!;
+  // A protocol helper sees the segment before the rewrite and may resize it (alg/engine.ts).
+  const tl = (sf & SF_ALG) !== 0 && !firstFrag ? pt.alg.segment(b, off, l4, tl0, sid, AlgDir.Out, pt.cap, pt.partial, now) : tl0;
   const deltas = r[o + R_DELTAS]!;
   const dIpAddr = deltas >>> 16;
   put32(b, off + ip.SRC, r[o + R_EXT]!);
@@ -71,11 +77,13 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     if (ns !== st) t.setTcpState(sid, ns);
     tm[to + F_EXPIRES] = now + pt.lifetime(TCP, ns);
     trackOut(c, r, o, sid, b, l4, tflags);
+    if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === UDP) {
     put16(b, l4, extp >>> 16);
     if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
     else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
     tm[to + F_EXPIRES] = now + pt.cfg.timeouts.udp;
+    if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else {
     put16(b, l4 + icmp.ID, extp >>> 16);
     putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
@@ -91,9 +99,9 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     cn[C.FRAGMENTS]!++;
     t.fragPut(src, dst, p, u16(b, off + ip.ID), 0, sid, now + pt.cfg.timeouts.fragment, now);
   }
-  if ((r[o + R_FLAGS]! & SF_HAIRPIN) !== 0) {
+  if ((sf & SF_HAIRPIN) !== 0) {
     const v = hairpinRoute(pt, p, dst, dport);
-    return v !== HERE ? v : pt.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, pt.partial);
+    return v !== HERE ? v : pt.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, pt.partial, pt.cap);
   }
   return FORWARD;
 }
@@ -102,7 +110,7 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
  * Outside → inside (and the inbound half of a hairpin, `dir` HairpinIn: no TTL change): the
  * destination becomes the session's inside address and port (the negated deltas).
  */
-export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, dir: number, now: number): number {
+export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl0: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, dir: number, now: number): number {
   const t = pt.table;
   const c = t.cols;
   const src = u32(b, off + ip.SRC);
@@ -124,6 +132,9 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
   }
   const tm = c.sRecF;
   const to = sid * REC_F;
+  const sf = r[o + R_FLAGS]!;
+  // The helper also undoes the sequence deltas in acknowledgements (alg/engine.ts).
+  const tl = (sf & SF_ALG) !== 0 && !firstFrag ? pt.alg.segment(b, off, l4, tl0, sid, AlgDir.In, pt.cap, pt.partial, now) : tl0;
   const deltas = r[o + R_DELTAS]!;
   const dIpAddr = ~(deltas >>> 16) & 0xffff;
   put32(b, off + ip.DST, r[o + R_IN]!);
@@ -138,6 +149,7 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     const ns = tcpNext(st, tflags, 1);
     if (ns !== st) t.setTcpState(sid, ns);
     tm[to + F_EXPIRES] = now + pt.lifetime(TCP, ns);
+    if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === UDP) {
     put16(b, l4 + 2, inPort);
     if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));

@@ -18,7 +18,7 @@
 import { DropReason } from '../drop.js';
 import { C } from '../counters.js';
 import { RuleAction } from '../rules.js';
-import { MF_STATIC, MF_COUNTED, SF_INBOUND_CREATED, SF_HAIRPIN, REC_F, F_LAST } from '../table.js';
+import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_ALG_DATA, SF_INBOUND_CREATED, SF_HAIRPIN, REC_F, F_LAST } from '../table.js';
 import { TcpState } from '../tcpstate.js';
 import { hash3 } from '../hash.js';
 import { delta16, delta32, fold, applyDelta, getCheck, putCheck } from '../wire/checksum.js';
@@ -86,6 +86,9 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
   }
   initSession(pt, sid, mid, now);
   if (pt.isExternal(dst)) t.addFlags(sid, SF_HAIRPIN);
+  // A protocol helper for a client inside: chosen by the server's port (alg/registry.ts).
+  const alg = pt.alg.select(p, dport);
+  if (alg !== 0) pt.alg.attach(sid, alg);
   return sid;
 }
 
@@ -101,7 +104,12 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
     return -pt.dropped(DropReason.NoMapping);
   }
   const c = t.cols;
-  if ((c.mFlags[mid]! & MF_STATIC) === 0) {
+  const mf = c.mFlags[mid]!;
+  // A helper's expectation admits its one flow from its one remote, whatever the filtering;
+  // a helper's data mapping admits nothing else (alg/engine.ts).
+  const expected = (mf & (MF_EXPECT | MF_ALG_DATA)) !== 0 ? pt.alg.admit(mid, src, now) : -1;
+  if (expected < 0 && (mf & MF_ALG_DATA) !== 0) return -pt.dropped(DropReason.Filtered);
+  if (expected < 0 && (mf & MF_STATIC) === 0) {
     const f = pt.cfg.filtering;
     if (f !== 'endpoint' && !(f === 'address' && t.mappingHasRemote(mid, src, 0, false))) return -pt.dropped(DropReason.Filtered);
   }
@@ -113,6 +121,12 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   if (sid === 0) return -pt.dropped(DropReason.TableFull);
   initSession(pt, sid, mid, now);
   t.addFlags(sid, SF_INBOUND_CREATED | (pt.isExternal(src) ? SF_HAIRPIN : 0));
+  if (expected >= 0) pt.alg.commit(expected, sid);
+  else if ((mf & MF_STATIC) !== 0) {
+    // A server inside behind a port forward: a helper chosen by its (inside) port.
+    const alg = pt.alg.select(p, c.mInPort[mid]!);
+    if (alg !== 0) pt.alg.attach(sid, alg);
+  }
   return sid;
 }
 

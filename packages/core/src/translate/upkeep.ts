@@ -13,7 +13,7 @@
 import { DropReason } from '../drop.js';
 import { C, protoIndex } from '../counters.js';
 import { RuleSet, RuleAction } from '../rules.js';
-import { MF_STATIC, MF_COUNTED } from '../table.js';
+import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_PINNED } from '../table.js';
 import { insidePartition } from '../hash.js';
 import type { Partition } from '../translate.js';
 
@@ -27,6 +27,8 @@ export function releaseMapping(pt: Partition, mid: number, now: number): void {
   pt.ports.release(ei, c.mProto[mid]!, c.mExtPort[mid]!, now);
   pt.counters[C.PORTS_IN_USE + ei]!--;
   if ((c.mFlags[mid]! & MF_COUNTED) !== 0) pt.table.hostAdd(c.mIn[mid]!, 0, -1);
+  // A helper's expectation or pin must not outlive (or point at a reused) mapping.
+  if ((c.mFlags[mid]! & (MF_EXPECT | MF_PINNED)) !== 0) pt.alg.mappingFreed(mid);
   pt.table.freeMapping(mid);
 }
 
