@@ -2,8 +2,8 @@
  * gateway-ftp.test.ts — FTP through the real gateway with real programs (Debian vsftpd and
  * lftp) in network namespaces: the protocol-helper seam end to end.
  *
- *  - active mode (`set ftp:passive-mode off`): lftp inside sends PORT with its inside
- *    address; masq rewrites it (vsftpd refuses a PORT that does not name the control
+ *  - active mode (`set ftp:passive-mode off`, and `ftp:auto-passive-mode no` so lftp cannot
+ *    fall back to passive): lftp inside sends PORT with its inside address; masq rewrites it (vsftpd refuses a PORT that does not name the control
  *    connection's peer), opens the expectation, and vsftpd's data connections from port 20
  *    come in: a 3 MB download and a 2 MB upload byte-identical, the control connection's row
  *    with non-zero Init-seq and Delta (`masq table --json` and `--proc`);
@@ -41,7 +41,7 @@ async function activeTransfer(t: ExecutionContext, { topo, gw }: GatewayRun, srv
     randomFile(join(srv.root, 'pub', 'down.bin'), 3 * MB);
     randomFile(join(srv.work, 'up.bin'), 2 * MB);
     const gets = Array.from({ length: extraGets }, (_, i) => `get down.bin -o again${i}.bin`);
-    const r = await lftp(topo, h1.ns, topo.server, ['set ftp:passive-mode off'], ['cd pub', 'get down.bin', 'put up.bin -o up.bin', ...gets], srv.work);
+    const r = await lftp(topo, h1.ns, topo.server, ['set ftp:passive-mode off', 'set ftp:auto-passive-mode no'], ['cd pub', 'get down.bin', 'put up.bin -o up.bin', ...gets], srv.work);
     t.is(r.code, 0, `lftp: ${r.stdout}${r.stderr}`);
     t.is(sha256(join(srv.work, 'down.bin')), sha256(join(srv.root, 'pub', 'down.bin')), '3 MB download byte-identical');
     t.is(sha256(join(srv.root, 'pub', 'up.bin')), sha256(join(srv.work, 'up.bin')), '2 MB upload byte-identical');
@@ -83,7 +83,7 @@ netnsTest('active FTP with --alg none fails: vsftpd refuses the unrewritten PORT
     const srv = await startVsftpd(topo, topo.serverNs, topo.server);
     try {
       randomFile(join(srv.root, 'pub', 'down.bin'), 64 * 1024);
-      const r = await lftp(topo, topo.inside[0]!.ns, topo.server, ['set ftp:passive-mode off'], ['cd pub', 'get down.bin'], srv.work, 40_000);
+      const r = await lftp(topo, topo.inside[0]!.ns, topo.server, ['set ftp:passive-mode off', 'set ftp:auto-passive-mode no'], ['cd pub', 'get down.bin'], srv.work, 40_000);
       t.not(r.code, 0);
       t.regex(r.stdout + r.stderr, /Illegal PORT command/);
       t.deepEqual((await stats(gw)).alg.enabled, []);

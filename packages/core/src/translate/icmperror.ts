@@ -79,7 +79,7 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
     // packet's source side (that host's external endpoint).
     if (pt.isExternal(odst)) {
       const v = hairpinRoute(pt, ip2, isrc, isport);
-      return v !== HERE ? v : pt.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, pt.partial);
+      return v !== HERE ? v : pt.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, pt.partial, pt.cap);
     }
     return FORWARD;
   }
