@@ -19,6 +19,9 @@ import { insidePartition } from '../src/hash.js';
 import { MINUTE } from '../src/config.js';
 import { addr, natIn, natOut, tcp } from './helpers/packets.js';
 import { TcpReplay } from './helpers/tcp-replay.js';
+import { completePartial, makePartial } from './helpers/partial.js';
+import { problems } from './helpers/oracle.js';
+import { Direction } from '../src/verdict.js';
 import { LFTP_ACTIVE, TNFTP_EPRT, VSFTPD_EPSV, VSFTPD_PASV, type FtpSession } from './fixtures/ftp-sessions.js';
 
 const EXT = '198.51.100.100';
@@ -259,6 +262,29 @@ test('no room for the grown packet: passed unmodified, no_room counted, nothing 
   t.true(new TextDecoder().decode(out[0]!.subarray(40)).startsWith('PORT 10,200,0,2,226,205\r\n'));
   t.is(algErr(nat, AlgError.NoRoom), 1);
   t.is(counter(nat, C.EXPECTATIONS), 0);
+});
+
+test('--offload: a grown PORT with a partial checksum: the pseudo-header length follows, the completed checksum verifies', (t) => {
+  const nat = mkNat();
+  replayClientInside(nat, LFTP_ACTIVE, { until: (x) => x.startsWith('TYPE') });
+  const ctl = listSessions(nat.partitions[0]!.table, 0).find((s) => s.remotePort === 21)!;
+  const seg = LFTP_ACTIVE.segments.find((s) => s.text.startsWith('PORT'))!;
+  const pkt = tcp({ src: A, sport: ctl.insidePort, dst: SERVER, dport: 21, flags: 'PA', seq: LFTP_ACTIVE.clientIsn + 1 + seg.seq, ack: LFTP_ACTIVE.serverIsn + 1 + seg.ack, payload: seg.text });
+  makePartial(pkt);
+  const buf = new Uint8Array(pkt.length + 64);
+  buf.set(pkt);
+  t.is(nat.partitions[0]!.translate(buf, 0, pkt.length, Direction.Out, 1, true, buf.length), 1);
+  const tl = (buf[2]! << 8) | buf[3]!;
+  t.true(tl > pkt.length);
+  const out = buf.slice(0, tl);
+  // Before completion the field must be the pseudo-header sum of the NEW addresses and length.
+  const check = (out[36]! << 8) | out[37]!;
+  const probe = out.slice();
+  makePartial(probe);
+  t.is(check, (probe[36]! << 8) | probe[37]!);
+  completePartial(out);
+  t.deepEqual(problems(out), []);
+  t.regex(new TextDecoder().decode(out.subarray(40)), /^PORT 198,51,100,100,\d+,\d+\r\n$/);
 });
 
 test('SACK-permitted is stripped from the SYN of a watched connection (NOPs), not from others', (t) => {

@@ -22,6 +22,7 @@ import { DROP_REASON_LABELS } from '../src/drop.js';
 import { fillIpChecksum, fillL4Checksum, problems } from './helpers/oracle.js';
 import { tableFaults } from './helpers/consistency.js';
 import { addr, fragment, icmpEcho, icmpError, parse, tcp, udp } from './helpers/packets.js';
+import { completePartial, makePartial } from './helpers/partial.js';
 
 const EXT = '198.51.100.100';
 const EXT2 = '198.51.100.101';
@@ -387,34 +388,6 @@ test('a packet at any offset in a larger buffer: only its own bytes change, junk
 
 // ---------------------------------------------------------------------------------------------
 // Partial checksums (TUN offload, VIRTIO_NET_HDR_F_NEEDS_CSUM)
-
-/** What Linux leaves in a CHECKSUM_PARTIAL TCP/UDP checksum field: the folded pseudo-header sum, not complemented. */
-function makePartial(pkt: Uint8Array): void {
-  const hl = (pkt[0]! & 15) * 4;
-  const tl = (pkt[2]! << 8) | pkt[3]!;
-  const at = hl + (pkt[9] === 6 ? 16 : 6);
-  let s = 0;
-  for (let i = 12; i < 20; i += 2) s += (pkt[i]! << 8) | pkt[i + 1]!;
-  s += pkt[9]! + (tl - hl);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  pkt[at] = s >> 8;
-  pkt[at + 1] = s & 0xff;
-}
-
-/** What the kernel (or NIC) does with it on the way out: sum from the L4 header on, complement. */
-function completePartial(pkt: Uint8Array): void {
-  const hl = (pkt[0]! & 15) * 4;
-  const tl = (pkt[2]! << 8) | pkt[3]!;
-  const at = hl + (pkt[9] === 6 ? 16 : 6);
-  let s = 0;
-  for (let i = hl; i + 1 < tl; i += 2) s += (pkt[i]! << 8) | pkt[i + 1]!;
-  if ((tl - hl) & 1) s += pkt[tl - 1]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  const c = ~s & 0xffff;
-  const v = c === 0 ? 0xffff : c;
-  pkt[at] = v >> 8;
-  pkt[at + 1] = v & 0xff;
-}
 
 test('partial checksums: translate(partial) folds the address change in and the completed checksum verifies', (t) => {
   const nat = new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 8 });
