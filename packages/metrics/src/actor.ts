@@ -13,6 +13,7 @@
  *        { type: 'topHosts', hosts: TopHost[] } replace the top-hosts list (the owner computes
  *                                               it off the packet path, e.g. on each expiry
  *                                               sweep); exposed at the next scrape
+ *        { type: 'rules', rulesText }           the rule text now in force (status page)
  *        { type: 'stop' }                       close the server, post { type: 'stopped' },
  *                                               stop listening on `port`, resolve
  *    Anything else is ignored.
@@ -20,6 +21,8 @@
  *    every scrape and never writes them. Their layouts: @masq/core/counters (partitions) and
  *    statsLayout.ts (workers, I/O). Externals and limits are fixed for the actor's lifetime;
  *    restart the actor to change them.
+ *  - With `status` (the partitions' table buffers and the rule text), / serves the status
+ *    page (status/api.ts), which reads the tables on this thread, never on a worker's.
  */
 import type { MessagePort } from 'node:worker_threads';
 
@@ -27,6 +30,7 @@ import { COUNTER_SLOTS, MAX_EXTERNALS } from '@masq/core/counters';
 
 import { createMasqRegistry } from './registry.js';
 import { startMetricsServer, type MetricsServer } from './server.js';
+import { StatusApi, type StatusOptions } from './status/api.js';
 import type { MetricsSource, TopHost } from './source.js';
 import { IO_STAT_SLOTS, WORKER_STAT, WORKER_STAT_STRIDE, readIoStats, readWorkerStats } from './statsLayout.js';
 
@@ -51,9 +55,11 @@ export interface MetricsActorInit {
   collectProcess?: boolean;
   /** How many top hosts to expose (≤ 10). Default 10. */
   topHosts?: number;
+  /** Serve the status page at / (the tables to read, the rule text). Absent: / links /metrics. */
+  status?: StatusOptions;
 }
 
-export type MetricsActorRequest = { type: 'stop' } | { type: 'topHosts'; hosts: readonly TopHost[] };
+export type MetricsActorRequest = { type: 'stop' } | { type: 'topHosts'; hosts: readonly TopHost[] } | { type: 'rules'; rulesText: string };
 
 export type MetricsActorReply =
   | { type: 'listening'; host: string; port: number }
@@ -125,7 +131,11 @@ export function sharedMemorySource(init: MetricsActorInit): MetricsSource & { se
 function isRequest(m: unknown): m is MetricsActorRequest {
   if (typeof m !== 'object' || m === null) return false;
   const t = (m as { type?: unknown }).type;
-  return t === 'stop' || (t === 'topHosts' && Array.isArray((m as { hosts?: unknown }).hosts));
+  return (
+    t === 'stop' ||
+    (t === 'topHosts' && Array.isArray((m as { hosts?: unknown }).hosts)) ||
+    (t === 'rules' && typeof (m as { rulesText?: unknown }).rulesText === 'string')
+  );
 }
 
 /** Serve metrics until `{type:'stop'}` arrives on `port`. */
@@ -133,6 +143,7 @@ export async function runMetricsActor(init: MetricsActorInit, port: MessagePort)
   const reply = (m: MetricsActorReply): void => port.postMessage(m);
   let source: ReturnType<typeof sharedMemorySource>;
   let server: MetricsServer;
+  let status: StatusApi | undefined;
   try {
     validateActorInit(init);
     source = sharedMemorySource(init);
@@ -140,12 +151,15 @@ export async function runMetricsActor(init: MetricsActorInit, port: MessagePort)
       collectProcess: init.collectProcess ?? true,
       ...(init.topHosts !== undefined ? { topHosts: init.topHosts } : {}),
     });
+    if (init.status !== undefined) status = new StatusApi(source, init.status);
     server = await startMetricsServer({
       host: init.listen.host,
       port: init.listen.port,
       allowAll: init.listen.allowAll ?? false,
       registry,
+      ...(status !== undefined ? { status } : {}),
     });
+    status?.start();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     reply({ type: 'error', message });
@@ -160,7 +174,12 @@ export async function runMetricsActor(init: MetricsActorInit, port: MessagePort)
         source.setTopHosts(m.hosts);
         return;
       }
+      if (m.type === 'rules') {
+        status?.setRules(m.rulesText);
+        return;
+      }
       port.off('message', onMessage);
+      status?.stop();
       void server.close().then(() => {
         reply({ type: 'stopped' });
         resolve();

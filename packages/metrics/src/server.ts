@@ -3,7 +3,9 @@
  *
  * Contract:
  *  - GET/HEAD /metrics: the registry's exposition, with the registry's content type.
- *    GET/HEAD /: a small HTML page linking to /metrics. Any other path: 404. Any other
+ *    GET/HEAD /: the status page when a `status` router is given (status/api.ts: the page,
+ *    its files and /api/*, each response with its security headers), else a small HTML page
+ *    linking to /metrics. Any other path: 404. Any other
  *    method: 405 with `Allow: GET, HEAD`. A registry that throws gives a 500 with the message;
  *    a malformed request gives a 400 on the socket. No request can crash the process.
  *  - Loopback by default (127.0.0.1:9464, the port registered for OpenTelemetry/Prometheus
@@ -36,6 +38,14 @@ export interface MetricsServerOptions {
   registry: Registry;
   /** Permit 0.0.0.0 / :: (every interface). Default false. */
   allowAll?: boolean;
+  /** The status page's router (status/api.ts); absent: / is a link to /metrics. */
+  status?: StatusRouter;
+}
+
+/** Answers the status page's paths; null for a path it does not serve. */
+export interface StatusRouter {
+  route(path: string, params: URLSearchParams): { status: number; type: string; body: string | Buffer } | null;
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export interface MetricsServer {
@@ -98,7 +108,7 @@ const INDEX_PAGE =
   '<!doctype html>\n<html><head><title>masq metrics</title></head>\n' +
   '<body><h1>masq metrics</h1><p><a href="/metrics">/metrics</a></p></body></html>\n';
 
-function send(res: ServerResponse, head: boolean, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+function send(res: ServerResponse, head: boolean, status: number, type: string, body: string | Buffer, extra: Readonly<Record<string, string>> = {}): void {
   res.writeHead(status, {
     'Content-Type': type,
     'Content-Length': Buffer.byteLength(body),
@@ -108,10 +118,12 @@ function send(res: ServerResponse, head: boolean, status: number, type: string, 
   res.end(head ? undefined : body);
 }
 
-async function handle(registry: Registry, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(registry: Registry, status: StatusRouter | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? '';
   const head = method === 'HEAD';
-  const path = (req.url ?? '').split('?', 1)[0];
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
   if (method !== 'GET' && !head) {
     send(res, false, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
     return;
@@ -128,7 +140,20 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
     send(res, head, 200, registry.contentType, body);
     return;
   }
-  if (path === '/') {
+  if (status !== undefined) {
+    let r: ReturnType<StatusRouter['route']>;
+    try {
+      r = status.route(path, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      send(res, head, 500, 'application/json; charset=utf-8', JSON.stringify({ error: msg }), status.headers);
+      return;
+    }
+    if (r !== null) {
+      send(res, head, r.status, r.type, r.body, status.headers);
+      return;
+    }
+  } else if (path === '/') {
     send(res, head, 200, 'text/html; charset=utf-8', INDEX_PAGE);
     return;
   }
@@ -137,7 +162,7 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
 
 /** Start serving `registry`. Rejects if the address is refused or cannot be bound. */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const { host = DEFAULT_METRICS_HOST, port = DEFAULT_METRICS_PORT, registry, allowAll = false } = options;
+  const { host = DEFAULT_METRICS_HOST, port = DEFAULT_METRICS_PORT, registry, allowAll = false, status } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`metrics port must be an integer from 0 to 65535, got ${port}`);
   }
@@ -150,7 +175,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   }
 
   const server = createServer((req, res) => {
-    handle(registry, req, res).catch(() => {
+    handle(registry, status, req, res).catch(() => {
       // Only a failed write can land here (the client went away): nothing to answer.
       res.destroy();
     });

@@ -404,6 +404,7 @@ export class Gateway extends EventEmitter {
     this.rulesText = rulesText;
     this.spec.rulesText = rulesText;
     this.ioPort?.postMessage({ type: 'rules', rulesText, externals: this.config.externals });
+    this.metricsPort?.postMessage({ type: 'rules', rulesText });
     wake(this.waker);
     const n = await Promise.all(this.slots.map((_, p) => this.remote(p).applyRules(rulesText)));
     return n.reduce((a, b) => a + b, 0);
@@ -462,6 +463,12 @@ export class Gateway extends EventEmitter {
       sessionsLimit: this.config.maxSessions,
       portsLimitPerAddress: this.config.portHi - this.config.portLo + 1,
       listen: { ...addr, allowAll },
+      // The status page at / reads the partitions' tables from shared memory on the metrics
+      // thread (never through the workers) and shows the rule text in force.
+      status: {
+        tables: { buffers: this.tables, sizes: this.tableSizes, portLo: this.config.portLo, portHi: this.config.portHi, clock: this.memory.clock },
+        rulesText: this.rulesText,
+      },
     };
     this.metricsPort = port1;
     this.metricsTask = this.pool.run({ kind: 'metrics', init, port: port2 } satisfies ActorTask, { transferList: [port2] }) as Promise<string>;
