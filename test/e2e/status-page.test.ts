@@ -112,6 +112,8 @@ netnsTest('status page: loads clean, shows the flow by its inside address, its c
       t.regex(await text(page, '#sessions-total'), / of 1,000,000 /);
       t.regex(await text(page, '#ports-table tbody'), new RegExp(esc(topo.external)));
       t.regex(await text(page, '#workers-table tbody'), /^0\t/m);
+      await page.locator('#page-size').selectOption('25');
+      await until('25 rows', async () => ((await page.locator('#sessions tbody tr').count()) === 25 ? true : null));
       await page.screenshot({ path: join(REPO, 'docs/status-page.png'), fullPage: true });
       t.deepEqual(problems, [], 'no console error, exception, dialog or failed request');
       await c.close();

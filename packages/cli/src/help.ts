@@ -90,7 +90,8 @@ OPTIONS
                         one data connection. The other names (rtsp, tftp, irc) are accepted
                         where this build has them; an unknown name is refused (exit 2) with
                         the list of known ones. A reload applies a changed list
-  --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (default
+  --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics and a read-only
+                        status page at http://HOST:PORT/ (docs/STATUS.md) (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)
   --control PATH        control socket (default /run/masq/control.sock, mode 0600)
   --state FILE          keep the masquerade table across restarts: written to FILE at stop

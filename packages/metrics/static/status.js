@@ -55,7 +55,7 @@
     const u = ['B', 'KB', 'MB', 'GB', 'TB'];
     let i = 0;
     while (Math.abs(n) >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-    return (i === 0 ? String(Math.round(n)) : n.toFixed(1)) + ' ' + u[i];
+    return (i === 0 || Math.abs(n) >= 100 ? String(Math.round(n)) : n.toFixed(1)) + ' ' + u[i];
   }
   function dur(ms) {
     const s = Math.round(ms / 1000);
@@ -124,7 +124,7 @@
             scales: { y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
             axes: [
               { space: 70, values: (_u, vals) => vals.map((v) => clock(v)) },
-              { size: 64, values: (_u, vals) => vals.map((v) => fmt(v)) },
+              { size: 72, values: (_u, vals) => vals.map((v) => fmt(v)) },
             ],
             series: [
               {},
