@@ -3,9 +3,9 @@
  * bench:status [-- --rounds=N --sessions=N]`. Figures printed, not a test.
  *
  * One gateway (`masq run`, 1 worker) in a test topology, its table filled with 100,000 UDP
- * sessions (test/src/status/sweep.ts, bounded), then iperf3 TCP throughput and 64-byte UDP
- * packet rate through it while, side by side in each round, one of these readers runs in the
- * gateway namespace:
+ * sessions from two inside hosts (test/src/status/sweep.ts, bounded), then iperf3 TCP
+ * throughput and 64-byte UDP packet rate through it while, side by side in each round, one
+ * of these readers runs in the gateway namespace:
  *    none           nobody reads
  *    page           one open status page: /api/status + /api/sessions (50 rows) every 2 s
  *    scan-loop      /api/sessions back to back: a full-table scan on the metrics thread
@@ -107,14 +107,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   }, 15 * 60_000);
   limit.unref();
   log(`status bench: ${cpus().length} CPUs, Node ${process.version}, ${rounds} rounds, ${50 * dports} sessions`);
-  const topo = await createTopology({ mode: 'masq', hosts: 1 });
+  const topo = await createTopology({ mode: 'masq', hosts: 2 });
   const samples: Sample[] = [];
   try {
     const gw = await startMasq(topo, {});
     try {
+      // Two inside hosts, 25 source ports each: under the default per-host limit (65,536).
       for (let i = 0; i < 3; i++) {
-        const r = await topo.exec(topo.inside[0].ns, [process.execPath, SWEEP, '--to', topo.servers[1], '--sockets', '50', '--dports', String(dports), '--sport-base', '20000', '--dport-base', '10000', '--timeout', '60000'], { timeoutMs: 70_000 });
-        if (r.code !== 0) throw new Error(`sweep: ${r.stderr}`);
+        for (const h of topo.inside) {
+          const r = await topo.exec(h.ns, [process.execPath, SWEEP, '--to', topo.servers[1], '--sockets', '25', '--dports', String(dports), '--sport-base', '20000', '--dport-base', '10000', '--timeout', '60000'], { timeoutMs: 70_000 });
+          if (r.code !== 0) throw new Error(`sweep: ${r.stderr}`);
+        }
         const live = Object.values((await stats(gw)).sessions).reduce((a, b) => a + b, 0);
         log(`sessions live: ${live}`);
         if (live >= 50 * dports) break;
