@@ -69,7 +69,7 @@ OPTIONS
   --timeouts LIST       tcp (established, default 2h4m), tcp-transitory (4m), udp (5m, ≥ 2m),
                         icmp (60s), fragment (2s)
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
-  --max-sessions N      table capacity across workers (default 1000000; ~180 bytes each)
+  --max-sessions N      table capacity across workers (default 1000000; ~196 bytes each)
   --host-limit N        sessions one inside host may hold (RFC 6888 REQ-5; default 65536;
                         0: no limit)
   --host-port-limit N   external ports (mappings) one inside host may hold (RFC 6888 REQ-4;
