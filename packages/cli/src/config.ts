@@ -59,6 +59,8 @@ export interface RunInput {
   sched?: SchedPolicies;
   /** Protocol helpers (--alg; `alg = ["ftp"]`); [] = none. */
   alg?: string[];
+  /** Server ports per helper (`[alg_ports]`, e.g. ftp = [21, 2121]), replacing its defaults. */
+  algPorts?: Record<string, number[]>;
   metrics?: string;
   control?: string;
   /** State file (--state) and how often it is written while running (ms; 0 = only at stop). */
@@ -102,6 +104,7 @@ export const TOP_KEYS = [
   'offload',
   'sched',
   'alg',
+  'alg_ports',
   'metrics',
   'control',
   'state',
@@ -423,6 +426,19 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
           }
         });
         input.alg = checkAlgNames(v as string[]);
+        break;
+      }
+      case 'alg_ports': {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw wrong(key, `a table ([alg_ports] with lines such as ftp = [21, 2121])`, v);
+        const out: Record<string, number[]> = {};
+        for (const [name, list] of Object.entries(v as Record<string, unknown>)) {
+          const ptr = src.keyOffset(name, 'alg_ports') >= 0 ? src.keyOffset(name, 'alg_ports') : src.tableOffset('alg_ports');
+          if (!algNames().includes(name)) throw src.error(`alg_ports: unknown helper "${name}"; known: ${algNames().join(', ')}`, ptr);
+          if (!Array.isArray(list) || list.length === 0 || list.some((p) => typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535))
+            throw src.error(`alg_ports.${name}: expected a non-empty array of ports 1-65535 such as [21, 2121], found ${describe(list)}`, ptr);
+          out[name] = list as number[];
+        }
+        input.algPorts = out;
         break;
       }
       case 'metrics': {

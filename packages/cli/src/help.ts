@@ -89,7 +89,8 @@ OPTIONS
                         servers behind a --forward, with sequence deltas, and admits the
                         one data connection. The other names (rtsp, tftp, irc) are accepted
                         where this build has them; an unknown name is refused (exit 2) with
-                        the list of known ones. A reload applies a changed list
+                        the list of known ones. Other server ports: [alg_ports] in the
+                        config file (ftp = [21, 2121]). A reload applies a changed list
   --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics and a read-only
                         status page at http://HOST:PORT/ (docs/STATUS.md) (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)

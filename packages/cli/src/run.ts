@@ -227,6 +227,7 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     state: input.state,
     stateInterval: input.stateInterval,
     alg: input.alg,
+    algPorts: input.algPorts,
   };
   const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
   void _t; void _r; void _m; void _o; void _s; void _st; void _si;
@@ -320,8 +321,9 @@ export async function reloadGateway(gw: Reloadable, running: RunSettings, read?:
   const timeoutsChanged = timeoutChanges(gw.config.timeouts, next.resolved.timeouts);
   if (timeoutsChanged.length) await gw.setTimeouts(next.resolved.timeouts);
   // Protocol helpers: new sessions from now on get the new set; watched sessions keep theirs.
-  const algChanged = JSON.stringify(gw.config.alg) !== JSON.stringify(next.resolved.alg) ? [...next.resolved.alg] : null;
-  if (algChanged) await gw.setAlg(algChanged);
+  const algChanged =
+    JSON.stringify([gw.config.alg, gw.config.algPorts]) !== JSON.stringify([next.resolved.alg, next.resolved.algPorts]) ? [...next.resolved.alg] : null;
+  if (algChanged) await gw.setAlg(algChanged, next.resolved.algPorts);
   return { config: running.configPath!, rules: parseRules(next.gateway.rulesText).length, rulesChanged, flushed, timeoutsChanged, algChanged, restartNeeded: restartKeys(running, next) };
 }
 

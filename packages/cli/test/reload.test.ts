@@ -40,9 +40,10 @@ class FakeGateway implements Reloadable {
     return Promise.resolve();
   }
   setAlgCalls: string[][] = [];
-  setAlg(names: readonly string[]): Promise<void> {
+  setAlg(names: readonly string[], ports: Readonly<Record<string, readonly number[]>> = {}): Promise<void> {
     this.setAlgCalls.push([...names]);
     this.config.alg = [...names];
+    this.config.algPorts = Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, [...v]]));
     return Promise.resolve();
   }
 }
@@ -135,4 +136,16 @@ test('alg: a changed helper list applies live (new sessions); an unknown name is
   const e = await t.throwsAsync(reloadGateway(gw, settings, read), { instanceOf: ConfigFileError });
   t.regex(e!.message, /^masq\.toml:4:16: alg\[1\]: unknown helper "gopher"; known: ftp/);
   t.deepEqual(gw.setAlgCalls, [[]], 'nothing applied from a file with an error');
+});
+
+test('alg_ports: FTP on another port applies live; a bad port list is located', async (t) => {
+  const { gw, file, read, settings } = setup(BASE);
+  file.text = BASE + '[alg_ports]\nftp = [21, 2121]\n';
+  const r = await reloadGateway(gw, settings, read);
+  t.deepEqual(r.algChanged, ['ftp']);
+  t.deepEqual(gw.config.algPorts, { ftp: [21, 2121] });
+  file.text = BASE + '[alg_ports]\nftp = [0]\n';
+  await t.throwsAsync(reloadGateway(gw, settings, read), { instanceOf: ConfigFileError, message: /^masq\.toml:5:1: alg_ports\.ftp: expected a non-empty array of ports 1-65535/ });
+  file.text = BASE + '[alg_ports]\ngopher = [70]\n';
+  await t.throwsAsync(reloadGateway(gw, settings, read), { message: /alg_ports: unknown helper "gopher"; known: ftp/ });
 });

@@ -60,6 +60,8 @@ export interface NatConfig {
   seed: number;
   /** Protocol helpers enabled for new sessions, by name (alg/registry.ts); [] = none. */
   alg: string[];
+  /** Server ports per helper name, replacing the helper's defaults (FTP on 2121, ...). */
+  algPorts: Record<string, number[]>;
 }
 
 export class ConfigError extends Error {
@@ -99,6 +101,7 @@ export const DEFAULTS: Readonly<Omit<NatConfig, 'externals'>> = {
   fragmentHold: 256,
   seed: 0,
   alg: [...DEFAULT_ALGS],
+  algPorts: {},
 };
 
 export type PresetName = 'default' | 'classic';
@@ -230,8 +233,13 @@ export function resolveConfig(input: ConfigInput): NatConfig {
   if (!Number.isInteger(c.hostPortLimit) || c.hostPortLimit < 0) throw new ConfigError('host-port-limit: must be a whole number ≥ 0');
   try {
     c.alg = checkAlgNames(c.alg);
+    checkAlgNames(Object.keys(c.algPorts));
   } catch (e) {
     throw new ConfigError(e instanceof Error ? e.message : String(e));
+  }
+  for (const [name, ports] of Object.entries(c.algPorts)) {
+    if (!Array.isArray(ports) || ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535))
+      throw new ConfigError(`alg_ports.${name}: expected a non-empty list of ports 1-65535`);
   }
   return c;
 }

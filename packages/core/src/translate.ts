@@ -138,13 +138,14 @@ export class Partition {
       pins: o.pins ?? null,
       host: { releaseMapping: (mid, now) => upkeep.releaseMapping(this, mid, now) },
       enabled: o.config.alg,
+      serverPorts: o.config.algPorts,
     });
   }
 
-  /** Enable exactly these protocol helpers (validated names) for sessions created from now on. */
-  setAlg(names: readonly string[]): void {
-    this.cfg = { ...this.cfg, alg: [...names] };
-    this.alg.setEnabled(names);
+  /** Enable exactly these protocol helpers (validated names), on these server ports where given, for sessions created from now on. */
+  setAlg(names: readonly string[], ports: Readonly<Record<string, readonly number[]>> = {}): void {
+    this.cfg = { ...this.cfg, alg: [...names], algPorts: Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, [...v]])) };
+    this.alg.setEnabled(names, ports);
   }
 
   /** Expectations past their time go (cheap when there are none: one header read). */

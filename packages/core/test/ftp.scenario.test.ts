@@ -359,3 +359,19 @@ test('--alg none: PORT passes unmodified and nothing is counted', (t) => {
   t.is(counter(nat, C.ALG_REWRITES + 1), 0);
   t.is(counter(nat, C.EXPECTATIONS), 0);
 });
+
+test('[alg_ports]: FTP on port 2121 is watched; port 21 then is not', (t) => {
+  const nat = mkNat({ algPorts: { ftp: [2121] } });
+  const on2121 = new TcpReplay(nat, { inside: A, insidePort: 41000, outside: SERVER, outsidePort: 2121, opener: 'inside', insideIsn: 1, outsideIsn: 2 }).open();
+  on2121.send('inside', 'PORT 10,200,0,2,200,1\r\n');
+  t.regex(on2121.text('toOutside'), /^PORT 198,51,100,100,\d+,\d+\r\n$/);
+  const on21 = new TcpReplay(nat, { inside: A, insidePort: 41001, outside: SERVER, outsidePort: 21, opener: 'inside', insideIsn: 1, outsideIsn: 2 }).open();
+  on21.send('inside', 'PORT 10,200,0,2,200,2\r\n');
+  t.is(on21.text('toOutside'), 'PORT 10,200,0,2,200,2\r\n');
+  // Live: the partition's setAlg (a reload) moves it back to the helper's default.
+  nat.partitions[0]!.setAlg(['ftp']);
+  const again = new TcpReplay(nat, { inside: A, insidePort: 41002, outside: SERVER, outsidePort: 21, opener: 'inside', insideIsn: 1, outsideIsn: 2 }).open();
+  again.send('inside', 'PORT 10,200,0,2,200,3\r\n');
+  t.regex(again.text('toOutside'), /^PORT 198,51,100,100,/);
+  t.throws(() => mkNat({ algPorts: { ftp: [70000] } }), { message: /alg_ports\.ftp: expected a non-empty list of ports 1-65535/ });
+});

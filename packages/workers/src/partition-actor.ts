@@ -41,7 +41,7 @@ export interface PartitionControl {
   /** New idle timeouts for sessions refreshed from now on (a deadline already set stands). */
   setTimeouts(t: Timeouts): void;
   /** Enable exactly these protocol helpers for new sessions. */
-  setAlg(names: string[]): void;
+  setAlg(names: string[], ports: Record<string, number[]>): void;
   expectations(): ExpectationRow[];
   counters(): Float64Array;
   crash(): void;
@@ -104,7 +104,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     // The partition reads its config's timeouts on every refresh, so updating the object in
     // place is enough; this thread is the only one that reads it.
     setTimeouts: (t) => void Object.assign(part.config.timeouts, t),
-    setAlg: (names) => part.setAlg(names),
+    setAlg: (names, ports) => part.setAlg(names, ports),
     expectations: () => listExpectations(part.table, clock[0]!),
     counters: () => Float64Array.from(counters),
     topHosts: (n) => {

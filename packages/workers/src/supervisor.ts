@@ -426,9 +426,11 @@ export class Gateway extends EventEmitter {
    * created from now on get a helper from the new set; sessions already watched keep theirs.
    * The spec shares this config object, so a restarted worker starts with them too.
    */
-  async setAlg(names: readonly string[]): Promise<void> {
+  async setAlg(names: readonly string[], ports: Readonly<Record<string, readonly number[]>> = {}): Promise<void> {
+    const copy = (): Record<string, number[]> => Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, [...v]]));
     this.config.alg = [...names];
-    await Promise.all(this.slots.map((_, p) => this.remote(p).setAlg([...names])));
+    this.config.algPorts = copy();
+    await Promise.all(this.slots.map((_, p) => this.remote(p).setAlg([...names], copy())));
   }
 
   /** The pending expectations of protocol helpers, all partitions. */

@@ -61,6 +61,8 @@ export interface AlgEngineOptions {
   pins: PinTable | null;
   host: AlgHost;
   enabled: readonly string[];
+  /** Server ports per helper name, replacing the helper's own `match` (config `[alg_ports]`). */
+  serverPorts?: Readonly<Record<string, readonly number[]>>;
 }
 
 export class AlgEngine implements AlgPacket {
@@ -87,6 +89,8 @@ export class AlgEngine implements AlgPacket {
   private readonly counters: Float64Array;
   private readonly enabled = new Uint8Array(MAX_ALGS);
   private anyEnabled = false;
+  /** Per helper id: its configured server ports, or null for the helper's own `match`. */
+  private readonly serverPorts: Array<readonly number[] | null> = new Array<readonly number[] | null>(MAX_ALGS).fill(null);
   private sid = 0;
   private alg = 0;
   private limit = 0;
@@ -105,12 +109,20 @@ export class AlgEngine implements AlgPacket {
     this.pins = o.pins;
     this.host = o.host;
     this.counters = o.table.counters;
-    this.setEnabled(o.enabled);
+    this.setEnabled(o.enabled, o.serverPorts);
   }
 
-  /** Enable exactly these helpers (names already validated: registry.checkAlgNames). New sessions only. */
-  setEnabled(names: readonly string[]): void {
+  /**
+   * Enable exactly these helpers (names already validated: registry.checkAlgNames), with these
+   * server ports where given (else each helper's `match`). New sessions only.
+   */
+  setEnabled(names: readonly string[], ports: Readonly<Record<string, readonly number[]>> = {}): void {
     this.enabled.fill(0);
+    this.serverPorts.fill(null);
+    for (const [n, list] of Object.entries(ports)) {
+      const id = algId(n);
+      if (id > 0) this.serverPorts[id] = [...list];
+    }
     for (const n of names) {
       const id = algId(n);
       if (id > 0) this.enabled[id] = 1;
@@ -121,7 +133,12 @@ export class AlgEngine implements AlgPacket {
   /** Slow path: the helper for a new flow of `proto` to server port `port`, or 0. */
   select(proto: number, port: number): number {
     if (!this.anyEnabled) return 0;
-    for (let i = 0; i < HELPERS.length; i++) if (this.enabled[i + 1] === 1 && HELPERS[i]!.match(proto, port)) return i + 1;
+    for (let i = 0; i < HELPERS.length; i++) {
+      if (this.enabled[i + 1] !== 1) continue;
+      const h = HELPERS[i]!;
+      const own = this.serverPorts[i + 1];
+      if (own === null || own === undefined ? h.match(proto, port) : proto === h.proto && own.includes(port)) return i + 1;
+    }
     return 0;
   }
 
