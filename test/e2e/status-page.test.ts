@@ -160,6 +160,12 @@ netnsTest('status page: 100,000 sessions in the table are paged (one page in the
       const liveShown = Number(/^([\d,]+) live/.exec(count)![1]!.replace(/,/g, ''));
       t.true(liveShown >= 100_000, count);
       t.is(await page.locator('#sessions tbody tr').count(), 50, 'one page of rows in the DOM');
+      // The top hosts, counted by the metrics thread from the tables (every 10 s).
+      const top = await until('top hosts', async () => {
+        const s = await text(page, '#top-hosts tbody');
+        return (s.match(/\t50,000/g) ?? []).length === 2 ? s : null;
+      });
+      t.regex(top, new RegExp(`^${esc(h.addr)}\t50,000$`, 'm'));
       t.regex(await text(page, '#page'), /^1–50 of /);
 
       // Paging: next, then the page after; each answer is one page.

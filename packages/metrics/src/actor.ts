@@ -22,7 +22,9 @@
  *    statsLayout.ts (workers, I/O). Externals and limits are fixed for the actor's lifetime;
  *    restart the actor to change them.
  *  - With `status` (the partitions' table buffers and the rule text), / serves the status
- *    page (status/api.ts), which reads the tables on this thread, never on a worker's.
+ *    page (status/api.ts), which reads the tables on this thread, never on a worker's; the
+ *    top hosts are then counted from the tables every 10 s (a `topHosts` message still
+ *    replaces them until the next count).
  */
 import type { MessagePort } from 'node:worker_threads';
 
@@ -159,7 +161,8 @@ export async function runMetricsActor(init: MetricsActorInit, port: MessagePort)
       registry,
       ...(status !== undefined ? { status } : {}),
     });
-    status?.start();
+    // With the tables at hand, the top hosts are counted here, off the packet path.
+    status?.start((hosts) => source.setTopHosts(hosts));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     reply({ type: 'error', message });

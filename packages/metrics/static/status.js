@@ -218,7 +218,7 @@
       });
       return el('tr', null, el('td', null, a), el('td', { className: 'num' }, int(h.sessions)));
     });
-    replaceRows($('top-hosts').tBodies[0], top.length ? top : [el('tr', null, el('td', { className: 'empty' }, 'none yet (refreshed every 15 s)'))]);
+    replaceRows($('top-hosts').tBodies[0], top.length ? top : [el('tr', null, el('td', { className: 'empty' }, 'none yet (recounted every 10 s)'))]);
   }
 
   function renderWorkers(st) {

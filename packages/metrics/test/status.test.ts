@@ -234,6 +234,20 @@ test('/api/status: sessions by protocol and state against the limit, ports per a
   t.regex(rulesView('masquerade bogus').error ?? '', /./);
 });
 
+test('the top inside hosts are counted from the shared tables (no worker asked), most first, at start and every TOP_HOSTS_EVERY samples', (t) => {
+  const { api } = fixture();
+  const got: { host: string; sessions: number }[][] = [];
+  api.start((hosts) => got.push(hosts));
+  api.stop();
+  t.deepEqual(got, [
+    [
+      { host: '10.0.0.2', sessions: 600 },
+      { host: '10.0.1.5', sessions: 300 },
+      { host: '10.0.0.3', sessions: 5 },
+    ],
+  ]);
+});
+
 test('every status route carries the CSP (no unsafe-inline), nosniff and no framing; /metrics is unchanged', async (t) => {
   const { api } = fixture();
   const registry = createMasqRegistry(sharedMemorySource(makeInit()), { collectProcess: false });

@@ -107,7 +107,6 @@ export class Gateway extends EventEmitter {
   private restartTimes: number[] = [];
   private metricsPort: MessagePort | null = null;
   private metricsTask: Promise<string> | null = null;
-  private topTimer: NodeJS.Timeout | null = null;
   private readonly log: (line: string) => void;
   private readonly waker: number;
   private readonly workerWakers: number[];
@@ -481,23 +480,8 @@ export class Gateway extends EventEmitter {
         else if (m.type === 'error') reject(new Error(m.message));
       });
     });
-    // Top inside hosts by sessions (bounded: 10 series), refreshed off the packet path.
-    this.topTimer = setInterval(() => void this.refreshTopHosts(), 15_000);
-    void this.refreshTopHosts();
+    // The metrics actor counts the top inside hosts itself, from the shared tables.
     return bound;
-  }
-
-  private async refreshTopHosts(): Promise<void> {
-    try {
-      const counts = new Map<string, number>();
-      for (let p = 0; p < this.slots.length; p++) {
-        for (const [h, n] of await this.remote(p).topHosts(10)) counts.set(h, (counts.get(h) ?? 0) + n);
-      }
-      const hosts = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([host, sessions]) => ({ host, sessions }));
-      this.metricsPort?.postMessage({ type: 'topHosts', hosts });
-    } catch {
-      /* a worker restarting: next time */
-    }
   }
 
   /** For tests and `masq debug crash-worker`: make worker p's thread die. */
@@ -527,7 +511,6 @@ export class Gateway extends EventEmitter {
     }
     wakeAll(ctl, this.workerWakers);
     const settle = <T>(pr: Promise<T> | null): Promise<unknown> => (pr ? pr.catch(() => undefined) : Promise.resolve());
-    if (this.topTimer) clearInterval(this.topTimer);
     if (this.metricsPort) {
       this.metricsPort.postMessage({ type: 'stop' });
       await Promise.race([settle(this.metricsTask), new Promise((r) => setTimeout(r, 2000))]);

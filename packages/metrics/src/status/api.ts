@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import { C, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, formatRuleTable, packetsSlot, parseRules, sumCounters } from '@masq/core';
 import { DROP_REASON_COUNT, DROP_REASON_LABELS } from '@masq/core/drop';
 
-import { DIRECTION_LABELS } from '../registry.js';
+import { DIRECTION_LABELS, MAX_TOP_HOSTS } from '../registry.js';
 import type { MetricsSource, TopHost } from '../source.js';
 import { RateHistory } from './history.js';
 import { QueryError, parseSessionQuery } from './query.js';
@@ -64,6 +64,9 @@ export interface StatusResponse {
   type: string;
   body: string | Buffer;
 }
+
+/** Top hosts are recounted every this many history samples (10 s at the default 2 s). */
+export const TOP_HOSTS_EVERY = 5;
 
 const STATIC_DIR = new URL('../../../static/', import.meta.url);
 const require = createRequire(import.meta.url);
@@ -110,11 +113,20 @@ export class StatusApi {
     this.rules = rulesView(options.rulesText);
   }
 
-  /** Start sampling the rate history (an unref'd timer on this thread). */
-  start(): void {
+  /**
+   * Start sampling the rate history (an unref'd timer on this thread) and, every
+   * TOP_HOSTS_EVERY samples, counting the top inside hosts from the tables for `onTopHosts`
+   * (the metrics actor feeds `masq_top_host_sessions` with it: no worker is asked).
+   */
+  start(onTopHosts?: (hosts: TopHost[]) => void): void {
     if (this.timer !== null) return;
-    this.history.sample(Date.now());
-    this.timer = setInterval(() => this.history.sample(Date.now()), this.history.intervalMs);
+    let n = 0;
+    const tick = (): void => {
+      this.history.sample(Date.now());
+      if (onTopHosts !== undefined && n++ % TOP_HOSTS_EVERY === 0) onTopHosts(this.tables.topHosts(MAX_TOP_HOSTS));
+    };
+    tick();
+    this.timer = setInterval(tick, this.history.intervalMs);
     this.timer.unref();
   }
 

@@ -14,11 +14,13 @@
  *    a translation worker (the control plane's `list` would run on the worker, between its
  *    batches). What it does cost is CPU time on a shared machine and cache lines pulled into
  *    another core; docs/STATUS.md has the measured figure.
+ *  - `topHosts(n)` counts live sessions per inside address over every partition (one scan, a
+ *    Map of at most one entry per inside host) and returns the n largest, most first.
  *  - `query(q)` scans every partition's ids 1..sessionHigh once, counts the sessions that match
  *    `q` and returns only the rows of the page [offset, offset + limit): the browser never gets
  *    the whole table. Order: partition, then session id (stable while sessions live).
  */
-import { PortPlan, SessionTable, sessionRow, type SessionRow, type TableSizes } from '@masq/core';
+import { PortPlan, SessionTable, formatIPv4, sessionRow, type SessionRow, type TableSizes } from '@masq/core';
 
 import { STATE_ACTIVE, matchesEndpoint, type SessionQuery } from './query.js';
 
@@ -80,6 +82,23 @@ export class SharedTables {
     let n = 0;
     for (const t of this.tables) n += t.sessionCount;
     return n;
+  }
+
+  /** The `n` inside hosts with the most live sessions, most first (ties: lower address first). */
+  topHosts(n: number): { host: string; sessions: number }[] {
+    const counts = new Map<number, number>();
+    for (const t of this.tables) {
+      const high = Math.min(t.sessionHigh, t.capacity);
+      for (let sid = 1; sid < high; sid++) {
+        if (!t.isLive(sid)) continue;
+        const a = t.sIn(sid);
+        counts.set(a, (counts.get(a) ?? 0) + 1);
+      }
+    }
+    return [...counts]
+      .sort((x, y) => y[1] - x[1] || x[0] - y[0])
+      .slice(0, n)
+      .map(([a, k]) => ({ host: formatIPv4(a), sessions: k }));
   }
 
   query(q: SessionQuery): SessionPage {
