@@ -19,6 +19,7 @@
  * or one multi-line string) for the rule flags.
  */
 import fs from 'node:fs';
+import { suggest } from './usage.js';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { SchedSyntaxError, parseSched, type SchedPolicies } from '@masq/workers';
 import {
@@ -120,28 +121,7 @@ export const TIMEOUT_KEYS: Record<string, keyof Timeouts> = {
   fragment: 'fragment',
 };
 
-/** Levenshtein distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-  return d[a.length]![b.length]!;
-}
-
-export function suggest(word: string, known: readonly string[]): string | undefined {
-  const w = word.toLowerCase().replaceAll('-', '_');
-  let best: string | undefined;
-  let bestD = 3;
-  for (const k of known) {
-    const dd = k.startsWith(w) || w.startsWith(k) ? Math.min(distance(w, k), 2) : distance(w, k);
-    if (dd < bestD) {
-      best = k;
-      bestD = dd;
-    }
-  }
-  return best;
-}
+export { suggest };
 
 function describe(v: unknown): string {
   if (typeof v === 'string') return `string ${JSON.stringify(v)}`;

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Gateway } from '@masq/workers';
 import { EventSampler, eventMatches, type SessionEvent } from './events.js';
-import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, algNames, algErrorSlot, ALG_ERROR_LABELS, type SessionFilter, type Rule } from '@masq/core';
+import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, ruleWarnings, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, algNames, algErrorSlot, ALG_ERROR_LABELS, type SessionFilter, type Rule } from '@masq/core';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_CONTROL_PATH = '/run/masq/control.sock';
@@ -106,6 +106,14 @@ export function statsObject(gw: Gateway): Record<string, unknown> {
   };
 }
 
+/**
+ * The config file's lint (ruleWarnings) for a rule added live at 1-based `n`: what it says
+ * about the new rule, and about later rules the new one now shadows.
+ */
+export function newRuleWarnings(rules: readonly Rule[], n: number, externals: readonly number[]): string[] {
+  return ruleWarnings(rules, externals).filter((w) => w.startsWith(`rule ${n}: `) || w.includes(` rule ${n} (`));
+}
+
 function ruleLines(text: string): Rule[] {
   return parseRules(text);
 }
@@ -139,7 +147,7 @@ export async function handle(gw: Gateway, req: Request): Promise<unknown> {
       if (!Number.isInteger(at) || at < 0 || at > rules.length) throw new ControlError(`position must be 1-${rules.length + 1}`);
       rules.splice(at, 0, r);
       const flushed = await gw.setRules(rules.map(formatRule).join('\n'));
-      return { rules: rules.map(formatRule), flushed };
+      return { rules: rules.map(formatRule), flushed, warnings: newRuleWarnings(rules, at + 1, gw.config.externals) };
     }
     case 'rule-delete': {
       const rules = ruleLines(gw.rulesText);
@@ -320,7 +328,7 @@ export async function request(sockPath: string, cmd: string, args: Record<string
     s.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new ControlError(`no gateway is running (nothing answers on ${sockPath}); start one with masq run, or pass --control PATH`));
-      else if (e.code === 'EACCES') reject(new ControlError(`permission denied on ${sockPath}: the control socket is root-only (run with sudo)`));
+      else if (e.code === 'EACCES') reject(new ControlError(`permission denied on ${sockPath}: the control socket (mode 0600) belongs to the user the gateway runs as: run this command as that user or as root`));
       else reject(new ControlError(`cannot reach the gateway at ${sockPath}: ${e.message}`));
     });
   });
@@ -365,7 +373,7 @@ export function streamEvents(sockPath: string, args: Record<string, unknown>, on
     s.on('close', () => resolve());
     s.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new ControlError(`no gateway is running (nothing answers on ${sockPath}); start one with masq run, or pass --control PATH`));
-      else if (e.code === 'EACCES') reject(new ControlError(`permission denied on ${sockPath}: the control socket is root-only (run with sudo)`));
+      else if (e.code === 'EACCES') reject(new ControlError(`permission denied on ${sockPath}: the control socket (mode 0600) belongs to the user the gateway runs as: run this command as that user or as root`));
       else reject(new ControlError(`cannot reach the gateway at ${sockPath}: ${e.message}`));
     });
   });

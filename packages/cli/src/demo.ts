@@ -16,6 +16,8 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { routingPhases, applyRecipe } from './routing.js';
+import { parseArgs } from 'node:util';
+import { parseArgsMessage } from './args.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -57,11 +59,23 @@ function sh(argv: string[]): string {
 }
 
 export async function cmdDemo(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  let workers: string;
+  try {
+    const { values } = parseArgs({ args: argv, options: { workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    workers = values.workers ?? '1';
+  } catch (e) {
+    if (!(e instanceof TypeError && 'code' in e)) throw e;
+    err(`masq demo: ${parseArgsMessage(e as Error & { code: string }, { workers: { type: 'string' }, help: { type: 'boolean' } })}\nusage: masq demo [--workers N]`);
+    return 2;
+  }
+  if (!/^[0-9]+$/.test(workers) || Number(workers) < 1 || Number(workers) > 64) {
+    err(`masq demo: --workers: "${workers}" must be a whole number from 1 to 64\nusage: masq demo [--workers N]`);
+    return 2;
+  }
   if (process.getuid && process.getuid() !== 0) {
-    err('masq demo: needs root (network namespaces, a TUN device): run sudo ./bin/masq demo');
+    err('masq demo: needs root (network namespaces, a TUN device): run it as root (./scripts/demo)');
     return 3;
   }
-  const workers = argv.includes('--workers') ? argv[argv.indexOf('--workers') + 1] ?? '1' : '1';
   const p = `mqdemo${randomBytes(2).toString('hex')}`;
   const ns = { h1: `${p}h1`, h2: `${p}h2`, gw: `${p}gw`, out: `${p}out` };
   const control = `/run/masq/${p}.sock`;
@@ -119,7 +133,7 @@ export async function cmdDemo(argv: string[], out: (s: string) => void, err: (s:
 
     const rules = ['--masquerade', 'all from 10.200.0.0/24 to 0.0.0.0/0', '--forward', 'tcp 198.51.100.100:2323 to 10.200.0.2:23'];
     out(`masq demo: starting  masq run --tun masq0 --address 198.51.100.100 --masquerade "all from 10.200.0.0/24 to 0.0.0.0/0" --forward "tcp 198.51.100.100:2323 to 10.200.0.2:23" --workers ${workers}`);
-    const gw = spawn('ip', ['netns', 'exec', ns.gw, process.execPath, MAIN, 'run', '--tun', 'masq0', '--address', '198.51.100.100', ...rules, '--workers', workers, '--control', control, '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const gw = spawn('ip', ['netns', 'exec', ns.gw, process.execPath, MAIN, 'run', '--tun', 'masq0', '--address', '198.51.100.100', ...rules, '--workers', workers, '--control', control], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(gw);
     let gwLog = '';
     gw.stderr!.on('data', (d: Buffer) => (gwLog += d.toString()));

@@ -90,7 +90,9 @@ export function formatEvent(e: SessionEvent): string {
   const why = e.reason ? ` (${e.reason})` : '';
   return (
     `${clock(e.time)} ${tag} ${e.proto.padEnd(4)}${state} src=${e.inside} dst=${e.remote} ${ports(e.insidePort, e.remotePort)}` +
-    ` src=${e.remote} dst=${e.external} ${ports(e.remotePort, e.externalPort)}${why}`
+    // ICMP has one identifier per side: the reply carries the external one (the remote port
+    // is the identifier the inside host chose, as the remote never sees it).
+    ` src=${e.remote} dst=${e.external} ${e.proto === 'icmp' ? `id=${e.externalPort}` : ports(e.remotePort, e.externalPort)}${why}`
   );
 }
 

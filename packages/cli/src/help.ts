@@ -19,12 +19,23 @@ COMMANDS
   rule      list, add, insert, delete or flush masquerade rules, live
   stats     counters at a glance
   status    is a gateway running, and with what
+  debug     crash-worker N: fault injection for testing the supervisor
   help      this text, or help for one command: masq help run
 
-Every command takes --help. Exit status: 0 success, 1 operation failed, 2 usage or
-configuration error, 3 system error (TUN, permissions, no gateway running).
+Every command takes --help (masq help CMD is the same). Exit status: 0 success, 1 the
+operation failed (the gateway refused it), 2 usage or configuration error (nothing was
+done), 3 system error (TUN, permissions, no gateway running, another gateway on the TUN),
+130 interrupted by Ctrl-C (except where Ctrl-C is the normal end: run, events, table --watch).
 More: docs/CLI.md (commands, control protocol), docs/CONFIG.md (masq.toml, reload).
 `;
+
+const CLIENT_EXIT = `EXIT STATUS
+  0 done; 1 the gateway refused the request; 2 usage error (unknown option, missing value,
+  stray argument, bad address, port or rule): nothing was sent; 3 no gateway answers on the
+  control socket, or permission denied on it; 130 interrupted (Ctrl-C) before the answer came.`;
+
+const CONTROL_OPT = `  --control PATH   the gateway's control socket (default: $MASQ_CONTROL, else
+                   /run/masq/control.sock)`;
 
 const RUN = `masq run — masquerade traffic on a TUN device
 
@@ -120,29 +131,41 @@ EXIT STATUS
 const TABLE = `masq table — the masquerade table of a running gateway
 
 SYNOPSIS
-  masq table [--proc] [--json] [--proto tcp|udp|icmp] [--host IP] [--port N] [--control PATH]
-  masq table --watch [--interval 1s] [--proc] [filters]
-  masq table --expectations [--json]
-  masq table delete [--proto P] [--host IP] [--port N]
+  masq table [--proc | --json] [--proto tcp|udp|icmp] [--host IP] [--port N] [--control PATH]
+  masq table --watch [--interval 1s] [--proc] [selectors]
+  masq table --expectations [--json] [--control PATH]
+  masq table delete [--proto tcp|udp|icmp] [--host IP] [--port N] [--control PATH]
 
+DESCRIPTION
+  One line per session: protocol, inside, external and remote address:port, TCP state ("*"
+  marks a hairpinned session), idle time, time to expiry, packets and bytes each way.
   The readable table ends with the protocol helpers' pending expectations, if any: a
   related flow (an FTP data connection) that one remote address may open to an external
   port within 60 s, once; it then shows as an ordinary session.
+  "delete" removes the sessions the selectors match (all of them without a selector), like
+  masq flush. A closed pipe (masq table --watch | head) ends the command quietly.
 
-  --proc   the Linux 2.0 /proc/net/ip_masquerade layout: addresses and ports in hex, the
-           masq port, Init-seq/Delta/PDelta (the sequence offsets of a connection whose
-           payload a helper resized, e.g. an FTP PORT rewrite), Expires in hundredths of a
-           second
-  --json   one JSON array of rows
+OPTIONS
+  --proc           the Linux 2.0 /proc/net/ip_masquerade layout: addresses and ports in hex,
+                   the masq port, Init-seq/Delta/PDelta (the sequence offsets of a connection
+                   whose payload a helper resized, e.g. an FTP PORT rewrite), Expires in
+                   hundredths of a second
+  --json           one JSON array of rows
   --expectations   only the expectations (with --json: a JSON array of them)
   -w, --watch      redraw the table until Ctrl-C (on a terminal: in place)
   --interval DUR   how often with --watch (default 1s; at least 100ms; 500ms, 2s, 2 = 2s)
-  --proto, --host, --port   only sessions with that protocol / address / port on any side
+  --proto P        only sessions of protocol P (tcp, udp or icmp)
+  --host IP        only sessions with IP on any side
+  --port N         only sessions with port N on any side
+${CONTROL_OPT}
 
 EXAMPLES
   masq table --proto udp
   masq table --proc
   masq table --watch --interval 2s --host 10.200.0.2
+  masq table delete --host 10.200.0.7 --port 443
+
+${CLIENT_EXIT}  --watch ends with 0 on Ctrl-C.
 `;
 
 const RULE = `masq rule — the masquerade rules of a running gateway, changed live
@@ -153,35 +176,113 @@ SYNOPSIS
   masq rule insert [N] RULE     insert before rule N (default: first)
   masq rule delete N | RULE
   masq rule flush
+  (each takes --control PATH)
 
 RULES
   masquerade <all|tcp|udp|icmp> from <cidr|any> [ports] to <cidr|any> [ports]
   accept     <all|tcp|udp|icmp> from <cidr|any> [ports] to <cidr|any> [ports]
   forward    <tcp|udp> <ext-addr>:<port>[-<port>] to <inside-addr>:<port>[-<port>]
 
+DESCRIPTION
   Sessions no rule allows any more are flushed; all others keep running. These edits live in
   the running gateway only: masq reload (or SIGHUP) replaces them with the config file's rules.
+  A rule is checked before it is sent (a syntax error shows its column). After add and insert
+  the gateway lints the new rule list as it lints a config file and the warnings are printed
+  ("never matches: rule 1 ... forwards all of its ports first"); the change is made anyway.
+
+OPTIONS
+  --json           rule list: the rules as a JSON array of strings
+${CONTROL_OPT}
 
 EXAMPLES
   masq rule add masquerade all from 192.168.1.0/24 to 0.0.0.0/0
   masq rule insert 1 accept all from 192.168.1.0/24 to 10.0.0.0/8
   masq rule delete 2
+
+${CLIENT_EXIT}
 `;
 
 const FLUSH = `masq flush — remove sessions from a running gateway
 
 SYNOPSIS
-  masq flush [--proto tcp|udp|icmp] [--host IP] [--port N]
+  masq flush [--proto tcp|udp|icmp] [--host IP] [--port N] [--control PATH]
 
+DESCRIPTION
   With no selector every session goes (static port forwards stay). Use it after the
-  external address changed, or to drop one host's flows.
+  external address changed, or to drop one host's flows. A flushed TCP connection cannot
+  resume: its next segment is not a SYN and is dropped. Selectors are checked before
+  anything is sent: a misspelt option (--hots) or a bad value flushes nothing.
+
+OPTIONS
+  --proto P        only sessions of protocol P (tcp, udp or icmp)
+  --host IP        only sessions with IP on any side (inside, external or remote)
+  --port N         only sessions with port N on any side
+${CONTROL_OPT}
+
+EXAMPLES
+  masq flush --host 10.200.0.7
+  masq flush --proto udp --port 53
+
+${CLIENT_EXIT}
 `;
 
-const STATS = `masq stats — counters at a glance: packets by direction and protocol, drops by reason,
-sessions by protocol and TCP state, port use per external address, per-worker load.
+const STATS = `masq stats — counters of a running gateway at a glance
 
 SYNOPSIS
   masq stats [--json] [--control PATH]
+
+DESCRIPTION
+  Packets by direction and protocol, bytes, live sessions by protocol against the limit,
+  TCP sessions by state, external ports in use per address, drops by reason (only reasons
+  that occurred), hairpinned packets, translated ICMP errors, and per worker its packets
+  and sessions. The counters run from the gateway's start.
+
+OPTIONS
+  --json           one JSON object (the control protocol's answer; for scripts)
+${CONTROL_OPT}
+
+EXAMPLES
+  masq stats
+  masq stats --json | jq .drops
+
+${CLIENT_EXIT}
+`;
+
+const STATUS = `masq status — is a gateway running, and with what
+
+SYNOPSIS
+  masq status [--json] [--control PATH]
+
+DESCRIPTION
+  Asks the gateway on the control socket for its pid, uptime, TUN device, number of
+  translation workers, external addresses, control protocol version and config file (none
+  when it was started from flags only: then masq reload is refused).
+
+OPTIONS
+  --json           one JSON object {pid, tun, workers, externals, uptimeMs, version, config}
+${CONTROL_OPT}
+
+EXAMPLES
+  masq status
+  masq status --control /run/masq/lab.sock
+
+${CLIENT_EXIT}
+`;
+
+const DEBUG = `masq debug — fault injection for testing the supervisor
+
+SYNOPSIS
+  masq debug crash-worker N [--control PATH]
+
+DESCRIPTION
+  Makes translation worker N's thread die (N from 0; masq status shows how many there are).
+  The supervisor restarts it on its partition of the table, which lives in shared memory, so
+  no session is lost. Packets for that partition are queued or dropped meanwhile.
+
+EXAMPLES
+  masq debug crash-worker 0
+
+${CLIENT_EXIT}
 `;
 
 const DEMO = `masq demo — masquerading between network namespaces, with real traffic
@@ -189,11 +290,23 @@ const DEMO = `masq demo — masquerading between network namespaces, with real t
 SYNOPSIS
   masq demo [--workers N]
 
+DESCRIPTION
   Builds an inside network (10.200.0.0/24, two hosts), a gateway namespace running masq on a
   TUN device and an outside server (198.51.100.10), runs a telnet-like TCP session, a
   DNS-like UDP query, a connection from outside through a port forward and a ping through the
   gateway, prints the rule list and the masquerade table, and removes everything. Needs root.
   Takes a few seconds.
+
+OPTIONS
+  --workers N      translation workers of the demo gateway (default 1)
+
+EXAMPLES
+  ./scripts/demo               (as root: set-up, then this)
+  masq demo --workers 2
+
+EXIT STATUS
+  0 done; 1 a step failed (its error is printed; everything is removed); 2 usage error;
+  3 not root.
 `;
 
 const UP = `masq up — steer a LAN's forwarded IPv4 traffic through the masq TUN device
@@ -224,7 +337,7 @@ OPTIONS
 
 EXAMPLES
   masq up --lan br-lan --tun masq0 --address 198.51.100.100 --wan eth1 --dry-run
-  sudo masq up --lan br-lan --wan eth1 --config /etc/masq/masq.toml
+  masq up --lan br-lan --wan eth1 --config /etc/masq/masq.toml      (as root)
 
 EXIT STATUS
   0 applied; 1 a command failed (the ones before it stay applied; run again once fixed);
@@ -261,9 +374,10 @@ DESCRIPTION
   as at start. Changes to rules and [timeouts] apply live, with no session lost: sessions
   that no rule allows any more are flushed, all others keep their mappings. New timeouts
   apply to sessions from their next packet on. Other keys (tun, addresses, workers, ports,
-  port_mode, filtering, max_sessions, host_limit, icmp_on_exhaustion, hop_compensation, mtu,
-  offload, sched, metrics, control) are reported as needing a restart and are not applied. A file with an
-  error changes nothing: the error (file:line:column) is the answer. Rules changed live with
+  port_mode, filtering, max_sessions, host_limit, host_port_limit, icmp_on_exhaustion,
+  hop_compensation, mtu, offload, sched, metrics, control) are reported as needing a restart
+  and are not applied. A file with an error changes nothing: the error (file:line:column) is
+  the answer. Rules changed live with
   masq rule are replaced by the file's.
 
 EXAMPLES
@@ -272,7 +386,7 @@ EXAMPLES
 
 EXIT STATUS
   0 reloaded; 1 the gateway refused (an error in the file, or it was started without
-  --config); 3 no gateway running or permission denied.
+  --config); 2 usage error; 3 no gateway running or permission denied.
 `;
 
 const EVENTS = `masq events — a live stream of masquerade table events, like conntrack -E
@@ -286,15 +400,25 @@ DESCRIPTION
     [UPDATE]  a TCP session changed state
     [DESTROY] a session went: expired (its timer ran out) or removed (flush, rule change,
               TCP teardown, table reset)
-  The gateway samples its table every 500 ms and reports the differences, so a session
-  that lives less than that may not be seen. --json prints one JSON object per line.
+  The first tuple is the original direction (inside -> remote), the second the reply as the
+  remote host sees it (remote -> external address and port; for ICMP the external
+  identifier). The gateway samples its table every 500 ms and reports the differences, so a
+  session that lives less than that may not be seen.
+
+OPTIONS
+  --json           one JSON object per line
+  --proto, --host, --port   only events of sessions that match (as masq table)
+${CONTROL_OPT}
 
 EXAMPLES
   masq events
   masq events --proto udp --json
+  masq events | head -1        (ends quietly once head has its line)
+
+${CLIENT_EXIT}  Ctrl-C, a closed pipe or the gateway stopping end it with 0.
 `;
 
-const TEXTS: Record<string, string> = { run: RUN, table: TABLE, rule: RULE, flush: FLUSH, stats: STATS, demo: DEMO, up: UP, down: DOWN, reload: RELOAD, events: EVENTS };
+const TEXTS: Record<string, string> = { run: RUN, table: TABLE, rule: RULE, flush: FLUSH, stats: STATS, status: STATUS, debug: DEBUG, demo: DEMO, up: UP, down: DOWN, reload: RELOAD, events: EVENTS, help: HELP };
 
 export function helpFor(cmd: string): string | undefined {
   return TEXTS[cmd];

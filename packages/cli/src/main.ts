@@ -5,31 +5,40 @@
  * Exit codes: 0 success; 1 the operation failed (e.g. the gateway refused it); 2 usage or
  * configuration error; 3 system error (TUN, permissions, no gateway running).
  */
-import { cmdRun, formatReload, type ReloadResult } from './run.js';
-import { request, streamEvents, ControlError, RefusedError, DEFAULT_CONTROL_PATH } from './control.js';
+import type { ReloadResult } from './run.js';
+import { suggest, UsageError } from './usage.js';
+import { request, streamEvents, ControlError, RefusedError } from './control.js';
 import { formatDuration, formatTable, formatProc, formatExpectations, parseDuration, type SessionRow, type ExpectationRow } from '@masq/core';
 import { formatEvent } from './events.js';
 import { HELP, helpFor } from './help.js';
+import { parseClient, USAGE, type ClientArgs, type Selector } from './args.js';
+import { formatStats, formatStatus, type StatsAnswer, type StatusAnswer } from './summary.js';
+
+const COMMANDS = ['run', 'up', 'down', 'reload', 'table', 'events', 'flush', 'rule', 'stats', 'status', 'demo', 'debug', 'help'];
+
+function commandSuggestion(word: string): string {
+  const s = suggest(word, COMMANDS);
+  return s ? ` (did you mean ${s}?)` : '';
+}
+
+/**
+ * A closed pipe (`masq table -w | head -5`, `masq events | head -1`) ends the command quietly
+ * with status 0, as Unix tools do; any other output error is reported once.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    process.exit(1);
+  });
+}
+quietOnClosedPipe(process.stdout);
+quietOnClosedPipe(process.stderr);
 
 const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 const err = (s: string): void => void process.stderr.write(s.endsWith('\n') ? s : s + '\n');
 
-function takeFlag(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(name);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  argv.splice(i, 2);
-  return v;
-}
-function hasFlag(argv: string[], name: string): boolean {
-  const i = argv.indexOf(name);
-  if (i < 0) return false;
-  argv.splice(i, 1);
-  return true;
-}
-
 /** Redraw the table every `ms` until Ctrl-C; a failed request ends the watch with its error. */
-async function watchTable(sock: string, filter: Record<string, unknown>, ms: number, show: (rows: SessionRow[]) => string): Promise<number> {
+async function watchTable(sock: string, filter: Selector, ms: number, show: (rows: SessionRow[]) => string): Promise<number> {
   let stopped = false;
   let wake: () => void = () => {};
   const stop = (): void => {
@@ -41,7 +50,7 @@ async function watchTable(sock: string, filter: Record<string, unknown>, ms: num
   const tty = process.stdout.isTTY === true;
   try {
     while (!stopped) {
-      const rows = (await request(sock, 'table', filter)) as SessionRow[];
+      const rows = (await request(sock, 'table', { ...filter })) as SessionRow[];
       if (stopped) break;
       const head = `masq table — every ${formatDuration(ms)} — ${new Date().toTimeString().slice(0, 8)} — ${rows.length} session(s) — Ctrl-C to stop`;
       // On a terminal: home the cursor and clear, so the table redraws in place.
@@ -61,94 +70,77 @@ async function watchTable(sock: string, filter: Record<string, unknown>, ms: num
   return 0;
 }
 
-async function client(cmd: string, argv: string[]): Promise<number> {
-  const sock = takeFlag(argv, '--control') ?? process.env['MASQ_CONTROL'] ?? DEFAULT_CONTROL_PATH;
-  const json = hasFlag(argv, '--json');
-  const filter: Record<string, unknown> = {};
-  for (const k of ['proto', 'host', 'port'] as const) {
-    const v = takeFlag(argv, `--${k}`);
-    if (v !== undefined) filter[k] = v;
-  }
-  switch (cmd) {
+/** Print the gateway's lint of a live rule change (the same warnings a config file gets). */
+function warnRules(r: { warnings?: string[] }): void {
+  for (const w of r.warnings ?? []) err(`masq rule: warning: ${w}`);
+}
+
+/** Run a parsed client command against the gateway. */
+async function client(a: ClientArgs): Promise<number> {
+  const sock = a.control;
+  switch (a.cmd) {
     case 'status': {
-      out(JSON.stringify(await request(sock, 'status'), null, json ? 0 : 2));
+      const st = (await request(sock, 'status')) as StatusAnswer;
+      out(a.json ? JSON.stringify(st) : formatStatus(st, sock));
+      return 0;
+    }
+    case 'stats': {
+      const st = (await request(sock, 'stats')) as StatsAnswer;
+      out(a.json ? JSON.stringify(st) : formatStats(st));
       return 0;
     }
     case 'table': {
-      const proc = hasFlag(argv, '--proc');
-      if (argv[0] === 'delete') {
-        const r = await request(sock, 'delete', filter);
-        out(JSON.stringify(r));
-        return 0;
-      }
-      const watch = hasFlag(argv, '--watch') || hasFlag(argv, '-w');
-      const every = takeFlag(argv, '--interval');
-      if (every !== undefined && !watch) {
-        err('masq table: --interval goes with --watch (masq table --watch --interval 2s)');
-        return 2;
-      }
-      const show = (rows: SessionRow[]): string => (json ? JSON.stringify(rows) : proc ? formatProc(rows) : formatTable(rows));
-      if (watch) {
-        const ms = every === undefined ? 1000 : parseDuration(every);
-        if (ms === null || ms < 100) {
-          err(`masq table: --interval "${every ?? ''}" is not a duration of at least 100ms (examples: 1s, 500ms, 2)`);
-          return 2;
-        }
-        return watchTable(sock, filter, ms, show);
-      }
+      const show = (rows: SessionRow[]): string => (a.json ? JSON.stringify(rows) : a.proc ? formatProc(rows) : formatTable(rows));
+      if (a.watchMs !== null) return watchTable(sock, a.select, a.watchMs, show);
       // Protocol helpers' pending expectations: alone with --expectations, else after the
       // readable table (the --json and --proc session layouts stay as they are).
-      if (hasFlag(argv, '--expectations')) {
+      if (a.expectations) {
         const xs = (await request(sock, 'expectations')) as ExpectationRow[];
-        out(json ? JSON.stringify(xs) : formatExpectations(xs));
+        out(a.json ? JSON.stringify(xs) : formatExpectations(xs));
         return 0;
       }
-      const rows = (await request(sock, 'table', filter)) as SessionRow[];
-      out(show(rows));
-      if (!json && !proc) {
+      out(show((await request(sock, 'table', { ...a.select })) as SessionRow[]));
+      if (!a.json && !a.proc) {
         const xs = (await request(sock, 'expectations')) as ExpectationRow[];
         if (xs.length > 0) out(`\nexpected (protocol helpers):\n${formatExpectations(xs)}`);
       }
       return 0;
     }
+    case 'table-delete': {
+      const r = (await request(sock, 'delete', { ...a.select })) as { deleted: number };
+      out(`deleted ${r.deleted} session(s)`);
+      return 0;
+    }
     case 'flush': {
-      const r = (await request(sock, 'flush', filter)) as { flushed: number };
+      const r = (await request(sock, 'flush', { ...a.select })) as { flushed: number };
       out(`flushed ${r.flushed} session(s)`);
       return 0;
     }
-    case 'stats': {
-      out(JSON.stringify(await request(sock, 'stats'), null, json ? 0 : 2));
+    case 'rule-list': {
+      const r = (await request(sock, 'rules')) as { rules: string[]; table: string };
+      out(a.json ? JSON.stringify(r.rules) : r.table);
       return 0;
     }
-    case 'rule': {
-      const sub = argv.shift();
-      if (sub === 'list' || sub === undefined) {
-        const r = (await request(sock, 'rules')) as { rules: string[]; table: string };
-        out(json ? JSON.stringify(r.rules) : r.table);
-        return 0;
-      }
-      if (sub === 'add' || sub === 'insert') {
-        const pos = sub === 'insert' && /^[0-9]+$/.test(argv[0] ?? '') ? Number(argv.shift()) : undefined;
-        const r = (await request(sock, sub === 'add' ? 'rule-add' : 'rule-insert', { rule: argv.join(' '), position: pos })) as { rules: string[]; flushed: number };
-        out(`${r.rules.length} rule(s); ${r.flushed} session(s) flushed`);
-        return 0;
-      }
-      if (sub === 'delete') {
-        const args = /^[0-9]+$/.test(argv[0] ?? '') && argv.length === 1 ? { number: Number(argv[0]) } : { rule: argv.join(' ') };
-        const r = (await request(sock, 'rule-delete', args)) as { rules: string[]; flushed: number };
-        out(`${r.rules.length} rule(s); ${r.flushed} session(s) flushed`);
-        return 0;
-      }
-      if (sub === 'flush') {
-        const r = (await request(sock, 'rule-flush')) as { flushed: number };
-        out(`rules flushed; ${r.flushed} session(s) flushed`);
-        return 0;
-      }
-      err(`masq rule: unknown subcommand "${sub}" (add, insert, delete, list, flush)`);
-      return 2;
+    case 'rule-add':
+    case 'rule-insert': {
+      const args = a.cmd === 'rule-add' ? { rule: a.rule } : { rule: a.rule, position: a.position };
+      const r = (await request(sock, a.cmd, args)) as { rules: string[]; flushed: number; warnings?: string[] };
+      warnRules(r);
+      out(`${r.rules.length} rule(s); ${r.flushed} session(s) flushed`);
+      return 0;
+    }
+    case 'rule-delete': {
+      const r = (await request(sock, 'rule-delete', a.number !== undefined ? { number: a.number } : { rule: a.rule })) as { rules: string[]; flushed: number };
+      out(`${r.rules.length} rule(s); ${r.flushed} session(s) flushed`);
+      return 0;
+    }
+    case 'rule-flush': {
+      const r = (await request(sock, 'rule-flush')) as { flushed: number };
+      out(`rules flushed; ${r.flushed} session(s) flushed`);
+      return 0;
     }
     case 'events': {
-      const ctl = streamEvents(sock, filter, (e) => out(json ? JSON.stringify(e) : formatEvent(e)));
+      const ctl = streamEvents(sock, { ...a.select }, (e) => out(a.json ? JSON.stringify(e) : formatEvent(e)));
       let interrupted = false;
       const stop = (): void => {
         interrupted = true;
@@ -167,33 +159,50 @@ async function client(cmd: string, argv: string[]): Promise<number> {
     }
     case 'reload': {
       const r = (await request(sock, 'reload', {}, 60_000)) as ReloadResult;
-      out(json ? JSON.stringify(r) : formatReload(r));
+      const { formatReload } = await import('./run.js');
+      out(a.json ? JSON.stringify(r) : formatReload(r));
       return 0;
     }
-    case 'debug': {
-      if (argv[0] === 'crash-worker') {
-        out(JSON.stringify(await request(sock, 'crash-worker', { worker: Number(argv[1] ?? 0) })));
-        return 0;
-      }
-      err('masq debug: crash-worker N');
-      return 2;
+    case 'crash-worker': {
+      const r = (await request(sock, 'crash-worker', { worker: a.worker })) as { crashed: number };
+      out(`worker ${r.crashed} crashed on purpose; the supervisor restarts it on its partition`);
+      return 0;
     }
   }
-  err(`masq: unknown command "${cmd}"`);
+}
+
+const CLIENT_COMMANDS = new Set(['status', 'table', 'flush', 'stats', 'rule', 'reload', 'events', 'debug']);
+
+/** A usage error: the message, the command's synopsis, where the full help is. Exit 2. */
+function usage(cmd: string, message: string): number {
+  const syn = USAGE[cmd];
+  err(`masq ${cmd}: ${message}\n${syn ? `usage: ${syn}\n` : ''}(see masq ${cmd} --help)`);
   return 2;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
   const rest = argv.slice(1);
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    out(rest[0] ? helpFor(rest[0]) ?? HELP : HELP);
+  if (!cmd || cmd === '--help' || cmd === '-h') {
+    out(HELP);
+    return 0;
+  }
+  if (cmd === 'help') {
+    if (rest.length === 0) {
+      out(HELP);
+      return 0;
+    }
+    const h = rest.length === 1 ? helpFor(rest[0]!) : undefined;
+    if (h === undefined) return usage('help', rest.length > 1 ? `one command at a time, not "${rest.join(' ')}"` : `no command "${rest[0]}"${commandSuggestion(rest[0]!)}; the commands are ${COMMANDS.join(', ')}`);
+    out(h);
     return 0;
   }
   if (cmd === '--version' || cmd === 'version') {
+    if (rest.length > 0) return usage('help', `unexpected argument "${rest[0]}"`);
     out('masq 0.1.0');
     return 0;
   }
+  // --help anywhere (before any other check, so a help request never connects or acts).
   if (rest.includes('--help') || rest.includes('-h')) {
     const h = helpFor(cmd);
     if (h) {
@@ -201,10 +210,34 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
   }
+  if (CLIENT_COMMANDS.has(cmd)) {
+    let parsed: ClientArgs;
+    try {
+      parsed = parseClient(cmd, rest, process.env, parseDuration);
+    } catch (e) {
+      if (e instanceof UsageError) return usage(cmd, e.message);
+      throw e;
+    }
+    try {
+      return await client(parsed);
+    } catch (e) {
+      if (e instanceof RefusedError) {
+        err(`masq ${cmd}: the gateway refused: ${e.message}`);
+        return 1;
+      }
+      if (e instanceof ControlError) {
+        err(`masq ${cmd}: ${e.message}`);
+        return 3;
+      }
+      throw e;
+    }
+  }
   try {
     switch (cmd) {
-      case 'run':
+      case 'run': {
+        const { cmdRun } = await import('./run.js');
         return await cmdRun(rest, out, err);
+      }
       case 'up':
       case 'down': {
         const { cmdUpDown } = await import('./updown.js');
@@ -214,17 +247,8 @@ export async function main(argv: string[]): Promise<number> {
         const { cmdDemo } = await import('./demo.js');
         return await cmdDemo(rest, out, err);
       }
-      case 'status':
-      case 'table':
-      case 'flush':
-      case 'stats':
-      case 'rule':
-      case 'reload':
-      case 'events':
-      case 'debug':
-        return await client(cmd, rest);
       default:
-        err(`masq: unknown command "${cmd}"\n\n${HELP}`);
+        err(`masq: unknown command "${cmd}"${commandSuggestion(cmd)}\nusage: masq <command> [options]; the commands are ${COMMANDS.join(', ')}\n(see masq help)`);
         return 2;
     }
   } catch (e) {

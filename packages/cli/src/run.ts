@@ -30,8 +30,11 @@ import { DEFAULT_SCHED, Gateway, SchedSyntaxError, formatSched, parseSched, type
 import { TunError } from '@masq/tun';
 import { handle, startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
 import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
+import { parseArgsMessage, USAGE } from './args.js';
 
-export class UsageError extends Error {}
+import { UsageError, addressProblem } from './usage.js';
+
+export { UsageError, addressProblem };
 
 /** Metrics are on by default, on loopback only (in the gateway's own network namespace). */
 export const DEFAULT_METRICS = '127.0.0.1:9464';
@@ -177,20 +180,6 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
     }
   }
   return input;
-}
-
-/** Why a dotted quad is not one, pointing at the first bad part (1-based column). */
-export function addressProblem(s: string): string {
-  const parts = s.split('.');
-  let col = 1;
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (i >= 4 || !/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) {
-      return `not an IPv4 address: column ${col}: ${i >= 4 ? 'more than four parts' : p === '' ? 'empty part' : `"${p}" is not 0-255`}\n  ${s}\n  ${' '.repeat(col - 1)}^`;
-    }
-    col += p.length + 1;
-  }
-  return `not an IPv4 address: expected four parts a.b.c.d, found ${parts.length}`;
 }
 
 /** Required values, defaults and the core's validation: RunInput → what the gateway starts with. */
@@ -341,7 +330,11 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
   try {
     settings = runSettings(argv);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof ConfigFileError || e instanceof RuleSyntaxError || (e instanceof TypeError && 'code' in e)) {
+    if (e instanceof TypeError && 'code' in e) {
+      err(`masq run: ${parseArgsMessage(e as Error & { code: string }, RUN_OPTIONS)}\nusage: ${USAGE['run']}\n(see masq run --help)`);
+      return 2;
+    }
+    if (e instanceof UsageError || e instanceof ConfigError || e instanceof ConfigFileError || e instanceof RuleSyntaxError) {
       err(`masq run: ${e.message}\n(see masq run --help)`);
       return 2;
     }

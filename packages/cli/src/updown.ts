@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { applyRecipe, formatCommand, RecipeError, routingPhases, routingUndo, type Command, type RoutingOptions } from './routing.js';
 import { loadConfigFile, ConfigFileError } from './config.js';
 import { addressProblem, UsageError } from './run.js';
+import { parseArgsMessage, USAGE } from './args.js';
 
 export const UPDOWN_OPTIONS = {
   lan: { type: 'string' },
@@ -108,7 +109,11 @@ export async function cmdUpDown(cmd: 'up' | 'down', argv: string[], out: (s: str
   try {
     plan = upDownPlan(cmd, argv, read);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigFileError || (e instanceof TypeError && 'code' in e)) {
+    if (e instanceof TypeError && 'code' in e) {
+      err(`masq ${cmd}: ${parseArgsMessage(e as Error & { code: string }, UPDOWN_OPTIONS)}\nusage: ${USAGE[cmd]}\n(see masq ${cmd} --help)`);
+      return 2;
+    }
+    if (e instanceof UsageError || e instanceof ConfigFileError) {
       err(`masq ${cmd}: ${e.message}\n(see masq ${cmd} --help)`);
       return 2;
     }
@@ -138,7 +143,7 @@ export async function cmdUpDown(cmd: 'up' | 'down', argv: string[], out: (s: str
   } catch (e) {
     if (!(e instanceof RecipeError)) throw e;
     if (NOT_ROOT.test(e.stderr)) {
-      err(`masq ${cmd}: permission denied: changing routes and sysctls needs root (run: sudo masq ${cmd} ...)\n  ${e.message}`);
+      err(`masq ${cmd}: permission denied: changing routes and sysctls needs root or CAP_NET_ADMIN (run masq ${cmd} as root)\n  ${e.message}`);
       return 3;
     }
     if (NO_DEVICE.test(e.stderr)) {

@@ -65,7 +65,7 @@ test('the line reads like conntrack -E: original direction, then the reply direc
   const e: SessionEvent = { type: 'new', time: new Date(2026, 0, 1, 12, 34, 56, 789).getTime(), proto: 'tcp', inside: '10.200.0.2', insidePort: 40001, external: '198.51.100.100', externalPort: 61001, remote: '198.51.100.10', remotePort: 80, state: 'SYN_SENT' };
   t.is(formatEvent(e), '12:34:56.789 [NEW]     tcp  SYN_SENT src=10.200.0.2 dst=198.51.100.10 sport=40001 dport=80 src=198.51.100.10 dst=198.51.100.100 sport=80 dport=61001');
   const icmp: SessionEvent = { ...e, type: 'destroy', reason: 'expired', proto: 'icmp', insidePort: 7, remotePort: 7, externalPort: 1030, state: 'active' };
-  t.is(formatEvent(icmp), '12:34:56.789 [DESTROY] icmp src=10.200.0.2 dst=198.51.100.10 id=7 src=198.51.100.10 dst=198.51.100.100 id=7 (expired)');
+  t.is(formatEvent(icmp), '12:34:56.789 [DESTROY] icmp src=10.200.0.2 dst=198.51.100.10 id=7 src=198.51.100.10 dst=198.51.100.100 id=1030 (expired)');
   t.true(eventMatches(e, { proto: 'tcp', host: parseIPv4('198.51.100.10')!, port: 80 }));
   t.false(eventMatches(e, { proto: 'udp' }));
   t.false(eventMatches(e, { host: parseIPv4('10.9.9.9')! }));
