@@ -31,6 +31,7 @@ import {
   parseRule,
   checkAlgNames,
   algNames,
+  UDP_TIMEOUT_MIN,
   type Filtering,
   type PortModeName,
   type PresetName,
@@ -358,6 +359,7 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
           else if (typeof d === 'string') ms = parseDuration(d);
           else throw src.error(`timeouts.${name}: expected a duration such as "5m", "2h4m", "60s" (or whole seconds), found ${describe(d)}`, ptr);
           if (ms === null || ms <= 0) throw src.error(`timeouts.${name}: "${String(d)}" is not a duration (examples: "2h4m", "5m", "60s", "1500ms")`, ptr);
+          if (field === 'udp' && ms < UDP_TIMEOUT_MIN) throw src.error(`timeouts.udp: "${String(d)}" is below the 2 minutes RFC 4787 REQ-5 requires`, ptr);
           t[field] = ms;
         }
         input.timeouts = t;

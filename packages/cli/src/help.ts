@@ -51,12 +51,16 @@ SYNOPSIS
            [--no-hop-compensation] [--mtu N] [--offload] [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
+           [--up --lan IF [--wan IF] [--table N] [--rule-priority N]]
 
 DESCRIPTION
   Attaches to the TUN device NAME (creating it if missing; a persistent device made with
   "ip tuntap add", with or without multi_queue, works too), brings it up and translates
   every IPv4 packet the kernel routes into it. Routing traffic into the device is the
-  operator's part: see the README's deployment recipe (masq up applies it).
+  operator's part: --up applies the README's recipe at every start (the TUN is new after a
+  restart and the routes into it are gone with the old one), or run masq up after the start.
+  One gateway per device: a second masq run on the same TUN exits 3 naming the running one
+  (the lock is released by the kernel when a gateway dies, even by SIGKILL).
 
 OPTIONS
   -c, --config FILE     read settings from a TOML file (see masq.toml.sample, docs/CONFIG.md);
@@ -105,7 +109,8 @@ OPTIONS
   --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics and a read-only
                         status page at http://HOST:PORT/ (docs/STATUS.md) (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)
-  --control PATH        control socket (default /run/masq/control.sock, mode 0600)
+  --control PATH        control socket (default: $MASQ_CONTROL, else the config file's
+                        control, else /run/masq/control.sock; mode 0600)
   --state FILE          keep the masquerade table across restarts: written to FILE at stop
                         (SIGTERM/SIGINT) and every --state-interval while running
                         (atomically: FILE.tmp, fsync, rename), read back at start. Sessions
@@ -114,7 +119,20 @@ OPTIONS
                         addresses or --max-sessions, is refused with the reason, renamed
                         FILE.refused, and the gateway starts empty
   --state-interval DUR  how often to write FILE while running (default 60s; 0: only at stop)
-  -q, --quiet           no log lines on stderr
+  -q, --quiet           print nothing: no log lines, no "gateway up" line (errors still go
+                        to stderr)
+  --up                  apply the routing recipe (as masq up) once the TUN exists, before the
+                        control socket answers; at stop remove the routes into the TUN and
+                        proxy ARP, and keep the iif rule and its unreachable route, so that
+                        inside traffic is refused (fail closed) until a gateway runs again
+                        (masq down removes those too). Idempotent: safe at every restart
+  --lan IF              with --up: the inside interface or bridge
+  --wan IF              with --up: the outside interface (proxy ARP for the addresses)
+  --table N             with --up: routing table for LAN traffic (default 100)
+  --rule-priority N     with --up: priority of the iif rule (default 100)
+
+  Log lines (stderr) start with the local date and time, except when stderr is the systemd
+  journal, which stamps them itself.
 
 EXAMPLES
   masq run --tun masq0 --address 198.51.100.100 \\
@@ -123,9 +141,12 @@ EXAMPLES
            --forward "tcp 198.51.100.10:8080 to 192.168.1.20:80" --workers 2 --preset classic
   masq run --config /etc/masq/masq.toml
   masq run --config /etc/masq/masq.toml --workers 4     # the flag wins over the file
+  masq run --config /etc/masq/masq.toml --up --lan br-lan --wan eth1
 
 EXIT STATUS
-  0 stopped by SIGINT/SIGTERM; 2 bad flags or configuration; 3 TUN or system error.
+  0 stopped by SIGINT/SIGTERM (Ctrl-C); 2 bad flags or configuration (nothing was started);
+  3 TUN or system error: another gateway on the TUN or the control socket, the TUN refused,
+  a command of --up failed.
 `;
 
 const TABLE = `masq table — the masquerade table of a running gateway

@@ -7,9 +7,11 @@
  */
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
+import { fstatSync } from 'node:fs';
 import {
   ConfigError,
   formatDuration,
+  formatIPv4,
   formatRule,
   parseDuration,
   parseIPv4,
@@ -31,6 +33,8 @@ import { TunError } from '@masq/tun';
 import { handle, startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
 import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
 import { parseArgsMessage, USAGE } from './args.js';
+import { DeviceLockError, lockDevice, type DeviceLock } from './lock.js';
+import { applyRecipe, routingPhases, routingRecipe, routingUndo, type Command, type RoutingOptions } from './routing.js';
 
 import { UsageError, addressProblem } from './usage.js';
 
@@ -66,6 +70,11 @@ export const RUN_OPTIONS = {
   sched: { type: 'string' },
   alg: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
+  up: { type: 'boolean' },
+  lan: { type: 'string' },
+  wan: { type: 'string' },
+  table: { type: 'string' },
+  'rule-priority': { type: 'string' },
   config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -98,6 +107,10 @@ export interface RunSettings {
   configPath: string | null;
   /** What the flags said, kept so a reload merges the re-read file under them again. */
   flags: RunInput;
+  /** --up: the routing recipe to apply at start and take down at stop (null: the operator routes). */
+  up?: RoutingOptions | null;
+  /** -q: no log lines, no "gateway up" line. */
+  quiet?: boolean;
 }
 
 /** One rule flag's value, parsed on its own so that an error points into what was typed. */
@@ -230,12 +243,70 @@ function parseFlags(argv: string[]) {
 }
 
 /** Turn `masq run` flags (and the --config file) into settings, with precise errors. */
-export function runSettings(argv: string[], read?: (p: string) => string): RunSettings {
+export function runSettings(argv: string[], read?: (p: string) => string, env: NodeJS.ProcessEnv = process.env): RunSettings {
   const values = parseFlags(argv);
   const flags = flagInput(values);
+  // The gateway listens where the clients look: --control, else MASQ_CONTROL, else the file's.
+  if (flags.control === undefined && env['MASQ_CONTROL']) flags.control = env['MASQ_CONTROL'];
   const configPath = values.config ?? null;
   const file = configPath ? loadConfigFile(configPath, read) : null;
-  return settingsFrom(mergeInputs(file, flags), configPath, flags);
+  const settings = settingsFrom(mergeInputs(file, flags), configPath, flags);
+  settings.up = upOptions(values, settings.gateway.externals.map((a) => (typeof a === 'number' ? formatIPv4(a) : a)));
+  settings.quiet = values.quiet === true;
+  return settings;
+}
+
+/** --up --lan IF [--wan IF] [--table N] [--rule-priority N] → the recipe's options, checked. */
+function upOptions(values: ReturnType<typeof parseFlags>, externals: readonly string[]): RoutingOptions | null {
+  const routingFlags = (['lan', 'wan', 'table', 'rule-priority'] as const).filter((k) => values[k] !== undefined);
+  if (!values.up) {
+    if (routingFlags.length) throw new UsageError(`--${routingFlags[0]} goes with --up (apply the routing recipe at start: masq run --up --lan IF ...)`);
+    return null;
+  }
+  if (!values.lan) throw new UsageError('--up needs --lan IF: the inside interface or bridge whose traffic goes through masq');
+  const num = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^[0-9]+$/.test(v)) throw new UsageError(`--${flag}: "${v}" is not a whole number`);
+    return Number(v);
+  };
+  const opts: RoutingOptions = { lan: values.lan, tun: values.tun ?? '', wan: values.wan, externals, table: num('table', values.table), rulePriority: num('rule-priority', values['rule-priority']) };
+  return opts;
+}
+
+/** The --up recipe for the TUN the gateway runs on, validated (a usage error never half-applies). */
+export function checkedUp(up: RoutingOptions, tun: string): RoutingOptions {
+  const opts = { ...up, tun };
+  try {
+    routingPhases(opts);
+  } catch (e) {
+    throw new UsageError(`--up: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return opts;
+}
+
+/**
+ * What --up takes down at stop: the routes into the TUN and proxy ARP. The policy rule and its
+ * unreachable route stay, so that while no gateway runs inside traffic is refused (fail closed)
+ * instead of leaving untranslated with its private source; `masq down` removes them too.
+ */
+export function upUndo(opts: RoutingOptions): Command[] {
+  return routingUndo(opts).filter((c) => !(c[1] === 'rule' || c.includes('unreachable')));
+}
+
+/** Log lines carry the time, except when stderr is the journal (which stamps them itself). */
+export function logStamp(env: NodeJS.ProcessEnv = process.env, now: Date = new Date()): string {
+  const js = env['JOURNAL_STREAM'];
+  if (js) {
+    try {
+      const [dev, ino] = js.split(':').map(Number);
+      const st = fstatSync(2);
+      if (st.dev === dev && st.ino === ino) return '';
+    } catch {
+      /* stderr not a stream we can stat: stamp */
+    }
+  }
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())} ${p(now.getHours())}:${p(now.getMinutes())}:${p(now.getSeconds())}.${p(now.getMilliseconds(), 3)} `;
 }
 
 /** Re-read the config file under the same flags (for reload). */
@@ -340,10 +411,27 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
     }
     throw e;
   }
-  const quiet = argv.includes('--quiet') || argv.includes('-q');
+  const quiet = settings.quiet === true;
   const log = (l: string): void => {
-    if (!quiet) err(`masq: ${l}`);
+    if (!quiet) err(`${logStamp()}masq: ${l}`);
   };
+  let up: RoutingOptions | null = null;
+  try {
+    if (settings.up) up = checkedUp(settings.up, settings.gateway.tun);
+  } catch (e) {
+    err(`masq run: ${e instanceof Error ? e.message : String(e)}\n(see masq run --help)`);
+    return 2;
+  }
+  // One gateway per device: taken before the TUN is opened, so a second gateway never
+  // attaches queues to a device another one serves.
+  let lock: DeviceLock;
+  try {
+    lock = await lockDevice(settings.gateway.tun, settings.control);
+  } catch (e) {
+    if (!(e instanceof DeviceLockError)) throw e;
+    err(`masq run: ${e.message}`);
+    return 3;
+  }
   let gw: Gateway;
   try {
     gw = await Gateway.start({ ...settings.gateway, log });
@@ -377,6 +465,30 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
     );
   };
   process.on('SIGHUP', onHup);
+  // --up: the routes go in before the control socket answers, so a client (or a service
+  // manager) that sees the gateway answering sees it routed.
+  const undoUp = async (): Promise<void> => {
+    if (!up) return;
+    try {
+      await applyRecipe(upUndo(up));
+      log(`routing into ${up.tun} removed (--up); the rule for ${up.lan} and its unreachable route stay: inside traffic is refused until a gateway runs again (masq down removes them)`);
+    } catch (e) {
+      log(`warning: removing the routing failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  if (up) {
+    try {
+      const done = await applyRecipe(routingRecipe(up));
+      const already = done.filter((o) => o.status === 'already-present').length;
+      log(`routing applied (--up): ${up.lan} -> ${up.tun}, table ${up.table ?? 100}, ${done.length - already} command(s) run, ${already} already present`);
+    } catch (e) {
+      process.off('SIGHUP', onHup);
+      await gw.stop();
+      await lock.release();
+      err(`masq run: --up: ${e instanceof Error ? e.message : String(e)}\n  (the commands before it stay applied; masq down with the same --lan/--wan removes them)`);
+      return 3;
+    }
+  }
   let control;
   try {
     control = await startControlServer(gw, settings.control, (req) => {
@@ -395,6 +507,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
     });
   } catch (e) {
     process.off('SIGHUP', onHup);
+    await undoUp();
     await gw.stop();
     err(`masq run: ${e instanceof Error ? e.message : String(e)}`);
     return 3;
@@ -415,13 +528,14 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       } else {
         process.off('SIGHUP', onHup);
         await control.close();
+        await undoUp();
         await gw.stop();
         err(`masq run: --metrics ${settings.metrics}: ${msg}`);
         return 2;
       }
     }
   }
-  out(`masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
+  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);
@@ -432,7 +546,9 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
   log('stopping: draining workers, releasing the TUN');
   if (metricsClose) await metricsClose();
   await control.close();
+  await undoUp();
   await gw.stop();
+  await lock.release();
   log('stopped');
   return 0;
 }

@@ -6,7 +6,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import { ConfigFileError, mergeInputs, parseConfigText, suggest, TOP_KEYS } from '../src/config.js';
-import { addressProblem, reloadSettings, runSettings, UsageError } from '../src/run.js';
+import { addressProblem, logStamp, reloadSettings, runSettings, UsageError } from '../src/run.js';
 
 const SAMPLE = new URL('../../../../masq.toml.sample', import.meta.url);
 
@@ -117,6 +117,27 @@ test('unknown timer in [timeouts], and a bad duration', (t) => {
   t.regex(fileErr(`[timeouts]\nudp = "5 minutes"\n`).message, /^masq\.toml:2:1: timeouts\.udp: "5 minutes" is not a duration/);
   t.regex(fileErr(`[timeouts]\nudp = true\n`).message, /timeouts\.udp: expected a duration .* found boolean true/);
   t.regex(fileErr(`timeouts = "udp=5m"\n`).message, /timeouts: expected a table/);
+  // Below RFC 4787's two minutes: located in the file, not only named.
+  t.regex(fileErr(`[timeouts]\nudp = "30s"\n`).message, /^masq\.toml:2:1: timeouts\.udp: "30s" is below the 2 minutes RFC 4787 REQ-5 requires\n {2}udp = "30s"\n {2}\^$/);
+});
+
+test('MASQ_CONTROL: masq run listens where the clients look (flag, then MASQ_CONTROL, then the file); --up needs --lan', (t) => {
+  const read = (): string => minimal + 'control = "/run/masq/file.sock"\n';
+  t.is(runSettings(['--config', 'x.toml'], read, {}).control, '/run/masq/file.sock');
+  t.is(runSettings(['--config', 'x.toml'], read, { MASQ_CONTROL: '/run/masq/env.sock' }).control, '/run/masq/env.sock');
+  t.is(runSettings(['--config', 'x.toml', '--control', '/run/masq/flag.sock'], read, { MASQ_CONTROL: '/run/masq/env.sock' }).control, '/run/masq/flag.sock');
+  t.deepEqual(runSettings(['--config', 'x.toml', '--up', '--lan', 'br-lan', '--wan', 'eth1'], read, {}).up, { lan: 'br-lan', tun: '', wan: 'eth1', externals: ['198.51.100.100'], table: undefined, rulePriority: undefined });
+  t.is(runSettings(['--config', 'x.toml'], read, {}).up, null);
+  t.throws(() => runSettings(['--config', 'x.toml', '--up'], read, {}), { instanceOf: UsageError, message: /--up needs --lan IF/ });
+  t.throws(() => runSettings(['--config', 'x.toml', '--lan', 'br-lan'], read, {}), { instanceOf: UsageError, message: /--lan goes with --up/ });
+  t.throws(() => runSettings(['--config', 'x.toml', '--up', '--lan', 'br-lan', '--table', 'main'], read, {}), { instanceOf: UsageError, message: /--table: "main" is not a whole number/ });
+});
+
+test('log lines: local date and time, none when stderr is the journal (JOURNAL_STREAM names fd 2)', (t) => {
+  t.is(logStamp({}, new Date(2026, 11, 6, 9, 5, 7, 42)), '2026-12-06 09:05:07.042 ');
+  const st = fs.fstatSync(2);
+  t.is(logStamp({ JOURNAL_STREAM: `${st.dev}:${st.ino}` }), '');
+  t.regex(logStamp({ JOURNAL_STREAM: '1:1' }), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} $/, 'another stream: stamped');
 });
 
 test('wrong types name the expected and the found type', (t) => {

@@ -64,6 +64,9 @@ export interface NatConfig {
   algPorts: Record<string, number[]>;
 }
 
+/** RFC 4787 REQ-5: a UDP mapping timer MUST NOT expire in less than two minutes. */
+export const UDP_TIMEOUT_MIN = 2 * 60_000;
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -221,7 +224,7 @@ export function resolveConfig(input: ConfigInput): NatConfig {
     throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} has ${unprivileged} port${unprivileged === 1 ? '' : 's'} ≥ 1024, fewer than the ${c.partitions} workers (each worker needs its own slice)`);
   if (!Number.isInteger(c.maxSessions) || c.maxSessions < c.partitions || c.maxSessions > 64_000_000)
     throw new ConfigError(`max-sessions: ${c.maxSessions} must be between the number of workers and 64000000`);
-  if (c.timeouts.udp < 2 * MINUTE) throw new ConfigError(`timeouts: udp=${formatDuration(c.timeouts.udp)} is below the 2 minutes RFC 4787 REQ-5 requires`);
+  if (c.timeouts.udp < UDP_TIMEOUT_MIN) throw new ConfigError(`timeouts: udp=${formatDuration(c.timeouts.udp)} is below the 2 minutes RFC 4787 REQ-5 requires`);
   for (const [k, v] of Object.entries(c.timeouts)) {
     if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`timeouts: ${k} must be a positive duration`);
   }

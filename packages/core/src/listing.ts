@@ -102,7 +102,9 @@ function ipHex(a: string): string {
 
 /** Linux 2.0 /proc/net/ip_masquerade. */
 export function formatProc(rows: readonly SessionRow[]): string {
-  const lines = ['Prc FromIP   FPrt ToIP     TPrt Masq Init-seq  Delta PDelta Expires (free=0,0,0)'];
+  // Linux 2.0 ended this header with "(free=tcp,udp,icmp)", the free masq ports per protocol;
+  // masq's ports are not split by protocol, so that count is left out rather than faked.
+  const lines = ['Prc FromIP   FPrt ToIP     TPrt Masq Init-seq  Delta PDelta Expires'];
   for (const r of rows) {
     lines.push(
       `${r.proto.toUpperCase().padEnd(3)} ${ipHex(r.inside)}:${hex(r.insidePort, 4)} ${ipHex(r.remote)}:${hex(r.remotePort, 4)} ${hex(r.externalPort, 4)} ${hex(r.initSeq, 8)} ${String(r.delta).padStart(6)} ${String(r.pdelta).padStart(6)} ${String(Math.round(r.expiresMs / 10)).padStart(7)}`,

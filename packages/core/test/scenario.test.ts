@@ -949,7 +949,7 @@ test('listing rows and the /proc/net/ip_masquerade columns', (t) => {
   });
   t.like(r[1], { proto: 'tcp', insidePort: 40000, externalPort: 40000, state: 'syn_sent', expiresMs: 4 * MINUTE - 500, bytesOut: 40 });
   const proc = formatProc(r).split('\n');
-  t.is(proc[0], 'Prc FromIP   FPrt ToIP     TPrt Masq Init-seq  Delta PDelta Expires (free=0,0,0)');
+  t.is(proc[0], 'Prc FromIP   FPrt ToIP     TPrt Masq Init-seq  Delta PDelta Expires');
   t.is(proc[1], 'UDP 0AC80002:1388 CB00710A:0035 1388 00000000      0      0   29900');
   t.is(proc[2], 'TCP 0AC80002:9C40 CB00710A:0050 9C40 00000000      0      0   23950');
   t.is(proc.length, 4);

@@ -15,7 +15,7 @@
 
 /** One worker's readings (one row of the worker-stats block, see statsLayout.ts). */
 export interface WorkerStat {
-  /** The `worker` label: a stable, configured name such as "xlate-0". */
+  /** The `worker` label: a stable, configured name (the gateway uses the worker number, "0"). */
   worker: string;
   /** Batches waiting in the worker's input ring (a gauge, sampled by the producer). */
   ringDepth: number;

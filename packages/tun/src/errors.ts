@@ -116,24 +116,27 @@ export function diagnoseAttach(name: string, code: string, wantMultiQueue: boole
   const dir = `/sys/class/net/${name}`;
   if (sysfsRead(`${dir}/ifindex`) === null) return '';
   const raw = sysfsRead(`${dir}/tun_flags`);
-  const del = `delete it with: ip link delete ${name}`;
+  // Never advise deleting an interface: it may be the operator's (a LAN bridge, a VPN's TUN).
+  // Only a TUN that someone made for masq (persistent, wrong multi_queue) gets the recreate
+  // recipe, and that only conditionally.
+  const own = `give masq a device name of its own (--tun masq0)`;
   const exists = `"${name}" exists with other settings: it is`;
-  if (raw === null) return `${exists} not a TUN device; pick another name or ${del}`;
+  if (raw === null) return `${exists} not a TUN device (an interface of this host, which masq never takes over); ${own}`;
   const flags = Number.parseInt(raw, 16);
   if (Number.isNaN(flags)) return '';
   const kind = flags & IFF_PERSIST ? 'a persistent' : 'an existing';
   if (flags & IFF_TAP) {
-    return `${exists} ${kind} TAP device (layer 2) and masq needs TUN; ${del}, then recreate it with: ip tuntap add dev ${name} mode tun`;
+    return `${exists} ${kind} TAP device (layer 2) and masq needs TUN; ${own}, or if you made this one for masq, make it a TUN: ip tuntap add dev NAME mode tun`;
   }
   const isMq = (flags & IFF_MULTI_QUEUE) !== 0;
+  const remake = (mq: boolean): string => `if you made it for masq, recreate it: ip tuntap del dev ${name} mode tun${isMq ? ' multi_queue' : ''}; ip tuntap add dev ${name} mode tun${mq ? ' multi_queue' : ''}`;
   if (isMq !== wantMultiQueue) {
     return isMq
-      ? `${exists} ${kind} multi_queue TUN; open it with multiQueue: true, or ${del}`
-      : `${exists} ${kind} TUN without multi_queue; open it with multiQueue: false (queues: 1), ` +
-          `or ${del} and recreate it with: ip tuntap add dev ${name} mode tun multi_queue`;
+      ? `${exists} ${kind} multi_queue TUN; open it with multiQueue: true, or ${own}, or ${remake(false)}`
+      : `${exists} ${kind} TUN without multi_queue; open it with multiQueue: false (queues: 1), or ${own}, or ${remake(true)}`;
   }
   if (code === 'EBUSY' && !isMq) {
-    return `"${name}" is a single-queue TUN and another file descriptor is already attached to it (one reader only); close that one, or ${del} and use a multi_queue device`;
+    return `"${name}" is a single-queue TUN and another file descriptor is already attached to it (one reader only; ip -d link show ${name} tells more); ${own}`;
   }
   return '';
 }

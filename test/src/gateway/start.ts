@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import type { Topology } from '../harness/index.js';
+import { request } from '@masq/cli/control';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const MASQ_MAIN = path.join(REPO, 'packages/cli/dist/src/main.js');
@@ -53,19 +54,22 @@ export async function launchMasq(topo: Topology, args: readonly string[], contro
     }),
   );
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`masq did not come up within ${upTimeoutMs} ms:\n${log.join('')}`)), upTimeoutMs);
+    let poll: NodeJS.Timeout | undefined;
+    const settle = (e?: Error): void => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      if (e) reject(e);
+      else resolve();
+    };
+    const timer = setTimeout(() => settle(new Error(`masq did not come up within ${upTimeoutMs} ms:\n${log.join('')}`)), upTimeoutMs);
     proc.stdout?.on('data', (d: Buffer) => {
       log.push(d.toString());
-      if (log.join('').includes('gateway up')) {
-        clearTimeout(timer);
-        resolve();
-      }
+      if (log.join('').includes('gateway up')) settle();
     });
     proc.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
-    void exit.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`masq exited (${String(code)}) before coming up:\n${log.join('')}`));
-    });
+    // With -q there is no "gateway up" line: the control socket answering is the sign.
+    if (args.includes('-q') || args.includes('--quiet')) poll = setInterval(() => void request(control, 'status', {}, 1_000).then(() => settle(), () => undefined), 100);
+    void exit.then((code) => settle(new Error(`masq exited (${String(code)}) before coming up:\n${log.join('')}`)));
   });
   await topo.waitForTun();
   await topo.routeIntoTun();
