@@ -396,8 +396,8 @@ DESCRIPTION
   that no rule allows any more are flushed, all others keep their mappings. New timeouts
   apply to sessions from their next packet on. Other keys (tun, addresses, workers, ports,
   port_mode, filtering, max_sessions, host_limit, host_port_limit, icmp_on_exhaustion,
-  hop_compensation, mtu, offload, sched, metrics, control) are reported as needing a restart
-  and are not applied. A file with an error changes nothing: the error (file:line:column) is
+  hop_compensation, mtu, offload, sched, metrics, control, state, state_interval) are
+  reported as needing a restart and are not applied. A file with an error changes nothing: the error (file:line:column) is
   the answer. Rules changed live with
   masq rule are replaced by the file's.
 
