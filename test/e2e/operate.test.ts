@@ -50,7 +50,7 @@ function started(proc: ChildProcess): Started {
 }
 
 /** Until the control socket answers (bounded); throws with the output when masq exits first. */
-async function waitControl(s: Started, control: string, timeoutMs = 15_000): Promise<void> {
+async function waitControl(s: Started, control: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   void s.exit.then(() => (exited = true));
@@ -69,7 +69,7 @@ async function waitControl(s: Started, control: string, timeoutMs = 15_000): Pro
 
 async function stopWith(s: Started, signal: NodeJS.Signals): Promise<[number | null, NodeJS.Signals | null]> {
   s.proc.kill(signal);
-  const t = setTimeout(() => s.proc.kill('SIGKILL'), 10_000);
+  const t = setTimeout(() => s.proc.kill('SIGKILL'), 30_000);
   const r = await s.exit;
   clearTimeout(t);
   return r;
@@ -156,13 +156,13 @@ netnsTest('one gateway per TUN: a second masq run exits 3 naming the first, traf
     const first = await startMasq(topo, { workers: 2 });
     const tun = topo.gateway.tun;
     const base = ['run', '--address', topo.external, '--masquerade', `all from ${topo.insideNet} to any`, '--workers', '2', '--metrics', 'off'];
-    const second = await topo.exec(topo.ns.gw, [process.execPath, MASQ_MAIN, ...base, '--tun', tun, '--control', `/run/masq/${topo.prefix}-2.sock`], { timeoutMs: 15_000 });
+    const second = await topo.exec(topo.ns.gw, [process.execPath, MASQ_MAIN, ...base, '--tun', tun, '--control', `/run/masq/${topo.prefix}-2.sock`], { timeoutMs: 60_000 });
     t.is(second.code, 3, second.stderr);
     t.regex(second.stderr, new RegExp(`^masq run: another masq gateway already runs on TUN ${tun} in this network namespace: pid ${String(first.proc.pid)}, control socket ${first.control.replaceAll('.', '\\.')}, started \\d+ s ago\\. One gateway per device: stop that one first`));
     t.is(second.stdout, '');
     t.is(await udpExchanges(topo, h1.ns, 10), 10, '10 of 10 exchanges through the first gateway');
 
-    const lan = await topo.exec(topo.ns.gw, [process.execPath, MASQ_MAIN, ...base, '--tun', topo.gateway.lan, '--control', `/run/masq/${topo.prefix}-3.sock`], { timeoutMs: 15_000 });
+    const lan = await topo.exec(topo.ns.gw, [process.execPath, MASQ_MAIN, ...base, '--tun', topo.gateway.lan, '--control', `/run/masq/${topo.prefix}-3.sock`], { timeoutMs: 60_000 });
     t.is(lan.code, 3, lan.stderr);
     t.regex(lan.stderr, /"lan0" exists with other settings: it is not a TUN device .*give masq a device name of its own \(--tun masq0\)/);
     t.notRegex(lan.stderr, /delete|del dev/, 'never advise deleting the operator\'s interface');

@@ -40,10 +40,12 @@ export async function startMasq(topo: Topology, opts: StartOptions = {}): Promis
 
 /**
  * Run `masq ARGS` in `topo.ns.gw` (tracked by the topology), wait for `gateway up` (bounded),
- * then for the TUN, and route traffic into it. `control` is the control socket the arguments
+ * then for the TUN, and route traffic into it (the wait is bounded at 60 s: allocating and
+ * prefaulting the default table takes seconds, and tens of them on a loaded 2-core machine).
+ * `control` is the control socket the arguments
  * (or the config file they name) set.
  */
-export async function launchMasq(topo: Topology, args: readonly string[], control: string, upTimeoutMs = 15_000): Promise<RunningGateway> {
+export async function launchMasq(topo: Topology, args: readonly string[], control: string, upTimeoutMs = 60_000): Promise<RunningGateway> {
   const proc = topo.node(topo.ns.gw, MASQ_MAIN, [...args]);
   const log: string[] = [];
   let exited: number | null | undefined;
