@@ -80,7 +80,7 @@ const ipOut = async (topo: Topology, args: readonly string[]): Promise<string> =
 netnsTest('a typo never acts on a live gateway: masq flush --hots exits 2 and the TCP connection lives on; live rule lint; ICMP ids in events', async (t) => {
   const r = await withGateway({ hosts: 1 }, { workers: 1, forwards: ['tcp 198.51.100.100:8000-8100 to 10.200.0.2:8000-8100'] }, async ({ topo, gw }) => {
     const h1 = topo.inside[0]!;
-    await topo.startServer(topo.serverNs, 'tcp-echo', { port: TCP_PORT });
+    await topo.startServer(topo.serverNs, 'tcp-echo', { port: TCP_PORT }, { readyTimeoutMs: 30_000 });
     const conn = await chat(topo, h1.ns, topo.server, TCP_PORT);
     t.is((await conn.say('before')).event, 'echo');
     const rows = async (): Promise<string[]> => (await table(gw)).map((s) => `${s.proto} ${s.inside}:${s.insidePort} ${s.externalPort}`).sort();
@@ -152,7 +152,7 @@ netnsTest('one gateway per TUN: a second masq run exits 3 naming the first, traf
   const topo = await createTopology({ mode: 'masq', hosts: 1 });
   try {
     const h1 = topo.inside[0]!;
-    await topo.startServer(topo.serverNs, 'udp-echo', { port: UDP_PORT, quiet: true });
+    await topo.startServer(topo.serverNs, 'udp-echo', { port: UDP_PORT, quiet: true }, { readyTimeoutMs: 30_000 });
     const first = await startMasq(topo, { workers: 2 });
     const tun = topo.gateway.tun;
     const base = ['run', '--address', topo.external, '--masquerade', `all from ${topo.insideNet} to any`, '--workers', '2', '--metrics', 'off'];
@@ -185,7 +185,7 @@ netnsTest('masq run --up applies the routing recipe, idempotently; at stop the T
   const topo = await createTopology({ mode: 'masq', hosts: 1 });
   try {
     const h1 = topo.inside[0]!;
-    await topo.startServer(topo.serverNs, 'udp-echo', { port: UDP_PORT, quiet: true });
+    await topo.startServer(topo.serverNs, 'udp-echo', { port: UDP_PORT, quiet: true }, { readyTimeoutMs: 30_000 });
     await topo.unrouteTun();
     t.notRegex(await ipOut(topo, ['rule', 'show']), /iif lan0/, 'nothing of the recipe before the start');
     const control = `/run/masq/${topo.prefix}-env.sock`;
@@ -266,8 +266,8 @@ netnsTest('the systemd unit: systemd-analyze verify is clean; as the unit runs i
   const runtime = `/run/masq-${topo.prefix}`;
   try {
     const h1 = topo.inside[0]!;
-    await topo.startServer(topo.serverNs, 'udp-echo', { port: UDP_PORT, quiet: true });
-    await topo.startServer(topo.serverNs, 'tcp-echo', { port: TCP_PORT });
+    await topo.startServer(topo.serverNs, 'udp-echo', { port: UDP_PORT, quiet: true }, { readyTimeoutMs: 30_000 });
+    await topo.startServer(topo.serverNs, 'tcp-echo', { port: TCP_PORT }, { readyTimeoutMs: 30_000 });
     await topo.unrouteTun();
     mkdirSync(runtime, { recursive: true, mode: 0o700 });
     const NOBODY = 65534;
