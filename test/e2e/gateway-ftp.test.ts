@@ -34,17 +34,20 @@ function tools(t: ExecutionContext): boolean {
 }
 
 /** Active-mode download and upload (and `extraGets` more downloads) from the first inside host to vsftpd outside. */
-async function activeTransfer(t: ExecutionContext, { topo, gw }: GatewayRun, srv: FtpServer, extraGets = 0): Promise<void> {
+async function activeTransfer(t: ExecutionContext, { topo, gw }: GatewayRun, srv: FtpServer, extraGets = 0, tag = '0'): Promise<void> {
   const h1 = topo.inside[0]!;
   const before = (await stats(gw)).alg.rewrites['ftp'] ?? 0;
   {
-    randomFile(join(srv.root, 'pub', 'down.bin'), 3 * MB);
-    randomFile(join(srv.work, 'up.bin'), 2 * MB);
-    const gets = Array.from({ length: extraGets }, (_, i) => `get down.bin -o again${i}.bin`);
-    const r = await lftp(topo, h1.ns, topo.server, ['set ftp:passive-mode off', 'set ftp:auto-passive-mode no'], ['cd pub', 'get down.bin', 'put up.bin -o up.bin', ...gets], srv.work);
+    // Fresh names per call (`tag`): vsftpd's anonymous user may not overwrite an upload.
+    const down = `down-${tag}.bin`;
+    const up = `up-${tag}.bin`;
+    randomFile(join(srv.root, 'pub', down), 3 * MB);
+    randomFile(join(srv.work, up), 2 * MB);
+    const gets = Array.from({ length: extraGets }, (_, i) => `get ${down} -o again-${tag}-${i}.bin`);
+    const r = await lftp(topo, h1.ns, topo.server, ['set ftp:passive-mode off', 'set ftp:auto-passive-mode no'], ['cd pub', `get ${down}`, `put ${up} -o ${up}`, ...gets], srv.work);
     t.is(r.code, 0, `lftp: ${r.stdout}${r.stderr}`);
-    t.is(sha256(join(srv.work, 'down.bin')), sha256(join(srv.root, 'pub', 'down.bin')), '3 MB download byte-identical');
-    t.is(sha256(join(srv.root, 'pub', 'up.bin')), sha256(join(srv.work, 'up.bin')), '2 MB upload byte-identical');
+    t.is(sha256(join(srv.work, down)), sha256(join(srv.root, 'pub', down)), '3 MB download byte-identical');
+    t.is(sha256(join(srv.root, 'pub', up)), sha256(join(srv.work, up)), '2 MB upload byte-identical');
     const rows = await table(gw, 'tcp');
     const ctl = rows.find((x) => x.inside === h1.addr && x.remotePort === 21);
     if (!ctl) return void t.fail(`no control session in ${JSON.stringify(rows)}`);
@@ -148,7 +151,7 @@ netnsTest('two workers: the data connection crosses partitions and still works (
     await withOutsideServer(run, async (srv) => {
       for (let round = 0; round < 4 && crossed === 0; round++) {
         await masqOk(run.gw, ['flush']);
-        await activeTransfer(t, run, srv, 1);
+        await activeTransfer(t, run, srv, 1, String(round));
         const h1 = parseIPv4(run.topo.inside[0]!.addr)!;
         for (const r of await table(run.gw, 'tcp')) {
           if (r.remotePort !== 20) continue;
