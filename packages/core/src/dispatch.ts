@@ -202,6 +202,9 @@ export class Dispatcher {
     const ihl = (b[e]! & 0x0f) << 2;
     const ip2 = b[e + 9]!;
     if (ip2 === ICMP) return insidePartition(ICMP, u32(b, e + 12), u16(b, e + ihl + 4), this.partitions);
+    // About a pinned flow (a helper's data connection): the partition that holds it.
+    const pinned = this.pins !== null ? this.pins.lookup(ip2, u32(b, e + 16), u16(b, e + ihl + 2)) : -1;
+    if (pinned >= 0) return pinned;
     return insidePartition(ip2, u32(b, e + 16), u16(b, e + ihl + 2), this.partitions);
   }
 

@@ -17,7 +17,7 @@ import { listExpectations } from '../src/alg/engine.js';
 import { listSessions, formatProc } from '../src/listing.js';
 import { insidePartition } from '../src/hash.js';
 import { MINUTE } from '../src/config.js';
-import { addr, natIn, natOut, tcp } from './helpers/packets.js';
+import { addr, icmpError, natIn, natOut, tcp } from './helpers/packets.js';
 import { TcpReplay } from './helpers/tcp-replay.js';
 import { completePartial, makePartial } from './helpers/partial.js';
 import { problems } from './helpers/oracle.js';
@@ -323,13 +323,18 @@ test('two partitions: the data connection lives with its control session; the cl
   const ext = dataPorts(nat, 0).get(port)!;
   t.is(nat.plan.ownerOf[ext], ctlPart, 'the external port comes from the control session\'s slice');
   t.is(nat.pins.lookup(6, addr(A), port), ctlPart);
-  t.like(dataSyn(t, nat, SERVER, ext, 1).pkt, { dst: A, dport: port });
+  const syn = dataSyn(t, nat, SERVER, ext, 1);
+  t.like(syn.pkt, { dst: A, dport: port });
   // Without the pin this SYN/ACK would go to the hash's partition and be dropped (tcp_not_syn).
   const sa = natOut(nat, tcp({ src: A, sport: port, dst: SERVER, dport: 20, flags: 'SA', seq: 9000, ack: 5001 }), 2);
   t.like(sa.pkt, { src: EXT, sport: ext });
   t.is(nat.partitions[1 - ctlPart]!.table.sessionCount, 0, 'nothing landed in the other partition');
+  // An ICMP error from the inside host about that flow follows the pin too.
+  const err = natOut(nat, icmpError({ src: A, dst: SERVER, type: 3, code: 3, quote: syn.bytes[0]! }), 3);
+  t.like(err.pkt, { src: EXT, dst: SERVER, type: 3 });
+  t.like(err.pkt!.inner, { src: SERVER, sport: 20, dst: EXT, dport: ext });
   // The pin goes with the data session.
-  nat.partitions[ctlPart]!.flush(3, (sid) => nat.partitions[ctlPart]!.table.sRemPort(sid) === 20);
+  nat.partitions[ctlPart]!.flush(4, (sid) => nat.partitions[ctlPart]!.table.sRemPort(sid) === 20);
   t.is(nat.pins.lookup(6, addr(A), port), -1);
 });
 
