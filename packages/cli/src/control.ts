@@ -21,6 +21,8 @@ import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, ruleWarn
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_CONTROL_PATH = '/run/masq/control.sock';
+/** Longest request line the server buffers (1 MiB). */
+export const MAX_REQUEST = 1 << 20;
 
 export interface Request {
   v: number;
@@ -194,6 +196,12 @@ export interface ControlServer {
 /** Serve the control socket at `sockPath` (directory created 0700, socket 0600). */
 export async function startControlServer(gw: Gateway, sockPath: string, extra?: (req: Request) => Promise<unknown> | undefined): Promise<ControlServer> {
   fs.mkdirSync(path.dirname(sockPath), { recursive: true, mode: 0o700 });
+  // Whoever can write the directory can put another socket in our place: it must be ours
+  // and writable by no one else.
+  const dirStat = fs.statSync(path.dirname(sockPath));
+  if (process.getuid && dirStat.uid !== process.getuid()) throw new ControlError(`the control socket's directory ${path.dirname(sockPath)} belongs to uid ${dirStat.uid}, not to this user (${process.getuid()}): refusing to serve the control socket there`);
+  // (A sticky directory such as /tmp is shared but nobody can replace another's file in it.)
+  if ((dirStat.mode & 0o022) !== 0 && (dirStat.mode & 0o1000) === 0) throw new ControlError(`the control socket's directory ${path.dirname(sockPath)} is writable by group or others and not sticky (mode ${(dirStat.mode & 0o7777).toString(8)}): chmod go-w it, or use --control in a private directory`);
   if (fs.existsSync(sockPath)) {
     // A live gateway answers; a stale socket file from a crash does not.
     const alive = await new Promise<boolean>((resolve) => {
@@ -235,8 +243,11 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
     sock.on('error', () => {});
     sock.on('data', (chunk: string) => {
       buf += chunk;
-      if (buf.length > 1 << 20) {
-        sock.destroy();
+      if (buf.length > MAX_REQUEST) {
+        // A request line longer than any real one: answer, then hang up (never buffer more).
+        sock.end(JSON.stringify({ v: PROTOCOL_VERSION, id: null, ok: false, error: `request longer than ${MAX_REQUEST} bytes without a newline` }) + '\n');
+        sock.removeAllListeners('data');
+        buf = '';
         return;
       }
       let nl: number;
