@@ -101,8 +101,9 @@ export interface Chat {
   close(): Promise<void>;
 }
 
-export async function chat(topo: Topology, ns: string, to: string, port: number): Promise<Chat> {
-  const child = topo.node(ns, PROBE_SCRIPT, ['tcp-chat', '--to', to, '--port', String(port), '--timeout', '10000']);
+export async function chat(topo: Topology, ns: string, to: string, port: number, hardLimitMs?: number): Promise<Chat> {
+  const env = hardLimitMs === undefined ? {} : { env: { MASQ_PROBE_HARD_LIMIT_MS: String(hardLimitMs) } };
+  const child = topo.node(ns, PROBE_SCRIPT, ['tcp-chat', '--to', to, '--port', String(port), '--timeout', '10000'], env);
   if (child.stdout === null || child.stdin === null) throw new Error('tcp-chat needs pipes');
   const stdin = child.stdin;
   const events: ChatEvent[] = [];

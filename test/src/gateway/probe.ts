@@ -222,10 +222,12 @@ async function tcpPaced(flags: Flags): Promise<TcpPacedResult> {
 
 async function main(argv: readonly string[]): Promise<number> {
   const { cmd, flags } = parseArgs(argv, false);
+  // Every run is bounded: 120 s, or what MASQ_PROBE_HARD_LIMIT_MS says (the soak's chat).
+  const hardMs = Math.min(Number(process.env['MASQ_PROBE_HARD_LIMIT_MS'] ?? '') || 120_000, 4 * 3_600_000);
   const hard = setTimeout(() => {
-    emit({ ok: false, error: 'hard time limit of 120 s reached' });
+    emit({ ok: false, error: `hard time limit of ${hardMs / 1000} s reached` });
     process.exit(3);
-  }, 120_000);
+  }, hardMs);
   hard.unref();
   switch (cmd) {
     case 'tcp-chat':
