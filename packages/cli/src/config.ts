@@ -31,7 +31,7 @@ import {
   parseRule,
   checkAlgNames,
   algNames,
-  UDP_TIMEOUT_MIN,
+  timerMinimum,
   type Filtering,
   type PortModeName,
   type PresetName,
@@ -113,13 +113,15 @@ export const TOP_KEYS = [
   'state_interval',
 ] as const;
 
-/** Timer names in the [timeouts] table, and the Timeouts field each sets. */
-export const TIMEOUT_KEYS: Record<string, keyof Timeouts> = {
-  tcp: 'tcpEstablished',
-  tcp_transitory: 'tcpTransitory',
-  udp: 'udp',
-  icmp: 'icmp',
-  fragment: 'fragment',
+/** Timer names in the [timeouts] table, and the Timeouts fields each sets (tcp_transitory: both TCP transitory timers). */
+export const TIMEOUT_KEYS: Record<string, ReadonlyArray<keyof Timeouts>> = {
+  tcp: ['tcpEstablished'],
+  tcp_opening: ['tcpOpening'],
+  tcp_closing: ['tcpClosing'],
+  tcp_transitory: ['tcpOpening', 'tcpClosing'],
+  udp: ['udp'],
+  icmp: ['icmp'],
+  fragment: ['fragment'],
 };
 
 export { suggest };
@@ -345,12 +347,12 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         input.preset = oneOf<PresetName>(key, v, ['default', 'classic']);
         break;
       case 'timeouts': {
-        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw wrong(key, 'a table ([timeouts] with tcp, tcp_transitory, udp, icmp, fragment)', v);
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw wrong(key, 'a table ([timeouts] with tcp, tcp_opening, tcp_closing, tcp_transitory, udp, icmp, fragment)', v);
         const t: Partial<Timeouts> = {};
         for (const [name, d] of Object.entries(v as Record<string, unknown>)) {
-          const field = TIMEOUT_KEYS[name.replaceAll('-', '_')];
+          const fields = TIMEOUT_KEYS[name.replaceAll('-', '_')];
           const ptr = src.keyOffset(name, 'timeouts') >= 0 ? src.keyOffset(name, 'timeouts') : src.tableOffset('timeouts');
-          if (!field) {
+          if (!fields) {
             const s = suggest(name, Object.keys(TIMEOUT_KEYS));
             throw src.error(`timeouts: unknown timer "${name}"${s ? ` (did you mean ${s}?)` : ''}; known: ${Object.keys(TIMEOUT_KEYS).join(', ')}`, ptr);
           }
@@ -359,8 +361,11 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
           else if (typeof d === 'string') ms = parseDuration(d);
           else throw src.error(`timeouts.${name}: expected a duration such as "5m", "2h4m", "60s" (or whole seconds), found ${describe(d)}`, ptr);
           if (ms === null || ms <= 0) throw src.error(`timeouts.${name}: "${String(d)}" is not a duration (examples: "2h4m", "5m", "60s", "1500ms")`, ptr);
-          if (field === 'udp' && ms < UDP_TIMEOUT_MIN) throw src.error(`timeouts.udp: "${String(d)}" is below the 2 minutes RFC 4787 REQ-5 requires`, ptr);
-          t[field] = ms;
+          for (const f of fields) {
+            const min = timerMinimum(f);
+            if (min !== null && ms < min.ms) throw src.error(`timeouts.${name}: "${String(d)}" is below the ${min.why}`, ptr);
+            t[f] = ms;
+          }
         }
         input.timeouts = t;
         break;

@@ -81,8 +81,9 @@ OPTIONS
                         inside port's parity kept), preserve (keep the inside port when
                         free), sequential (count up, as Linux 2.0 did from 60000)
   --filtering MODE      inbound filtering (RFC 4787): endpoint, address (default), address-port
-  --timeouts LIST       tcp (established, default 2h4m), tcp-transitory (4m), udp (5m, ≥ 2m),
-                        icmp (60s), fragment (2s)
+  --timeouts LIST       tcp (established, default 2h4m, ≥ 2h4m), tcp-opening (SYN seen one
+                        way, 4m), tcp-closing (FIN both ways or RST, 4m), tcp-transitory
+                        (both), udp (5m, ≥ 2m), icmp (60s, ≥ 60s), fragment (2s)
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
   --max-sessions N      table capacity across workers (default 1000000; ~196 bytes each)
   --host-limit N        sessions one inside host may hold (RFC 6888 REQ-5; default 65536;

@@ -328,7 +328,7 @@ export interface ReloadResult {
   restartNeeded: string[];
 }
 
-const TIMER_NAMES: Record<keyof Timeouts, string> = { tcpEstablished: 'tcp', tcpTransitory: 'tcp_transitory', udp: 'udp', icmp: 'icmp', fragment: 'fragment' };
+const TIMER_NAMES: Record<keyof Timeouts, string> = { tcpEstablished: 'tcp', tcpOpening: 'tcp_opening', tcpClosing: 'tcp_closing', udp: 'udp', icmp: 'icmp', fragment: 'fragment' };
 
 /** Keys (config-file names) whose value differs between the running settings and new ones. */
 export function restartKeys(running: RunSettings, next: RunSettings): string[] {

@@ -44,7 +44,7 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.false(c.offload);
   t.deepEqual(c.sched, { io: 'batch', workers: 'batch' });
   t.is(c.control, '/run/masq/control.sock');
-  t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpTransitory: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000 });
+  t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpOpening: 240_000, tcpClosing: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000 });
   const s = runSettings(['--config', 'masq.toml.sample'], () => text);
   t.is(s.gateway.rulesText.split('\n').length, 3);
   t.is(s.resolved.timeouts.udp, 300_000);
@@ -94,7 +94,7 @@ tcp-transitory = "1m30s"
     sched: { io: 'normal', workers: 'batch' },
     metrics: '127.0.0.1:9464',
     control: '/tmp/m.sock',
-    timeouts: { udp: 600_000, tcpTransitory: 90_000 },
+    timeouts: { udp: 600_000, tcpOpening: 90_000, tcpClosing: 90_000 },
   });
 });
 
@@ -113,7 +113,7 @@ test('unknown key: located, with a suggestion and the known keys', (t) => {
 test('unknown timer in [timeouts], and a bad duration', (t) => {
   const e = fileErr(`[timeouts]\nudp = "5m"\ntcp_fin = "2m"\n`);
   t.is(e.line, 3);
-  t.regex(e.message, /timeouts: unknown timer "tcp_fin".*known: tcp, tcp_transitory, udp, icmp, fragment/);
+  t.regex(e.message, /timeouts: unknown timer "tcp_fin".*known: tcp, tcp_opening, tcp_closing, tcp_transitory, udp, icmp, fragment/);
   t.regex(fileErr(`[timeouts]\nudp = "5 minutes"\n`).message, /^masq\.toml:2:1: timeouts\.udp: "5 minutes" is not a duration/);
   t.regex(fileErr(`[timeouts]\nudp = true\n`).message, /timeouts\.udp: expected a duration .* found boolean true/);
   t.regex(fileErr(`timeouts = "udp=5m"\n`).message, /timeouts: expected a table/);
@@ -183,7 +183,7 @@ test('TOML syntax errors keep their line and column', (t) => {
 });
 
 test('flags win over the file; rule flags replace the file rules; timeouts merge per timer', (t) => {
-  const file = parseConfigText(minimal + `workers = 2\n[timeouts]\nudp = "10m"\nicmp = "30s"\n`);
+  const file = parseConfigText(minimal + `workers = 2\n[timeouts]\nudp = "10m"\nicmp = "70s"\n`);
   const m = mergeInputs(file, { workers: 3, timeouts: { icmp: 90_000 }, rules: ['masquerade udp from 10.0.0.0/8 to any'] });
   t.is(m.workers, 3);
   t.is(m.tun, 'masq0');
@@ -253,4 +253,19 @@ test('--alg and alg = [...]: default ftp, none, the flag beats the file, unknown
   t.throws(() => runSettings(['--config', 'x.toml', '--alg', ''], read), { instanceOf: UsageError, message: /^--alg : empty helper name/ });
   t.throws(() => parseConfigText(minimal + 'alg = "ftp"\n', 'x.toml'), { instanceOf: ConfigFileError, message: /^x\.toml:4:1: alg: expected an array of helper names such as \["ftp"\]/ });
   t.true(TOP_KEYS.includes('alg'));
+});
+
+test('timer minimums are located errors in the file and clear errors as flags; transitory splits into opening and closing', (t) => {
+  const e = fileErr(`[timeouts]\nudp = "5m"\ntcp = "1h"\n`);
+  t.is(e.line, 3);
+  t.is(e.message, 'masq.toml:3:1: timeouts.tcp: "1h" is below the 2 hours 4 minutes RFC 5382 REQ-5 requires for established TCP connections\n  tcp = "1h"\n  ^');
+  t.is(fileErr(`[timeouts]\nicmp = 59\n`).message, 'masq.toml:2:1: timeouts.icmp: "59" is below the 60 seconds RFC 5508 REQ-2 requires for ICMP query sessions\n  icmp = 59\n  ^');
+  t.deepEqual(parseConfigText(`[timeouts]\ntcp = "2h4m"\nicmp = "60s"\ntcp_opening = "30s"\ntcp_closing = "10s"\n`).timeouts, { tcpEstablished: 124 * 60_000, icmp: 60_000, tcpOpening: 30_000, tcpClosing: 10_000 });
+  const flag = (v: string) => t.throws(() => runSettings(['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from any to any', '--timeouts', v]))!.message;
+  t.is(flag('tcp=2h'), 'timeouts: tcp=2h is below the 2 hours 4 minutes RFC 5382 REQ-5 requires for established TCP connections');
+  t.is(flag('icmp=30s'), 'timeouts: icmp=30s is below the 60 seconds RFC 5508 REQ-2 requires for ICMP query sessions');
+  const ok = runSettings(['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from any to any', '--timeouts', 'tcp-opening=20s,tcp-closing=5s,tcp=3h']);
+  t.like(ok.resolved.timeouts, { tcpOpening: 20_000, tcpClosing: 5_000, tcpEstablished: 3 * 3_600_000 });
+  // The classic preset's own 15-minute TCP timer is the documented exception (not a user setting).
+  t.is(runSettings(['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from any to any', '--preset', 'classic']).resolved.timeouts.tcpEstablished, 15 * 60_000);
 });

@@ -90,7 +90,7 @@ test('flags still win at reload; a preset change moves the timeouts', async (t) 
   gw.config.timeouts = { ...DEFAULT_TIMEOUTS, udp: 180_000 };
   file.text = BASE + 'preset = "classic"\n[timeouts]\nudp = "20m"\n';
   const r = await reloadGateway(gw, settings, read);
-  t.deepEqual(r.timeoutsChanged, ['tcp 2h4m -> 15m', 'tcp_transitory 4m -> 2m']);
+  t.deepEqual(r.timeoutsChanged, ['tcp 2h4m -> 15m', 'tcp_opening 4m -> 2m', 'tcp_closing 4m -> 2m']);
   t.deepEqual(r.restartNeeded, ['ports', 'port_mode']);
 });
 
@@ -111,9 +111,9 @@ test('control protocol: reload answered by the run hook, or refused without a co
   const a = await startControlServer(stand, path.join(dir, 'a.sock'), (req) => (req.cmd === 'reload' ? reloadGateway(gw, settings, read) : undefined));
   const b = await startControlServer(stand, path.join(dir, 'b.sock'));
   try {
-    file.text = BASE + '[timeouts]\nicmp = "30s"\n';
+    file.text = BASE + '[timeouts]\nicmp = "90s"\n';
     const r = (await request(a.path, 'reload')) as { timeoutsChanged: string[] };
-    t.deepEqual(r.timeoutsChanged, ['icmp 1m -> 30s']);
+    t.deepEqual(r.timeoutsChanged, ['icmp 1m -> 1m30s']);
     await t.throwsAsync(request(b.path, 'reload'), { instanceOf: RefusedError, message: /started without --config/ });
     await t.throwsAsync(request(path.join(dir, 'none.sock'), 'reload'), { message: /no gateway is running/ });
   } finally {

@@ -5,9 +5,15 @@
  * Contract: `resolveConfig(partial)` returns a complete, validated NatConfig or throws a
  * ConfigError whose message says which setting is wrong and what is allowed. Every duration
  * is in milliseconds. Defaults follow the RFCs:
- *   - TCP established idle 2 h 4 min (RFC 5382 REQ-5), transitory 4 min (RFC 5382, RFC 7857 §2.1);
+ *   - TCP established idle 2 h 4 min, never below (RFC 5382 REQ-5); opening (a SYN seen one
+ *     way) and closing (FIN both ways, or RST) 4 min each, set apart (RFC 7857 §2.1: "a NAT
+ *     SHOULD provide different configurable parameters for configuring the open and closing
+ *     idle timeouts"; it also lets them go below 4 min, so they have no minimum);
  *   - UDP 5 min, never below 2 min (RFC 4787 REQ-5);
- *   - ICMP query 60 s (RFC 5508 REQ-1);
+ *   - ICMP query 60 s, never below (RFC 5508 REQ-1/REQ-2);
+ *   The minimums apply to the timers a user sets (flags, file); `timerProblem` says why one is
+ *   refused. A preset's own values are not checked: `classic` keeps Linux 2.0's 15-minute TCP
+ *   timer on purpose (documented as not conforming in docs/CONFORMANCE.md).
  *   - a freed port is not reused for 120 s (RFC 6888 REQ-8);
  *   - filtering: address-dependent (RFC 4787 REQ-8 recommends it where security matters more
  *     than transparency; mappings stay endpoint-independent, so STUN-style hole punching works).
@@ -23,8 +29,10 @@ export type PortModeName = 'random' | 'preserve' | 'sequential';
 export interface Timeouts {
   /** TCP established (and one-FIN) idle timeout. */
   tcpEstablished: number;
-  /** TCP transitory states: SYN seen, both FINs, RST (RFC 7857 §2.1-2.2). */
-  tcpTransitory: number;
+  /** TCP opening: a SYN seen one way only (RFC 7857 §2.1 "partially open"). */
+  tcpOpening: number;
+  /** TCP closing: FIN seen both ways, or an RST (RFC 7857 §2.1-2.2). */
+  tcpClosing: number;
   udp: number;
   icmp: number;
   /** How long an out-of-order fragment is held waiting for its first fragment. */
@@ -79,7 +87,8 @@ export const HOUR = 60 * MINUTE;
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = {
   tcpEstablished: 2 * HOUR + 4 * MINUTE,
-  tcpTransitory: 4 * MINUTE,
+  tcpOpening: 4 * MINUTE,
+  tcpClosing: 4 * MINUTE,
   udp: 5 * MINUTE,
   icmp: 60_000,
   fragment: 2_000,
@@ -116,7 +125,7 @@ export const PRESETS: Record<PresetName, Partial<NatConfig>> = {
     portLo: 60000,
     portHi: 65535,
     portMode: 'sequential',
-    timeouts: { tcpEstablished: 15 * MINUTE, tcpTransitory: 2 * MINUTE, udp: 5 * MINUTE, icmp: 60_000, fragment: 2_000 },
+    timeouts: { tcpEstablished: 15 * MINUTE, tcpOpening: 2 * MINUTE, tcpClosing: 2 * MINUTE, udp: 5 * MINUTE, icmp: 60_000, fragment: 2_000 },
   },
 };
 
@@ -149,31 +158,68 @@ export function formatDuration(ms: number): string {
   return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
 }
 
-const TIMEOUT_KEYS: Record<string, keyof Timeouts> = {
-  tcp: 'tcpEstablished',
-  'tcp-established': 'tcpEstablished',
-  tcp_established: 'tcpEstablished',
-  'tcp-transitory': 'tcpTransitory',
-  tcp_transitory: 'tcpTransitory',
-  tcpfin: 'tcpTransitory',
-  'tcp-fin': 'tcpTransitory',
+/** Timer names (flag spelling) and the Timeouts fields each sets: `tcp-transitory` sets both TCP transitory timers. */
+export const TIMER_FIELDS: Record<string, ReadonlyArray<keyof Timeouts>> = {
+  tcp: ['tcpEstablished'],
+  'tcp-established': ['tcpEstablished'],
+  'tcp-opening': ['tcpOpening'],
+  'tcp-closing': ['tcpClosing'],
+  'tcp-transitory': ['tcpOpening', 'tcpClosing'],
+  'tcp-fin': ['tcpClosing'],
+  tcpfin: ['tcpClosing'],
+  udp: ['udp'],
+  icmp: ['icmp'],
+  fragment: ['fragment'],
+};
+
+/** The least each timer may be set to, and the requirement that says so. */
+const TIMER_MINIMUM: Partial<Record<keyof Timeouts, { ms: number; why: string }>> = {
+  tcpEstablished: { ms: 2 * HOUR + 4 * MINUTE, why: '2 hours 4 minutes RFC 5382 REQ-5 requires for established TCP connections' },
+  udp: { ms: UDP_TIMEOUT_MIN, why: '2 minutes RFC 4787 REQ-5 requires' },
+  icmp: { ms: 60_000, why: '60 seconds RFC 5508 REQ-2 requires for ICMP query sessions' },
+};
+
+/** The least timer `field` may be set to and the requirement that says so (`why`), or null. */
+export function timerMinimum(field: keyof Timeouts): { ms: number; why: string } | null {
+  return TIMER_MINIMUM[field] ?? null;
+}
+
+/**
+ * Why `name=ms` may not be used for timer `field` (below its RFC minimum), or null. The
+ * message starts with `timeouts: name=…` and says the minimum and the requirement.
+ */
+export function timerProblem(field: keyof Timeouts, name: string, ms: number): string | null {
+  const m = TIMER_MINIMUM[field];
+  if (!m || ms >= m.ms) return null;
+  return `timeouts: ${name}=${formatDuration(ms)} is below the ${m.why}`;
+}
+
+/** The flag spelling of each timer (messages). */
+export const TIMER_NAME: Record<keyof Timeouts, string> = {
+  tcpEstablished: 'tcp',
+  tcpOpening: 'tcp-opening',
+  tcpClosing: 'tcp-closing',
   udp: 'udp',
   icmp: 'icmp',
   fragment: 'fragment',
 };
 
-/** Parse `tcp=2h4m,udp=5m,icmp=60s` into a partial Timeouts. */
+/** Parse `tcp=2h4m,udp=5m,icmp=60s` into a partial Timeouts (minimums checked, see timerProblem). */
 export function parseTimeouts(s: string): Partial<Timeouts> {
   const out: Partial<Timeouts> = {};
   for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq < 0) throw new ConfigError(`timeouts: expected NAME=DURATION (e.g. udp=5m), found "${part}"`);
     const name = part.slice(0, eq).trim().toLowerCase();
-    const key = TIMEOUT_KEYS[name];
-    if (!key) throw new ConfigError(`timeouts: unknown timer "${name}"; known: tcp, tcp-transitory, udp, icmp, fragment`);
+    const fields = TIMER_FIELDS[name.replaceAll('_', '-')];
+    if (!fields) throw new ConfigError(`timeouts: unknown timer "${name}"; known: tcp, tcp-opening, tcp-closing, tcp-transitory (both), udp, icmp, fragment`);
     const d = parseDuration(part.slice(eq + 1));
     if (d === null || d <= 0) throw new ConfigError(`timeouts: "${part.slice(eq + 1)}" is not a duration (examples: 2h4m, 5m, 60s)`);
-    out[key] = d;
+    for (const f of fields) {
+      const problem = timerProblem(f, name, d);
+      if (problem) throw new ConfigError(problem);
+      out[f] = d;
+    }
   }
   return out;
 }
@@ -224,6 +270,12 @@ export function resolveConfig(input: ConfigInput): NatConfig {
     throw new ConfigError(`ports: range ${c.portLo}-${c.portHi} has ${unprivileged} port${unprivileged === 1 ? '' : 's'} ≥ 1024, fewer than the ${c.partitions} workers (each worker needs its own slice)`);
   if (!Number.isInteger(c.maxSessions) || c.maxSessions < c.partitions || c.maxSessions > 64_000_000)
     throw new ConfigError(`max-sessions: ${c.maxSessions} must be between the number of workers and 64000000`);
+  // The timers set here (not a preset's) must meet their RFC minimums.
+  for (const [k, v] of Object.entries(input.timeouts ?? {}) as Array<[keyof Timeouts, number]>) {
+    if (v === undefined) continue;
+    const problem = timerProblem(k, TIMER_NAME[k], v);
+    if (problem) throw new ConfigError(problem);
+  }
   if (c.timeouts.udp < UDP_TIMEOUT_MIN) throw new ConfigError(`timeouts: udp=${formatDuration(c.timeouts.udp)} is below the 2 minutes RFC 4787 REQ-5 requires`);
   for (const [k, v] of Object.entries(c.timeouts)) {
     if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`timeouts: ${k} must be a positive duration`);

@@ -3,13 +3,14 @@
  * §3.5.2 machine, reduced to what decides lifetimes).
  *
  * Contract: `tcpNext(state, flags, dir)` is pure. States and the timer they select:
- *   SynOut / SynIn  one side's SYN seen            transitory (4 min)
+ *   SynOut / SynIn  one side's SYN seen            opening (4 min, RFC 7857 §2.1)
  *   Established     SYN seen both ways             established (2 h 4 min, RFC 5382 REQ-5)
  *   FinOut / FinIn  one side's FIN seen            established (the other half may still talk)
- *   Closing         FIN seen both ways             transitory
- *   Reset           RST seen                       transitory: RFC 7857 §2.2 — a NAT should
+ *   Closing         FIN seen both ways             closing (4 min, RFC 7857 §2.1)
+ *   Reset           RST seen                       closing: RFC 7857 §2.2 — a NAT should
  *                   not drop state on a RST at once, since the RST may be forged or lost;
- *                   a later ACK (no SYN/FIN/RST) returns it to Established
+ *                   a later ACK (no SYN/FIN/RST) returns it to Established (and the RST
+ *                   never lengthens the deadline: Partition.tcpDeadline)
  * A simultaneous open (SYN crossing SYN, RFC 5382 REQ-2) reaches Established like SYN/SYN-ACK.
  * A SYN on a Closing or Reset session starts a new connection on the same five-tuple.
  */
@@ -68,4 +69,9 @@ export function tcpNext(state: number, flags: number, dir: number): number {
 /** True for the states whose timer is the established one. */
 export function tcpLongLived(state: number): boolean {
   return state === TcpState.Established || state === TcpState.FinOut || state === TcpState.FinIn;
+}
+
+/** True for the states whose timer is the closing one (FIN both ways, RST). */
+export function tcpClosingState(state: number): boolean {
+  return state === TcpState.Closing || state === TcpState.Reset;
 }

@@ -40,7 +40,8 @@
  *    remembered; later fragments (no ports) follow it by (src, dst, proto, IP ID). Ordering is
  *    restored before this point (dispatch.ts holds fragments that arrive before their first).
  *  - RFC 6888 REQ-4: per-inside-host session limit; REQ-11: no eviction on exhaustion.
- *  - RFC 7857 §2.1-2.2: TCP transitory timer for SYN/FIN/RST states.
+ *  - RFC 7857 §2.1-2.2: TCP opening (SYN) and closing (FIN, RST) timers, set apart; an RST
+ *    never lengthens a session's deadline.
  */
 import { DropReason } from './drop.js';
 import { C } from './counters.js';
@@ -48,7 +49,7 @@ import type { NatConfig } from './config.js';
 import type { RuleSet } from './rules.js';
 import { PortAllocator, PortPlan, PortMode } from './ports.js';
 import type { SessionTable } from './table.js';
-import { tcpLongLived } from './tcpstate.js';
+import { tcpLongLived, tcpClosingState } from './tcpstate.js';
 import { checksum } from './wire/checksum.js';
 import { u16 } from './wire/bytes.js';
 import * as ip from './wire/ipv4.js';
@@ -124,8 +125,9 @@ export class Partition {
     this.counters = o.table.counters;
     const mode = o.config.portMode === 'sequential' ? PortMode.Sequential : o.config.portMode === 'preserve' ? PortMode.Preserve : PortMode.Random;
     this.ports = new PortAllocator(o.plan, o.index, o.table.portArrays, mode, o.config.portReuseDelay);
-    // RFC 6056: unpredictable ports. Tests pass a seed; otherwise the gateway draws one.
-    this.ports.seedIfFresh(o.config.seed ? (o.config.seed + o.index * 7919) >>> 0 : (Math.random() * 0xffffffff) >>> 0);
+    // RFC 6056: unpredictable ports. Tests pass a seed; otherwise (0) the allocator draws its
+    // keys from the cryptographic generator.
+    this.ports.seedIfFresh(o.config.seed ? (o.config.seed + o.index * 7919) >>> 0 || 1 : 0);
     this.externalSet = Uint32Array.from(o.config.externals);
     this.hostLimit = o.config.hostSessionLimit > 0 ? Math.max(1, Math.ceil(o.config.hostSessionLimit / o.config.partitions)) : 0;
     this.hostPortLimit = o.config.hostPortLimit > 0 ? Math.max(1, Math.ceil(o.config.hostPortLimit / o.config.partitions)) : 0;
@@ -174,11 +176,22 @@ export class Partition {
     return -1;
   }
 
-  /** Timer for a session in its current state. */
+  /** Timer for a session in its current state (TCP: tcpstate.ts says which state has which). */
   lifetime(proto: number, state: number): number {
     const t = this.cfg.timeouts;
-    if (proto === TCP) return tcpLongLived(state) ? t.tcpEstablished : t.tcpTransitory;
+    if (proto === TCP) return tcpLongLived(state) ? t.tcpEstablished : tcpClosingState(state) ? t.tcpClosing : t.tcpOpening;
     return proto === UDP ? t.udp : t.icmp;
+  }
+
+  /**
+   * A TCP session's deadline after a packet with flags `tflags` left it in `state`; `old` is
+   * the deadline it had. An RST never lengthens a session's life: RFC 7857 §2.2 keeps the
+   * state for the closing timer after an RST (it may be forged or lost), and a stream of RSTs,
+   * or an inside host refusing a connection with one, must not keep it for ever.
+   */
+  tcpDeadline(tflags: number, state: number, old: number, now: number): number {
+    const d = now + this.lifetime(TCP, state);
+    return (tflags & tcp.RST) !== 0 && old < d ? old : d;
   }
 
   /** Count a drop and return its verdict. */

@@ -192,7 +192,7 @@ test('an inbound ICMP error whose outer destination is not the quoted source is 
 
 test('a FIN from outside keeps the established timer; the inside FIN after it starts the transitory one', (t) => {
   const nat = mkNat();
-  const { tcpEstablished: EST, tcpTransitory: TRANS } = nat.config.timeouts;
+  const { tcpEstablished: EST, tcpClosing: TRANS } = nat.config.timeouts;
   const p = one(natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80 }), 0)).sport!;
   one(natIn(nat, tcp({ src: R, sport: 80, dst: EXT, dport: p, flags: 'SA' }), 10));
   one(natIn(nat, tcp({ src: R, sport: 80, dst: EXT, dport: p, flags: 'FA' }), 1000));
@@ -206,7 +206,7 @@ test('a FIN from outside keeps the established timer; the inside FIN after it st
 
 test('a retransmitted SYN does not make a connection established (either side)', (t) => {
   const nat = mkNat({ rules: `${RULES}\nforward tcp ${EXT}:8080 to ${A}:80` });
-  const TRANS = nat.config.timeouts.tcpTransitory;
+  const TRANS = nat.config.timeouts.tcpOpening;
   one(natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'S' }), 0));
   one(natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'S' }), 3000));
   const out = sessions(nat, 3000).find((s) => s.insidePort === 40000)!;

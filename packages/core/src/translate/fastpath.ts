@@ -13,7 +13,7 @@
  *
  * RFC behaviour: RFC 4787 REQ-1 / RFC 5382 REQ-1 (endpoint-independent mapping: the session
  * holds its mapping's rewrite), RFC 4787 REQ-6 (UDP timers refreshed by outbound traffic only),
- * RFC 7857 §2.1-2.2 (TCP transitory timer), RFC 5961 §3-4 in a NAT's terms (an inbound RST or
+ * RFC 7857 §2.1-2.2 (TCP opening and closing timers; an RST never lengthens a deadline), RFC 5961 §3-4 in a NAT's terms (an inbound RST or
  * FIN counts only when its sequence number lies within the window the inside host last
  * advertised around its last acknowledgement; otherwise it is dropped, counted
  * `tcp_out_of_window`, and the session keeps its state and timer), RFC 4787 REQ-14 (a first fragment is remembered so
@@ -75,7 +75,7 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     const st = extp & 0xff;
     const ns = tcpNext(st, tflags, 0);
     if (ns !== st) t.setTcpState(sid, ns);
-    tm[to + F_EXPIRES] = now + pt.lifetime(TCP, ns);
+    tm[to + F_EXPIRES] = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
     trackOut(c, r, o, sid, b, l4, tflags);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === UDP) {
@@ -148,7 +148,7 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     const st = r[o + R_EXTP]! & 0xff;
     const ns = tcpNext(st, tflags, 1);
     if (ns !== st) t.setTcpState(sid, ns);
-    tm[to + F_EXPIRES] = now + pt.lifetime(TCP, ns);
+    tm[to + F_EXPIRES] = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === UDP) {
     put16(b, l4 + 2, inPort);
