@@ -47,7 +47,7 @@ SYNOPSIS
            [--workers N] [--ports LO-HI] [--port-mode random|preserve|sequential]
            [--filtering endpoint|address|address-port] [--timeouts tcp=2h4m,udp=5m,icmp=60s]
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
-           [--icmp-on-exhaustion]
+           [--no-icmp-on-exhaustion]
            [--no-hop-compensation] [--mtu N] [--offload] [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
@@ -90,7 +90,12 @@ OPTIONS
                         0: no limit)
   --host-port-limit N   external ports (mappings) one inside host may hold (RFC 6888 REQ-4;
                         default 16384, a quarter of an address's ports; 0: no limit)
-  --icmp-on-exhaustion  answer a refused new flow with ICMP unreachable, code 13
+  --no-icmp-on-exhaustion
+                        drop a refused new flow silently; by default a new outbound flow
+                        refused for lack of resources or by policy (ports exhausted, a
+                        per-host limit, a full table) is answered with ICMP unreachable
+                        code 13 from its external address, at most 100/s per worker
+                        (RFC 5508 REQ-8). --icmp-on-exhaustion (the default) is accepted
   --no-hop-compensation let the gateway count as two hops (the kernel forwards twice)
   --mtu N               set the TUN device's MTU
   --offload             TUN offloads (IFF_VNET_HDR, checksum + TSO4): TCP in 64 KiB

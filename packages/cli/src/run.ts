@@ -60,6 +60,7 @@ export const RUN_OPTIONS = {
   'host-limit': { type: 'string' },
   'host-port-limit': { type: 'string' },
   'icmp-on-exhaustion': { type: 'boolean' },
+  'no-icmp-on-exhaustion': { type: 'boolean' },
   'no-hop-compensation': { type: 'boolean' },
   mtu: { type: 'string' },
   metrics: { type: 'string' },
@@ -170,7 +171,9 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (hostPortLimit !== undefined) input.hostPortLimit = hostPortLimit;
   const mtu = int('mtu', values.mtu, 576, 9000);
   if (mtu !== undefined) input.mtu = mtu;
+  if (values['icmp-on-exhaustion'] && values['no-icmp-on-exhaustion']) throw new UsageError('--icmp-on-exhaustion and --no-icmp-on-exhaustion contradict each other: give one');
   if (values['icmp-on-exhaustion']) input.icmpOnExhaustion = true;
+  if (values['no-icmp-on-exhaustion']) input.icmpOnExhaustion = false;
   if (values['no-hop-compensation']) input.hopCompensation = false;
   if (values.metrics !== undefined) input.metrics = values.metrics;
   if (values.control !== undefined) input.control = values.control;

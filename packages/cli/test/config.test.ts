@@ -39,7 +39,7 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.is(c.maxSessions, 1_000_000);
   t.is(c.hostLimit, 65536);
   t.is(c.hostPortLimit, 16384);
-  t.false(c.icmpOnExhaustion);
+  t.true(c.icmpOnExhaustion);
   t.true(c.hopCompensation);
   t.false(c.offload);
   t.deepEqual(c.sched, { io: 'batch', workers: 'batch' });
@@ -268,4 +268,13 @@ test('timer minimums are located errors in the file and clear errors as flags; t
   t.like(ok.resolved.timeouts, { tcpOpening: 20_000, tcpClosing: 5_000, tcpEstablished: 3 * 3_600_000 });
   // The classic preset's own 15-minute TCP timer is the documented exception (not a user setting).
   t.is(runSettings(['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from any to any', '--preset', 'classic']).resolved.timeouts.tcpEstablished, 15 * 60_000);
+});
+
+test('ICMP 3/13 on refusal is on by default; --no-icmp-on-exhaustion or icmp_on_exhaustion = false turns it off', (t) => {
+  const base = ['--tun', 't', '--address', '192.0.2.1', '--masquerade', 'all from any to any'];
+  t.true(runSettings(base).resolved.icmpOnExhaustion);
+  t.false(runSettings([...base, '--no-icmp-on-exhaustion']).resolved.icmpOnExhaustion);
+  t.true(runSettings([...base, '--icmp-on-exhaustion']).resolved.icmpOnExhaustion);
+  t.false(runSettings(['--config', 'x.toml'], () => minimal + 'icmp_on_exhaustion = false\n').resolved.icmpOnExhaustion);
+  t.is(t.throws(() => runSettings([...base, '--icmp-on-exhaustion', '--no-icmp-on-exhaustion']))!.message, '--icmp-on-exhaustion and --no-icmp-on-exhaustion contradict each other: give one');
 });

@@ -58,7 +58,11 @@ export interface NatConfig {
   hostSessionLimit: number;
   /** External ports (mappings) one inside host may hold (RFC 6888 REQ-4); 0 = no limit (default 16384). Split over partitions. */
   hostPortLimit: number;
-  /** Answer port exhaustion with ICMP destination unreachable, code 13 (RFC 6888 REQ-11 allows). */
+  /**
+   * Answer a new outbound flow refused for a resource or policy reason (port exhaustion, a
+   * per-host limit, a full table) with ICMP destination unreachable code 13, rate-limited (RFC
+   * 5508 REQ-8; RFC 6888 REQ-11 allows). On by default.
+   */
   icmpOnExhaustion: boolean;
   /** Add 1 to the TTL of translated packets so the two kernel forwards around the TUN count as one hop. */
   hopCompensation: boolean;
@@ -108,7 +112,7 @@ export const DEFAULTS: Readonly<Omit<NatConfig, 'externals'>> = {
   // host opening 68 TCP connections a second, each held 4 min after its close, still fits.
   hostSessionLimit: 65536,
   hostPortLimit: 16384,
-  icmpOnExhaustion: false,
+  icmpOnExhaustion: true,
   hopCompensation: true,
   fragmentHold: 256,
   seed: 0,

@@ -113,6 +113,9 @@ export class Partition {
   readonly pfHashes = new Uint32Array(64);
   readonly pfOffs = new Uint32Array(64);
   pfBuf: Uint8Array | null = null;
+  /** The rate limit of the ICMP errors this partition generates (translate/icmperror.ts). */
+  icmpTokens = 10;
+  icmpStamp = -Infinity;
   pfCount = 0;
   pfNext = 0;
 

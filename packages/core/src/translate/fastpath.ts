@@ -121,12 +121,15 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
   const cand = candidate(pt, b, off);
   let sid = cand !== 0 && t.isSessionIn(cand, p, dst, extPort, src, remPort) ? cand : t.findSessionIn(p, dst, extPort, src, remPort);
   if (sid === 0) {
-    sid = createInbound(pt, b, off, l4, p, src, remPort, dst, extPort, tflags, firstFrag);
+    sid = createInbound(pt, b, off, l4, p, src, remPort, dst, extPort, tflags, firstFrag, dir);
     if (sid < 0) return -sid;
   }
   // --- fast path: the reverse rewrite (negated deltas) from the session's hot record
   const r = c.sRec;
   const o = sid * REC;
+  // A hairpin session's remote is an inside host behind our own address: from outside, that
+  // source is forged.
+  if (dir === Direction.In && (r[o + R_FLAGS]! & SF_HAIRPIN) !== 0) return pt.dropped(DropReason.Martian);
   if (p === TCP && (tflags & (tcp.RST | tcp.FIN)) !== 0 && (tflags & tcp.SYN) === 0 && (r[o + R_FLAGS]! & SF_TRACKED) !== 0 && !inWindow(c, sid, tcp.seq(b, l4))) {
     return pt.dropped(DropReason.TcpOutOfWindow);
   }

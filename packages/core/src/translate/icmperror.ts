@@ -8,12 +8,14 @@
  * Errors with a malformed or fragmented quote, or about no known flow, are counted drops.
  * Called by Partition.translate() once the outer headers are validated.
  *
- * References: RFC 5508 REQ-3, REQ-4, REQ-5, REQ-7 (hairpinned errors); RFC 792; RFC 1812
- * §4.3.2.3 (what an error quotes).
+ * References: RFC 5508 REQ-3 (a: the embedded IP header checksum is checked; c: the embedded
+ * transport checksum is not), REQ-4, REQ-5, REQ-7 (hairpinned errors), REQ-8 (3/13 when a new
+ * flow is refused, rate-limited); RFC 792; RFC 1812 §4.3.2.3 (what an error quotes), §4.3.2.8
+ * (rate limits).
  */
 import { DropReason } from '../drop.js';
 import { C, packetsSlot } from '../counters.js';
-import { delta16, delta32, applyDelta, applyDeltaUdp, getCheck, putCheck } from '../wire/checksum.js';
+import { checksum, delta16, delta32, applyDelta, applyDeltaUdp, getCheck, putCheck } from '../wire/checksum.js';
 import { u16, u32, put16, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
 import * as tcp from '../wire/tcp.js';
@@ -40,6 +42,12 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
   if (ip.validateEmbedded(b, inner, avail) !== DropReason.None) return pt.dropped(DropReason.IcmpErrorMalformed);
   if ((u16(b, inner + ip.FLAGS_FRAG) & ip.FRAG_OFFSET_MASK) !== 0) return pt.dropped(DropReason.IcmpErrorMalformed);
   const ihl = (b[inner]! & 0x0f) << 2;
+  // RFC 5508 REQ-3a: "If the IP checksum of the embedded packet fails to validate, the NAT
+  // SHOULD silently drop the Error packet." Every sender quotes the header as it received it
+  // (valid: routers quote before decrementing the TTL, hosts as delivered), masq's own rewrites
+  // keep it valid, so a bad one is damage or forgery. The quoted transport checksum is not
+  // checked (REQ-3c: SHOULD NOT; the quote is usually cut short anyway).
+  if (checksum(b, inner, ihl) !== 0) return pt.dropped(DropReason.IcmpErrorMalformed);
   const ip2 = b[inner + ip.PROTO]!;
   const il4 = inner + ihl;
   const iavail = avail - ihl;
@@ -133,7 +141,7 @@ function rewriteEmbedded(b: Uint8Array, inner: number, il4: number, iavail: numb
  * `reply` buffer, from the first external address back to the packet's source. Returns false
  * if it cannot.
  */
-export function buildUnreachable(pt: Partition, b: Uint8Array, off: number, code: number): boolean {
+export function buildUnreachable(pt: Partition, b: Uint8Array, off: number, code: number, from: number): boolean {
   const hl = (b[off]! & 0x0f) << 2;
   const tl = u16(b, off + ip.TOTAL_LEN);
   const quote = Math.min(tl, hl + 8);
@@ -145,7 +153,7 @@ export function buildUnreachable(pt: Partition, b: Uint8Array, off: number, code
   put16(out, 2, total);
   out[8] = 64;
   out[9] = ICMP;
-  put32(out, 12, pt.cfg.externals[0]!);
+  put32(out, 12, from);
   put32(out, 16, u32(b, off + ip.SRC));
   ip.fillChecksum(out, 0);
   out[20] = icmp.DEST_UNREACH;
@@ -153,5 +161,26 @@ export function buildUnreachable(pt: Partition, b: Uint8Array, off: number, code
   out.set(b.subarray(off, off + quote), 28);
   icmp.fillChecksum(out, 20, 8 + quote);
   pt.replyLen = total;
+  return true;
+}
+
+/** ICMP errors masq generates: at most ICMP_BURST at once, then one per ICMP_INTERVAL ms, per partition. */
+export const ICMP_BURST = 10;
+export const ICMP_INTERVAL = 10;
+
+/**
+ * May this partition generate an ICMP error now? A token bucket (RFC 1812 §4.3.2.8: a router
+ * limits the rate of the ICMP errors it originates; RFC 5508 REQ-8 asks for them when a flow is
+ * refused): 100 a second sustained, bursts of 10, so a host hammering a limit gets a few
+ * answers, not one per packet.
+ */
+export function icmpErrorAllowed(pt: Partition, now: number): boolean {
+  const k = Math.floor((now - pt.icmpStamp) / ICMP_INTERVAL);
+  if (k > 0) {
+    pt.icmpTokens = Math.min(ICMP_BURST, pt.icmpTokens + k);
+    pt.icmpStamp = pt.icmpTokens === ICMP_BURST ? now : pt.icmpStamp + k * ICMP_INTERVAL;
+  }
+  if (pt.icmpTokens <= 0) return false;
+  pt.icmpTokens--;
   return true;
 }

@@ -10,10 +10,13 @@
  *
  * RFC behaviour: RFC 4787 REQ-1 / RFC 5382 REQ-1 (endpoint-independent mapping), REQ-2 (paired
  * pooling: an inside host always gets the same external address), REQ-8 (filtering endpoint /
- * address / address-port dependent), RFC 5382 REQ-2 (simultaneous open) and REQ-4 (unsolicited
+ * address / address-port dependent; never applied to a hairpinned packet, which comes from an
+ * inside host), RFC 5382 REQ-2 (simultaneous open) and REQ-4 (unsolicited
  * inbound SYNs dropped silently, counted), RFC 5508 REQ-1 (ICMP query identifiers mapped like
  * ports), RFC 6888 REQ-4 (per-inside-host limits) and REQ-11 (no eviction on exhaustion),
- * RFC 6888 REQ-6 (`accept` rules pass untranslated), RFC 1122 §3.2.2.6 (echo replies).
+ * RFC 6888 REQ-6 (`accept` rules pass untranslated), RFC 1122 §3.2.2.6 (echo replies),
+ * RFC 5508 REQ-8 (a new outbound flow refused for a resource or policy reason is answered with
+ * ICMP 3/13, rate-limited), RFC 6056 §3.3.4 (the port allocation sees the destination).
  */
 import { DropReason } from '../drop.js';
 import { C } from '../counters.js';
@@ -26,9 +29,9 @@ import { u32, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
 import * as tcp from '../wire/tcp.js';
 import * as icmp from '../wire/icmp.js';
-import { FORWARD, PASS, reply } from '../verdict.js';
+import { Direction, FORWARD, PASS, reply } from '../verdict.js';
 import type { Partition } from '../translate.js';
-import { buildUnreachable } from './icmperror.js';
+import { buildUnreachable, icmpErrorAllowed } from './icmperror.js';
 import { releaseMapping } from './upkeep.js';
 
 const TCP = 6;
@@ -51,26 +54,22 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
     return -answerEcho(pt, b, off, l4);
   }
   const t = pt.table;
-  if (pt.hostLimit > 0 && t.hostSessions(src) >= pt.hostLimit) return -pt.dropped(DropReason.HostLimit);
   let mid = t.findMappingOut(p, src, sport);
+  // Paired pooling (RFC 4787 REQ-2): the host's external address, also the source of a refusal.
+  const ei = mid !== 0 ? t.cols.mExtIdx[mid]! : pt.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % pt.cfg.externals.length;
+  if (pt.hostLimit > 0 && t.hostSessions(src) >= pt.hostLimit) return -refuse(pt, b, off, DropReason.HostLimit, ei, now);
   let fresh = false;
   if (mid === 0) {
-    if (pt.hostPortLimit > 0 && t.hostPorts(src) >= pt.hostPortLimit) return -pt.dropped(DropReason.HostLimit);
-    const ei = pt.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % pt.cfg.externals.length;
-    const port = pt.ports.allocate(ei, p, src, sport, now);
+    if (pt.hostPortLimit > 0 && t.hostPorts(src) >= pt.hostPortLimit) return -refuse(pt, b, off, DropReason.HostLimit, ei, now);
+    const port = pt.ports.allocate(ei, p, src, sport, now, dst, dport);
     if (port < 0) {
       pt.counters[C.PORT_ALLOC_FAILURES]!++;
-      if (pt.cfg.icmpOnExhaustion && buildUnreachable(pt, b, off, icmp.CODE_ADMIN_PROHIBITED)) {
-        pt.counters[C.DROPS + DropReason.PortExhausted]!++;
-        pt.counters[C.ICMP_GENERATED]!++;
-        return -reply(DropReason.PortExhausted);
-      }
-      return -pt.dropped(DropReason.PortExhausted);
+      return -refuse(pt, b, off, DropReason.PortExhausted, ei, now);
     }
     mid = t.newMapping(p, src, sport, ei, pt.cfg.externals[ei]!, port, 0);
     if (mid === 0) {
       pt.ports.release(ei, p, port, now);
-      return -pt.dropped(DropReason.TableFull);
+      return -refuse(pt, b, off, DropReason.TableFull, ei, now);
     }
     pt.counters[C.PORTS_IN_USE + ei]!++;
     if (pt.hostCounting) {
@@ -82,7 +81,7 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
   const sid = t.newSession(mid, dst, dport);
   if (sid === 0) {
     if (fresh) releaseMapping(pt, mid, now);
-    return -pt.dropped(DropReason.TableFull);
+    return -refuse(pt, b, off, DropReason.TableFull, ei, now);
   }
   initSession(pt, sid, mid, now);
   if (pt.isExternal(dst)) t.addFlags(sid, SF_HAIRPIN);
@@ -92,10 +91,32 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
   return sid;
 }
 
+/**
+ * Refuse a new outbound flow for a resource or policy reason (port exhaustion, a per-host
+ * limit, a full table): RFC 5508 REQ-8 ("SHOULD send an ICMP destination unreachable message,
+ * with a code of 13 ... to the sender") and RFC 6888 REQ-11 allow telling the inside host at
+ * once instead of letting it retry into silence. The error comes from the external address
+ * the flow would have used (index `ei`), rate-limited (icmperror.ts), unless turned off
+ * (`icmpOnExhaustion`). Returns the verdict: a Reply, or a plain counted drop.
+ */
+function refuse(pt: Partition, b: Uint8Array, off: number, reason: number, ei: number, now: number): number {
+  if (pt.cfg.icmpOnExhaustion && icmpErrorAllowed(pt, now) && buildUnreachable(pt, b, off, icmp.CODE_ADMIN_PROHIBITED, pt.cfg.externals[ei]!)) {
+    pt.counters[C.DROPS + reason]!++;
+    pt.counters[C.ICMP_GENERATED]!++;
+    return reply(reason);
+  }
+  return pt.dropped(reason);
+}
+
 /** Slow path inbound: returns the new session's id, or -verdict for the packet. */
-export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: number, p: number, src: number, remPort: number, dst: number, extPort: number, tflags: number, firstFrag: boolean): number {
+export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: number, p: number, src: number, remPort: number, dst: number, extPort: number, tflags: number, firstFrag: boolean, dir: number): number {
   const t = pt.table;
   const now = pt.nowCache;
+  // A hairpinned packet (translated outbound here, so its source is one of our external
+  // addresses) comes from an inside host; anything else from outside claiming such a source is
+  // forged.
+  const hairpinned = dir === Direction.HairpinIn;
+  if (!hairpinned && pt.isExternal(src)) return -pt.dropped(DropReason.Martian);
   const mid = t.findMappingIn(p, dst, extPort);
   if (mid === 0) {
     // Echo requests to the gateway itself are answered (not when fragmented: one reply
@@ -109,7 +130,10 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   // a helper's data mapping admits nothing else (alg/engine.ts).
   const expected = (mf & (MF_EXPECT | MF_ALG_DATA)) !== 0 ? pt.alg.admit(mid, src, now) : -1;
   if (expected < 0 && (mf & MF_ALG_DATA) !== 0) return -pt.dropped(DropReason.Filtered);
-  if (expected < 0 && (mf & MF_STATIC) === 0) {
+  // Filtering protects inside hosts from outside; a hairpinned packet comes from an inside
+  // host, so it reaches any mapping under every filtering mode (one-way hairpin: A reaches
+  // B's mapping that B only ever used toward an outside server).
+  if (expected < 0 && (mf & MF_STATIC) === 0 && !hairpinned) {
     const f = pt.cfg.filtering;
     if (f !== 'endpoint' && !(f === 'address' && t.mappingHasRemote(mid, src, 0, false))) return -pt.dropped(DropReason.Filtered);
   }
@@ -120,7 +144,7 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   const sid = t.newSession(mid, src, remPort);
   if (sid === 0) return -pt.dropped(DropReason.TableFull);
   initSession(pt, sid, mid, now);
-  t.addFlags(sid, SF_INBOUND_CREATED | (pt.isExternal(src) ? SF_HAIRPIN : 0));
+  t.addFlags(sid, SF_INBOUND_CREATED | (hairpinned ? SF_HAIRPIN : 0));
   if (expected >= 0) pt.alg.commit(expected, sid);
   else if ((mf & MF_STATIC) !== 0) {
     // A server inside behind a port forward: a helper chosen by its (inside) port.
