@@ -63,12 +63,15 @@ test('an RST never lengthens a session: established → closing timer, then repe
   t.is(natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'R' }), 120_000).drop, 'none');
   t.is(natIn(nat, tcp({ src: R, sport: 80, dst: EXT, dport: p, flags: 'RA' }), 200_000).drop, 'none');
   t.deepEqual(session(nat, 200_000), { state: 'reset', deadline: 60_000 + 4 * MINUTE });
-  // Anything else after the RST shows the connection still lives (the RST was forged or lost):
-  // it keeps the session for the closing timer from then on.
+  // An ACK after the RST shows the connection still lives (the RST was forged or lost): back
+  // to established, with its timer.
   natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'A' }), 210_000);
-  t.deepEqual(session(nat, 210_000), { state: 'reset', deadline: 210_000 + 4 * MINUTE });
-  t.is(nat.expire(210_000 + 4 * MINUTE - 1), 0);
-  t.is(nat.expire(210_000 + 4 * MINUTE), 1);
+  t.deepEqual(session(nat, 210_000), { state: 'established', deadline: 210_000 + EST });
+  // A later RST shortens it again to the closing timer, never lengthens.
+  natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'R' }), 220_000);
+  t.deepEqual(session(nat, 220_000), { state: 'reset', deadline: 220_000 + 4 * MINUTE });
+  t.is(nat.expire(220_000 + 4 * MINUTE - 1), 0);
+  t.is(nat.expire(220_000 + 4 * MINUTE), 1);
 });
 
 test('an outbound RST does not re-arm a 4-minute timer: not on an unanswered SYN, not on an inside host refusing a connection', (t) => {
