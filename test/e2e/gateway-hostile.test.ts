@@ -57,7 +57,7 @@ async function tunReads(topo: Topology): Promise<{ reads: number; ipv6: number; 
 }
 
 netnsTest('hostile traffic: a SYN flood stays within its host quota and expires, spoofs, scans, forged RST/FIN and a malformed barrage are all dropped and accounted, and other hosts keep working', async (t) => {
-  const done = await withGateway({ hosts: 3 }, { extra: ['--timeouts', 'tcp-transitory=8s'] }, async ({ topo, gw }) => {
+  const done = await withGateway({ hosts: 3 }, { extra: ['--timeouts', 'tcp-transitory=15s'] }, async ({ topo, gw }) => {
     const [h1, h2, h3] = topo.inside;
     const echo = await topo.startServer(topo.serverNs, 'tcp-echo', { port: 7000 });
     const conn = await chat(topo, h2.ns, topo.server, 7000);
@@ -82,12 +82,14 @@ netnsTest('hostile traffic: a SYN flood stays within its host quota and expires,
     // (The TUN also reads the gateway kernel's own ICMP host unreachables for the silent
     // address, addressed to the external address and translated back to the flooder.)
     t.is(drops(s1, 'host_limit') - drops(s0, 'host_limit'), Math.min(seen, flood.sent) - 16_384, 'beyond the 16 384-port quota every SYN is dropped host_limit');
-    t.is(s1.sessions.tcp - s0.sessions.tcp, 16_384, 'the flooding host holds exactly its quota');
-    t.is(s1.portsInUse[topo.external]! - s0.portsInUse[topo.external]!, 16_384);
+    // Created, not live: on a loaded machine the first half-open sessions may already have
+    // reached their timer when the counters are read.
+    t.is(s1.sessionsCreated - s0.sessionsCreated, 16_384, 'the flooding host got exactly its quota');
+    t.true(s1.portsInUse[topo.external]! - s0.portsInUse[topo.external]! <= 16_384, 'and never more ports');
     await ok('during the flood');
-    // The half-open sessions expire on the transitory timer (8 s here).
+    // The half-open sessions expire on the transitory timer (15 s here).
     let s2 = s1;
-    for (let i = 0; i < 80 && s2.sessions.tcp > s0.sessions.tcp; i++) {
+    for (let i = 0; i < 160 && s2.sessions.tcp > s0.sessions.tcp; i++) {
       await sleep(250);
       s2 = await stats(gw);
     }
