@@ -56,7 +56,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'masq-soak-'));
 const conf = path.join(dir, 'masq.toml');
 const state = path.join(dir, 'masq.state');
 const writeConf = (udp: string): void =>
-  fs.writeFileSync(conf, `rules = ["masquerade all from 10.200.0.0/24 to any"]\n[timeouts]\nudp = "${udp}"\ntcp_transitory = "20s"\nicmp = "10s"\n`);
+  fs.writeFileSync(conf, `rules = ["masquerade all from 10.200.0.0/24 to any"]\n[timeouts]\nudp = "${udp}"\ntcp_transitory = "20s"\nicmp = "60s"\n`);
 
 function procStats(pid: number): { rssMb: number; fds: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
