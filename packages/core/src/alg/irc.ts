@@ -25,7 +25,7 @@
  * reads and builds text. A CTCP split across TCP segments is not found (clients write each
  * line with one send, far below one MSS).
  */
-import { bytesOf, decimal, latin1, port } from './ascii.js';
+import { decimal, latin1, port } from './ascii.js';
 
 /** The usual IRC port. */
 export const IRC_PORT = 6667;
@@ -66,8 +66,8 @@ export function parseDccOffer(b: Uint8Array, start: number, end: number): DccOff
 }
 
 /** The replacement for the offer's `address port` text. */
-export function rewriteDccOffer(addr: number, port: number): Uint8Array {
-  return bytesOf(`${addr >>> 0} ${port}`);
+export function rewriteDccOffer(addr: number, port: number): string {
+  return `${addr >>> 0} ${port}`;
 }
 
 function parseBody(b: Uint8Array, body: number, close: number): DccOffer | null {

@@ -20,11 +20,11 @@
  * segment is examined, from the segment's first byte: players send each request in one segment
  * and a SETUP's headers are far below one MSS; a SETUP that starts mid-segment or is split
  * before its Transport line passes unmodified (and its media does not get through, as without
- * the helper). `rewriteTransport` builds the replacement bytes for the header's value.
+ * the helper). `rewriteTransport` builds the replacement text for the header's value.
  * Interleaved (RTP over the TCP connection, `RTP/AVP/TCP`) and multicast specs carry no
  * client_port and need nothing.
  */
-import { bytesOf, latin1, port, startsWith } from './ascii.js';
+import { latin1, port, startsWith } from './ascii.js';
 
 /** The RTSP port (RFC 2326 §3.2). */
 export const RTSP_PORT = 554;
@@ -86,16 +86,16 @@ export function parseSetupReply(b: Uint8Array, start: number, end: number): Rtsp
 }
 
 /**
- * The replacement for `t.value`: each client_port that `mapPort` maps is rewritten to the
- * mapped pair (one port stays one port), each destination that `mapDestination` maps is
- * replaced; all other bytes are kept. Null when nothing changed.
+ * The replacement for `t.value` (one char per byte): each client_port that `mapPort` maps is
+ * rewritten to the mapped pair (one port stays one port), each destination that
+ * `mapDestination` maps is replaced; all other bytes are kept. Null when nothing changed.
  */
 export function rewriteTransport(
   b: Uint8Array,
   t: RtspTransport,
   mapPort: (lo: number, hi: number) => readonly [number, number] | null,
   mapDestination: (text: string) => string | null,
-): Uint8Array | null {
+): string | null {
   const edits: { start: number; end: number; text: string }[] = [];
   for (const s of t.specs) {
     if (s.clientPort !== null) {
@@ -118,8 +118,7 @@ export function rewriteTransport(
     out += latin1(b, at, e.start) + e.text;
     at = e.end;
   }
-  out += latin1(b, at, t.value.end);
-  return bytesOf(out);
+  return out + latin1(b, at, t.value.end);
 }
 
 // ---------------------------------------------------------------------------------------------
