@@ -109,10 +109,13 @@ OPTIONS
                         "none" to turn all off (default: ftp). ftp: TCP 21; rewrites PORT
                         and EPRT from inside clients, 227 and 229 replies from inside
                         servers behind a --forward, with sequence deltas, and admits the
-                        one data connection. The other names (rtsp, tftp, irc) are accepted
-                        where this build has them; an unknown name is refused (exit 2) with
-                        the list of known ones. Other server ports: [alg_ports] in the
-                        config file (ftp = [21, 2121]). A reload applies a changed list
+                        one data connection. rtsp: TCP 554; rewrites client_port in SETUP
+                        (and back in the reply) and admits the server's RTP and RTCP.
+                        tftp: UDP 69; admits the server's answer from its new port to the
+                        client's mapping. irc: TCP 6667; rewrites DCC SEND/CHAT offers and
+                        admits one connection from any peer. An unknown name is refused
+                        (exit 2) with the list of known ones. Other server ports: [alg_ports]
+                        in the config file (ftp = [21, 2121]). A reload applies a changed list
   --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics and a read-only
                         status page at http://HOST:PORT/ (docs/STATUS.md) (default
                         127.0.0.1:9464; "off" disables; 0.0.0.0 must be named to expose it)

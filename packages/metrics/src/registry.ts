@@ -301,7 +301,7 @@ export function createMasqRegistry(source: MetricsSource, options: MasqRegistryO
   counter('masq_fragments_total', 'IPv4 fragments handled.', [], (emit, s) => emit({}, slot(s, C.FRAGMENTS)));
 
   // Protocol helpers (ALGs): alg = every registered helper's name, reason = AlgError.
-  counter('masq_alg_rewrites_total', 'Payload rewrites by a protocol helper (an FTP PORT, EPRT, 227 or 229 line rewritten).', ['alg'], (emit, s) => {
+  counter('masq_alg_rewrites_total', 'Payload rewrites by a protocol helper (an FTP PORT/EPRT/227/229 line, an RTSP Transport header, a DCC offer).', ['alg'], (emit, s) => {
     const names = algNames();
     for (let a = 0; a < names.length; a++) emit({ alg: names[a] }, slot(s, C.ALG_REWRITES + a + 1));
   });

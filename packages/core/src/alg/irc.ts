@@ -24,8 +24,16 @@
  * what to do with it (the address must be the sender's own, the port ≥ 1024); this file only
  * reads and builds text. A CTCP split across TCP segments is not found (clients write each
  * line with one send, far below one MSS).
+ *
+ * The helper (`irc`): for an inside client, each offer naming the client's own address and a
+ * port ≥ 1024 is rewritten to the external address and a port from the control session's
+ * slice, with an expectation admitting one TCP connection from any remote address within the
+ * expectation's time (the peer is whoever accepts the offer). An offer naming another
+ * address counts ForeignAddress, a port below 1024 LowPort; neither is rewritten nor opens
+ * anything.
  */
 import { decimal, latin1, port } from './ascii.js';
+import { AlgError, type AlgHelper, type AlgPacket } from './types.js';
 
 /** The usual IRC port. */
 export const IRC_PORT = 6667;
@@ -92,3 +100,38 @@ function find(b: Uint8Array, from: number, end: number): number {
   }
   return -1;
 }
+
+const TCP = 6;
+/** `expect`'s remote that admits any address. */
+const ANY_REMOTE = 0;
+
+function offersOut(p: AlgPacket): void {
+  if (!p.insideIsClient) return;
+  let at = p.start;
+  for (;;) {
+    const o = parseDccOffer(p.b, at, p.end);
+    if (o === null) return;
+    at = o.ctcpEnd;
+    if (o.addr !== p.inside) {
+      p.error(AlgError.ForeignAddress);
+      continue;
+    }
+    if (o.port < 1024) {
+      p.error(AlgError.LowPort);
+      continue;
+    }
+    const ext = p.expect(TCP, o.port, ANY_REMOTE);
+    if (ext < 0) continue;
+    const text = rewriteDccOffer(p.external, ext);
+    if (!p.replace(o.start, o.end, text)) return;
+    at += text.length - (o.end - o.start);
+  }
+}
+
+export const irc: AlgHelper = {
+  name: 'irc',
+  proto: TCP,
+  ports: [IRC_PORT],
+  match: (proto, port) => proto === TCP && port === IRC_PORT,
+  outbound: offersOut,
+};

@@ -11,9 +11,12 @@
  * trade-off; FTP is on by default because that is what 1996 masquerading did): DEFAULT_ALGS.
  */
 import { ftp } from './ftp.js';
+import { irc } from './irc.js';
+import { rtsp } from './rtsp.js';
+import { tftp } from './tftp.js';
 import { MAX_ALGS, type AlgHelper } from './types.js';
 
-export const HELPERS: readonly AlgHelper[] = [ftp];
+export const HELPERS: readonly AlgHelper[] = [ftp, rtsp, tftp, irc];
 
 if (HELPERS.length >= MAX_ALGS) throw new Error(`alg registry: at most ${MAX_ALGS - 1} helpers`);
 

@@ -23,8 +23,27 @@
  * the helper). `rewriteTransport` builds the replacement text for the header's value.
  * Interleaved (RTP over the TCP connection, `RTP/AVP/TCP`) and multicast specs carry no
  * client_port and need nothing.
+ *
+ * The helper (`rtsp`, off by default: RFC 5382 REQ-6), for inside clients:
+ *  - SETUP (outbound): each unicast UDP spec's `client_port=a-b` gets an external port for a
+ *    (RTP) and one for b (RTCP), each a mapping of the inside port with an expectation that
+ *    admits one flow from the server's address (any port: servers send from `server_port`);
+ *    the spec is rewritten to them. The two external ports keep the inside ports' parity
+ *    (ports.ts) but need not be adjacent: `client_port` is a pair of numbers to the servers
+ *    that matter (GStreamer's, live555), which send RTP to the first and RTCP to the second.
+ *    A `destination=` naming the client itself becomes the external address; one naming
+ *    another host is left alone, its spec is not rewritten, and it counts ForeignAddress (the
+ *    client may send its media anywhere, but the gateway opens nothing for a third host).
+ *    Ports below 1024 count LowPort and are not rewritten.
+ *  - The reply (inbound): each `client_port` that names this host's external ports is written
+ *    back to the inside ports (`insidePortOf`), `destination=` likewise, so the client reads
+ *    what it sent.
+ *  The client's own first datagrams from those ports (ffmpeg and GStreamer send one to each
+ *  server port right after SETUP) use the same mappings: endpoint-independent mapping.
  */
+import { formatIPv4 } from '../addr.js';
 import { latin1, port, startsWith } from './ascii.js';
+import { AlgError, type AlgHelper, type AlgPacket } from './types.js';
 
 /** The RTSP port (RFC 2326 §3.2). */
 export const RTSP_PORT = 554;
@@ -87,19 +106,20 @@ export function parseSetupReply(b: Uint8Array, start: number, end: number): Rtsp
 
 /**
  * The replacement for `t.value` (one char per byte): each client_port that `mapPort` maps is
- * rewritten to the mapped pair (one port stays one port), each destination that
- * `mapDestination` maps is replaced; all other bytes are kept. Null when nothing changed.
+ * rewritten to the mapped pair (one port stays one port; `at` is the client_port value's
+ * offset, naming the spec), each destination that `mapDestination` maps is replaced; all
+ * other bytes are kept. Null when nothing changed.
  */
 export function rewriteTransport(
   b: Uint8Array,
   t: RtspTransport,
-  mapPort: (lo: number, hi: number) => readonly [number, number] | null,
+  mapPort: (lo: number, hi: number, at: number) => readonly [number, number] | null,
   mapDestination: (text: string) => string | null,
 ): string | null {
   const edits: { start: number; end: number; text: string }[] = [];
   for (const s of t.specs) {
     if (s.clientPort !== null) {
-      const to = mapPort(s.clientPort.lo, s.clientPort.hi);
+      const to = mapPort(s.clientPort.lo, s.clientPort.hi, s.clientPort.start);
       if (to !== null) {
         const single = s.clientPort.lo === s.clientPort.hi;
         edits.push({ start: s.clientPort.start, end: s.clientPort.end, text: single ? `${to[0]}` : `${to[0]}-${to[1]}` });
@@ -241,3 +261,63 @@ function split(text: string, from: number, to: number, sep: string): [number, nu
   out.push([a, to]);
   return out;
 }
+
+const TCP = 6;
+const UDP = 17;
+
+function setupOut(p: AlgPacket): void {
+  if (!p.insideIsClient || p.midLine) return;
+  const t = parseSetupRequest(p.b, p.start, p.end);
+  if (t === null) return;
+  const inside = formatIPv4(p.inside);
+  const external = formatIPv4(p.external);
+  // A spec whose destination names a third host opens nothing: mapPort sees its ports only
+  // after mapDestination has judged it, so judge destinations first.
+  const foreign = new Set<number>();
+  for (const s of t.specs) if (s.destination !== null && s.destination.text !== inside && s.clientPort !== null) foreign.add(s.clientPort.start);
+  if (foreign.size > 0) p.error(AlgError.ForeignAddress);
+  const text = rewriteTransport(
+    p.b,
+    t,
+    (lo, hi, at) => {
+      if (foreign.has(at)) return null;
+      if (lo < 1024) {
+        p.error(AlgError.LowPort);
+        return null;
+      }
+      const rtp = p.expect(UDP, lo, p.remote);
+      const rtcp = hi === lo || rtp < 0 ? rtp : p.expect(UDP, hi, p.remote);
+      return rtp < 0 || rtcp < 0 ? null : [rtp, rtcp];
+    },
+    (dest) => (dest === inside ? external : null),
+  );
+  if (text !== null) p.replace(t.value.start, t.value.end, text);
+}
+
+function setupReplyIn(p: AlgPacket): void {
+  if (!p.insideIsClient || p.midLine) return;
+  const t = parseSetupReply(p.b, p.start, p.end);
+  if (t === null) return;
+  const inside = formatIPv4(p.inside);
+  const external = formatIPv4(p.external);
+  const text = rewriteTransport(
+    p.b,
+    t,
+    (lo, hi) => {
+      const rtp = p.insidePortOf(UDP, lo);
+      const rtcp = hi === lo ? rtp : p.insidePortOf(UDP, hi);
+      return rtp < 0 || rtcp < 0 ? null : [rtp, rtcp];
+    },
+    (dest) => (dest === external ? inside : null),
+  );
+  if (text !== null) p.replace(t.value.start, t.value.end, text);
+}
+
+export const rtsp: AlgHelper = {
+  name: 'rtsp',
+  proto: TCP,
+  ports: [RTSP_PORT],
+  match: (proto, port) => proto === TCP && port === RTSP_PORT,
+  outbound: setupOut,
+  inbound: setupReplyIn,
+};

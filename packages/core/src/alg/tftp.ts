@@ -20,8 +20,16 @@
  * a mode other than netascii/octet/mail (any case), an option without its value, or bytes
  * after the last terminator. Null means "no expectation"; the datagram itself passes as any
  * UDP datagram does.
+ *
+ * The helper (`tftp`, off by default: RFC 4787 REQ-10): a valid request from an inside client
+ * puts an expectation on the client's own mapping (`expect` of the session's inside port: the
+ * existing mapping, no new port) admitting one flow from the server's address, any port; a
+ * retransmitted request renews the same one. A datagram to port 69 that is not a request
+ * counts Malformed. Nothing is rewritten and nothing else is opened; whether any other
+ * inbound packet reaches the mapping is the filtering mode's decision alone.
  */
 import { latin1 } from './ascii.js';
+import { AlgError, type AlgHelper, type AlgPacket } from './types.js';
 
 /** The TFTP server port (RFC 1350 §4). */
 export const TFTP_PORT = 69;
@@ -66,3 +74,22 @@ export function parseTftpRequest(b: Uint8Array, start: number, end: number): Tft
   }
   return { opcode, filename, mode, options };
 }
+
+const UDP = 17;
+
+function requestOut(p: AlgPacket): void {
+  if (!p.insideIsClient) return;
+  if (parseTftpRequest(p.b, p.start, p.end) === null) {
+    p.error(AlgError.Malformed);
+    return;
+  }
+  p.expect(UDP, p.insidePort, p.remote);
+}
+
+export const tftp: AlgHelper = {
+  name: 'tftp',
+  proto: UDP,
+  ports: [TFTP_PORT],
+  match: (proto, port) => proto === UDP && port === TFTP_PORT,
+  outbound: requestOut,
+};
