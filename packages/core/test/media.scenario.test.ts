@@ -125,7 +125,7 @@ test('RTSP without the helper (the default set): the SETUP passes unmodified and
   t.is(natIn(nat, udp({ src: SERVER, sport: cap.serverPorts[0], dst: EXT, dport: wrong, payload: [0x80, 0, 0, 1] }), 2).drop, 'no_mapping');
 });
 
-test('RTSP: destination= naming the client becomes the external address; naming a third host opens nothing (foreign_address); ports below 1024 refused (low_port)', (t) => {
+test('RTSP: destination= naming the client becomes the external address; naming a third host opens nothing (foreign_address); ports below 1024 refused (low_port); an unreadable SETUP counted (malformed)', (t) => {
   const setup = (transport: string): string => `SETUP rtsp://${SERVER}/test/stream=0 RTSP/1.0\r\nCSeq: 3\r\nTransport: ${transport}\r\n\r\n`;
   let nat = mkNat({ alg: ['rtsp'] });
   let r = replayRtsp(nat, RTSP_FFMPEG, -1);
@@ -148,6 +148,15 @@ test('RTSP: destination= naming the client becomes the external address; naming 
   t.is(r.text('toOutside'), low);
   t.is(expectations(nat, 0).length, 0);
   t.is(algErr(nat, 'rtsp', AlgError.LowPort), 1);
+
+  // A SETUP whose Transport cannot be read passes unmodified and is counted.
+  nat = mkNat({ alg: ['rtsp'] });
+  r = replayRtsp(nat, RTSP_FFMPEG, -1);
+  const bad = setup('RTP/AVP;unicast;client_port=40001-40000');
+  r.send('inside', bad);
+  t.is(r.text('toOutside'), bad);
+  t.is(algErr(nat, 'rtsp', AlgError.Malformed), 1);
+  t.is(expectations(nat, 0).length, 0);
 });
 
 test('RTSP: the expectations admit only the server; RTP from another host is refused (wrong_remote)', (t) => {

@@ -16,7 +16,8 @@
  * `parseSetupRequest` and `parseSetupReply` return the Transport header's position and its
  * parsed transport specs, or null when the message is not that (another method, no Transport
  * header, a header folded over lines, a line not complete in this segment, a malformed
- * client_port). Null means "pass the segment unmodified"; the caller counts it. One message per
+ * client_port). Null means "pass the segment unmodified"; the helper counts Malformed when the
+ * segment did start with `SETUP `. One message per
  * segment is examined, from the segment's first byte: players send each request in one segment
  * and a SETUP's headers are far below one MSS; a SETUP that starts mid-segment or is split
  * before its Transport line passes unmodified (and its media does not get through, as without
@@ -29,8 +30,9 @@
  *    (RTP) and one for b (RTCP), each a mapping of the inside port with an expectation that
  *    admits one flow from the server's address (any port: servers send from `server_port`);
  *    the spec is rewritten to them. The two external ports keep the inside ports' parity
- *    (ports.ts) but need not be adjacent: `client_port` is a pair of numbers to the servers
- *    that matter (GStreamer's, live555), which send RTP to the first and RTCP to the second.
+ *    (ports.ts; not in sequential mode) but need not be adjacent: `client_port` is a pair of
+ *    numbers to the servers that matter (GStreamer's, in the end-to-end test; live555), which
+ *    send RTP to the first and RTCP to the second.
  *    A `destination=` naming the client itself becomes the external address; one naming
  *    another host is left alone, its spec is not rewritten, and it counts ForeignAddress (the
  *    client may send its media anywhere, but the gateway opens nothing for a third host).
@@ -268,7 +270,10 @@ const UDP = 17;
 function setupOut(p: AlgPacket): void {
   if (!p.insideIsClient || p.midLine) return;
   const t = parseSetupRequest(p.b, p.start, p.end);
-  if (t === null) return;
+  if (t === null) {
+    if (startsWith(p.b, p.start, p.end, SETUP)) p.error(AlgError.Malformed);
+    return;
+  }
   const inside = formatIPv4(p.inside);
   const external = formatIPv4(p.external);
   // A spec whose destination names a third host opens nothing: mapPort sees its ports only
