@@ -141,7 +141,10 @@ try {
     }
     if (round % 4 === 0) {
       const w = crashes % workers;
-      await step('crash worker', async () => void (await masqJson(gw!, ['debug', 'crash-worker', String(w)])));
+      await step('crash worker', async () => {
+        const r = await gw!.masq(['debug', 'crash-worker', String(w)]);
+        if (r.code !== 0) throw new Error(`masq debug crash-worker ${w}: exit ${String(r.code)}: ${r.stderr}`);
+      });
       crashes++;
       event += ` crash-worker ${w}`;
       await sleep(500);
