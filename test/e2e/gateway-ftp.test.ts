@@ -17,7 +17,7 @@
  *    table (transfers repeated until one crossed partitions, bounded);
  *  - `--offload` (partial checksums: the pseudo-header length of a grown segment).
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { insidePartition, PortPlan, parseIPv4 } from '@masq/core';
 import { netnsSuite } from '../src/harness/suite.js';

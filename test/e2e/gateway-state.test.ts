@@ -8,7 +8,6 @@
  * FILE.refused, and the gateway starts empty and translates.
  */
 
-import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -194,7 +194,6 @@ interface Loaded {
 function load(n: number): Loaded {
   const half = Math.floor(n / 2);
   const mappings = Math.min(half, 50_000);
-  const perMapping = Math.ceil(half / mappings);
   const nat = new Nat({
     externals: EXTS.slice(0, 4),
     rules: 'masquerade all from 10.0.0.0/8 to any',
@@ -336,7 +335,7 @@ function benchNew(): void {
   process.stdout.write(`\nnew sessions (${N.toLocaleString('en')} per round)\n`);
   const pristine = new Uint8Array(N * STRIDE);
   const buf = new Uint8Array(N * STRIDE);
-  const run = (label: string, proto: number, fill: (i: number) => void): void => {
+  const run = (label: string, fill: (i: number) => void): void => {
     for (let i = 0; i < N; i++) fill(i);
     const nat = new Nat({ externals: EXTS, rules: 'masquerade all from 10.0.0.0/8 to any', maxSessions: N + 16, seed: 99 });
     const part = nat.partitions[0]!;
@@ -356,13 +355,12 @@ function benchNew(): void {
     const warm = times.slice(1).sort((a, b) => a - b);
     report(`${label}, fresh table`, (cold * 1e6) / N, N);
     report(`${label}, warm table (median of ${warm.length})`, (warm[Math.floor(warm.length / 2)]! * 1e6) / N, N);
-    void proto;
   };
   // New mapping + session per packet: TCP SYNs from N distinct inside endpoints, 16 externals.
-  run('new TCP connection (new mapping + session)', 6, (i) =>
+  run('new TCP connection (new mapping + session)', (i) =>
     writePacket(pristine, i * STRIDE, 6, ip('10.0.0.0') + 256 + (i % 20_000), 20000 + Math.floor(i / 20_000), REMOTE_BASE + (i % 60_000), 443, 0x02));
   // New session on an existing mapping: 1,000 inside endpoints, each to N/1,000 remotes.
-  run('new UDP session (mapping exists)', 17, (i) =>
+  run('new UDP session (mapping exists)', (i) =>
     writePacket(pristine, i * STRIDE, 17, ip('10.0.0.0') + 256 + (i % 1000), 30000, REMOTE_BASE + Math.floor(i / 1000), 53, 0));
 }
 

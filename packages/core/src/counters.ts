@@ -26,42 +26,52 @@ export function protoIndex(p: number): number {
 /** TCP states for the sessions gauge (index = TcpState value). */
 export const TCP_STATE_NAMES = ['none', 'syn_sent', 'syn_received', 'established', 'fin_out', 'fin_in', 'closing', 'reset'] as const;
 
-export const C = {
-  /** packets[dir][proto]: 2 × 4 */
-  PACKETS: 0,
-  /** bytes[dir]: 2 */
-  BYTES: 8,
-  /** drops[reason] */
-  DROPS: 10,
-  SESSIONS_CREATED: 10 + DROP_REASON_COUNT,
-  /** sessions expired[proto] (4) */
-  SESSIONS_EXPIRED: 11 + DROP_REASON_COUNT,
-  /** sessions removed by flush/delete/rule change */
-  SESSIONS_FLUSHED: 15 + DROP_REASON_COUNT,
-  PORT_ALLOC_FAILURES: 16 + DROP_REASON_COUNT,
-  /** live sessions by proto (4) */
-  LIVE_BY_PROTO: 17 + DROP_REASON_COUNT,
-  /** live TCP sessions by state (8) */
-  LIVE_TCP_STATE: 21 + DROP_REASON_COUNT,
-  LIVE_MAPPINGS: 29 + DROP_REASON_COUNT,
-  /** ports in use per external address index (up to MAX_EXTERNALS) */
-  PORTS_IN_USE: 30 + DROP_REASON_COUNT,
-  HAIRPINNED: 30 + DROP_REASON_COUNT + 16,
-  HANDOFFS: 31 + DROP_REASON_COUNT + 16,
-  ICMP_ERRORS_TRANSLATED: 32 + DROP_REASON_COUNT + 16,
-  FRAGMENTS: 33 + DROP_REASON_COUNT + 16,
-  PASSED: 34 + DROP_REASON_COUNT + 16,
-  ICMP_GENERATED: 35 + DROP_REASON_COUNT + 16,
-  /** live expectations (gauge) */
-  EXPECTATIONS: 36 + DROP_REASON_COUNT + 16,
-  /** payload rewrites per helper id (MAX_ALGS) */
-  ALG_REWRITES: 37 + DROP_REASON_COUNT + 16,
-  /** helper errors: [helper id][AlgError] (MAX_ALGS × ALG_ERROR_COUNT) */
-  ALG_ERRORS: 37 + DROP_REASON_COUNT + 16 + MAX_ALGS,
-} as const;
+/** Slot offsets are handed out block by block, in the order of C below (no literal sums). */
+let nextSlot = 0;
+function block(size: number): number {
+  const at = nextSlot;
+  nextSlot += size;
+  return at;
+}
 
 export const MAX_EXTERNALS = 16;
-export const COUNTER_SLOTS = 37 + DROP_REASON_COUNT + 16 + MAX_ALGS + MAX_ALGS * ALG_ERROR_COUNT;
+
+export const C = {
+  /** packets[dir][proto]: 2 × 4 */
+  PACKETS: block(2 * 4),
+  /** bytes[dir]: 2 */
+  BYTES: block(2),
+  /** drops[reason] */
+  DROPS: block(DROP_REASON_COUNT),
+  SESSIONS_CREATED: block(1),
+  /** sessions expired[proto] (4) */
+  SESSIONS_EXPIRED: block(4),
+  /** sessions removed by flush/delete/rule change */
+  SESSIONS_FLUSHED: block(1),
+  PORT_ALLOC_FAILURES: block(1),
+  /** live sessions by proto (4) */
+  LIVE_BY_PROTO: block(4),
+  /** live TCP sessions by state (8) */
+  LIVE_TCP_STATE: block(TCP_STATE_NAMES.length),
+  LIVE_MAPPINGS: block(1),
+  /** ports in use per external address index (up to MAX_EXTERNALS) */
+  PORTS_IN_USE: block(MAX_EXTERNALS),
+  HAIRPINNED: block(1),
+  HANDOFFS: block(1),
+  ICMP_ERRORS_TRANSLATED: block(1),
+  FRAGMENTS: block(1),
+  PASSED: block(1),
+  ICMP_GENERATED: block(1),
+  /** live expectations (gauge) */
+  EXPECTATIONS: block(1),
+  /** payload rewrites per helper id (MAX_ALGS) */
+  ALG_REWRITES: block(MAX_ALGS),
+  /** helper errors: [helper id][AlgError] (MAX_ALGS × ALG_ERROR_COUNT) */
+  ALG_ERRORS: block(MAX_ALGS * ALG_ERROR_COUNT),
+} as const;
+
+/** Float64 slots in one counters block: the sum of the blocks above. */
+export const COUNTER_SLOTS = nextSlot;
 
 /** Counter slot of helper `alg`'s error `reason`. */
 export function algErrorSlot(alg: number, reason: number): number {

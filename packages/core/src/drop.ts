@@ -62,10 +62,7 @@ export const enum DropReason {
   TcpOutOfWindow = 25,
 }
 
-/** Number of reasons including None: size of per-reason counter arrays. */
-export const DROP_REASON_COUNT = 26;
-
-/** Prometheus label for each reason, index = enum value. */
+/** Prometheus label for each reason, index = enum value (a reason is added here and above). */
 export const DROP_REASON_LABELS: readonly string[] = [
   'none',
   'truncated',
@@ -94,3 +91,6 @@ export const DROP_REASON_LABELS: readonly string[] = [
   'ring_full',
   'tcp_out_of_window',
 ];
+
+/** Number of reasons including None: size of per-reason counter arrays (one label each). */
+export const DROP_REASON_COUNT = DROP_REASON_LABELS.length;

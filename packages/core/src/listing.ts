@@ -49,7 +49,6 @@ const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
 
 /** Does session `sid` match the filter? */
 export function sessionMatches(t: SessionTable, sid: number, f: SessionFilter): boolean {
-  const c = t.cols;
   if (f.proto && t.sProto(sid) !== PROTO_NUM[f.proto]) return false;
   if (f.host !== undefined && t.sIn(sid) !== f.host && t.sExt(sid) !== f.host && t.sRem(sid) !== f.host) return false;
   if (f.port !== undefined && t.sInPort(sid) !== f.port && t.sExtPort(sid) !== f.port && t.sRemPort(sid) !== f.port) return false;

@@ -74,7 +74,7 @@ export class Nat {
     for (let i = 0; i < this.config.partitions; i++) {
       const table = new SessionTable(sizes, this.plan);
       const p = new Partition({ config: this.config, rules: this.rules, plan: this.plan, index: i, table, pins: this.pins });
-      p.syncStatics(null, 0);
+      p.syncStatics(0);
       this.partitions.push(p);
     }
     this.dispatcher = new Dispatcher(this.rules, this.config.externals, this.plan, this.config.partitions, this.config.fragmentHold, this.config.timeouts.fragment, this.pins);

@@ -309,7 +309,7 @@ export class Partition {
    * Create the static mappings for forwards owned here; remove those no longer configured and
    * any dynamic mapping holding a forwarded port. Returns the sessions removed.
    */
-  syncStatics(old: RuleSet | null, now: number): number {
-    return upkeep.syncStatics(this, old, now);
+  syncStatics(now: number): number {
+    return upkeep.syncStatics(this, now);
   }
 }

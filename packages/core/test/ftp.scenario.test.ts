@@ -9,7 +9,7 @@
  * the data connection across partitions (pinned endpoint), and the control connection kept
  * alive by its data connection (fake clock).
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { Nat, type NatOptions } from '../src/nat.js';
 import { C, algErrorSlot } from '../src/counters.js';
 import { AlgError, EXPECT_TIMEOUT_MS } from '../src/alg/types.js';
@@ -71,7 +71,7 @@ function dataPorts(nat: Nat, now: number): Map<number, number> {
 }
 
 /** The server opens the data connection from port 20 to the rewritten PORT; returns the SYN as delivered. */
-function dataSyn(t: ExecutionContext, nat: Nat, from: string, extPort: number, now: number) {
+function dataSyn(nat: Nat, from: string, extPort: number, now: number) {
   return natIn(nat, tcp({ src: from, sport: 20, dst: EXT, dport: extPort, flags: 'S', seq: 5000 }), now);
 }
 
@@ -101,7 +101,7 @@ test('PORT (lftp, active): rewritten to the external address and an expected por
   t.is(ctl.pdelta, 0);
   t.regex(formatProc([ctl]), new RegExp(` ${(ctl.initSeq >>> 0).toString(16).toUpperCase().padStart(8, '0')} +${growth} +0 `));
   // vsftpd connects from port 20 to the external port: admitted, to the inside data port.
-  const syn = dataSyn(t, nat, SERVER, ext!, 10);
+  const syn = dataSyn(nat, SERVER, ext!, 10);
   t.like(syn.pkt, { src: SERVER, sport: 20, dst: A, dport: 226 * 256 + 205 });
   t.is(counter(nat, C.EXPECTATIONS), 0, 'the expectation is used up');
   t.is(listExpectations(nat.partitions[0]!.table, 10).length, 0);
@@ -116,9 +116,9 @@ test('the expectation admits only the expected remote: another host is refused (
   const nat = mkNat({ filtering: 'endpoint' });
   replayClientInside(nat, LFTP_ACTIVE, { until: (x) => x.startsWith('PORT') });
   const ext = dataPorts(nat, 0).get(226 * 256 + 205)!;
-  t.is(dataSyn(t, nat, '203.0.113.66', ext, 1).drop, 'filtered');
+  t.is(dataSyn(nat, '203.0.113.66', ext, 1).drop, 'filtered');
   t.is(algErr(nat, AlgError.WrongRemote), 1);
-  t.like(dataSyn(t, nat, SERVER, ext, 2).pkt, { dst: A, dport: 226 * 256 + 205 });
+  t.like(dataSyn(nat, SERVER, ext, 2).pkt, { dst: A, dport: 226 * 256 + 205 });
 });
 
 test('EPRT (tnftp, RFC 2428): |1|10.200.0.2|58833| → |1|198.51.100.100|E|, data connection admitted', (t) => {
@@ -126,7 +126,7 @@ test('EPRT (tnftp, RFC 2428): |1|10.200.0.2|58833| → |1|198.51.100.100|E|, dat
   const r = replayClientInside(nat, TNFTP_EPRT, { until: (x) => x.startsWith('RETR') });
   const ext = dataPorts(nat, 0).get(58833)!;
   t.regex(r.text('toOutside'), new RegExp(`\\r\\nEPRT \\|1\\|198\\.51\\.100\\.100\\|${ext}\\|\\r\\nRETR file\\.bin\\r\\n$`));
-  t.like(dataSyn(t, nat, SERVER, ext, 1).pkt, { dst: A, dport: 58833 });
+  t.like(dataSyn(nat, SERVER, ext, 1).pkt, { dst: A, dport: 58833 });
 });
 
 /** An inside vsftpd behind a forward, the outside client replaying the capture. */
@@ -308,7 +308,7 @@ test('an unused expectation expires after its time: mapping freed, gauge back to
   nat.expire(EXPECT_TIMEOUT_MS);
   t.is(counter(nat, C.EXPECTATIONS), 0);
   t.is(counter(nat, C.LIVE_MAPPINGS), mappings - 1);
-  t.is(dataSyn(t, nat, SERVER, ext, EXPECT_TIMEOUT_MS + 1).drop, 'no_mapping');
+  t.is(dataSyn(nat, SERVER, ext, EXPECT_TIMEOUT_MS + 1).drop, 'no_mapping');
 });
 
 test('two partitions: the data connection lives with its control session; the client\'s packets are pinned there', (t) => {
@@ -323,7 +323,7 @@ test('two partitions: the data connection lives with its control session; the cl
   const ext = dataPorts(nat, 0).get(port)!;
   t.is(nat.plan.ownerOf[ext], ctlPart, 'the external port comes from the control session\'s slice');
   t.is(nat.pins.lookup(6, addr(A), port), ctlPart);
-  const syn = dataSyn(t, nat, SERVER, ext, 1);
+  const syn = dataSyn(nat, SERVER, ext, 1);
   t.like(syn.pkt, { dst: A, dport: port });
   // Without the pin this SYN/ACK would go to the hash's partition and be dropped (tcp_not_syn).
   const sa = natOut(nat, tcp({ src: A, sport: port, dst: SERVER, dport: 20, flags: 'SA', seq: 9000, ack: 5001 }), 2);
@@ -344,7 +344,7 @@ test('fake clock: a long download keeps its idle control connection alive', (t) 
   const EST = nat.config.timeouts.tcpEstablished;
   replayClientInside(nat, LFTP_ACTIVE, { until: (x) => x.startsWith('PORT') });
   const ext = dataPorts(nat, 0).get(226 * 256 + 205)!;
-  dataSyn(t, nat, SERVER, ext, 0);
+  dataSyn(nat, SERVER, ext, 0);
   natOut(nat, tcp({ src: A, sport: 226 * 256 + 205, dst: SERVER, dport: 20, flags: 'SA', seq: 9000, ack: 5001 }), 0);
   // 130 minutes of data, one segment a minute; the control connection says nothing.
   for (let m = 1; m <= 130; m++) {

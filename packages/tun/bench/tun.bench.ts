@@ -130,7 +130,6 @@ async function inner(): Promise<void> {
       const { offs, lens } = batches(batch);
       let ns = 0n;
       let read = 0;
-      let calls = 0;
       for (let round = 0; round < WARMUP + ROUNDS; round++) {
         await fill();
         if (poll(fd, -1, 1000) !== 1) throw new Error('nothing to read');
@@ -140,7 +139,6 @@ async function inner(): Promise<void> {
           const n = readBatch(fd, buf, offs[c], SLOT, lens[c], batch);
           if (n < 0) throw new Error(`readBatch returned ${n}`);
           got += n;
-          calls++;
         }
         const dt = process.hrtime.bigint() - t0;
         if (got !== ROUND) throw new Error(`round read ${got} of ${ROUND} packets`);
@@ -151,7 +149,6 @@ async function inner(): Promise<void> {
       }
       const us = Number(ns) / read / 1000;
       lines.push(`readBatch   batch ${String(batch).padStart(2)}: ${us.toFixed(3)} µs/packet  (${read} packets)`);
-      void calls;
     }
     tx.close();
 

@@ -13,7 +13,6 @@ import {
   deleteNetns,
   environmentProblem,
   linkExists,
-  runScenario,
   scenarioResult,
 } from './helpers/netns.js';
 import { buildUdp, decodeUdp, fromHex, ip, toHex, udpChecksum } from './helpers/packet.js';

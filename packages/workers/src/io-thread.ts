@@ -38,7 +38,7 @@ function main(init: IoInit): void {
   const pool = new Uint8Array(mem.pool);
   const lens = new Int32Array(mem.lens);
   const ctl = new Int32Array(mem.control);
-  const clock = new Float64Array(mem.clock);
+  const clock = new Float64Array(mem.clock); // read with plain loads: see the clock in layout.ts
   const stats = new Float64Array(mem.ioStats);
   const srow = 0;
   const counters = new Float64Array(mem.ioCounters, 0, COUNTER_SLOTS);

@@ -9,7 +9,15 @@
  *   lens        Int32Array[slots]: packet length in each slot (written by the slot's owner).
  *   control     Int32Array: STOP flag, per-partition doorbells and parked flags (see CTL_*,
  *               and doorbell.ts for the protocol).
- *   clock       Float64Array[1]: "now" in ms, written only by the timer actor.
+ *   clock       Float64Array[1]: "now" in ms, written only by the timer actor (and once by the
+ *               supervisor before any reader starts); read once per batch by every packet thread.
+ *               Plain stores and loads, no Atomics (Atomics has no Float64): the ECMAScript memory
+ *               model does not promise that an unordered Float64 access is tear-free, but V8 on
+ *               the platforms masq runs on (x86-64, arm64) compiles an aligned Float64Array element
+ *               access to one 8-byte load or store, which those CPUs perform single-copy atomic;
+ *               the slot is 8-byte aligned (its own SharedArrayBuffer). A reader therefore sees the
+ *               previous or the new time, never a mix, and a time one tick (TICK ms) late only
+ *               delays an expiry or a timer refresh by that tick.
  *   rx[p]       ring I/O thread → partition p: entries (slot << 2 | direction).
  *   free[p]     ring partition p → I/O thread: recycled slot indices.
  *   handoff[a][b] ring partition a → partition b: hairpinned packets (slot << 2 | direction).

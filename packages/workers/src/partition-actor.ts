@@ -64,7 +64,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const pool = new Uint8Array(mem.pool);
   const lens = new Int32Array(mem.lens);
   const ctl = new Int32Array(mem.control);
-  const clock = new Float64Array(mem.clock);
+  const clock = new Float64Array(mem.clock); // read with plain loads: see the clock in layout.ts
   const stats = new Float64Array(mem.workerStats);
   const srow = index * WORKER_STAT_STRIDE;
   const rx = new Ring(mem.rx[index]!);
@@ -83,7 +83,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const noms = new Int32Array(1024);
   const counters = part.table.counters;
   // Static mappings for the port forwards this partition owns (idempotent on restart).
-  part.syncStatics(null, clock[0]!);
+  part.syncStatics(clock[0]!);
 
   const control: PartitionControl = {
     ping: () => index,
@@ -109,7 +109,6 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     counters: () => Float64Array.from(counters),
     topHosts: (n) => {
       const counts = new Map<number, number>();
-      const c = part.table.cols;
       for (let sid = 1; sid < part.table.sessionHigh; sid++) if (part.table.sProto(sid) !== 0) counts.set(part.table.sIn(sid), (counts.get(part.table.sIn(sid)) ?? 0) + 1);
       return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([h, k]) => [formatIPv4(h), k]);
     },

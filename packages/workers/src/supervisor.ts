@@ -134,6 +134,7 @@ export class Gateway extends EventEmitter {
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
+    // The first time, before any reader starts (plain store: see the clock in layout.ts).
     new Float64Array(this.memory.clock)[0] = nowMs();
     this.stateInterval = opts.stateInterval ?? 60_000;
     if (opts.state !== undefined) this.state = this.restoreState(opts.state, plan);

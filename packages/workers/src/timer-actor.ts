@@ -30,6 +30,7 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
   const rings = mem.nominate.map((b) => new Ring(b));
   const cursors = new Array<number>(tables.length).fill(1);
   let lastSweep = 0;
+  // Plain stores: see the clock in layout.ts for why a reader never sees a torn value.
   clock[0] = nowMs();
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     await new Promise<void>((r) => setTimeout(r, TICK));
@@ -39,7 +40,6 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
     lastSweep = now;
     for (let p = 0; p < tables.length; p++) {
       const t = tables[p]!;
-      const c = t.cols;
       const ring = rings[p]!;
       const high = t.sessionHigh;
       let cur = cursors[p]!;

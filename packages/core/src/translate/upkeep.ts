@@ -12,7 +12,7 @@
  */
 import { DropReason } from '../drop.js';
 import { C, protoIndex } from '../counters.js';
-import { RuleSet, RuleAction } from '../rules.js';
+import { type RuleSet, RuleAction } from '../rules.js';
 import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_PINNED } from '../table.js';
 import { insidePartition } from '../hash.js';
 import type { Partition } from '../translate.js';
@@ -95,13 +95,12 @@ export function flush(pt: Partition, now: number, match: (sid: number) => boolea
  * Returns the number of sessions flushed.
  */
 export function applyRules(pt: Partition, rules: RuleSet, now: number, externals?: readonly number[]): number {
-  const old = pt.rules;
   pt.rules = rules;
   if (externals) {
     pt.cfg = { ...pt.cfg, externals: [...externals] };
     pt.externalSet = Uint32Array.from(externals);
   }
-  const removed = syncStatics(pt, old, now);
+  const removed = syncStatics(pt, now);
   const t = pt.table;
   const c = t.cols;
   return removed + flush(pt, now, (sid) => {
@@ -118,7 +117,7 @@ export function applyRules(pt: Partition, rules: RuleSet, now: number, externals
  * any dynamic mapping holding a forwarded port. Returns the sessions removed. A static
  * mapping that does not fit in the mapping table counts a table_full drop.
  */
-export function syncStatics(pt: Partition, old: RuleSet | null, now: number): number {
+export function syncStatics(pt: Partition, now: number): number {
   let removed = 0;
   const t = pt.table;
   const c = t.cols;
@@ -166,7 +165,6 @@ export function syncStatics(pt: Partition, old: RuleSet | null, now: number): nu
       pt.ports.unreserve(ei, p, port, now);
     }
   }
-  void old;
   return removed;
 }
 

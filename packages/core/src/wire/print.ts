@@ -14,7 +14,7 @@ import * as tcp from './tcp.js';
 import * as udp from './udp.js';
 import * as icmp from './icmp.js';
 
-function l4Summary(b: Uint8Array, o: number, p: number, l4: number, avail: number, embedded: boolean): string {
+function l4Summary(b: Uint8Array, p: number, l4: number, avail: number, embedded: boolean): string {
   if (p === ip.PROTO_TCP && avail >= (embedded ? 8 : tcp.HEADER_LEN)) {
     if (embedded) return 'tcp';
     const dl = avail - tcp.dataOffset(b, l4);
@@ -53,7 +53,7 @@ function describe(b: Uint8Array, o: number, len: number, embedded: boolean): str
   const ports = off === 0 && (p === ip.PROTO_TCP || p === ip.PROTO_UDP) && avail >= 4;
   const sa = ports ? `${formatIPv4(s)}.${tcp.sport(b, l4)}` : formatIPv4(s);
   const da = ports ? `${formatIPv4(d)}.${tcp.dport(b, l4)}` : formatIPv4(d);
-  const rest = off === 0 ? l4Summary(b, o, p, l4, avail, embedded) : `proto ${p} len ${avail}`;
+  const rest = off === 0 ? l4Summary(b, p, l4, avail, embedded) : `proto ${p} len ${avail}`;
   return `IP ${sa} > ${da}: ${rest}${frag}${embedded ? '' : ` ttl ${ip.ttl(b, o)}`}`;
 }
 
