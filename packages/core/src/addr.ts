@@ -21,10 +21,9 @@ export function parseIPv4(s: string): number | null {
   return v >>> 0;
 }
 
-/** Format a uint32 as dotted quad. */
-export function formatIPv4(a: number): string {
-  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-}
+/** Format a uint32 as dotted quad (defined with the IPv4 header view, wire/ipv4.ts). */
+export { formatIPv4 } from './wire/ipv4.js';
+import { formatIPv4 } from './wire/ipv4.js';
 
 export interface Cidr {
   /** Network address (host bits cleared). */

@@ -10,6 +10,7 @@
  */
 import { DROP_REASON_COUNT } from './drop.js';
 import { MAX_ALGS, ALG_ERROR_COUNT } from './alg/types.js';
+import { IpProto } from './wire/ipv4.js';
 
 /** Direction of a packet through the gateway. */
 export const enum Dir {
@@ -20,7 +21,7 @@ export const enum Dir {
 /** Protocol index used by counters: 0 tcp, 1 udp, 2 icmp, 3 other. */
 export const PROTO_INDEX_NAMES = ['tcp', 'udp', 'icmp', 'other'] as const;
 export function protoIndex(p: number): number {
-  return p === 6 ? 0 : p === 17 ? 1 : p === 1 ? 2 : 3;
+  return p === IpProto.Tcp ? 0 : p === IpProto.Udp ? 1 : p === IpProto.Icmp ? 2 : 3;
 }
 
 /** TCP states for the sessions gauge (index = TcpState value). */

@@ -24,7 +24,7 @@
  *  - Only bounds needed to read addresses and ports are checked here; the partition
  *    validates fully.
  */
-import { DropReason } from './drop.js';
+import { DropReason, wireDrop } from './drop.js';
 import { RuleSet, RuleAction } from './rules.js';
 import { PortPlan } from './ports.js';
 import { hash5, insidePartition } from './hash.js';
@@ -32,14 +32,17 @@ import { inboundOwner } from './translate.js';
 import { u16, u32 } from './wire/bytes.js';
 import * as icmp from './wire/icmp.js';
 import type { PinTable } from './alg/pins.js';
+import * as ip from './wire/ipv4.js';
+import * as tcp from './wire/tcp.js';
+import { WireError } from './wire/result.js';
+import { IpProto } from './wire/ipv4.js';
 
 export const DISPATCH_DROP = -1;
 export const DISPATCH_PASS = -2;
 export const DISPATCH_HELD = -3;
 
-const TCP = 6;
-const UDP = 17;
-const ICMP = 1;
+/** Bytes of a TCP or UDP header routing reads: source and destination port. */
+const PORTS_LEN = 4;
 
 export class Dispatcher {
   /** Direction of the last classified packet (0 out, 1 in). */
@@ -96,22 +99,19 @@ export class Dispatcher {
   }
 
   classify(b: Uint8Array, off: number, len: number, now: number, handle = -1): number {
-    if (len < 20 || off + len > b.length) return this.fail(len >= 1 && b[off]! >>> 4 === 6 ? DropReason.Ipv6 : DropReason.Truncated);
-    const v = b[off]! >>> 4;
-    if (v === 6) return this.fail(DropReason.Ipv6);
-    if (v !== 4) return this.fail(DropReason.NotIp);
+    // The IPv4 bounds (wire/ipv4.ts checkIPv4); the checksum is the partition's to verify.
+    const e = ip.checkIPv4(b, off, len);
+    if (e !== WireError.None) return this.fail(wireDrop(e));
     const hl = (b[off]! & 0x0f) << 2;
-    if (hl < 20) return this.fail(DropReason.BadIhl);
-    const tl = u16(b, off + 2);
-    if (tl < hl || tl > len) return this.fail(DropReason.BadTotalLength);
-    const p = b[off + 9]!;
-    const src = u32(b, off + 12);
-    const dst = u32(b, off + 16);
-    const ff = u16(b, off + 6);
-    const fragOff = ff & 0x1fff;
+    const tl = u16(b, off + ip.TOTAL_LEN);
+    const p = b[off + ip.PROTO]!;
+    const src = u32(b, off + ip.SRC);
+    const dst = u32(b, off + ip.DST);
+    const ff = u16(b, off + ip.FLAGS_FRAG);
+    const fragOff = ff & ip.FRAG_OFFSET_MASK;
     const l4 = off + hl;
     const l4len = tl - hl;
-    const ipId = u16(b, off + 4);
+    const ipId = u16(b, off + ip.ID);
 
     if (fragOff !== 0) {
       const r = this.fragRoute(src, dst, p, ipId, now);
@@ -125,15 +125,17 @@ export class Dispatcher {
       return DISPATCH_HELD;
     }
 
-    const ports = p === TCP || p === UDP;
-    if ((ports && l4len < 4) || (p === ICMP && l4len < 8)) return this.fail(DropReason.Truncated);
-    const sport = ports ? u16(b, l4) : 0;
-    const dport = ports ? u16(b, l4 + 2) : 0;
+    // Only what routing reads: the two ports (the first 4 bytes of a TCP or UDP header, the
+    // same in both), or an ICMP header; the partition validates the whole header.
+    const ports = p === IpProto.Tcp || p === IpProto.Udp;
+    if ((ports && l4len < PORTS_LEN) || (p === IpProto.Icmp && l4len < icmp.HEADER_LEN)) return this.fail(DropReason.Truncated);
+    const sport = ports ? u16(b, l4 + tcp.SPORT) : 0;
+    const dport = ports ? u16(b, l4 + tcp.DPORT) : 0;
     let part: number;
     // An ICMP error addressed to our external address that quotes a packet we translated
     // (source external, destination outside) is inbound whatever its source: the gateway
     // host's own kernel sends "frag needed" / "time exceeded" from its inside address.
-    if (p === ICMP && this.isExternal(dst) && icmp.isError(b[l4]!) && this.quotesOurOutbound(b, l4, l4len)) {
+    if (p === IpProto.Icmp && this.isExternal(dst) && icmp.isError(b[l4]!) && this.quotesOurOutbound(b, l4, l4len)) {
       this.dir = 1;
       return this.inboundPartition(b, l4, l4len, p, dst, dport);
     }
@@ -152,7 +154,7 @@ export class Dispatcher {
     // any protocol). A covered source sending anything else that no rule allows is refused.
     let outbound = ri >= 0 || this.isForwardTarget(b, l4, l4len, p, src, sport);
     if (!outbound && this.rules.isInsideSource(src)) {
-      if (!(p === ICMP && icmp.isError(b[l4]!) && !this.isExternal(dst))) return this.fail(DropReason.NoRule);
+      if (!(p === IpProto.Icmp && icmp.isError(b[l4]!) && !this.isExternal(dst))) return this.fail(DropReason.NoRule);
       outbound = true;
     }
     if (outbound) {
@@ -165,7 +167,7 @@ export class Dispatcher {
       return this.fail(DropReason.NoRule);
     }
     if (part < 0) return part;
-    if ((ff & 0x2000) !== 0) this.fragLearn(src, dst, p, ipId, (part << 1) | this.dir, now);
+    if ((ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, ipId, (part << 1) | this.dir, now);
     return part;
   }
 
@@ -174,58 +176,59 @@ export class Dispatcher {
    * about a packet forwarded to it)? Those go outbound even with no masquerade rule.
    */
   private isForwardTarget(b: Uint8Array, l4: number, l4len: number, p: number, src: number, sport: number): boolean {
-    if (p === TCP || p === UDP) return this.rules.matchForwardReverse(p, src, sport) >= 0;
-    if (p !== ICMP || !icmp.isError(b[l4]!) || l4len < 36) return false;
-    const e = l4 + 8;
-    if (b[e]! >>> 4 !== 4) return false;
+    if (p === IpProto.Tcp || p === IpProto.Udp) return this.rules.matchForwardReverse(p, src, sport) >= 0;
+    if (p !== IpProto.Icmp || !icmp.isError(b[l4]!)) return false;
+    const e = l4 + icmp.EMBEDDED;
+    if (ip.validateEmbedded(b, e, l4len - icmp.EMBEDDED) !== WireError.None) return false;
     const ihl = (b[e]! & 0x0f) << 2;
-    if (ihl < 20 || ihl + 8 > l4len - 8) return false;
-    const ip2 = b[e + 9]!;
-    return (ip2 === TCP || ip2 === UDP) && u32(b, e + 16) === src && this.rules.matchForwardReverse(ip2, src, u16(b, e + ihl + 2)) >= 0;
+    const ip2 = b[e + ip.PROTO]!;
+    return (ip2 === IpProto.Tcp || ip2 === IpProto.Udp) && u32(b, e + ip.DST) === src && this.rules.matchForwardReverse(ip2, src, u16(b, e + ihl + tcp.DPORT)) >= 0;
   }
 
   /** Does this ICMP error quote a packet from one of our external addresses to outside? */
   private quotesOurOutbound(b: Uint8Array, l4: number, l4len: number): boolean {
-    const e = l4 + 8;
-    if (l4len < 36 || b[e]! >>> 4 !== 4) return false;
-    return this.isExternal(u32(b, e + 12)) && !this.rules.isInsideSource(u32(b, e + 16));
+    // Only the quoted addresses are read here: version and length suffice (the full check of
+    // the quote, embedded() below, decides the drop reason once the direction is known).
+    const e = l4 + icmp.EMBEDDED;
+    if (l4len < icmp.EMBEDDED + ip.HEADER_LEN + 8 || b[e]! >>> 4 !== 4) return false;
+    return this.isExternal(u32(b, e + ip.SRC)) && !this.rules.isInsideSource(u32(b, e + ip.DST));
   }
 
   private outboundPartition(b: Uint8Array, l4: number, l4len: number, p: number, src: number, sport: number): number {
-    if (p !== ICMP) return insidePartition(p, src, sport, this.partitions);
+    if (p !== IpProto.Icmp) return insidePartition(p, src, sport, this.partitions);
     const t = b[l4]!;
-    if (icmp.isQuery(t)) return insidePartition(ICMP, src, u16(b, l4 + 4), this.partitions);
+    if (icmp.isQuery(t)) return insidePartition(IpProto.Icmp, src, u16(b, l4 + icmp.ID), this.partitions);
     if (!icmp.isError(t)) return this.fail(DropReason.IcmpUnsupported);
     // Error about a packet delivered to an inside host: the flow is that host's.
     const e = this.embedded(b, l4, l4len);
     if (e < 0) return e;
     const ihl = (b[e]! & 0x0f) << 2;
-    const ip2 = b[e + 9]!;
-    if (ip2 === ICMP) return insidePartition(ICMP, u32(b, e + 12), u16(b, e + ihl + 4), this.partitions);
+    const ip2 = b[e + ip.PROTO]!;
+    if (ip2 === IpProto.Icmp) return insidePartition(IpProto.Icmp, u32(b, e + ip.SRC), u16(b, e + ihl + icmp.ID), this.partitions);
     // About a pinned flow (a helper's data connection): the partition that holds it.
-    const pinned = this.pins !== null ? this.pins.lookup(ip2, u32(b, e + 16), u16(b, e + ihl + 2)) : -1;
+    const pinned = this.pins !== null ? this.pins.lookup(ip2, u32(b, e + ip.DST), u16(b, e + ihl + tcp.DPORT)) : -1;
     if (pinned >= 0) return pinned;
-    return insidePartition(ip2, u32(b, e + 16), u16(b, e + ihl + 2), this.partitions);
+    return insidePartition(ip2, u32(b, e + ip.DST), u16(b, e + ihl + tcp.DPORT), this.partitions);
   }
 
   private inboundPartition(b: Uint8Array, l4: number, l4len: number, p: number, dst: number, dport: number): number {
-    if (p === TCP || p === UDP) return this.owner(p, dst, dport);
-    if (p !== ICMP) return this.fail(DropReason.UnsupportedProtocol);
+    if (p === IpProto.Tcp || p === IpProto.Udp) return this.owner(p, dst, dport);
+    if (p !== IpProto.Icmp) return this.fail(DropReason.UnsupportedProtocol);
     const t = b[l4]!;
     if (icmp.isQuery(t)) {
       // Echo requests to the gateway itself are answered by whichever partition: use 0.
-      const o = this.owner(ICMP, dst, u16(b, l4 + 4));
+      const o = this.owner(IpProto.Icmp, dst, u16(b, l4 + icmp.ID));
       return o < 0 && icmp.isQueryRequest(t) ? 0 : o;
     }
     if (!icmp.isError(t)) return this.fail(DropReason.IcmpUnsupported);
     const e = this.embedded(b, l4, l4len);
     if (e < 0) return e;
     const ihl = (b[e]! & 0x0f) << 2;
-    const ip2 = b[e + 9]!;
+    const ip2 = b[e + ip.PROTO]!;
     // The quoted packet is one we sent: its source is our external address:port.
-    if (ip2 === ICMP) return this.owner(ICMP, u32(b, e + 12), u16(b, e + ihl + 4));
-    if (ip2 !== TCP && ip2 !== UDP) return this.fail(DropReason.IcmpErrorNoSession);
-    return this.owner(ip2, u32(b, e + 12), u16(b, e + ihl));
+    if (ip2 === IpProto.Icmp) return this.owner(IpProto.Icmp, u32(b, e + ip.SRC), u16(b, e + ihl + icmp.ID));
+    if (ip2 !== IpProto.Tcp && ip2 !== IpProto.Udp) return this.fail(DropReason.IcmpErrorNoSession);
+    return this.owner(ip2, u32(b, e + ip.SRC), u16(b, e + ihl + tcp.SPORT));
   }
 
   private owner(p: number, ext: number, port: number): number {
@@ -235,11 +238,8 @@ export class Dispatcher {
 
   /** Offset of the packet quoted in an ICMP error, or DISPATCH_DROP. */
   private embedded(b: Uint8Array, l4: number, l4len: number): number {
-    const e = l4 + 8;
-    const avail = l4len - 8;
-    if (avail < 28 || b[e]! >>> 4 !== 4) return this.fail(DropReason.IcmpErrorMalformed);
-    const ihl = (b[e]! & 0x0f) << 2;
-    if (ihl < 20 || ihl + 8 > avail) return this.fail(DropReason.IcmpErrorMalformed);
+    const e = l4 + icmp.EMBEDDED;
+    if (ip.validateEmbedded(b, e, l4len - icmp.EMBEDDED) !== WireError.None) return this.fail(DropReason.IcmpErrorMalformed);
     return e;
   }
 

@@ -4,7 +4,11 @@
  * Contract: every drop anywhere in masq carries exactly one of these; the enum's label (see
  * DROP_REASON_LABELS) is the `reason` label of `masq_drops_total`, so the label set is bounded
  * by construction. Adding a reason means adding it here, nowhere else. 0 is "no drop".
+ * The header checks in wire/ answer with their own codes (wire/result.ts); `wireDrop` maps
+ * each to its reason.
  */
+import { WireError } from './wire/result.js';
+
 export const enum DropReason {
   None = 0,
   /** Fewer bytes than the IPv4 header (or the L4 header) needs. */
@@ -94,3 +98,22 @@ export const DROP_REASON_LABELS: readonly string[] = [
 
 /** Number of reasons including None: size of per-reason counter arrays (one label each). */
 export const DROP_REASON_COUNT = DROP_REASON_LABELS.length;
+
+/** The drop reason of each wire/ check result (index = WireError). */
+const WIRE_DROP: readonly number[] = [
+  DropReason.None, // WireError.None
+  DropReason.Truncated, // WireError.Truncated
+  DropReason.NotIp, // WireError.NotIp
+  DropReason.Ipv6, // WireError.Ipv6
+  DropReason.BadIhl, // WireError.BadIhl
+  DropReason.BadTotalLength, // WireError.BadTotalLength
+  DropReason.BadIpChecksum, // WireError.BadIpChecksum
+  DropReason.BadL4Header, // WireError.BadL4Header
+  DropReason.BadIcmpChecksum, // WireError.BadIcmpChecksum
+  DropReason.IcmpErrorMalformed, // WireError.EmbeddedMalformed
+];
+
+/** The drop reason for a wire/ check's result (0 stays 0). */
+export function wireDrop(e: WireError): DropReason {
+  return WIRE_DROP[e]! as DropReason;
+}

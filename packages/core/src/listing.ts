@@ -11,6 +11,7 @@
 import { formatIPv4 } from './addr.js';
 import { SessionTable, SF_HAIRPIN, SF_INBOUND_CREATED } from './table.js';
 import { TCP_STATE_NAMES } from './counters.js';
+import { IpProto } from './wire/ipv4.js';
 
 export interface SessionRow {
   id: number;
@@ -45,7 +46,7 @@ export interface SessionFilter {
 }
 
 const PROTO_NAME: Record<number, 'tcp' | 'udp' | 'icmp'> = { 6: 'tcp', 17: 'udp', 1: 'icmp' };
-const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
+const PROTO_NUM = { tcp: IpProto.Tcp, udp: IpProto.Udp, icmp: IpProto.Icmp } as const;
 
 /** Does session `sid` match the filter? */
 export function sessionMatches(t: SessionTable, sid: number, f: SessionFilter): boolean {
@@ -67,7 +68,7 @@ export function sessionRow(t: SessionTable, sid: number, now: number): SessionRo
     externalPort: t.sExtPort(sid),
     remote: formatIPv4(t.sRem(sid)),
     remotePort: t.sRemPort(sid),
-    state: p === 6 ? TCP_STATE_NAMES[t.sState(sid)] ?? 'unknown' : 'active',
+    state: p === IpProto.Tcp ? TCP_STATE_NAMES[t.sState(sid)] ?? 'unknown' : 'active',
     idleMs: Math.max(0, now - t.sLast(sid)),
     expiresMs: Math.max(0, t.sExpires(sid) - now),
     packetsOut: t.sPktOut(sid),

@@ -41,10 +41,11 @@
 
 import type { Arena } from './arena.js';
 import { halfSipHash3 } from './keyedhash.js';
+import { IpProto } from './wire/ipv4.js';
 
 export const PORT_FAMILIES = 3; // 0 tcp, 1 udp, 2 icmp identifiers
 export function portFamily(proto: number): number {
-  return proto === 6 ? 0 : proto === 17 ? 1 : 2;
+  return proto === IpProto.Tcp ? 0 : proto === IpProto.Udp ? 1 : 2;
 }
 
 export class PortPlan {

@@ -28,6 +28,7 @@ import { PortAllocator, PortPlan, type PortArrays } from './ports.js';
 import { TcpState } from './tcpstate.js';
 import { DROP_REASON_COUNT } from './drop.js';
 import { EXPECT_SLOTS } from './alg/types.js';
+import { IpProto } from './wire/ipv4.js';
 
 /**
  * A session's record: REC uint32 words (64 bytes, one cache line: the column is line-aligned)
@@ -589,7 +590,7 @@ export class SessionTable {
     this.ixInsert(c.ixSessIn, this.smask, hash5(proto, c.mExt[mid]!, c.mExtPort[mid]!, rem, remP), id);
     h[H_SESS_COUNT]!++;
     this.counters[C.SESSIONS_CREATED]!++;
-    if (proto === 6) this.counters[C.LIVE_TCP_STATE]!++;
+    if (proto === IpProto.Tcp) this.counters[C.LIVE_TCP_STATE]!++;
     this.counters[C.LIVE_BY_PROTO + protoIndex(proto)]!++;
     return id;
   }
@@ -615,7 +616,7 @@ export class SessionTable {
     else c.mHead[mid] = next;
     if (next !== 0) c.sPrev[next] = prev;
     c.mCount[mid]!--;
-    if (proto === 6) this.counters[C.LIVE_TCP_STATE + this.sState(sid)]!--;
+    if (proto === IpProto.Tcp) this.counters[C.LIVE_TCP_STATE + this.sState(sid)]!--;
     this.counters[C.LIVE_BY_PROTO + protoIndex(proto)]!--;
     // Clearing protocol and state marks the slot free for readers (isLive).
     c.sRec[sid * REC + R_EXTP] = 0;

@@ -14,6 +14,7 @@
  * A simultaneous open (SYN crossing SYN, RFC 5382 REQ-2) reaches Established like SYN/SYN-ACK.
  * A SYN on a Closing or Reset session starts a new connection on the same five-tuple.
  */
+import { TcpFlag } from './wire/tcp.js';
 export const enum TcpState {
   None = 0,
   SynOut = 1,
@@ -25,15 +26,10 @@ export const enum TcpState {
   Reset = 7,
 }
 
-const FIN = 0x01;
-const SYN = 0x02;
-const RST = 0x04;
-const ACK = 0x10;
-
 /** dir: 0 outbound (inside → outside), 1 inbound. */
 export function tcpNext(state: number, flags: number, dir: number): number {
-  if (flags & RST) return TcpState.Reset;
-  if (flags & SYN) {
+  if (flags & TcpFlag.Rst) return TcpState.Reset;
+  if (flags & TcpFlag.Syn) {
     switch (state) {
       case TcpState.SynOut:
         return dir === 1 ? TcpState.Established : TcpState.SynOut;
@@ -47,7 +43,7 @@ export function tcpNext(state: number, flags: number, dir: number): number {
         return state;
     }
   }
-  if (flags & FIN) {
+  if (flags & TcpFlag.Fin) {
     switch (state) {
       case TcpState.Established:
         return dir === 0 ? TcpState.FinOut : TcpState.FinIn;
@@ -62,7 +58,7 @@ export function tcpNext(state: number, flags: number, dir: number): number {
   // RFC 7857 §2.2: the state goes after the transitory timer only "if no packets are received"
   // meanwhile. An acknowledgement after a RST means the connection lives on (the RST was
   // forged, or answered by an RFC 5961 challenge ACK): back to established.
-  if (state === TcpState.Reset && (flags & ACK) !== 0) return TcpState.Established;
+  if (state === TcpState.Reset && (flags & TcpFlag.Ack) !== 0) return TcpState.Established;
   return state;
 }
 

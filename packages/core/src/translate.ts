@@ -43,16 +43,18 @@
  *  - RFC 7857 §2.1-2.2: TCP opening (SYN) and closing (FIN, RST) timers, set apart; an RST
  *    never lengthens a session's deadline.
  */
-import { DropReason } from './drop.js';
+import { DropReason, wireDrop } from './drop.js';
 import { C } from './counters.js';
 import type { NatConfig } from './config.js';
 import type { RuleSet } from './rules.js';
 import { PortAllocator, PortPlan, PortMode } from './ports.js';
 import type { SessionTable } from './table.js';
 import { tcpLongLived, tcpClosingState } from './tcpstate.js';
-import { checksum } from './wire/checksum.js';
 import { u16 } from './wire/bytes.js';
 import * as ip from './wire/ipv4.js';
+import { IpProto } from './wire/ipv4.js';
+import { WireError } from './wire/result.js';
+import { TcpFlag } from './wire/tcp.js';
 import * as tcp from './wire/tcp.js';
 import * as udp from './wire/udp.js';
 import * as icmp from './wire/icmp.js';
@@ -66,10 +68,6 @@ import { AlgEngine } from './alg/engine.js';
 import type { PinTable } from './alg/pins.js';
 
 export { inboundOwner } from './translate/hairpin.js';
-
-const TCP = 6;
-const UDP = 17;
-const ICMP = 1;
 
 export interface PartitionOptions {
   config: NatConfig;
@@ -182,8 +180,8 @@ export class Partition {
   /** Timer for a session in its current state (TCP: tcpstate.ts says which state has which). */
   lifetime(proto: number, state: number): number {
     const t = this.cfg.timeouts;
-    if (proto === TCP) return tcpLongLived(state) ? t.tcpEstablished : tcpClosingState(state) ? t.tcpClosing : t.tcpOpening;
-    return proto === UDP ? t.udp : t.icmp;
+    if (proto === IpProto.Tcp) return tcpLongLived(state) ? t.tcpEstablished : tcpClosingState(state) ? t.tcpClosing : t.tcpOpening;
+    return proto === IpProto.Udp ? t.udp : t.icmp;
   }
 
   /**
@@ -193,8 +191,8 @@ export class Partition {
    * or an inside host refusing a connection with one, must not keep it for ever.
    */
   tcpDeadline(tflags: number, state: number, old: number, now: number): number {
-    const d = now + this.lifetime(TCP, state);
-    return (tflags & tcp.RST) !== 0 && old < d ? old : d;
+    const d = now + this.lifetime(IpProto.Tcp, state);
+    return (tflags & TcpFlag.Rst) !== 0 && old < d ? old : d;
   }
 
   /** Count a drop and return its verdict. */
@@ -218,7 +216,7 @@ export class Partition {
     this.cap = cap;
     this.nowCache = now;
     const r = ip.validateIPv4(b, off, len);
-    if (r !== DropReason.None) return this.dropped(r);
+    if (r !== WireError.None) return this.dropped(wireDrop(r));
     const hl = (b[off]! & 0x0f) << 2;
     const tl = u16(b, off + ip.TOTAL_LEN);
     const p = b[off + ip.PROTO]!;
@@ -230,24 +228,23 @@ export class Partition {
     let sport: number;
     let dport: number;
     let tflags = 0;
-    if (p === TCP) {
-      if (l4len < tcp.HEADER_LEN) return this.dropped(DropReason.Truncated);
-      const doff = (b[l4 + tcp.DATA_OFF]! >>> 4) << 2;
-      if (doff < tcp.HEADER_LEN || doff > l4len) return this.dropped(DropReason.BadL4Header);
-      sport = u16(b, l4);
-      dport = u16(b, l4 + 2);
+    // One check per header (wire/), then the fields it vouches for are read.
+    if (p === IpProto.Tcp) {
+      const e = tcp.validateTcp(b, l4, l4len);
+      if (e !== WireError.None) return this.dropped(wireDrop(e));
+      sport = u16(b, l4 + tcp.SPORT);
+      dport = u16(b, l4 + tcp.DPORT);
       tflags = b[l4 + tcp.FLAGS]!;
-    } else if (p === UDP) {
-      if (l4len < udp.HEADER_LEN) return this.dropped(DropReason.Truncated);
-      const ul = u16(b, l4 + udp.LENGTH);
-      // The length field spans the whole datagram; a first fragment carries only part of it.
-      if (ul < udp.HEADER_LEN || (!firstFrag && ul > l4len)) return this.dropped(DropReason.BadL4Header);
-      sport = u16(b, l4);
-      dport = u16(b, l4 + 2);
-    } else if (p === ICMP) {
-      if (l4len < icmp.HEADER_LEN) return this.dropped(DropReason.Truncated);
+    } else if (p === IpProto.Udp) {
+      // A first fragment carries only part of the datagram its length field spans.
+      const e = udp.validateUdp(b, l4, l4len, !firstFrag);
+      if (e !== WireError.None) return this.dropped(wireDrop(e));
+      sport = u16(b, l4 + udp.SPORT);
+      dport = u16(b, l4 + udp.DPORT);
+    } else if (p === IpProto.Icmp) {
       // A fragmented ICMP message's checksum spans all fragments: only whole ones are checked.
-      if (!firstFrag && checksum(b, l4, l4len) !== 0) return this.dropped(DropReason.BadIcmpChecksum);
+      const e = icmp.validateIcmp(b, l4, l4len, !firstFrag);
+      if (e !== WireError.None) return this.dropped(wireDrop(e));
       const t = b[l4]!;
       if (icmp.isError(t)) {
         if (firstFrag) return this.dropped(DropReason.IcmpErrorMalformed);

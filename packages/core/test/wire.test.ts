@@ -8,7 +8,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { logSeed } from './helpers/seed.js';
-import { DropReason, DROP_REASON_COUNT, DROP_REASON_LABELS } from '../src/drop.js';
+import { DropReason, DROP_REASON_COUNT, DROP_REASON_LABELS, wireDrop } from '../src/drop.js';
 import { Nat } from '../src/nat.js';
 import * as ip from '../src/wire/ipv4.js';
 import * as tcpv from '../src/wire/tcp.js';
@@ -17,6 +17,7 @@ import * as icmpv from '../src/wire/icmp.js';
 import * as ck from '../src/wire/checksum.js';
 import { u16, u32, put16, put32 } from '../src/wire/bytes.js';
 import { formatPacket } from '../src/wire/print.js';
+import { WireError, WIRE_ERROR_LABELS } from '../src/wire/result.js';
 import {
   FRAG_FIRST,
   FRAG_PAYLOAD,
@@ -62,7 +63,7 @@ test('oracle agrees with the kernel on a fragmented datagram\'s UDP checksum', (
 
 test('ipv4: every field of a captured header', (t) => {
   const b = UDP_DNS;
-  t.is(ip.validateIPv4(b, 0, b.length), DropReason.None);
+  t.is(ip.validateIPv4(b, 0, b.length), WireError.None);
   t.is(ip.version(b, 0), 4);
   t.is(ip.headerLen(b, 0), 20);
   t.is(ip.totalLen(b, 0), 39);
@@ -72,7 +73,7 @@ test('ipv4: every field of a captured header', (t) => {
   t.false(ip.moreFragments(b, 0));
   t.false(ip.isFragment(b, 0));
   t.is(ip.ttl(b, 0), 64);
-  t.is(ip.proto(b, 0), ip.PROTO_UDP);
+  t.is(ip.proto(b, 0), ip.IpProto.Udp);
   t.is(ip.check(b, 0), 0xdf0a);
   t.is(ip.src(b, 0), addr(INSIDE));
   t.is(ip.dst(b, 0), addr(REMOTE));
@@ -93,7 +94,7 @@ test('ipv4: every field of a captured header', (t) => {
 test('ipv4: views at a non-zero offset read the same fields', (t) => {
   const buf = new Uint8Array(7 + UDP_DNS.length + 5).fill(A5);
   buf.set(UDP_DNS, 7);
-  t.is(ip.validateIPv4(buf, 7, UDP_DNS.length), DropReason.None);
+  t.is(ip.validateIPv4(buf, 7, UDP_DNS.length), WireError.None);
   t.is(ip.src(buf, 7), addr(INSIDE));
   t.is(ip.dst(buf, 7), addr(REMOTE));
   t.is(udpv.sport(buf, 27), 40000);
@@ -102,37 +103,37 @@ test('ipv4: views at a non-zero offset read the same fields', (t) => {
 
 test('tcp: every field of a captured SYN, SYN/ACK and data segment', (t) => {
   const l4 = 20;
-  t.is(tcpv.validateTcp(TCP_SYN, l4, 40), DropReason.None);
+  t.is(tcpv.validateTcp(TCP_SYN, l4, 40), WireError.None);
   t.is(tcpv.sport(TCP_SYN, l4), 40001);
   t.is(tcpv.dport(TCP_SYN, l4), 8080);
   t.is(tcpv.seq(TCP_SYN, l4), 2604359440);
   t.is(tcpv.ack(TCP_SYN, l4), 0);
   t.is(tcpv.dataOffset(TCP_SYN, l4), 40);
-  t.is(tcpv.flags(TCP_SYN, l4), tcpv.SYN);
+  t.is(tcpv.flags(TCP_SYN, l4), tcpv.TcpFlag.Syn);
   t.is(tcpv.window(TCP_SYN, l4), 65280);
   t.is(u16(TCP_SYN, l4 + tcpv.CHECK), 0x8563);
   t.is(u16(TCP_SYN, l4 + tcpv.URGENT), 0);
-  t.is(tcpv.flags(TCP_SYNACK, l4), tcpv.SYN | tcpv.ACKF);
+  t.is(tcpv.flags(TCP_SYNACK, l4), tcpv.TcpFlag.Syn | tcpv.TcpFlag.Ack);
   t.is(tcpv.seq(TCP_SYNACK, l4), 395557412);
   t.is(tcpv.ack(TCP_SYNACK, l4), 2604359441);
   t.is(tcpv.window(TCP_SYNACK, l4), 65412);
-  t.is(tcpv.flags(TCP_PSH, l4), tcpv.PSH | tcpv.ACKF);
+  t.is(tcpv.flags(TCP_PSH, l4), tcpv.TcpFlag.Psh | tcpv.TcpFlag.Ack);
   t.is(tcpv.dataOffset(TCP_PSH, l4), 32);
   t.is(tcpv.seq(TCP_PSH, l4), 2604359441);
   t.is(tcpv.ack(TCP_PSH, l4), 395557413);
   t.is(tcpv.window(TCP_PSH, l4), 64);
   t.is(new TextDecoder().decode(TCP_PSH.subarray(l4 + 32)), 'hello');
-  t.is(tcpv.flagString(tcpv.SYN), 'S');
-  t.is(tcpv.flagString(tcpv.SYN | tcpv.ACKF), 'S.');
-  t.is(tcpv.flagString(tcpv.PSH | tcpv.ACKF), 'P.');
-  t.is(tcpv.flagString(tcpv.FIN | tcpv.ACKF), 'F.');
-  t.is(tcpv.flagString(tcpv.RST), 'R');
+  t.is(tcpv.flagString(tcpv.TcpFlag.Syn), 'S');
+  t.is(tcpv.flagString(tcpv.TcpFlag.Syn | tcpv.TcpFlag.Ack), 'S.');
+  t.is(tcpv.flagString(tcpv.TcpFlag.Psh | tcpv.TcpFlag.Ack), 'P.');
+  t.is(tcpv.flagString(tcpv.TcpFlag.Fin | tcpv.TcpFlag.Ack), 'F.');
+  t.is(tcpv.flagString(tcpv.TcpFlag.Rst), 'R');
   t.is(tcpv.flagString(0xff), 'SFRPUEW.');
   t.is(tcpv.flagString(0), 'none');
 });
 
 test('udp: every field of a captured datagram', (t) => {
-  t.is(udpv.validateUdp(UDP_DNS, 20, 19), DropReason.None);
+  t.is(udpv.validateUdp(UDP_DNS, 20, 19), WireError.None);
   t.is(udpv.sport(UDP_DNS, 20), 40000);
   t.is(udpv.dport(UDP_DNS, 20), 53);
   t.is(udpv.length(UDP_DNS, 20), 19);
@@ -142,7 +143,7 @@ test('udp: every field of a captured datagram', (t) => {
 
 test('icmp: every field of a captured echo request/reply and port unreachable', (t) => {
   const l4 = 20;
-  t.is(icmpv.validateIcmp(ICMP_ECHO_REQUEST, l4, 16), DropReason.None);
+  t.is(icmpv.validateIcmp(ICMP_ECHO_REQUEST, l4, 16), WireError.None);
   t.is(icmpv.type(ICMP_ECHO_REQUEST, l4), icmpv.ECHO_REQUEST);
   t.is(icmpv.code(ICMP_ECHO_REQUEST, l4), 0);
   t.is(u16(ICMP_ECHO_REQUEST, l4 + icmpv.CHECK), 0xbb01);
@@ -152,12 +153,12 @@ test('icmp: every field of a captured echo request/reply and port unreachable', 
   t.is(icmpv.id(ICMP_ECHO_REPLY, l4), 23594);
   t.true(icmpv.isQuery(icmpv.ECHO_REPLY) && icmpv.isQueryRequest(icmpv.ECHO_REQUEST) && !icmpv.isQueryRequest(icmpv.ECHO_REPLY));
   const e = ICMP_PORT_UNREACH;
-  t.is(icmpv.validateIcmp(e, l4, 47), DropReason.None);
+  t.is(icmpv.validateIcmp(e, l4, 47), WireError.None);
   t.is(icmpv.type(e, l4), icmpv.DEST_UNREACH);
   t.is(icmpv.code(e, l4), icmpv.CODE_PORT_UNREACH);
   t.true(icmpv.isError(icmpv.type(e, l4)));
   const inner = l4 + icmpv.EMBEDDED;
-  t.is(ip.validateEmbedded(e, inner, 39), DropReason.None);
+  t.is(ip.validateEmbedded(e, inner, 39), WireError.None);
   t.is(ip.src(e, inner), addr(INSIDE));
   t.is(ip.dst(e, inner), addr(REMOTE));
   t.is(udpv.sport(e, inner + 20), 40000);
@@ -313,44 +314,44 @@ function broken(p: Uint8Array, edit: (b: Uint8Array) => void, fixIp = true): Uin
 
 test('validateIPv4: each bound has its drop reason', (t) => {
   const p = UDP_DNS;
-  t.is(ip.validateIPv4(p, 0, 0), DropReason.Truncated);
-  t.is(ip.validateIPv4(p, 0, 19), DropReason.Truncated);
-  t.is(ip.validateIPv4(p, 1, p.length), DropReason.Truncated, 'offset + len beyond the buffer');
-  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x44), false), 0, p.length), DropReason.BadIhl);
-  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x40), false), 0, p.length), DropReason.BadIhl);
-  t.is(ip.validateIPv4(broken(p, (b) => put16(b, 2, 40)), 0, p.length), DropReason.BadTotalLength, 'total length > captured');
-  t.is(ip.validateIPv4(broken(p, (b) => put16(b, 2, 19)), 0, p.length), DropReason.BadTotalLength, 'total length < header');
-  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x4f)), 0, p.length), DropReason.BadTotalLength, 'IHL 15: total length < header length');
-  t.is(ip.validateIPv4(broken(p, (b) => (b[10]! ^= 1), false), 0, p.length), DropReason.BadIpChecksum);
-  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x60), false), 0, p.length), DropReason.Ipv6);
-  t.is(ip.validateIPv4(new Uint8Array([0x60]), 0, 1), DropReason.Ipv6, 'one byte is enough to see IPv6');
-  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x55), false), 0, p.length), DropReason.NotIp);
+  t.is(ip.validateIPv4(p, 0, 0), WireError.Truncated);
+  t.is(ip.validateIPv4(p, 0, 19), WireError.Truncated);
+  t.is(ip.validateIPv4(p, 1, p.length), WireError.Truncated, 'offset + len beyond the buffer');
+  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x44), false), 0, p.length), WireError.BadIhl);
+  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x40), false), 0, p.length), WireError.BadIhl);
+  t.is(ip.validateIPv4(broken(p, (b) => put16(b, 2, 40)), 0, p.length), WireError.BadTotalLength, 'total length > captured');
+  t.is(ip.validateIPv4(broken(p, (b) => put16(b, 2, 19)), 0, p.length), WireError.BadTotalLength, 'total length < header');
+  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x4f)), 0, p.length), WireError.BadTotalLength, 'IHL 15: total length < header length');
+  t.is(ip.validateIPv4(broken(p, (b) => (b[10]! ^= 1), false), 0, p.length), WireError.BadIpChecksum);
+  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x60), false), 0, p.length), WireError.Ipv6);
+  t.is(ip.validateIPv4(new Uint8Array([0x60]), 0, 1), WireError.Ipv6, 'one byte is enough to see IPv6');
+  t.is(ip.validateIPv4(broken(p, (b) => (b[0] = 0x55), false), 0, p.length), WireError.NotIp);
   // Bytes beyond the total length (link padding) are allowed.
   const padded = new Uint8Array(p.length + 7);
   padded.set(p);
-  t.is(ip.validateIPv4(padded, 0, padded.length), DropReason.None);
+  t.is(ip.validateIPv4(padded, 0, padded.length), WireError.None);
 });
 
 test('validateTcp / validateUdp / validateIcmp / validateEmbedded', (t) => {
   const s = TCP_SYN;
-  t.is(tcpv.validateTcp(s, 20, 19), DropReason.Truncated);
-  t.is(tcpv.validateTcp(broken(s, (b) => (b[32] = 0x40)), 20, 40), DropReason.BadL4Header, 'data offset 4 words');
-  t.is(tcpv.validateTcp(broken(s, (b) => (b[32] = 0xf0)), 20, 40), DropReason.BadL4Header, 'data offset beyond the segment');
-  t.is(tcpv.validateTcp(broken(s, (b) => (b[32] = 0xa0)), 20, 40), DropReason.None, 'data offset = segment');
+  t.is(tcpv.validateTcp(s, 20, 19), WireError.Truncated);
+  t.is(tcpv.validateTcp(broken(s, (b) => (b[32] = 0x40)), 20, 40), WireError.BadL4Header, 'data offset 4 words');
+  t.is(tcpv.validateTcp(broken(s, (b) => (b[32] = 0xf0)), 20, 40), WireError.BadL4Header, 'data offset beyond the segment');
+  t.is(tcpv.validateTcp(broken(s, (b) => (b[32] = 0xa0)), 20, 40), WireError.None, 'data offset = segment');
   const u = UDP_DNS;
-  t.is(udpv.validateUdp(u, 20, 7), DropReason.Truncated);
-  t.is(udpv.validateUdp(broken(u, (b) => put16(b, 24, 7)), 20, 19), DropReason.BadL4Header);
-  t.is(udpv.validateUdp(broken(u, (b) => put16(b, 24, 20)), 20, 19), DropReason.BadL4Header);
-  t.is(udpv.validateUdp(broken(u, (b) => put16(b, 24, 8)), 20, 19), DropReason.None, 'shorter than the IP payload is allowed');
+  t.is(udpv.validateUdp(u, 20, 7), WireError.Truncated);
+  t.is(udpv.validateUdp(broken(u, (b) => put16(b, 24, 7)), 20, 19), WireError.BadL4Header);
+  t.is(udpv.validateUdp(broken(u, (b) => put16(b, 24, 20)), 20, 19), WireError.BadL4Header);
+  t.is(udpv.validateUdp(broken(u, (b) => put16(b, 24, 8)), 20, 19), WireError.None, 'shorter than the IP payload is allowed');
   const e = ICMP_ECHO_REQUEST;
-  t.is(icmpv.validateIcmp(e, 20, 7), DropReason.Truncated);
-  t.is(icmpv.validateIcmp(broken(e, (b) => (b[30]! ^= 0x10)), 20, 16), DropReason.BadIcmpChecksum);
+  t.is(icmpv.validateIcmp(e, 20, 7), WireError.Truncated);
+  t.is(icmpv.validateIcmp(broken(e, (b) => (b[30]! ^= 0x10)), 20, 16), WireError.BadIcmpChecksum);
   const q = ICMP_PORT_UNREACH;
-  t.is(ip.validateEmbedded(q, 28, 27), DropReason.IcmpErrorMalformed, 'header + 8 needed');
-  t.is(ip.validateEmbedded(broken(q, (b) => (b[28] = 0x65), false), 28, 39), DropReason.IcmpErrorMalformed, 'not v4');
-  t.is(ip.validateEmbedded(broken(q, (b) => (b[28] = 0x44), false), 28, 39), DropReason.IcmpErrorMalformed, 'IHL 4');
-  t.is(ip.validateEmbedded(broken(q, (b) => (b[28] = 0x48), false), 28, 39), DropReason.IcmpErrorMalformed, 'IHL 8 leaves < 8 bytes');
-  t.is(ip.validateEmbedded(broken(q, (b) => (b[38]! ^= 0xff), false), 28, 39), DropReason.None, 'quoted header checksum not required');
+  t.is(ip.validateEmbedded(q, 28, 27), WireError.EmbeddedMalformed, 'header + 8 needed');
+  t.is(ip.validateEmbedded(broken(q, (b) => (b[28] = 0x65), false), 28, 39), WireError.EmbeddedMalformed, 'not v4');
+  t.is(ip.validateEmbedded(broken(q, (b) => (b[28] = 0x44), false), 28, 39), WireError.EmbeddedMalformed, 'IHL 4');
+  t.is(ip.validateEmbedded(broken(q, (b) => (b[28] = 0x48), false), 28, 39), WireError.EmbeddedMalformed, 'IHL 8 leaves < 8 bytes');
+  t.is(ip.validateEmbedded(broken(q, (b) => (b[38]! ^= 0xff), false), 28, 39), WireError.None, 'quoted header checksum not required');
 });
 
 const RULES = 'masquerade all from 10.200.0.0/24 to any';
@@ -611,10 +612,16 @@ test('validateIPv4: the unrolled 20-byte header sum agrees with the oracle check
         b[10] = c >>> 8;
         b[11] = c & 0xff;
       }
-      const expect = internetChecksum(b.subarray(0, 20)) === 0 ? DropReason.None : DropReason.BadIpChecksum;
+      const expect = internetChecksum(b.subarray(0, 20)) === 0 ? WireError.None : WireError.BadIpChecksum;
       return ip.validateIPv4(b, 0, 40) === expect;
     }),
     { numRuns: 5000 },
   );
   t.pass();
+});
+
+test('wireDrop: each wire/ check result becomes the drop reason with the same label', (t) => {
+  for (let e = 0; e < WIRE_ERROR_LABELS.length; e++) t.is(DROP_REASON_LABELS[wireDrop(e as WireError)], WIRE_ERROR_LABELS[e], `wire code ${e}`);
+  t.is(wireDrop(WireError.EmbeddedMalformed), DropReason.IcmpErrorMalformed);
+  t.is(wireDrop(WireError.None), DropReason.None);
 });

@@ -1,12 +1,13 @@
 /**
- * rules/model.ts — the rule data model: `Rule` and its parts, the protocol numbers the rule
- * language names, and `ruleProblem`, the check a hand-built Rule must pass (parsed rules always
+ * rules/model.ts — the rule data model: `Rule` and its parts, the protocol number each rule
+ * protocol matches, and `ruleProblem`, the check a hand-built Rule must pass (parsed rules always
  * do). The grammar, formatting, listing, lint and matcher around it are in this folder; the
  * file header of `../rules.ts` states the language and the contract they share.
  *
  * References: RFC 3022 (traditional NAT, NAPT); RFC 6888 REQ-6 (operator-configured exemptions).
  */
 import { type Cidr, type PortRange, prefixMask } from '../addr.js';
+import { IpProto } from '../wire/ipv4.js';
 
 // ---------------------------------------------------------------------------------------------
 // Data model
@@ -37,22 +38,17 @@ export type Rule =
 export type ForwardRule = Extract<Rule, { kind: 'forward' }>;
 export type MatchRule = Exclude<Rule, ForwardRule>;
 
-/** IP protocol numbers (IANA) for the protocols the rule language names. */
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-
 /** The protocol number a rule protocol matches; 0 stands for `all`. */
 export function protoNumber(p: RuleProto): number {
   switch (p) {
     case 'all':
       return 0;
     case 'tcp':
-      return IPPROTO_TCP;
+      return IpProto.Tcp;
     case 'udp':
-      return IPPROTO_UDP;
+      return IpProto.Udp;
     case 'icmp':
-      return IPPROTO_ICMP;
+      return IpProto.Icmp;
   }
 }
 

@@ -37,10 +37,8 @@ import { finishIpHeader } from './header.js';
 import { createOutbound, createInbound } from './session.js';
 import { hairpinRoute, HERE } from './hairpin.js';
 import { candidate } from './prefetch.js';
-
-const TCP = 6;
-const UDP = 17;
-const ICMP = 1;
+import { IpProto } from '../wire/ipv4.js';
+import { TcpFlag } from '../wire/tcp.js';
 
 /** Inside → outside: the source becomes the session's external address and port. */
 export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl0: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
@@ -68,7 +66,7 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
   finishIpHeader(b, off, dIpAddr, pt.cfg.hopCompensation);
   const dL4 = deltas & 0xffff;
   const extp = r[o + R_EXTP]!;
-  if (p === TCP) {
+  if (p === IpProto.Tcp) {
     put16(b, l4, extp >>> 16);
     if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
     else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
@@ -78,7 +76,7 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     tm[to + F_EXPIRES] = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
     trackOut(c, r, o, sid, b, l4, tflags);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
-  } else if (p === UDP) {
+  } else if (p === IpProto.Udp) {
     put16(b, l4, extp >>> 16);
     if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
     else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
@@ -116,8 +114,8 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
   const src = u32(b, off + ip.SRC);
   const dst = u32(b, off + ip.DST);
   // For ICMP queries the identifier is the "port" on our side; the remote has none.
-  const extPort = p === ICMP ? sport : dport;
-  const remPort = p === ICMP ? 0 : sport;
+  const extPort = p === IpProto.Icmp ? sport : dport;
+  const remPort = p === IpProto.Icmp ? 0 : sport;
   const cand = candidate(pt, b, off);
   let sid = cand !== 0 && t.isSessionIn(cand, p, dst, extPort, src, remPort) ? cand : t.findSessionIn(p, dst, extPort, src, remPort);
   if (sid === 0) {
@@ -130,7 +128,7 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
   // A hairpin session's remote is an inside host behind our own address: from outside, that
   // source is forged.
   if (dir === Direction.In && (r[o + R_FLAGS]! & SF_HAIRPIN) !== 0) return pt.dropped(DropReason.Martian);
-  if (p === TCP && (tflags & (tcp.RST | tcp.FIN)) !== 0 && (tflags & tcp.SYN) === 0 && (r[o + R_FLAGS]! & SF_TRACKED) !== 0 && !inWindow(c, sid, tcp.seq(b, l4))) {
+  if (p === IpProto.Tcp && (tflags & (TcpFlag.Rst | TcpFlag.Fin)) !== 0 && (tflags & TcpFlag.Syn) === 0 && (r[o + R_FLAGS]! & SF_TRACKED) !== 0 && !inWindow(c, sid, tcp.seq(b, l4))) {
     return pt.dropped(DropReason.TcpOutOfWindow);
   }
   const tm = c.sRecF;
@@ -144,7 +142,7 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
   finishIpHeader(b, off, dIpAddr, dir === Direction.In && pt.cfg.hopCompensation);
   const dL4 = ~deltas & 0xffff;
   const inPort = r[o + R_PORTS]! >>> 16;
-  if (p === TCP) {
+  if (p === IpProto.Tcp) {
     put16(b, l4 + 2, inPort);
     if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
     else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
@@ -153,7 +151,7 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     if (ns !== st) t.setTcpState(sid, ns);
     tm[to + F_EXPIRES] = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
-  } else if (p === UDP) {
+  } else if (p === IpProto.Udp) {
     put16(b, l4 + 2, inPort);
     if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
     else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
@@ -183,13 +181,13 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
 function trackOut(c: TableColumns, r: Uint32Array, o: number, sid: number, b: Uint8Array, l4: number, tflags: number): void {
   let fl = r[o + R_FLAGS]!;
   let shift = (fl & RF_WSCALE_MASK) >>> RF_WSCALE_SHIFT;
-  if ((tflags & tcp.SYN) !== 0) {
+  if ((tflags & TcpFlag.Syn) !== 0) {
     shift = tcp.windowScale(b, l4);
     fl = (fl & ~RF_WSCALE_MASK) | (shift << RF_WSCALE_SHIFT);
   }
-  if ((tflags & tcp.ACKF) !== 0) {
+  if ((tflags & TcpFlag.Ack) !== 0) {
     c.sAckOut[sid] = tcp.ack(b, l4);
-    c.sWinOut[sid] = Math.min(tcp.window(b, l4) * ((tflags & tcp.SYN) !== 0 ? 1 : 2 ** shift), 0x40000000);
+    c.sWinOut[sid] = Math.min(tcp.window(b, l4) * ((tflags & TcpFlag.Syn) !== 0 ? 1 : 2 ** shift), 0x40000000);
     fl |= SF_TRACKED;
   }
   r[o + R_FLAGS] = fl >>> 0;

@@ -19,15 +19,14 @@ import type { PortPlan } from '../ports.js';
 import { insidePartition } from '../hash.js';
 import { handoff } from '../verdict.js';
 import type { Partition } from '../translate.js';
-
-const ICMP = 1;
+import { IpProto } from '../wire/ipv4.js';
 
 /** hairpinRoute's "continue here": 0 is no verdict (verdict kinds start at 1). */
 export const HERE = 0;
 
 /** Where the inbound half of a packet to external (addr, port) is translated. */
 export function inboundOwner(rules: RuleSet, plan: PortPlan, partitions: number, proto: number, ext: number, port: number): number {
-  if (proto !== ICMP) {
+  if (proto !== IpProto.Icmp) {
     const f = rules.matchForward(proto, ext, port);
     if (f >= 0) return insidePartition(proto, rules.forwardInAddr(f), rules.forwardInPort(f, port), partitions);
   }

@@ -25,10 +25,8 @@ import { Direction, FORWARD } from '../verdict.js';
 import type { Partition } from '../translate.js';
 import { finishIpHeader } from './header.js';
 import { hairpinRoute, HERE } from './hairpin.js';
-
-const TCP = 6;
-const UDP = 17;
-const ICMP = 1;
+import { IpProto } from '../wire/ipv4.js';
+import { WireError } from '../wire/result.js';
 
 /**
  * Translate an ICMP error (RFC 5508 §4.2). Inbound: the embedded packet is one we sent
@@ -39,7 +37,7 @@ const ICMP = 1;
 export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number, l4len: number, dir: number, now: number): number {
   const inner = l4 + icmp.EMBEDDED;
   const avail = l4len - icmp.EMBEDDED;
-  if (ip.validateEmbedded(b, inner, avail) !== DropReason.None) return pt.dropped(DropReason.IcmpErrorMalformed);
+  if (ip.validateEmbedded(b, inner, avail) !== WireError.None) return pt.dropped(DropReason.IcmpErrorMalformed);
   if ((u16(b, inner + ip.FLAGS_FRAG) & ip.FRAG_OFFSET_MASK) !== 0) return pt.dropped(DropReason.IcmpErrorMalformed);
   const ihl = (b[inner]! & 0x0f) << 2;
   // RFC 5508 REQ-3a: "If the IP checksum of the embedded packet fails to validate, the NAT
@@ -55,10 +53,10 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
   const idst = u32(b, inner + ip.DST);
   let isport: number;
   let idport: number;
-  if (ip2 === TCP || ip2 === UDP) {
+  if (ip2 === IpProto.Tcp || ip2 === IpProto.Udp) {
     isport = u16(b, il4);
     idport = u16(b, il4 + 2);
-  } else if (ip2 === ICMP) {
+  } else if (ip2 === IpProto.Icmp) {
     if (!icmp.isQuery(b[il4]!)) return pt.dropped(DropReason.IcmpErrorMalformed);
     isport = u16(b, il4 + icmp.ID);
     idport = 0;
@@ -72,15 +70,15 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
   if (dir === Direction.Out) {
     // Embedded: remote → inside host (a packet we delivered). Find the inside host's flow.
     // An ICMP query quoted in an error is the inside host's own request (source side).
-    const local = ip2 === ICMP ? isrc : idst;
-    const localPort = ip2 === ICMP ? isport : idport;
-    const rem = ip2 === ICMP ? idst : isrc;
-    const remPort = ip2 === ICMP ? 0 : isport;
+    const local = ip2 === IpProto.Icmp ? isrc : idst;
+    const localPort = ip2 === IpProto.Icmp ? isport : idport;
+    const rem = ip2 === IpProto.Icmp ? idst : isrc;
+    const remPort = ip2 === IpProto.Icmp ? 0 : isport;
     const sid = t.findSessionOut(ip2, local, localPort, rem, remPort);
     const mid = sid !== 0 ? t.sMap(sid) : t.findMappingOut(ip2, local, localPort);
     if (mid === 0) return pt.dropped(DropReason.IcmpErrorNoSession);
     const ext = c.mExt[mid]!;
-    rewriteEmbedded(b, inner, il4, iavail, ip2, ip2 === ICMP, local, ext, localPort, c.mExtPort[mid]!);
+    rewriteEmbedded(b, inner, il4, iavail, ip2, ip2 === IpProto.Icmp, local, ext, localPort, c.mExtPort[mid]!);
     // Outer: the source (an inside host or router) becomes the external address.
     finishError(pt, b, off, l4, l4len, ip.SRC, osrc, ext, pt.cfg.hopCompensation, 0);
     // About a hairpinned packet: it goes on in to the other inside host, routed by the quoted
@@ -94,7 +92,7 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
   // Inbound: embedded is a packet we sent (source = our external address:port), and the
   // error is addressed to that address.
   if (odst !== isrc) return pt.dropped(DropReason.IcmpErrorMalformed);
-  const sid = t.findSessionIn(ip2, isrc, isport, idst, ip2 === ICMP ? 0 : idport);
+  const sid = t.findSessionIn(ip2, isrc, isport, idst, ip2 === IpProto.Icmp ? 0 : idport);
   const mid = sid !== 0 ? t.sMap(sid) : t.findMappingIn(ip2, isrc, isport);
   if (mid === 0) return pt.dropped(DropReason.IcmpErrorNoSession);
   const inA = c.mIn[mid]!;
@@ -126,13 +124,13 @@ function rewriteEmbedded(b: Uint8Array, inner: number, il4: number, iavail: numb
   put32(b, inner + (srcSide ? ip.SRC : ip.DST), newA);
   putCheck(b, inner + ip.CHECK, applyDelta(getCheck(b, inner + ip.CHECK), dA));
   const dP = delta16(oldP, newP);
-  if (p === ICMP) {
+  if (p === IpProto.Icmp) {
     put16(b, il4 + icmp.ID, newP);
     if (iavail >= 4) putCheck(b, il4 + icmp.CHECK, applyDelta(getCheck(b, il4 + icmp.CHECK), dP));
     return;
   }
   put16(b, il4 + (srcSide ? 0 : 2), newP);
-  if (p === UDP) putCheck(b, il4 + udp.CHECK, applyDeltaUdp(getCheck(b, il4 + udp.CHECK), dA + dP));
+  if (p === IpProto.Udp) putCheck(b, il4 + udp.CHECK, applyDeltaUdp(getCheck(b, il4 + udp.CHECK), dA + dP));
   else if (iavail >= tcp.CHECK + 2) putCheck(b, il4 + tcp.CHECK, applyDelta(getCheck(b, il4 + tcp.CHECK), dA + dP));
 }
 
@@ -152,7 +150,7 @@ export function buildUnreachable(pt: Partition, b: Uint8Array, off: number, code
   out[0] = 0x45;
   put16(out, 2, total);
   out[8] = 64;
-  out[9] = ICMP;
+  out[9] = IpProto.Icmp;
   put32(out, 12, from);
   put32(out, 16, u32(b, off + ip.SRC));
   ip.fillChecksum(out, 0);

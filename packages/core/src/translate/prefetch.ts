@@ -12,8 +12,7 @@ import { ID_MASK, REC } from '../table.js';
 import { hash5 } from '../hash.js';
 import { Direction } from '../verdict.js';
 import type { Partition } from '../translate.js';
-
-const ICMP = 1;
+import { IpProto } from '../wire/ipv4.js';
 
 /**
  * A read-only hint before translating a batch: computes each packet's lookup key, and loads
@@ -41,7 +40,7 @@ export function prefetch(pt: Partition, b: Uint8Array, offs: Uint32Array, dirs: 
     const dst = ((b[o + 16]! << 24) | (b[o + 17]! << 16) | (b[o + 18]! << 8) | b[o + 19]!) >>> 0;
     let sp: number;
     let dp: number;
-    if (p === ICMP) {
+    if (p === IpProto.Icmp) {
       sp = (b[l4 + 4]! << 8) | b[l4 + 5]!;
       dp = 0;
     } else {
@@ -49,7 +48,7 @@ export function prefetch(pt: Partition, b: Uint8Array, offs: Uint32Array, dirs: 
       dp = (b[l4 + 2]! << 8) | b[l4 + 3]!;
     }
     // Outbound key: inside 5-tuple; inbound: (external, ext port, remote, remote port).
-    hashes[k] = dirs[k] === Direction.Out ? hash5(p, src, sp, dst, dp) : hash5(p, dst, p === ICMP ? sp : dp, src, p === ICMP ? 0 : sp);
+    hashes[k] = dirs[k] === Direction.Out ? hash5(p, src, sp, dst, dp) : hash5(p, dst, p === IpProto.Icmp ? sp : dp, src, p === IpProto.Icmp ? 0 : sp);
   }
   let sink = 0;
   const io = c.ixSessOut;

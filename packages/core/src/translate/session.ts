@@ -27,15 +27,13 @@ import { hash3 } from '../hash.js';
 import { delta16, delta32, fold, applyDelta, getCheck, putCheck } from '../wire/checksum.js';
 import { u32, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
-import * as tcp from '../wire/tcp.js';
 import * as icmp from '../wire/icmp.js';
 import { Direction, FORWARD, PASS, reply } from '../verdict.js';
 import type { Partition } from '../translate.js';
 import { buildUnreachable, icmpErrorAllowed } from './icmperror.js';
 import { releaseMapping } from './upkeep.js';
-
-const TCP = 6;
-const ICMP = 1;
+import { IpProto } from '../wire/ipv4.js';
+import { TcpFlag } from '../wire/tcp.js';
 
 /** Slow path outbound: returns the new session's id, or -verdict for the packet. */
 export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: number, p: number, src: number, sport: number, dst: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
@@ -46,10 +44,10 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
     return -PASS;
   }
   if (pt.isExternal(src)) return -pt.dropped(DropReason.Martian);
-  if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return -pt.dropped(DropReason.TcpNotSyn);
-  if (p === ICMP && !icmp.isQueryRequest(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
+  if (p === IpProto.Tcp && (tflags & (TcpFlag.Syn | TcpFlag.Ack | TcpFlag.Rst)) !== TcpFlag.Syn) return -pt.dropped(DropReason.TcpNotSyn);
+  if (p === IpProto.Icmp && !icmp.isQueryRequest(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
   // An inside host pinging our external address: the gateway answers, no session needed.
-  if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && pt.isExternal(dst)) {
+  if (p === IpProto.Icmp && b[l4] === icmp.ECHO_REQUEST && pt.isExternal(dst)) {
     if (firstFrag) return -pt.dropped(DropReason.NoMapping);
     return -answerEcho(pt, b, off, l4);
   }
@@ -121,7 +119,7 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   if (mid === 0) {
     // Echo requests to the gateway itself are answered (not when fragmented: one reply
     // fragment alone would be worse than none).
-    if (p === ICMP && b[l4] === icmp.ECHO_REQUEST && pt.isExternal(dst) && !firstFrag) return -answerEcho(pt, b, off, l4);
+    if (p === IpProto.Icmp && b[l4] === icmp.ECHO_REQUEST && pt.isExternal(dst) && !firstFrag) return -answerEcho(pt, b, off, l4);
     return -pt.dropped(DropReason.NoMapping);
   }
   const c = t.cols;
@@ -137,8 +135,8 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
     const f = pt.cfg.filtering;
     if (f !== 'endpoint' && !(f === 'address' && t.mappingHasRemote(mid, src, 0, false))) return -pt.dropped(DropReason.Filtered);
   }
-  if (p === TCP && (tflags & (tcp.SYN | tcp.ACKF | tcp.RST)) !== tcp.SYN) return -pt.dropped(DropReason.TcpNotSyn);
-  if (p === ICMP && !icmp.isQuery(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
+  if (p === IpProto.Tcp && (tflags & (TcpFlag.Syn | TcpFlag.Ack | TcpFlag.Rst)) !== TcpFlag.Syn) return -pt.dropped(DropReason.TcpNotSyn);
+  if (p === IpProto.Icmp && !icmp.isQuery(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
   const inA = c.mIn[mid]!;
   if (pt.hostLimit > 0 && t.hostSessions(inA) >= pt.hostLimit) return -pt.dropped(DropReason.HostLimit);
   const sid = t.newSession(mid, src, remPort);
@@ -163,7 +161,7 @@ function initSession(pt: Partition, sid: number, mid: number, now: number): void
   const dIp = fold(delta32(inA, ext));
   const dPort = delta16(c.mInPort[mid]!, c.mExtPort[mid]!);
   // ICMP has no pseudo-header: only the identifier changes its checksum.
-  t.setDeltas(sid, dIp, c.mProto[mid] === ICMP ? fold(dPort) : fold(dIp + dPort));
+  t.setDeltas(sid, dIp, c.mProto[mid] === IpProto.Icmp ? fold(dPort) : fold(dIp + dPort));
   c.sRecF[sid * REC_F + F_LAST] = now;
   t.setExpires(sid, now + pt.lifetime(c.mProto[mid]!, TcpState.SynOut));
   if (pt.hostCounting) t.hostAdd(inA, 1);

@@ -16,9 +16,7 @@ import { type RuleSet, RuleAction } from '../rules.js';
 import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_PINNED } from '../table.js';
 import { insidePartition } from '../hash.js';
 import type { Partition } from '../translate.js';
-
-const TCP = 6;
-const UDP = 17;
+import { IpProto } from '../wire/ipv4.js';
 
 /** Free a mapping with no sessions left and release its port. */
 export function releaseMapping(pt: Partition, mid: number, now: number): void {
@@ -127,7 +125,7 @@ export function syncStatics(pt: Partition, now: number): number {
   for (let i = 0; i < rs.rules.length; i++) {
     const r = rs.rules[i]!;
     if (r.kind !== 'forward') continue;
-    const p = r.proto === 'tcp' ? TCP : UDP;
+    const p = r.proto === 'tcp' ? IpProto.Tcp : IpProto.Udp;
     const ei = pt.extIndex(r.extAddr);
     if (ei < 0) continue;
     for (let port = r.extPorts.lo; port <= r.extPorts.hi; port++) {

@@ -12,10 +12,11 @@
  *   |  Error: the offending IP header + at least 64 bits of its data |
  *
  * Validate once: `validateIcmp(b, o, l4len)` checks 8 ≤ l4len and the checksum over the
- * whole message (l4len bounded by the IP total length). Errors are then checked again for
+ * whole message (l4len bounded by the IP total length; a first fragment, `whole` false, is only
+ * part of the message, so its checksum cannot be checked). The packet path calls it. Errors are then checked again for
  * their embedded packet (ipv4.validateEmbedded). RFC 5508 says which types a NAT translates.
  */
-import { DropReason } from '../drop.js';
+import { WireError } from './result.js';
 import { checksum } from './checksum.js';
 import { u16, put16 } from './bytes.js';
 
@@ -74,10 +75,10 @@ export function isError(t: number): boolean {
   return t === DEST_UNREACH || t === TIME_EXCEEDED || t === PARAM_PROBLEM || t === SOURCE_QUENCH;
 }
 
-export function validateIcmp(b: Uint8Array, o: number, l4len: number): DropReason {
-  if (l4len < HEADER_LEN) return DropReason.Truncated;
-  if (checksum(b, o, l4len) !== 0) return DropReason.BadIcmpChecksum;
-  return DropReason.None;
+export function validateIcmp(b: Uint8Array, o: number, l4len: number, whole = true): WireError {
+  if (l4len < HEADER_LEN) return WireError.Truncated;
+  if (whole && checksum(b, o, l4len) !== 0) return WireError.BadIcmpChecksum;
+  return WireError.None;
 }
 
 /** Recompute the ICMP checksum over `l4len` bytes. */

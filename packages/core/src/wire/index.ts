@@ -6,3 +6,4 @@ export * as icmp from './icmp.js';
 export * as checksum from './checksum.js';
 export * from './bytes.js';
 export { formatPacket } from './print.js';
+export * from './result.js';

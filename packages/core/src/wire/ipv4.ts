@@ -16,11 +16,13 @@
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  *   |                    Options (IHL > 5)                          |
  *
- * Validate once: `validateIPv4(b, o, len)` returns 0 only when version = 4, IHL ≥ 5,
- * 20 ≤ IHL·4 ≤ total length ≤ len and the header checksum is right. Every accessor below
- * assumes that check passed; callers bound payloads by the total length, never by `len`.
+ * Validate once: `validateIPv4(b, o, len)` returns 0 (WireError.None) only when version = 4,
+ * IHL ≥ 5, 20 ≤ IHL·4 ≤ total length ≤ len and the header checksum is right; `checkIPv4` is
+ * the same check without the checksum (the I/O thread's, before it reads addresses). Every
+ * accessor below assumes that check passed; callers bound payloads by the total length, never
+ * by `len`. Results are wire/ codes (result.ts); the core maps them to drop reasons.
  */
-import { DropReason } from '../drop.js';
+import { WireError } from './result.js';
 import { checksum, adjustAt, delta32 } from './checksum.js';
 import { u16, u32, put16, put32 } from './bytes.js';
 
@@ -40,9 +42,12 @@ export const FLAG_DF = 0x4000;
 export const FLAG_MF = 0x2000;
 export const FRAG_OFFSET_MASK = 0x1fff;
 
-export const PROTO_ICMP = 1;
-export const PROTO_TCP = 6;
-export const PROTO_UDP = 17;
+/** IP protocol numbers (IANA) masq knows: the one definition in the code base. */
+export const enum IpProto {
+  Icmp = 1,
+  Tcp = 6,
+  Udp = 17,
+}
 
 export function version(b: Uint8Array, o: number): number {
   return b[o + VER_IHL]! >>> 4;
@@ -117,19 +122,31 @@ export function rewriteDst(b: Uint8Array, o: number, a: number): void {
 }
 
 /**
- * The single bounds check for an IPv4 packet of `len` captured bytes at `o`. Returns
- * DropReason.None or why the packet is unusable.
+ * The bounds of an IPv4 packet of `len` captured bytes at `o`, without the checksum: what the
+ * I/O thread needs before it reads addresses, ports and the fragment field (dispatch.ts), and
+ * the first half of validateIPv4. Returns WireError.None or why the packet is unusable; a
+ * single byte is enough to recognise IPv6.
  */
-export function validateIPv4(b: Uint8Array, o: number, len: number): DropReason {
-  if (len < 1 || o + len > b.length) return DropReason.Truncated;
+export function checkIPv4(b: Uint8Array, o: number, len: number): WireError {
+  if (len < HEADER_LEN || o + len > b.length) return len >= 1 && b[o]! >>> 4 === 6 ? WireError.Ipv6 : WireError.Truncated;
   const v = b[o]! >>> 4;
-  if (v === 6) return DropReason.Ipv6;
-  if (v !== 4) return DropReason.NotIp;
-  if (len < HEADER_LEN) return DropReason.Truncated;
+  if (v === 6) return WireError.Ipv6;
+  if (v !== 4) return WireError.NotIp;
   const hl = (b[o]! & 0x0f) << 2;
-  if (hl < HEADER_LEN) return DropReason.BadIhl;
+  if (hl < HEADER_LEN) return WireError.BadIhl;
   const tl = u16(b, o + TOTAL_LEN);
-  if (tl < hl || tl > len) return DropReason.BadTotalLength;
+  if (tl < hl || tl > len) return WireError.BadTotalLength;
+  return WireError.None;
+}
+
+/**
+ * The single check for an IPv4 packet of `len` captured bytes at `o`: its bounds
+ * (checkIPv4) and its header checksum. Returns WireError.None or why the packet is unusable.
+ */
+export function validateIPv4(b: Uint8Array, o: number, len: number): WireError {
+  const e = checkIPv4(b, o, len);
+  if (e !== WireError.None) return e;
+  const hl = (b[o]! & 0x0f) << 2;
   if (hl === HEADER_LEN) {
     // The usual header, summed without a loop (ten words: no overflow to fold on the way).
     const s =
@@ -145,11 +162,11 @@ export function validateIPv4(b: Uint8Array, o: number, len: number): DropReason 
       ((b[o + 18]! << 8) | b[o + 19]!);
     const f = (s & 0xffff) + (s >>> 16);
     // A valid header sums to 0xffff (negative zero); 0 needs an all-zero header (v = 0).
-    if (((f & 0xffff) + (f >>> 16)) !== 0xffff) return DropReason.BadIpChecksum;
-    return DropReason.None;
+    if (((f & 0xffff) + (f >>> 16)) !== 0xffff) return WireError.BadIpChecksum;
+    return WireError.None;
   }
-  if (checksum(b, o, hl) !== 0) return DropReason.BadIpChecksum;
-  return DropReason.None;
+  if (checksum(b, o, hl) !== 0) return WireError.BadIpChecksum;
+  return WireError.None;
 }
 
 /**
@@ -159,12 +176,17 @@ export function validateIPv4(b: Uint8Array, o: number, len: number): DropReason 
  * header as they received it, some after decrementing TTL), but version, IHL and the 8 bytes
  * of transport header must be present.
  */
-export function validateEmbedded(b: Uint8Array, o: number, avail: number): DropReason {
-  if (avail < HEADER_LEN + 8) return DropReason.IcmpErrorMalformed;
-  if (b[o]! >>> 4 !== 4) return DropReason.IcmpErrorMalformed;
+export function validateEmbedded(b: Uint8Array, o: number, avail: number): WireError {
+  if (avail < HEADER_LEN + 8) return WireError.EmbeddedMalformed;
+  if (b[o]! >>> 4 !== 4) return WireError.EmbeddedMalformed;
   const hl = (b[o]! & 0x0f) << 2;
-  if (hl < HEADER_LEN || hl + 8 > avail) return DropReason.IcmpErrorMalformed;
-  return DropReason.None;
+  if (hl < HEADER_LEN || hl + 8 > avail) return WireError.EmbeddedMalformed;
+  return WireError.None;
+}
+
+/** A uint32 address as a dotted quad (the one formatter; addr.ts re-exports it). */
+export function formatIPv4(a: number): string {
+  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 }
 
 /** Read a 32-bit word (e.g. for pretty-printing IDs). */

@@ -7,29 +7,29 @@
  *   IP 10.200.0.2 > 198.51.100.10: ICMP echo request id 7 seq 1 len 64
  *   IP 198.51.100.10 > 198.51.100.100: ICMP unreachable code 3 [IP 198.51.100.100.60001 > 198.51.100.10.53: udp]
  */
-import { formatIPv4 } from '../addr.js';
-import { DROP_REASON_LABELS, DropReason } from '../drop.js';
+import { WireError, WIRE_ERROR_LABELS } from './result.js';
 import * as ip from './ipv4.js';
+import { formatIPv4, IpProto } from './ipv4.js';
 import * as tcp from './tcp.js';
 import * as udp from './udp.js';
 import * as icmp from './icmp.js';
 
 function l4Summary(b: Uint8Array, p: number, l4: number, avail: number, embedded: boolean): string {
-  if (p === ip.PROTO_TCP && avail >= (embedded ? 8 : tcp.HEADER_LEN)) {
+  if (p === IpProto.Tcp && avail >= (embedded ? 8 : tcp.HEADER_LEN)) {
     if (embedded) return 'tcp';
     const dl = avail - tcp.dataOffset(b, l4);
     return `tcp [${tcp.flagString(tcp.flags(b, l4))}] seq ${tcp.seq(b, l4)} ack ${tcp.ack(b, l4)} win ${tcp.window(b, l4)} len ${Math.max(0, dl)}`;
   }
-  if (p === ip.PROTO_UDP && avail >= udp.HEADER_LEN) {
+  if (p === IpProto.Udp && avail >= udp.HEADER_LEN) {
     return embedded ? 'udp' : `udp len ${udp.length(b, l4) - udp.HEADER_LEN}`;
   }
-  if (p === ip.PROTO_ICMP && avail >= icmp.HEADER_LEN) {
+  if (p === IpProto.Icmp && avail >= icmp.HEADER_LEN) {
     const t = icmp.type(b, l4);
     if (icmp.isQuery(t)) return `ICMP ${icmp.typeName(t)} id ${icmp.id(b, l4)} seq ${icmp.seq(b, l4)} len ${avail - 8}`;
     if (icmp.isError(t) && !embedded) {
       const inner = l4 + icmp.EMBEDDED;
       const innerAvail = avail - icmp.EMBEDDED;
-      const what = ip.validateEmbedded(b, inner, innerAvail) === DropReason.None
+      const what = ip.validateEmbedded(b, inner, innerAvail) === WireError.None
         ? describe(b, inner, innerAvail, true)
         : 'truncated';
       const mtu = t === icmp.DEST_UNREACH && icmp.code(b, l4) === icmp.CODE_FRAG_NEEDED ? ` mtu ${icmp.nextHopMtu(b, l4)}` : '';
@@ -50,7 +50,7 @@ function describe(b: Uint8Array, o: number, len: number, embedded: boolean): str
   const avail = tl - hl;
   const off = ip.fragOffset(b, o);
   const frag = ip.isFragment(b, o) ? ` (frag id ${ip.id(b, o)} off ${off * 8}${ip.moreFragments(b, o) ? '+' : ''})` : '';
-  const ports = off === 0 && (p === ip.PROTO_TCP || p === ip.PROTO_UDP) && avail >= 4;
+  const ports = off === 0 && (p === IpProto.Tcp || p === IpProto.Udp) && avail >= 4;
   const sa = ports ? `${formatIPv4(s)}.${tcp.sport(b, l4)}` : formatIPv4(s);
   const da = ports ? `${formatIPv4(d)}.${tcp.dport(b, l4)}` : formatIPv4(d);
   const rest = off === 0 ? l4Summary(b, p, l4, avail, embedded) : `proto ${p} len ${avail}`;
@@ -60,6 +60,6 @@ function describe(b: Uint8Array, o: number, len: number, embedded: boolean): str
 /** Describe the IPv4 packet at bytes[off, off+len). */
 export function formatPacket(bytes: Uint8Array, off = 0, len = bytes.length - off): string {
   const r = ip.validateIPv4(bytes, off, len);
-  if (r !== DropReason.None) return `invalid packet (${DROP_REASON_LABELS[r]}, ${len} bytes)`;
+  if (r !== WireError.None) return `invalid packet (${WIRE_ERROR_LABELS[r]}, ${len} bytes)`;
   return describe(bytes, off, len, false);
 }

@@ -20,7 +20,7 @@
  * is bounded by the IP total length. The checksum is not verified on the fast path (RFC 1624
  * updates keep a wrong checksum wrong, so the end host still rejects corruption).
  */
-import { DropReason } from '../drop.js';
+import { WireError } from './result.js';
 import { u16, u32, put16, put32 } from './bytes.js';
 
 export const HEADER_LEN = 20;
@@ -34,12 +34,17 @@ export const WINDOW = 14;
 export const CHECK = 16;
 export const URGENT = 18;
 
-export const FIN = 0x01;
-export const SYN = 0x02;
-export const RST = 0x04;
-export const PSH = 0x08;
-export const ACKF = 0x10;
-export const URG = 0x20;
+/** TCP flag bits (RFC 793, RFC 3168 for ECE/CWR): the one definition in the code base. */
+export const enum TcpFlag {
+  Fin = 0x01,
+  Syn = 0x02,
+  Rst = 0x04,
+  Psh = 0x08,
+  Ack = 0x10,
+  Urg = 0x20,
+  Ece = 0x40,
+  Cwr = 0x80,
+}
 
 export function sport(b: Uint8Array, o: number): number {
   return u16(b, o + SPORT);
@@ -75,11 +80,16 @@ export function setAck(b: Uint8Array, o: number, v: number): void {
   put32(b, o + ACK, v);
 }
 
-export function validateTcp(b: Uint8Array, o: number, l4len: number): DropReason {
-  if (l4len < HEADER_LEN) return DropReason.Truncated;
+/**
+ * The single check of a TCP header with `l4len` bytes of segment (bounded by the IP total
+ * length): 20 ≤ data offset ≤ l4len. The packet path (translate.ts) calls it before reading
+ * ports and flags.
+ */
+export function validateTcp(b: Uint8Array, o: number, l4len: number): WireError {
+  if (l4len < HEADER_LEN) return WireError.Truncated;
   const doff = (b[o + DATA_OFF]! >>> 4) << 2;
-  if (doff < HEADER_LEN || doff > l4len) return DropReason.BadL4Header;
-  return DropReason.None;
+  if (doff < HEADER_LEN || doff > l4len) return WireError.BadL4Header;
+  return WireError.None;
 }
 
 /**
@@ -109,13 +119,13 @@ export function windowScale(b: Uint8Array, o: number): number {
 /** tcpdump-style flag letters: S, F, R, P, . for ACK, U, E, W. */
 export function flagString(f: number): string {
   let s = '';
-  if (f & SYN) s += 'S';
-  if (f & FIN) s += 'F';
-  if (f & RST) s += 'R';
-  if (f & PSH) s += 'P';
-  if (f & URG) s += 'U';
-  if (f & 0x40) s += 'E';
-  if (f & 0x80) s += 'W';
-  if (f & ACKF) s += '.';
+  if (f & TcpFlag.Syn) s += 'S';
+  if (f & TcpFlag.Fin) s += 'F';
+  if (f & TcpFlag.Rst) s += 'R';
+  if (f & TcpFlag.Psh) s += 'P';
+  if (f & TcpFlag.Urg) s += 'U';
+  if (f & TcpFlag.Ece) s += 'E';
+  if (f & TcpFlag.Cwr) s += 'W';
+  if (f & TcpFlag.Ack) s += '.';
   return s === '' ? 'none' : s;
 }

@@ -10,10 +10,11 @@
  *   +--------+--------+--------+--------+
  *
  * Validate once: `validateUdp(b, o, l4len)` checks 8 ≤ length field ≤ l4len (l4len bounded by
- * the IP total length). A checksum of 0 means "none" (RFC 768) and stays 0 through
+ * the IP total length; a first fragment, `whole` false, carries only part of the datagram, so
+ * there only 8 ≤ length field). The packet path (translate.ts) calls it before reading ports. A checksum of 0 means "none" (RFC 768) and stays 0 through
  * translation; see checksum.ts `applyDeltaUdp`.
  */
-import { DropReason } from '../drop.js';
+import { WireError } from './result.js';
 import { u16, put16 } from './bytes.js';
 
 export const HEADER_LEN = 8;
@@ -41,9 +42,10 @@ export function setDport(b: Uint8Array, o: number, p: number): void {
   put16(b, o + DPORT, p);
 }
 
-export function validateUdp(b: Uint8Array, o: number, l4len: number): DropReason {
-  if (l4len < HEADER_LEN) return DropReason.Truncated;
+export function validateUdp(b: Uint8Array, o: number, l4len: number, whole = true): WireError {
+  if (l4len < HEADER_LEN) return WireError.Truncated;
   const ul = u16(b, o + LENGTH);
-  if (ul < HEADER_LEN || ul > l4len) return DropReason.BadL4Header;
-  return DropReason.None;
+  // The length field spans the whole datagram; a first fragment carries only part of it.
+  if (ul < HEADER_LEN || (whole && ul > l4len)) return WireError.BadL4Header;
+  return WireError.None;
 }
