@@ -19,7 +19,6 @@
  * Every flood is bounded in count and time; all traffic stays inside the test's namespaces.
  */
 
-import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { netnsSuite } from '../src/harness/suite.js';
 import { assertTornDown, chat, drops, sleep, stats, table, withGateway, type GatewayStats } from '../src/gateway/e2e.js';

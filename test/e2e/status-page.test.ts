@@ -52,7 +52,7 @@ async function until<T>(what: string, fn: () => Promise<T | null | false>, timeo
 const text = (page: Page, sel: string): Promise<string> => page.locator(sel).innerText();
 
 netnsTest('status page: loads clean, shows the flow by its inside address, its counters rise, the filter narrows the table, markup in a rule comment stays text', async (t) => {
-  const done = await withGateway({ hosts: 2 }, { masquerade: [`all from 10.0.0.0/8 to 0.0.0.0/0 # ${HOSTILE}`] }, async ({ topo, gw }) => {
+  const done = await withGateway({ hosts: 2 }, { masquerade: [`all from 10.0.0.0/8 to 0.0.0.0/0 # ${HOSTILE}`] }, async ({ topo }) => {
     const h = topo.inside[0];
     await topo.startServer(topo.serverNs, 'tcp-echo', { port: 7000 });
     await topo.startServer(topo.serverNs, 'udp-echo', { port: 7001, reflect: true, quiet: true });

@@ -34,7 +34,6 @@
  */
 import { ringBuffer } from './ring.js';
 import { pinBytes } from '@masq/core';
-import { WORKER_STAT_STRIDE, IO_STAT_SLOTS } from '@masq/metrics/statsLayout';
 
 export const CTL_STOP = 0;
 /** Per-partition doorbell counters start here: the I/O thread (or a peer) bumps them (doorbell.ts). */
@@ -44,13 +43,87 @@ export const CTL_PARKED = 16 + 64;
 export const CTL_SLOTS = 16 + 64 + 64;
 
 /**
- * Statistics blocks for the metrics actor, in the layout @masq/metrics declares
- * (statsLayout.ts): `workerStats` has one row of WORKER_STAT_STRIDE float64s per worker
- * (ring capacity and restarts written by the supervisor; ring depth, batches, packets and
- * TUN writes by the worker);
- * `ioStats` is written only by the I/O thread.
+ * Statistics blocks, besides the partitions' own blocks (@masq/core counters.ts): the
+ * worker-stats block and the io-stats block, read by the metrics actor (@masq/metrics, which
+ * imports this layout; the gateway knows nothing of metrics).
+ *
+ * Worker-stats block: one row per worker, WORKER_STAT_STRIDE float64s apart, row w starting
+ * at w * WORKER_STAT_STRIDE; the row order is the order of the worker names given to the
+ * metrics actor.
+ *
+ *   slot  name              kind     written by
+ *   0     RING_DEPTH        gauge    the worker itself, after each pop from its input ring
+ *   1     RING_CAPACITY     gauge    the supervisor, once, when it creates the ring
+ *   2     BATCHES           counter  the worker, after each batch
+ *   3     PACKETS           counter  the worker, after each batch (+ packets in the batch)
+ *   4     RESTARTS          counter  the supervisor, when it restarts the worker
+ *   5     TUN_WRITES        counter  the worker, packets it wrote to the TUN
+ *   6     TUN_WRITE_ERRORS  counter  the worker, packets the kernel refused
+ *   7     (padding)
+ *
+ * Io-stats block: IO_STAT_SLOTS float64s, written only by the I/O thread.
+ *
+ *   slot  name              kind
+ *   0     TUN_READS         counter  packets read from the TUN device
+ *   1     TUN_READ_ERRORS   counter  failed reads (not counting "would block")
+ *   2     TUN_WRITES        counter  packets written to the TUN device
+ *   3     TUN_WRITE_ERRORS  counter  failed writes (not counting "would block")
+ *   4     IPV6_IGNORED      counter  IPv6 packets read and discarded
+ *   5     BATCH_SIZE_SUM    counter  packets in all read batches
+ *   6     BATCH_COUNT       counter  read batches
+ *
+ * Each slot has exactly one writer, which stores with plain `+=` / `=`; readers read at any
+ * time without Atomics. That is safe for the same reason as the partition blocks: an aligned
+ * 8-byte store is not torn (see the clock above), and a reader that sees a counter one batch
+ * late only shifts an increment to the next scrape. A row is 64 bytes (one cache line) so that
+ * workers bumping their own rows never write the same line. Both blocks live in
+ * SharedArrayBuffers; a copied array would never change. Counters survive worker restarts:
+ * the supervisor keeps the block, the new worker continues from the old values.
  */
-export { WORKER_STAT, IO_STAT, WORKER_STAT_STRIDE, IO_STAT_SLOTS, workerStatIndex } from '@masq/metrics/statsLayout';
+export const WORKER_STAT = {
+  RING_DEPTH: 0,
+  RING_CAPACITY: 1,
+  BATCHES: 2,
+  PACKETS: 3,
+  RESTARTS: 4,
+  /** Packets this worker wrote to the TUN (each worker writes its own translations). */
+  TUN_WRITES: 5,
+  /** Of those, packets the kernel refused. */
+  TUN_WRITE_ERRORS: 6,
+} as const;
+
+/** Used slots per worker row. */
+export const WORKER_STAT_SLOTS = 7;
+/** Float64s from one row to the next: 8 × 8 bytes = one cache line. */
+export const WORKER_STAT_STRIDE = 8;
+
+/** Index of `slot` in worker `worker`'s row. */
+export function workerStatIndex(worker: number, slot: number): number {
+  return worker * WORKER_STAT_STRIDE + slot;
+}
+
+/** Slot offsets within the io-stats block. */
+export const IO_STAT = {
+  TUN_READS: 0,
+  TUN_READ_ERRORS: 1,
+  TUN_WRITES: 2,
+  TUN_WRITE_ERRORS: 3,
+  IPV6_IGNORED: 4,
+  BATCH_SIZE_SUM: 5,
+  BATCH_COUNT: 6,
+} as const;
+
+export const IO_STAT_SLOTS = 7;
+
+/** A zeroed worker-stats block for `workers` rows, over a SharedArrayBuffer. */
+export function allocWorkerStats(workers: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(workers * WORKER_STAT_STRIDE * 8));
+}
+
+/** A zeroed io-stats block over a SharedArrayBuffer. */
+export function allocIoStats(): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(IO_STAT_SLOTS * 8));
+}
 
 /**
  * Room a protocol helper may grow a packet by, in place (a rewritten FTP `PORT`/`227` or

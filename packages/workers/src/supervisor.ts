@@ -450,11 +450,11 @@ export class Gateway extends EventEmitter {
 
   /**
    * Start the metrics actor (prom-client in its own thread, reading the counters from shared
-   * memory at scrape time) listening on `listen` (HOST:PORT). Resolves with the bound address.
+   * memory at scrape time) listening on `addr`. `module` is the URL of the module that exports
+   * `runMetricsActor` (the CLI composes @masq/metrics in; this package does not import it).
+   * Resolves with the bound address.
    */
-  async startMetrics(listen: string, allowAll = false): Promise<{ host: string; port: number }> {
-    const { parseListen } = await import('@masq/metrics/server');
-    const addr = parseListen(listen);
+  async startMetrics(module: string, addr: { host: string; port: number }, allowAll = false): Promise<{ host: string; port: number }> {
     const { port1, port2 } = new MessageChannel();
     const init = {
       partitions: [...this.partitionCounters(), new Float64Array(this.memory.ioCounters)],
@@ -473,7 +473,7 @@ export class Gateway extends EventEmitter {
       },
     };
     this.metricsPort = port1;
-    this.metricsTask = this.pool.run({ kind: 'metrics', init, port: port2 } satisfies ActorTask, { transferList: [port2] }) as Promise<string>;
+    this.metricsTask = this.pool.run({ kind: 'metrics', module, init, port: port2 } satisfies ActorTask, { transferList: [port2] }) as Promise<string>;
     this.metricsTask.catch(() => {});
     const bound = await new Promise<{ host: string; port: number }>((resolve, reject) => {
       port1.on('message', (m: { type: string; host?: string; port?: number; message?: string }) => {
