@@ -1,0 +1,110 @@
+/**
+ * dependencies.test.ts — the package design's one-way dependencies, checked on the sources:
+ *
+ *   cli → workers → core, tun;  cli → metrics → workers (layout only), core
+ *   core/wire/  imports nothing outside wire/ (smoltcp's and gVisor's header packages)
+ *   core        imports nothing outside core (no package at all: no I/O, no metrics)
+ *   workers     does not import metrics (the CLI composes the metrics actor in)
+ *   metrics     does not import cli
+ *   tun         does not import core (it keeps its own small address parser)
+ *
+ * Every `import … from`, `export … from`, `import '…'` and `import('…')` with a string literal
+ * in packages/<name>/src is read (type-only imports count too: they are still a dependency of
+ * the source), and each package.json's dependencies must agree. A failure names the file,
+ * the line and the import.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO } from '../src/gateway/start.js';
+
+interface Import {
+  file: string;
+  line: number;
+  spec: string;
+}
+
+const IMPORT_RE = /(?:^|[;\s}])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...sources(p));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Every import specifier of package `pkg`'s sources (packages/<pkg>/src). */
+function importsOf(pkg: string): Import[] {
+  const out: Import[] = [];
+  for (const file of sources(path.join(REPO, 'packages', pkg, 'src'))) {
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    lines.forEach((text, i) => {
+      // Comment lines quote imports in prose; code never starts with these.
+      if (/^\s*(\*|\/\/|\/\*)/.test(text)) return;
+      for (const m of text.matchAll(IMPORT_RE)) out.push({ file: path.relative(REPO, file), line: i + 1, spec: (m[1] ?? m[2])! });
+    });
+  }
+  return out;
+}
+
+const where = (i: Import): string => `${i.file}:${i.line} imports '${i.spec}'`;
+const isPackage = (spec: string): boolean => !spec.startsWith('.');
+const masqPackage = (spec: string): string | null => /^@masq\/([^/]+)/.exec(spec)?.[1] ?? null;
+
+function dependenciesOf(pkg: string): string[] {
+  const j = JSON.parse(fs.readFileSync(path.join(REPO, 'packages', pkg, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  return Object.keys(j.dependencies ?? {});
+}
+
+test('core/wire imports nothing outside wire/', (t) => {
+  const wire = path.join('packages', 'core', 'src', 'wire');
+  const bad = importsOf('core')
+    .filter((i) => i.file.startsWith(wire + path.sep))
+    .filter((i) => isPackage(i.spec) || !path.join(path.dirname(i.file), i.spec).startsWith(wire + path.sep));
+  t.deepEqual(bad.map(where), []);
+});
+
+test('core imports no other package (not even a Node built-in: no I/O)', (t) => {
+  t.deepEqual(importsOf('core').filter((i) => isPackage(i.spec)).map(where), []);
+  t.deepEqual(dependenciesOf('core'), []);
+});
+
+test('workers does not import metrics', (t) => {
+  t.deepEqual(importsOf('workers').filter((i) => masqPackage(i.spec) === 'metrics').map(where), []);
+  t.false(dependenciesOf('workers').includes('@masq/metrics'), 'workers/package.json lists @masq/metrics');
+});
+
+test('metrics does not import cli', (t) => {
+  t.deepEqual(importsOf('metrics').filter((i) => masqPackage(i.spec) === 'cli').map(where), []);
+  t.false(dependenciesOf('metrics').includes('@masq/cli'), 'metrics/package.json lists @masq/cli');
+});
+
+test('tun does not import core', (t) => {
+  t.deepEqual(importsOf('tun').filter((i) => masqPackage(i.spec) === 'core').map(where), []);
+  t.false(dependenciesOf('tun').includes('@masq/core'), 'tun/package.json lists @masq/core');
+});
+
+test('no package imports a masq package its package.json does not list, and none imports cli', (t) => {
+  const bad: string[] = [];
+  for (const pkg of ['core', 'tun', 'workers', 'metrics', 'cli']) {
+    const deps = dependenciesOf(pkg);
+    for (const i of importsOf(pkg)) {
+      const m = masqPackage(i.spec);
+      if (m === null || m === pkg) continue;
+      if (m === 'cli') bad.push(`${where(i)}: nothing depends on the CLI`);
+      else if (!deps.includes(`@masq/${m}`)) bad.push(`${where(i)}: not in packages/${pkg}/package.json`);
+    }
+  }
+  t.deepEqual(bad, []);
+});
+
+test('the scanner sees the imports it checks (a guard against a broken pattern)', (t) => {
+  const cli = importsOf('cli').map((i) => i.spec);
+  t.true(cli.includes('@masq/workers'), 'cli imports @masq/workers');
+  t.true(cli.includes('@masq/metrics/server'), 'cli imports @masq/metrics/server');
+  t.true(importsOf('core').some((i) => i.file.endsWith(path.join('wire', 'print.ts')) && i.spec === './ipv4.js'));
+  t.true(importsOf('workers').some((i) => i.spec === '@masq/core'));
+});
