@@ -40,7 +40,11 @@ export interface OffloadOptions {
   tso4: boolean;
 }
 
-/** Parse a dotted quad into a host-order uint32, or null. */
+/**
+ * Parse a dotted quad into a host-order uint32, or null. The same rules as @masq/core's
+ * parseIPv4 (addr.ts), kept here on purpose: the device layer does not depend on the core
+ * (test/structure/dependencies.test.ts).
+ */
 function parseIPv4(s: string): number | null {
   const parts = s.split('.');
   if (parts.length !== 4) return null;

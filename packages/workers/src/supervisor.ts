@@ -89,6 +89,13 @@ interface Slot {
   task: Promise<string> | null;
 }
 
+/** Every forward must be to one of the external addresses (at start and at reload): ConfigError. */
+function checkForwards(rules: RuleSet, externals: readonly number[], advice: string): void {
+  for (const r of rules.rules) {
+    if (r.kind === 'forward' && !externals.includes(r.extAddr)) throw new ConfigError(`forward: ${formatIPv4(r.extAddr)} is not one of the external addresses${advice}`);
+  }
+}
+
 export class Gateway extends EventEmitter {
   readonly config: NatConfig;
   readonly tun: TunDevice;
@@ -169,15 +176,12 @@ export class Gateway extends EventEmitter {
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
+    // The gateway's own options are taken out; the rest is the NAT configuration.
     const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, sched: _sched, state: _st, stateInterval: _si, ...cfgIn } = opts;
-    void _tun; void _rt; void _sl; void _ss; void _mtu; void _log; void _off; void _sched; void _st; void _si;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
-    for (const r of rules.rules) {
-      if (r.kind === 'forward' && !config.externals.includes(r.extAddr))
-        throw new ConfigError(`forward: ${formatIPv4(r.extAddr)} is not one of the external addresses (${config.externals.map(formatIPv4).join(', ')}); add it with --address`);
-    }
+    checkForwards(rules, config.externals, ` (${config.externals.map(formatIPv4).join(', ')}); add it with --address`);
     const tun = openTun(opts.tun, opts.mtu, opts.offload ?? false, config.partitions);
     const gw = new Gateway(opts, config, rules, tun);
     try {
@@ -397,10 +401,7 @@ export class Gateway extends EventEmitter {
   /** Apply a new rule text live; returns sessions flushed because no rule allows them now. */
   async setRules(rulesText: string): Promise<number> {
     const rules = new RuleSet(parseRules(rulesText));
-    for (const r of rules.rules) {
-      if (r.kind === 'forward' && !this.config.externals.includes(r.extAddr))
-        throw new ConfigError(`forward: ${formatIPv4(r.extAddr)} is not one of the external addresses`);
-    }
+    checkForwards(rules, this.config.externals, '');
     this.rulesText = rulesText;
     this.spec.rulesText = rulesText;
     this.ioPort?.postMessage({ type: 'rules', rulesText, externals: this.config.externals });
