@@ -8,6 +8,7 @@ export * from './config.js';
 export * from './counters.js';
 export * from './dispatch.js';
 export * from './drop.js';
+export * from './expiry.js';
 export * from './hash.js';
 export * from './listing.js';
 export * from './nat.js';

@@ -7,7 +7,7 @@
  * sessions past their deadline to the owner over the nomination ring; the owner confirms
  * (the session may have been refreshed since) and frees. So each table keeps one writer.
  */
-import { SessionTable } from '@masq/core';
+import { SessionTable, nominateExpired } from '@masq/core';
 import { Ring } from './ring.js';
 import { CTL_STOP } from './layout.js';
 import { ring as ringDoorbell } from './doorbell.js';
@@ -39,20 +39,14 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
     if (now - lastSweep < SWEEP) continue;
     lastSweep = now;
     for (let p = 0; p < tables.length; p++) {
-      const t = tables[p]!;
       const ring = rings[p]!;
-      const high = t.sessionHigh;
-      let cur = cursors[p]!;
       let nominated = 0;
-      for (let k = 0; k < CHUNK && high > 1; k++) {
-        if (cur >= high) cur = 1;
-        if (t.sProto(cur) !== 0 && t.sExpires(cur) <= now) {
-          if (!ring.push(cur)) break;
-          nominated++;
-        }
-        cur++;
-      }
-      cursors[p] = cur;
+      // The one sweep (core expiry.ts); the owner confirms each nomination (partition-actor.ts).
+      cursors[p] = nominateExpired(tables[p]!, cursors[p]!, now, CHUNK, (sid) => {
+        if (!ring.push(sid)) return false;
+        nominated++;
+        return true;
+      });
       if (nominated > 0) ringDoorbell(ctl, spec.workerWakers, p);
     }
   }

@@ -16,6 +16,7 @@ import { type RuleSet, RuleAction } from '../rules.js';
 import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_PINNED } from '../table.js';
 import { insidePartition } from '../hash.js';
 import type { Partition } from '../translate.js';
+import { nominateExpired } from '../expiry.js';
 import { IpProto } from '../wire/ipv4.js';
 
 /** Free a mapping with no sessions left and release its port. */
@@ -51,21 +52,17 @@ export function confirmExpired(pt: Partition, sid: number, now: number): boolean
 }
 
 /**
- * Incremental expiry: examine at most `budget` session slots from where the last call
- * stopped, freeing those past their deadline. Returns how many were freed.
+ * Incremental expiry in one thread: the gateway's sweep (expiry.ts nominateExpired, as the
+ * timer actor runs it) over at most `budget` slots from where the last call stopped, each
+ * nomination confirmed by the owner's check at once. Returns how many were freed.
  */
 export function expire(pt: Partition, now: number, budget: number): number {
   const t = pt.table;
-  const high = t.sessionHigh;
-  let cur = t.expireCursor;
   let freed = 0;
-  const n = Math.min(budget, high - 1);
-  for (let k = 0; k < n; k++) {
-    if (cur <= 0 || cur >= high) cur = 1;
-    if (t.isLive(cur) && t.sExpires(cur) <= now && confirmExpired(pt, cur, now)) freed++;
-    cur++;
-  }
-  t.expireCursor = cur;
+  t.expireCursor = nominateExpired(t, t.expireCursor, now, budget, (sid) => {
+    if (confirmExpired(pt, sid, now)) freed++;
+    return true;
+  });
   return freed;
 }
 
