@@ -68,8 +68,9 @@ OPTIONS
                         SIGHUP or masq reload re-reads the file: rules and timeouts apply
                         live, the other keys at the next start
   --tun NAME            TUN device (≤ 15 characters)
-  --address IP          external address; repeat for a pool (an inside host always gets the
-                        same one: paired pooling). Route it into the TUN, do not assign it.
+  --address IP          external address; repeat for a pool of up to 16 (an inside host
+                        always gets the same one: paired pooling). Route it into the TUN, do
+                        not assign it.
   --masquerade RULE     translate matching outbound traffic (rules are tried in order; first
                         match wins). PROTO is all, tcp, udp or icmp; "any" = 0.0.0.0/0.
   --accept RULE         pass matching traffic untranslated (exclusion)

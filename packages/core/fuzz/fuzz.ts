@@ -683,7 +683,7 @@ export function runFuzz(opts: FuzzOptions): FuzzResult {
           kind,
           detail: `${detail}\n  last inputs:\n    ${ep.recent()}`,
           config: cfg.text,
-          replay: `pnpm fuzz --seed=${opts.seed} --epoch=${e} --packets=${i + 1}`,
+          replay: `pnpm fuzz --seed=${opts.seed} --epoch=${e} --epoch-packets=${epochPackets} --packets=${i + 1}`,
         });
       }
     };

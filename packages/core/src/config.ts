@@ -22,6 +22,7 @@
  */
 import { parseIPv4 } from './addr.js';
 import { DEFAULT_ALGS, checkAlgNames } from './alg/registry.js';
+import { MAX_EXTERNALS } from './counters.js';
 
 export type Filtering = 'endpoint' | 'address' | 'address-port';
 export type PortModeName = 'random' | 'preserve' | 'sequential';
@@ -54,9 +55,9 @@ export interface NatConfig {
   maxSessions: number;
   /** Number of partitions (translation workers). */
   partitions: number;
-  /** Sessions one inside host may hold (RFC 6888 REQ-5: state per subscriber); 0 = no limit (default 65536). Split over partitions. */
+  /** Sessions one inside host may hold (RFC 6888 REQ-5: state per subscriber); 0 = no limit (default 65536). Exact across partitions (hosts.ts). */
   hostSessionLimit: number;
-  /** External ports (mappings) one inside host may hold (RFC 6888 REQ-4); 0 = no limit (default 16384). Split over partitions. */
+  /** External ports (mappings) one inside host may hold (RFC 6888 REQ-4); 0 = no limit (default 16384). Exact across partitions (hosts.ts). */
   hostPortLimit: number;
   /**
    * Answer a new outbound flow refused for a resource or policy reason (port exhaustion, a
@@ -88,6 +89,14 @@ export class ConfigError extends Error {
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
+
+/**
+ * A session that an inbound packet creates (endpoint- or address-dependent filtering let a
+ * new remote endpoint in, or a port forward) lives this long until the inside host answers
+ * it; only then do the protocol's timers apply. Inbound packets alone never keep a mapping
+ * alive longer (RFC 4787 REQ-6: the refresh direction is outbound).
+ */
+export const UNANSWERED_TIMEOUT = 30_000;
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = {
   tcpEstablished: 2 * HOUR + 4 * MINUTE,
@@ -255,6 +264,8 @@ export function resolveConfig(input: ConfigInput): NatConfig {
   });
   if (externals.length === 0) throw new ConfigError('address: at least one external address is required (--address IP)');
   if (new Set(externals).size !== externals.length) throw new ConfigError('address: the same external address is given twice');
+  // Counters, metrics and the table keep one slot per external address (counters.ts).
+  if (externals.length > MAX_EXTERNALS) throw new ConfigError(`address: ${externals.length} external addresses given; at most ${MAX_EXTERNALS} are supported`);
   const timeouts: Timeouts = { ...DEFAULT_TIMEOUTS, ...(preset.timeouts ?? {}), ...(input.timeouts ?? {}) };
   const { preset: _p, timeouts: _t, externals: _e, ...rest } = input;
   void _p; void _t; void _e;

@@ -21,6 +21,10 @@
  *  - Pinned endpoints (alg/pins.ts): a TCP/UDP packet from an inside endpoint a protocol
  *    helper pinned (a related flow, e.g. an active-mode FTP data connection) goes outbound to
  *    the partition that pinned it, before any rule or hash: that partition holds its session.
+ *  - Held fragments expire as time passes whatever the load: every classify()
+ *    whose `now` has reached the earliest deadline moves the late ones aside, so holding places
+ *    never stay filled with orphans; the caller collects them with `expired()` (at least once
+ *    per batch) and drops them.
  *  - Only bounds needed to read addresses and ports are checked here; the partition
  *    validates fully.
  */
@@ -44,6 +48,19 @@ export const DISPATCH_HELD = -3;
 /** Bytes of a TCP or UDP header routing reads: source and destination port. */
 const PORTS_LEN = 4;
 
+/** Earliest deadline of the held fragments (Infinity: none). */
+function earliest(held: ReadonlyArray<{ until: number }>): number {
+  let d = Infinity;
+  for (const h of held) if (h.until < d) d = h.until;
+  return d;
+}
+
+const NO_HANDLES: number[] = [];
+
+const TCP = 6;
+const UDP = 17;
+const ICMP = 1;
+
 export class Dispatcher {
   /** Direction of the last classified packet (0 out, 1 in). */
   dir = 0;
@@ -61,6 +78,10 @@ export class Dispatcher {
   // Held fragments.
   private held: Array<{ handle: number; src: number; dst: number; key: number; until: number }> = [];
   private ready: Array<{ handle: number; partition: number; dir: number }> = [];
+  /** Earliest deadline among the held fragments (Infinity: none held). */
+  private heldDue = Infinity;
+  /** Held fragments past their deadline, not yet collected by expired(). */
+  private orphans: number[] = [];
 
   constructor(
     rules: RuleSet,
@@ -112,6 +133,7 @@ export class Dispatcher {
     const l4 = off + hl;
     const l4len = tl - hl;
     const ipId = u16(b, off + ip.ID);
+    if (now >= this.heldDue) this.sweep(now);
 
     if (fragOff !== 0) {
       const r = this.fragRoute(src, dst, p, ipId, now);
@@ -122,6 +144,7 @@ export class Dispatcher {
       if (handle < 0) return this.fail(DropReason.FragmentOrphan);
       if (this.held.length >= this.maxHeld) return this.fail(DropReason.FragmentBufferFull);
       this.held.push({ handle, src, dst, key: (p << 16) | ipId, until: now + this.fragTimeout });
+      this.heldDue = Math.min(this.heldDue, now + this.fragTimeout);
       return DISPATCH_HELD;
     }
 
@@ -148,7 +171,11 @@ export class Dispatcher {
       }
     }
     const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
-    if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) return DISPATCH_PASS;
+    if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) {
+      // Passed untranslated, but never unchecked: the same header checks as a translated packet.
+      const bad = passCheck(b, off, len, p, l4, l4len, (ff & 0x2000) !== 0);
+      return bad === DropReason.None ? DISPATCH_PASS : this.fail(bad);
+    }
     // Outbound: a masquerade rule covers the flow; or the packet comes from a port forward's
     // inside endpoint; or it is an ICMP error from a covered inside source (about a flow of
     // any protocol). A covered source sending anything else that no rule allows is refused.
@@ -286,6 +313,18 @@ export class Dispatcher {
       else keep.push(h);
     }
     this.held = keep;
+    this.heldDue = earliest(keep);
+  }
+
+  /** Move the held fragments whose deadline has come to the orphans. */
+  private sweep(now: number): void {
+    const keep: typeof this.held = [];
+    for (const h of this.held) {
+      if (h.until > now) keep.push(h);
+      else this.orphans.push(h.handle);
+    }
+    this.held = keep;
+    this.heldDue = earliest(keep);
   }
 
   /** Held fragments whose first fragment has now been dispatched, in arrival order. */
@@ -296,21 +335,40 @@ export class Dispatcher {
     return r;
   }
 
-  /** Held fragments that waited too long: the caller drops them (fragment_orphan). */
+  /** Held fragments that waited too long (by `now` or an earlier classify): the caller drops them (fragment_orphan). */
   expired(now: number): number[] {
-    if (this.held.length === 0) return [];
-    const out: number[] = [];
-    this.held = this.held.filter((h) => {
-      if (h.until > now) return true;
-      out.push(h.handle);
-      return false;
-    });
+    if (now >= this.heldDue) this.sweep(now);
+    if (this.orphans.length === 0) return NO_HANDLES;
+    const out = this.orphans;
+    this.orphans = [];
     return out;
   }
 
   get heldCount(): number {
     return this.held.length;
   }
+}
+
+/**
+ * The checks a packet an `accept` rule passes must pass (the translator's own for a first or
+ * whole datagram): the IPv4 header in full, checksum included, and for TCP, UDP and ICMP a
+ * transport header that fits. Returns DropReason.None or why not.
+ */
+function passCheck(b: Uint8Array, off: number, len: number, p: number, l4: number, l4len: number, firstFrag: boolean): number {
+  const r = ip.validateIPv4(b, off, len);
+  if (r !== WireError.None) return wireDrop(r);
+  if (p === TCP) {
+    if (l4len < 20) return DropReason.Truncated;
+    const doff = (b[l4 + 12]! >>> 4) << 2;
+    if (doff < 20 || doff > l4len) return DropReason.BadL4Header;
+  } else if (p === UDP) {
+    if (l4len < 8) return DropReason.Truncated;
+    const ul = u16(b, l4 + 4);
+    if (ul < 8 || (!firstFrag && ul > l4len)) return DropReason.BadL4Header;
+  } else if (p === ICMP && l4len < 8) {
+    return DropReason.Truncated;
+  }
+  return DropReason.None;
 }
 
 const EMPTY: Array<{ handle: number; partition: number; dir: number }> = [];

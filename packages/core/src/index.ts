@@ -10,6 +10,7 @@ export * from './dispatch.js';
 export * from './drop.js';
 export * from './expiry.js';
 export * from './hash.js';
+export * from './hosts.js';
 export * from './listing.js';
 export * from './nat.js';
 export * from './ports.js';

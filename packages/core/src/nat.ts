@@ -14,11 +14,11 @@ import { resolveConfig, type ConfigInput, type NatConfig } from './config.js';
 import { RuleSet, parseRules, type Rule } from './rules.js';
 import { PortPlan } from './ports.js';
 import { SessionTable, type TableSizes } from './table.js';
+import { hostCountsFor } from './hosts.js';
 import { Partition } from './translate.js';
 import { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS } from './dispatch.js';
 import { VerdictKind, verdictArg, verdictKind, Direction } from './verdict.js';
 import { C, sumCounters } from './counters.js';
-import { nextPow2 } from './arena.js';
 import { DropReason } from './drop.js';
 import { PinTable } from './alg/pins.js';
 
@@ -39,7 +39,6 @@ export function partitionSizes(cfg: NatConfig, staticPorts = 0): TableSizes {
   return {
     capacity: cap,
     mapCapacity: cap + Math.max(1024, 2 * staticPorts),
-    hostSlots: cfg.hostSessionLimit > 0 || cfg.hostPortLimit > 0 ? nextPow2(Math.min(cap * 2, 1 << 18)) : 0,
     fragSlots: 1024,
     externals: cfg.externals.length,
   };
@@ -71,9 +70,11 @@ export class Nat {
     const sizes = partitionSizes(this.config, forwardPortCount(this.rules.rules));
     this.pins = new PinTable(this.config.partitions);
     this.partitions = [];
+    // One per-host count table for all partitions: the limits hold exactly (hosts.ts).
+    const hosts = hostCountsFor(this.config);
     for (let i = 0; i < this.config.partitions; i++) {
       const table = new SessionTable(sizes, this.plan);
-      const p = new Partition({ config: this.config, rules: this.rules, plan: this.plan, index: i, table, pins: this.pins });
+      const p = new Partition({ config: this.config, rules: this.rules, plan: this.plan, index: i, table, pins: this.pins, hosts });
       p.syncStatics(0);
       this.partitions.push(p);
     }

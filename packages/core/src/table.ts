@@ -1,6 +1,6 @@
 /**
- * table.ts — one partition's masquerade table: mappings, sessions, their indices, per-host
- * counts, the fragment map, the port allocator state and the statistics block, all as
+ * table.ts — one partition's masquerade table: mappings, sessions, their indices, the
+ * fragment map, the port allocator state and the statistics block, all as
  * typed-array columns carved from ONE SharedArrayBuffer.
  *
  * Contract:
@@ -87,6 +87,8 @@ export const SF_MIDLINE_OUT = 128;
 export const SF_MIDLINE_IN = 1 << 20;
 /** The bits of R_FLAGS that hold SF_* flags. */
 export const SF_MASK = 0xfff000ff;
+/** Created by an inbound packet and not yet answered by the inside host (short timer). */
+export const SF_UNANSWERED = 1 << 21;
 
 /** Mapping flags. */
 export const MF_STATIC = 1;
@@ -106,7 +108,6 @@ const H_MAP_HIGH = 3;
 const H_MAP_FREE = 4;
 const H_MAP_COUNT = 5;
 const H_EXPIRE_CURSOR = 6;
-const H_HOST_COUNT = 7;
 const H_EXPECT_COUNT = 8;
 const H_SLOTS = 16;
 
@@ -115,8 +116,6 @@ export interface TableSizes {
   capacity: number;
   /** Mapping slots (sessions + static forwards). */
   mapCapacity: number;
-  /** Host-count table slots (power of two), 0 = no per-host accounting. */
-  hostSlots: number;
   /** Fragment map slots (power of two). */
   fragSlots: number;
   externals: number;
@@ -162,6 +161,8 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
     sDeltaIn: a.i32(n),
     sPDeltaIn: a.i32(n),
     sAlgLink: a.u32(n),
+    /** Generation of each session slot: bumped when the slot is freed (fragment cache key). */
+    sGen: a.u32(n),
     // mappings
     mProto: a.u8(m),
     mFlags: a.u8(m),
@@ -178,15 +179,12 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
     ixSessIn: a.i32(si),
     ixMapOut: a.i32(mi),
     ixMapIn: a.i32(mi),
-    // per-host session and port (mapping) counts
-    hKey: a.u32(s.hostSlots),
-    hCount: a.u32(s.hostSlots),
-    hPorts: a.u32(s.hostSlots),
-    // fragments: key (src, dst, proto<<16|id, dir) → session, expiry
+    // fragments: key (src, dst, proto<<16|id, dir) → session and its slot generation, expiry
     fSrc: a.u32(s.fragSlots),
     fDst: a.u32(s.fragSlots),
     fKey: a.u32(s.fragSlots),
     fSess: a.u32(s.fragSlots),
+    fGen: a.u32(s.fragSlots),
     fExpires: a.f64(s.fragSlots),
     // expectations (alg/engine.ts): mapping, expected remote, control session, helper, expiry
     xMap: a.u32(s.expectSlots ?? EXPECT_SLOTS),
@@ -233,7 +231,6 @@ export class SessionTable {
   private readonly h: Int32Array;
   private readonly smask: number;
   private readonly mmask: number;
-  private readonly hmask: number;
   private readonly fmask: number;
 
   constructor(sizes: TableSizes, plan: PortPlan, buffer?: SharedArrayBuffer) {
@@ -247,7 +244,6 @@ export class SessionTable {
     this.h = layout.header;
     this.smask = layout.ixSessOut.length - 1;
     this.mmask = layout.ixMapOut.length - 1;
-    this.hmask = sizes.hostSlots - 1;
     this.fmask = sizes.fragSlots - 1;
     // A new buffer's pages are mapped lazily: fault them all in now, at start (before anything
     // is written), so the first burst of new sessions does not pay a page fault per page.
@@ -621,6 +617,8 @@ export class SessionTable {
     // Clearing protocol and state marks the slot free for readers (isLive).
     c.sRec[sid * REC + R_EXTP] = 0;
     c.sRecF[sid * REC_F + F_EXPIRES] = 0;
+    // A new generation: fragment records naming the old session no longer match the slot.
+    c.sGen[sid] = (c.sGen[sid]! + 1) >>> 0;
     c.sNext[sid] = this.h[H_SESS_FREE]!;
     c.sPrev[sid] = 0;
     this.h[H_SESS_FREE] = sid;
@@ -647,90 +645,14 @@ export class SessionTable {
     this.h[H_EXPIRE_CURSOR] = v;
   }
 
-  // ---------------------------------------------------------------- per-host counts
-
-  private hostSlot(a: number): number {
-    if (this.hmask < 0) return -1;
-    const c = this.cols;
-    let i = hash3(0, a, 0) & this.hmask;
-    for (let k = 0; k <= this.hmask; k++) {
-      if (c.hCount[i] === 0 && c.hPorts[i] === 0) return -1;
-      if (c.hKey[i] === a) return i;
-      i = (i + 1) & this.hmask;
-    }
-    return -1;
-  }
-
-  /** Sessions currently held by inside host `a` (0 if not tracked). */
-  hostSessions(a: number): number {
-    const i = this.hostSlot(a);
-    return i < 0 ? 0 : this.cols.hCount[i]!;
-  }
-
-  /** External ports (mappings) currently held by inside host `a` (0 if not tracked). */
-  hostPorts(a: number): number {
-    const i = this.hostSlot(a);
-    return i < 0 ? 0 : this.cols.hPorts[i]!;
-  }
-
-  /**
-   * Add `dSessions` and `dPorts` (±1, 0) to host `a`'s counts; an entry goes when both reach
-   * 0. Returns false when the host table is full.
-   */
-  hostAdd(a: number, dSessions: number, dPorts = 0): boolean {
-    if (this.hmask < 0) return true;
-    const c = this.cols;
-    let i = hash3(0, a, 0) & this.hmask;
-    for (let k = 0; k <= this.hmask; k++) {
-      if (c.hCount[i] === 0 && c.hPorts[i] === 0) {
-        if (dSessions <= 0 && dPorts <= 0) return true;
-        if (this.h[H_HOST_COUNT]! * 2 >= this.hmask + 1) return false;
-        c.hKey[i] = a;
-        c.hCount[i] = Math.max(0, dSessions);
-        c.hPorts[i] = Math.max(0, dPorts);
-        this.h[H_HOST_COUNT]!++;
-        return true;
-      }
-      if (c.hKey[i] === a) {
-        c.hCount[i] = Math.max(0, c.hCount[i]! + dSessions);
-        c.hPorts[i] = Math.max(0, c.hPorts[i]! + dPorts);
-        if (c.hCount[i] === 0 && c.hPorts[i] === 0) this.hostRemoveAt(i);
-        return true;
-      }
-      i = (i + 1) & this.hmask;
-    }
-    return false;
-  }
-
-  private hostRemoveAt(slot: number): void {
-    const c = this.cols;
-    const mask = this.hmask;
-    let i = slot;
-    let j = slot;
-    for (;;) {
-      j = (j + 1) & mask;
-      if (c.hCount[j] === 0 && c.hPorts[j] === 0) break;
-      const k = hash3(0, c.hKey[j]!, 0) & mask;
-      const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
-      if (!inRange) {
-        c.hKey[i] = c.hKey[j]!;
-        c.hCount[i] = c.hCount[j]!;
-        c.hPorts[i] = c.hPorts[j]!;
-        i = j;
-      }
-    }
-    c.hKey[i] = 0;
-    c.hCount[i] = 0;
-    c.hPorts[i] = 0;
-    this.h[H_HOST_COUNT]!--;
-  }
-
   // ---------------------------------------------------------------- fragments
 
   /**
    * Remember that fragments (src, dst, proto, id) travelling in direction `dir` belong to
-   * session `sid` until `expires`. Probes 8 slots; an expired or matching slot is reused,
-   * else the soonest-expiring one is overwritten (bounded memory, RFC 4787 REQ-14).
+   * session `sid` (in its current generation: if the session is freed and its slot reused,
+   * the record no longer matches) until `expires`. Probes 8 slots; an expired or matching
+   * slot is reused, else the soonest-expiring one is overwritten (bounded memory, RFC 4787
+   * REQ-14).
    */
   fragPut(src: number, dst: number, proto: number, ipId: number, dir: number, sid: number, expires: number, now: number): void {
     const c = this.cols;
@@ -750,16 +672,20 @@ export class SessionTable {
     c.fDst[victim] = dst;
     c.fKey[victim] = key;
     c.fSess[victim] = sid;
+    c.fGen[victim] = c.sGen[sid]!;
     c.fExpires[victim] = expires;
   }
 
-  /** The session recorded for these fragments, or 0. */
+  /** The live session recorded for these fragments, or 0 (none, expired, or its slot reused). */
   fragGet(src: number, dst: number, proto: number, ipId: number, dir: number, now: number): number {
     const c = this.cols;
     const key = ((proto << 17) | (dir << 16) | ipId) >>> 0;
     let i = hash5(proto, src, ipId, dst, dir) & this.fmask;
     for (let k = 0; k < 8; k++) {
-      if (c.fSrc[i] === src && c.fDst[i] === dst && c.fKey[i] === key && c.fExpires[i]! > now) return c.fSess[i]!;
+      if (c.fSrc[i] === src && c.fDst[i] === dst && c.fKey[i] === key && c.fExpires[i]! > now) {
+        const sid = c.fSess[i]!;
+        return c.sGen[sid] === c.fGen[i] && this.isLive(sid) ? sid : 0;
+      }
       i = (i + 1) & this.fmask;
     }
     return 0;

@@ -39,7 +39,8 @@
  *  - RFC 4787 REQ-14: fragments: the first fragment is translated like any packet and
  *    remembered; later fragments (no ports) follow it by (src, dst, proto, IP ID). Ordering is
  *    restored before this point (dispatch.ts holds fragments that arrive before their first).
- *  - RFC 6888 REQ-4: per-inside-host session limit; REQ-11: no eviction on exhaustion.
+ *  - RFC 6888 REQ-4/REQ-5: per-inside-host port and session limits, exact across partitions
+ *    (hosts.ts); REQ-11: no eviction on exhaustion.
  *  - RFC 7857 §2.1-2.2: TCP opening (SYN) and closing (FIN, RST) timers, set apart; an RST
  *    never lengthens a session's deadline.
  */
@@ -49,6 +50,7 @@ import type { NatConfig } from './config.js';
 import type { RuleSet } from './rules.js';
 import { PortAllocator, PortPlan, PortMode } from './ports.js';
 import type { SessionTable } from './table.js';
+import { HostCounts, hostCountsFor } from './hosts.js';
 import { tcpLongLived, tcpClosingState } from './tcpstate.js';
 import { u16 } from './wire/bytes.js';
 import * as ip from './wire/ipv4.js';
@@ -77,6 +79,11 @@ export interface PartitionOptions {
   table: SessionTable;
   /** The pinned-endpoint table shared with the dispatcher (alg/pins.ts); none: no pinning. */
   pins?: PinTable | null;
+  /**
+   * The per-host counts every partition shares (hosts.ts): the limits are exact only when all
+   * partitions are given the same one. Default: a private one when a limit is set.
+   */
+  hosts?: HostCounts | null;
 }
 
 export class Partition {
@@ -100,10 +107,8 @@ export class Partition {
   readonly plan: PortPlan;
   readonly counters: Float64Array;
   externalSet: Uint32Array;
-  readonly hostLimit: number;
-  readonly hostPortLimit: number;
-  /** Per-host counts are kept when either limit is set. */
-  readonly hostCounting: boolean;
+  /** Per-host session and port counts, shared by all partitions; null when no limit is set. */
+  readonly hosts: HostCounts | null;
   // The last prefetch's packets, in order: translate() of the next one among them takes the
   // session id the prefetch found as a candidate (checked against the key like any lookup),
   // instead of hashing and probing again (translate/prefetch.ts).
@@ -130,9 +135,8 @@ export class Partition {
     // keys from the cryptographic generator.
     this.ports.seedIfFresh(o.config.seed ? (o.config.seed + o.index * 7919) >>> 0 || 1 : 0);
     this.externalSet = Uint32Array.from(o.config.externals);
-    this.hostLimit = o.config.hostSessionLimit > 0 ? Math.max(1, Math.ceil(o.config.hostSessionLimit / o.config.partitions)) : 0;
-    this.hostPortLimit = o.config.hostPortLimit > 0 ? Math.max(1, Math.ceil(o.config.hostPortLimit / o.config.partitions)) : 0;
-    this.hostCounting = this.hostLimit > 0 || this.hostPortLimit > 0;
+    this.hosts = o.hosts !== undefined ? o.hosts : hostCountsFor(o.config);
+    this.hosts?.recover(o.index);
     this.alg = new AlgEngine({
       table: o.table,
       ports: this.ports,

@@ -165,6 +165,12 @@ function main(init: IoInit): void {
             else stack[sp++] = r.handle;
           }
         }
+        // Held fragments expire as time passes, not only when the TUN is idle: under
+        // continuous traffic this is the only place they are collected.
+        for (const h of dispatcher.expired(now)) {
+          counters[C.DROPS + DropReason.FragmentOrphan]!++;
+          stack[sp++] = h;
+        }
         // Wake the workers first: the bookkeeping below can wait.
         for (let p = 0; p < P; p++) {
           if (rang[p]) {

@@ -2,7 +2,7 @@
  * spec.ts — what every actor is started with (structured-clonable: plain data and
  * SharedArrayBuffers), and how an actor rebuilds the core objects over shared memory.
  */
-import { PinTable, PortPlan, RuleSet, SessionTable, parseRules, type NatConfig, type TableSizes, Partition } from '@masq/core';
+import { PinTable, PortPlan, RuleSet, SessionTable, parseRules, hostCountsFor, type NatConfig, type TableSizes, Partition } from '@masq/core';
 import type { GatewayMemory } from './layout.js';
 import type { SchedPolicies } from './sched.js';
 
@@ -12,6 +12,8 @@ export interface GatewaySpec {
   memory: GatewayMemory;
   tables: SharedArrayBuffer[];
   tableSizes: TableSizes;
+  /** The per-host counts all partitions share (core hosts.ts); null when no host limit is set. */
+  hosts: SharedArrayBuffer | null;
   /** TUN fds to write translated packets to (one per queue; worker p uses fds[p % n]). */
   writeFds: number[];
   /** TUN fd the I/O thread reads. */
@@ -41,7 +43,8 @@ export function rulesOf(text: string): RuleSet {
 /** Rebuild partition p's table and translator over the shared buffer (restart-safe). */
 export function partitionOf(spec: GatewaySpec, p: number, plan = planOf(spec), rules = rulesOf(spec.rulesText)): Partition {
   const table = new SessionTable(spec.tableSizes, plan, spec.tables[p]);
-  return new Partition({ config: spec.config, rules, plan, index: p, table, pins: pinsOf(spec) });
+  const hosts = spec.hosts ? hostCountsFor(spec.config, spec.hosts) : null;
+  return new Partition({ config: spec.config, rules, plan, index: p, table, pins: pinsOf(spec), hosts });
 }
 
 /** The pinned-endpoint table over the shared buffer (layout.ts `pins`). */

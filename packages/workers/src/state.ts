@@ -51,7 +51,7 @@ export interface StateLayout {
   portHi: number;
   /** External addresses, dotted, in order (a session records the address and its index). */
   externals: string[];
-  /** Per-partition table sizes (capacity, mapCapacity, hostSlots, fragSlots, externals). */
+  /** Per-partition table sizes (capacity, mapCapacity, fragSlots, externals). */
   tableSizes: Record<string, number>;
   tableBytes: number;
 }
@@ -235,7 +235,7 @@ export function layoutDifference(saved: StateLayout, now: StateLayout): string |
     return `it was saved with external address(es) ${saved.externals.join(', ')} and this gateway has ${now.externals.join(', ')} (sessions are bound to their external address)`;
   for (const k of new Set([...Object.keys(saved.tableSizes), ...Object.keys(now.tableSizes)])) {
     if (saved.tableSizes[k] !== now.tableSizes[k]) {
-      const why = k === 'capacity' ? ' (--max-sessions)' : k === 'hostSlots' ? ' (per-host limits turned on or off)' : k === 'mapCapacity' ? ' (--max-sessions, or many more forwarded ports)' : '';
+      const why = k === 'capacity' ? ' (--max-sessions)' : k === 'mapCapacity' ? ' (--max-sessions, or many more forwarded ports)' : '';
       return `its tables were sized for ${k} ${String(saved.tableSizes[k])} and this gateway's are ${String(now.tableSizes[k])}${why}`;
     }
   }

@@ -19,6 +19,8 @@ import {
   SessionTable,
   parseRules,
   partitionSizes,
+  hostCountsFor,
+  recountHosts,
   forwardPortCount,
   resolveConfig,
   ruleWarnings,
@@ -144,7 +146,10 @@ export class Gateway extends EventEmitter {
     // The first time, before any reader starts (plain store: see the clock in layout.ts).
     new Float64Array(this.memory.clock)[0] = nowMs();
     this.stateInterval = opts.stateInterval ?? 60_000;
+    // The per-host counts all partitions share (exact limits); counted again from restored tables.
+    const hosts = hostCountsFor(config);
     if (opts.state !== undefined) this.state = this.restoreState(opts.state, plan);
+    if (hosts !== null && this.state?.restored) recountHosts(hosts, this.tables.map((b) => new SessionTable(this.tableSizes, plan, b)));
     const ws = new Float64Array(this.memory.workerStats);
     for (let p = 0; p < config.partitions; p++) ws[p * WORKER_STAT_STRIDE + WORKER_STAT.RING_CAPACITY] = this.memory.ringCapacity;
     this.waker = createWaker();
@@ -155,6 +160,7 @@ export class Gateway extends EventEmitter {
       memory: this.memory,
       tables: this.tables,
       tableSizes: this.tableSizes,
+      hosts: hosts?.buffer ?? null,
       writeFds: [...tun.fds],
       readFds: [...tun.fds],
       ioWaker: this.waker,

@@ -21,7 +21,7 @@
  * continues as inbound: hairpin.ts).
  */
 import { C, packetsSlot, protoIndex } from '../counters.js';
-import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN, SF_TRACKED, SF_ALG, SF_ALG_DATA, RF_WSCALE_MASK, RF_WSCALE_SHIFT, type TableColumns } from '../table.js';
+import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN, SF_UNANSWERED, SF_TRACKED, SF_ALG, SF_ALG_DATA, RF_WSCALE_MASK, RF_WSCALE_SHIFT, type TableColumns } from '../table.js';
 import { DropReason } from '../drop.js';
 import { AlgDir } from '../alg/types.js';
 import { tcpNext } from '../tcpstate.js';
@@ -87,6 +87,11 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
     if (icmp.isQueryRequest(b[l4]!)) tm[to + F_EXPIRES] = now + pt.cfg.timeouts.icmp;
   }
+  if ((sf & SF_UNANSWERED) !== 0) {
+    // The inside host answers a session an inbound packet made: the protocol's timers from now.
+    r[o + R_FLAGS] = r[o + R_FLAGS]! & ~SF_UNANSWERED;
+    if (p === IpProto.Icmp) tm[to + F_EXPIRES] = now + pt.cfg.timeouts.icmp;
+  }
   tm[to + F_LAST] = now;
   t.count(sid, R_PKT_OUT, 1);
   t.count(sid, R_BYTE_OUT, tl);
@@ -149,7 +154,9 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     const st = r[o + R_EXTP]! & 0xff;
     const ns = tcpNext(st, tflags, 1);
     if (ns !== st) t.setTcpState(sid, ns);
-    tm[to + F_EXPIRES] = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
+    // Unanswered (inbound-made, SF_UNANSWERED): inbound segments never extend its short timer.
+    const e = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
+    tm[to + F_EXPIRES] = (sf & SF_UNANSWERED) === 0 ? e : Math.min(e, tm[to + F_EXPIRES]!);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === IpProto.Udp) {
     put16(b, l4 + 2, inPort);

@@ -29,7 +29,7 @@ export function laterFragment(pt: Partition, b: Uint8Array, off: number, tl: num
   const ipId = u16(b, off + ip.ID);
   const d = dir === Direction.Out ? 0 : 1;
   const sid = t.fragGet(src, dst, p, ipId, d, now);
-  if (sid === 0 || !t.isLive(sid)) return pt.dropped(DropReason.FragmentOrphan);
+  if (sid === 0) return pt.dropped(DropReason.FragmentOrphan);
   pt.counters[C.FRAGMENTS]!++;
   let dIp: number;
   if (d === 0) {

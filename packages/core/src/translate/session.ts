@@ -21,7 +21,8 @@
 import { DropReason } from '../drop.js';
 import { C } from '../counters.js';
 import { RuleAction } from '../rules.js';
-import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_ALG_DATA, SF_INBOUND_CREATED, SF_HAIRPIN, REC_F, F_LAST } from '../table.js';
+import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_ALG_DATA, SF_INBOUND_CREATED, SF_HAIRPIN, SF_UNANSWERED, REC_F, F_LAST } from '../table.js';
+import { UNANSWERED_TIMEOUT } from '../config.js';
 import { TcpState } from '../tcpstate.js';
 import { hash3 } from '../hash.js';
 import { delta16, delta32, fold, applyDelta, getCheck, putCheck } from '../wire/checksum.js';
@@ -55,30 +56,34 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
   let mid = t.findMappingOut(p, src, sport);
   // Paired pooling (RFC 4787 REQ-2): the host's external address, also the source of a refusal.
   const ei = mid !== 0 ? t.cols.mExtIdx[mid]! : pt.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % pt.cfg.externals.length;
-  if (pt.hostLimit > 0 && t.hostSessions(src) >= pt.hostLimit) return -refuse(pt, b, off, DropReason.HostLimit, ei, now);
+  // RFC 6888 REQ-4/5: the host's session, and its port for a new mapping, are taken from the
+  // shared counts before anything is made (exact across partitions); every failure below
+  // gives them back.
+  const hosts = pt.hosts;
+  if (hosts !== null && !hosts.reserve(src, 1, mid === 0 ? 1 : 0, pt.index)) return -refuse(pt, b, off, DropReason.HostLimit, ei, now);
   let fresh = false;
   if (mid === 0) {
-    if (pt.hostPortLimit > 0 && t.hostPorts(src) >= pt.hostPortLimit) return -refuse(pt, b, off, DropReason.HostLimit, ei, now);
     const port = pt.ports.allocate(ei, p, src, sport, now, dst, dport);
     if (port < 0) {
+      hosts?.add(src, -1, -1, pt.index);
       pt.counters[C.PORT_ALLOC_FAILURES]!++;
       return -refuse(pt, b, off, DropReason.PortExhausted, ei, now);
     }
     mid = t.newMapping(p, src, sport, ei, pt.cfg.externals[ei]!, port, 0);
     if (mid === 0) {
       pt.ports.release(ei, p, port, now);
+      hosts?.add(src, -1, -1, pt.index);
       return -refuse(pt, b, off, DropReason.TableFull, ei, now);
     }
     pt.counters[C.PORTS_IN_USE + ei]!++;
-    if (pt.hostCounting) {
-      t.hostAdd(src, 0, 1);
-      t.cols.mFlags[mid]! |= MF_COUNTED;
-    }
+    // The mapping holds the port it was counted for (releaseMapping gives it back).
+    if (hosts !== null) t.cols.mFlags[mid]! |= MF_COUNTED;
     fresh = true;
   }
   const sid = t.newSession(mid, dst, dport);
   if (sid === 0) {
     if (fresh) releaseMapping(pt, mid, now);
+    hosts?.add(src, -1, 0, pt.index);
     return -refuse(pt, b, off, DropReason.TableFull, ei, now);
   }
   initSession(pt, sid, mid, now);
@@ -138,11 +143,19 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   if (p === IpProto.Tcp && (tflags & (TcpFlag.Syn | TcpFlag.Ack | TcpFlag.Rst)) !== TcpFlag.Syn) return -pt.dropped(DropReason.TcpNotSyn);
   if (p === IpProto.Icmp && !icmp.isQuery(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
   const inA = c.mIn[mid]!;
-  if (pt.hostLimit > 0 && t.hostSessions(inA) >= pt.hostLimit) return -pt.dropped(DropReason.HostLimit);
+  // Sessions made by inbound packets count against the inside host's limit too.
+  const hosts = pt.hosts;
+  if (hosts !== null && !hosts.reserve(inA, 1, 0, pt.index)) return -pt.dropped(DropReason.HostLimit);
   const sid = t.newSession(mid, src, remPort);
-  if (sid === 0) return -pt.dropped(DropReason.TableFull);
+  if (sid === 0) {
+    hosts?.add(inA, -1, 0, pt.index);
+    return -pt.dropped(DropReason.TableFull);
+  }
   initSession(pt, sid, mid, now);
-  t.addFlags(sid, SF_INBOUND_CREATED | (hairpinned ? SF_HAIRPIN : 0));
+  // RFC 4787 REQ-6: until the inside host answers, a short timer that inbound packets do
+  // not extend (fastpath.ts); the first outbound packet gives it the protocol's timers.
+  t.addFlags(sid, SF_INBOUND_CREATED | SF_UNANSWERED | (hairpinned ? SF_HAIRPIN : 0));
+  t.setExpires(sid, Math.min(t.sExpires(sid), now + UNANSWERED_TIMEOUT));
   if (expected >= 0) pt.alg.commit(expected, sid);
   else if ((mf & MF_STATIC) !== 0) {
     // A server inside behind a port forward: a helper chosen by its (inside) port.
@@ -164,7 +177,6 @@ function initSession(pt: Partition, sid: number, mid: number, now: number): void
   t.setDeltas(sid, dIp, c.mProto[mid] === IpProto.Icmp ? fold(dPort) : fold(dIp + dPort));
   c.sRecF[sid * REC_F + F_LAST] = now;
   t.setExpires(sid, now + pt.lifetime(c.mProto[mid]!, TcpState.SynOut));
-  if (pt.hostCounting) t.hostAdd(inA, 1);
 }
 
 /**

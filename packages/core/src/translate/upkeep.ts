@@ -25,9 +25,9 @@ export function releaseMapping(pt: Partition, mid: number, now: number): void {
   const ei = c.mExtIdx[mid]!;
   pt.ports.release(ei, c.mProto[mid]!, c.mExtPort[mid]!, now);
   pt.counters[C.PORTS_IN_USE + ei]!--;
-  if ((c.mFlags[mid]! & MF_COUNTED) !== 0) pt.table.hostAdd(c.mIn[mid]!, 0, -1);
   // A helper's expectation or pin must not outlive (or point at a reused) mapping.
   if ((c.mFlags[mid]! & (MF_EXPECT | MF_PINNED)) !== 0) pt.alg.mappingFreed(mid);
+  if ((c.mFlags[mid]! & MF_COUNTED) !== 0) pt.hosts?.add(c.mIn[mid]!, 0, -1, pt.index);
   pt.table.freeMapping(mid);
 }
 
@@ -37,7 +37,7 @@ export function removeSession(pt: Partition, sid: number, now: number): void {
   if (!t.isLive(sid)) return;
   const inA = t.sIn(sid);
   const mid = t.freeSession(sid);
-  if (pt.hostCounting) t.hostAdd(inA, -1);
+  pt.hosts?.add(inA, -1, 0, pt.index);
   if (mid !== 0) releaseMapping(pt, mid, now);
 }
 

@@ -14,9 +14,9 @@
  *    owns the port;
  *  - gauges (live sessions by protocol and TCP state, mappings, ports in use per external
  *    address) agree with the rows;
- *  - per-host counts (when a host limit is configured) agree with the sessions and counted
- *    mappings each inside host holds, and with `limits: true` no host holds more than its
- *    limits across all partitions;
+ *  - the shared per-host counts (when a host limit is configured) agree with the sessions and
+ *    counted mappings each inside host holds over all partitions, and with `limits: true` no
+ *    host holds more than its limits;
  *  - with `expired: true` (call it right after a full `expire(now)`): no session is live past
  *    its deadline.
  */
@@ -34,7 +34,7 @@ function addr(s: string): number {
 export interface ConsistencyOptions {
   /** A full expiry sweep has just run at `now`: nothing may be live past its deadline. */
   expired?: boolean;
-  /** Also hold every host to its configured limits, summed over partitions. */
+  /** Hold every host to its configured limits, summed over partitions (default true). */
   limits?: boolean;
 }
 
@@ -115,24 +115,27 @@ export function tableFaults(nat: Nat, now: number, opts: ConsistencyOptions = {}
         tot[1] += v[1];
         hostTotals.set(h, tot);
       }
-      out.push(...hostCountFaults(nat, part.index, hosts));
     }
   }
   for (let e = 0; e < nat.config.externals.length; e++) {
     if (portsInUse[e] !== liveMappingsByExt[e]) out.push(`external ${e}: ports-in-use gauge ${portsInUse[e]}, live mappings ${liveMappingsByExt[e]}`);
   }
-  if (counting && opts.limits) out.push(...hostLimitFaults(nat, hostTotals));
+  if (counting) out.push(...hostCountFaults(nat, hostTotals));
+  if (counting && opts.limits !== false) out.push(...hostLimitFaults(nat, hostTotals));
   return out;
 }
 
-/** The partition's per-host counts agree with what its hosts hold. */
-function hostCountFaults(nat: Nat, index: number, hosts: Map<number, [number, number]>): string[] {
+/** The shared per-host counts agree with what the hosts hold over all partitions, and hold no one else. */
+function hostCountFaults(nat: Nat, totals: Map<number, [number, number]>): string[] {
   const out: string[] = [];
-  const t = nat.partitions[index]!.table;
-  for (const [h, [s, m]] of hosts) {
-    if (t.hostSessions(h) !== s) out.push(`partition ${index}: host ${formatIPv4(h)} counted ${t.hostSessions(h)} sessions, holds ${s}`);
-    if (t.hostPorts(h) !== m) out.push(`partition ${index}: host ${formatIPv4(h)} counted ${t.hostPorts(h)} ports, holds ${m}`);
+  const hc = nat.partitions[0]!.hosts;
+  if (hc === null) return ['host limits set but no host counts kept'];
+  for (const p of nat.partitions) if (p.hosts !== hc) out.push(`partition ${p.index} keeps its own host counts`);
+  for (const [h, [s, m]] of totals) {
+    if (hc.sessionsOf(h) !== s) out.push(`host ${formatIPv4(h)}: counted ${hc.sessionsOf(h)} sessions, holds ${s}`);
+    if (hc.portsOf(h) !== m) out.push(`host ${formatIPv4(h)}: counted ${hc.portsOf(h)} ports, holds ${m}`);
   }
+  if (hc.hosts !== totals.size) out.push(`host counts have ${hc.hosts} entries, ${totals.size} hosts hold anything`);
   return out;
 }
 

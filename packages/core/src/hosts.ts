@@ -1,0 +1,203 @@
+/**
+ * hosts.ts — per-inside-host counts of sessions and external ports, ONE table shared by every
+ * partition, so that the per-host limits (RFC 6888 REQ-4 ports, REQ-5 state per subscriber)
+ * are exact however a host's flows hash over the partitions.
+ *
+ * Contract:
+ *  - Lives in one SharedArrayBuffer (`HostCounts.bytes(slots)`), written by every partition's
+ *    thread. Each operation runs under a spin lock in the buffer's header (Atomics
+ *    compareExchange to take it, Atomics.store to give it back): the JS memory model orders
+ *    the plain typed-array writes inside the section before the releasing store, and a thread
+ *    that takes the lock next sees them. Sections are a few dozen instructions on the slow
+ *    path only (a new session or mapping, a freed one), never per packet, so contention is
+ *    short and rare.
+ *  - `reserve(host, sessions, ports)` checks the limits and adds in one step: of two
+ *    partitions racing for a host's last session, exactly one wins. `add` gives counts back.
+ *  - The lock word holds the holder's partition + 1; a restarted partition owner clears a lock
+ *    its dead predecessor held (`recover`), so a worker killed inside a section cannot wedge
+ *    the others.
+ *  - Entries: open addressing with linear probing and backward-shift deletion; an entry goes
+ *    when both its counts reach 0. At most half the slots are used; a reserve that would pass
+ *    that is refused like a limit (the host table is sized for the session table).
+ */
+import { hash3 } from './hash.js';
+import { MF_COUNTED, type SessionTable } from './table.js';
+
+const H_LOCK = 0;
+const H_USED = 1;
+const H_WORDS = 4;
+
+export class HostCounts {
+  readonly buffer: SharedArrayBuffer;
+  private readonly h: Int32Array;
+  private readonly key: Uint32Array;
+  private readonly sessions: Uint32Array;
+  private readonly ports: Uint32Array;
+  private readonly mask: number;
+
+  /** Bytes for `slots` entries (a power of two). */
+  static bytes(slots: number): number {
+    return (H_WORDS + 3 * slots) * 4;
+  }
+
+  constructor(
+    slots: number,
+    readonly sessionLimit: number,
+    readonly portLimit: number,
+    buffer?: SharedArrayBuffer,
+  ) {
+    if (slots < 2 || (slots & (slots - 1)) !== 0) throw new RangeError(`hosts: ${slots} slots is not a power of two ≥ 2`);
+    this.buffer = buffer ?? new SharedArrayBuffer(HostCounts.bytes(slots));
+    this.h = new Int32Array(this.buffer, 0, H_WORDS);
+    this.key = new Uint32Array(this.buffer, H_WORDS * 4, slots);
+    this.sessions = new Uint32Array(this.buffer, (H_WORDS + slots) * 4, slots);
+    this.ports = new Uint32Array(this.buffer, (H_WORDS + 2 * slots) * 4, slots);
+    this.mask = slots - 1;
+  }
+
+  /** A restarted partition clears the lock its dead predecessor may have held. */
+  recover(partition: number): void {
+    Atomics.compareExchange(this.h, H_LOCK, partition + 1, 0);
+  }
+
+  private lock(who: number): void {
+    // Spin: the holder is inside a section of a few dozen instructions (see the header).
+    while (Atomics.compareExchange(this.h, H_LOCK, 0, who + 1) !== 0);
+  }
+
+  private unlock(): void {
+    Atomics.store(this.h, H_LOCK, 0);
+  }
+
+  /**
+   * Take `dSessions` sessions and `dPorts` ports for host `a` if its limits allow (a limit of
+   * 0 is none). Returns true when taken. `who` is the calling partition.
+   */
+  reserve(a: number, dSessions: number, dPorts: number, who: number): boolean {
+    if (dSessions <= 0 && dPorts <= 0) return true;
+    this.lock(who);
+    try {
+      let i = this.find(a);
+      const s = i < 0 ? 0 : this.sessions[i]!;
+      const p = i < 0 ? 0 : this.ports[i]!;
+      if (this.sessionLimit > 0 && dSessions > 0 && s + dSessions > this.sessionLimit) return false;
+      if (this.portLimit > 0 && dPorts > 0 && p + dPorts > this.portLimit) return false;
+      if (i < 0) {
+        i = this.insert(a);
+        if (i < 0) return false;
+      }
+      this.sessions[i] = s + dSessions;
+      this.ports[i] = p + dPorts;
+      return true;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Give back (negative) or add counts for host `a` without a limit check. */
+  add(a: number, dSessions: number, dPorts: number, who: number): void {
+    this.lock(who);
+    try {
+      let i = this.find(a);
+      if (i < 0) {
+        if (dSessions <= 0 && dPorts <= 0) return;
+        i = this.insert(a);
+        if (i < 0) return;
+      }
+      this.sessions[i] = Math.max(0, this.sessions[i]! + dSessions);
+      this.ports[i] = Math.max(0, this.ports[i]! + dPorts);
+      if (this.sessions[i] === 0 && this.ports[i] === 0) this.removeAt(i);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Sessions host `a` holds (readers: a racy but never torn 32-bit read). */
+  sessionsOf(a: number): number {
+    const i = this.find(a);
+    return i < 0 ? 0 : this.sessions[i]!;
+  }
+
+  /** External ports (mappings) host `a` holds. */
+  portsOf(a: number): number {
+    const i = this.find(a);
+    return i < 0 ? 0 : this.ports[i]!;
+  }
+
+  /** Hosts with an entry. */
+  get hosts(): number {
+    return this.h[H_USED]!;
+  }
+
+  private used(i: number): boolean {
+    return this.sessions[i] !== 0 || this.ports[i] !== 0;
+  }
+
+  private find(a: number): number {
+    let i = hash3(0, a, 0) & this.mask;
+    for (let k = 0; k <= this.mask; k++) {
+      if (!this.used(i)) return -1;
+      if (this.key[i] === a) return i;
+      i = (i + 1) & this.mask;
+    }
+    return -1;
+  }
+
+  /** A fresh entry for `a` (counts 0, filled by the caller), or -1 when half full. */
+  private insert(a: number): number {
+    if (this.h[H_USED]! * 2 >= this.mask + 1) return -1;
+    let i = hash3(0, a, 0) & this.mask;
+    while (this.used(i)) i = (i + 1) & this.mask;
+    this.key[i] = a;
+    this.h[H_USED]!++;
+    return i;
+  }
+
+  private removeAt(slot: number): void {
+    const mask = this.mask;
+    let i = slot;
+    let j = slot;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (!this.used(j)) break;
+      const k = hash3(0, this.key[j]!, 0) & mask;
+      const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
+      if (!inRange) {
+        this.key[i] = this.key[j]!;
+        this.sessions[i] = this.sessions[j]!;
+        this.ports[i] = this.ports[j]!;
+        i = j;
+      }
+    }
+    this.key[i] = 0;
+    this.sessions[i] = 0;
+    this.ports[i] = 0;
+    this.h[H_USED]!--;
+  }
+}
+
+/** Host table slots for a gateway with `cfg` (0: no limit configured, no counting). */
+export function hostSlotsFor(cfg: { maxSessions: number; hostSessionLimit: number; hostPortLimit: number }): number {
+  if (cfg.hostSessionLimit <= 0 && cfg.hostPortLimit <= 0) return 0;
+  let n = 2;
+  while (n < Math.min(cfg.maxSessions * 2, 1 << 18)) n *= 2;
+  return n;
+}
+
+/** The shared host counts of a gateway with `cfg` (over `buffer` when given), or null when no limit is set. */
+export function hostCountsFor(cfg: { maxSessions: number; hostSessionLimit: number; hostPortLimit: number }, buffer?: SharedArrayBuffer): HostCounts | null {
+  const slots = hostSlotsFor(cfg);
+  return slots === 0 ? null : new HostCounts(slots, cfg.hostSessionLimit, cfg.hostPortLimit, buffer);
+}
+
+/**
+ * Count again, from the tables, what every inside host holds (after the tables were filled
+ * from a state file: the counts live outside the tables). `hosts` must be empty.
+ */
+export function recountHosts(hosts: HostCounts, tables: readonly SessionTable[]): void {
+  for (const t of tables) {
+    const c = t.cols;
+    for (let sid = 1; sid < t.sessionHigh; sid++) if (t.isLive(sid)) hosts.add(t.sIn(sid), 1, 0, 0);
+    for (let mid = 1; mid < t.mappingHigh; mid++) if (t.isMappingLive(mid) && (c.mFlags[mid]! & MF_COUNTED) !== 0) hosts.add(c.mIn[mid]!, 0, 1, 0);
+  }
+}
