@@ -1,7 +1,7 @@
 /**
  * fuzz.test.ts — the fuzz target (fuzz/fuzz.ts) for a bounded count in the test suite: at
- * least 1,000,000 packets (MASQ_FUZZ_PACKETS to change), in fifty parts (epochs of 10,000
- * packets, one configuration each) so that no single test runs for long, from a printed seed
+ * least 1,000,000 packets (MASQ_FUZZ_PACKETS to change), in a hundred parts of one epoch
+ * (10,000 packets, one configuration) each, so that no single test runs for long, from a printed seed
  * (MASQ_FUZZ_SEED to replay; each part runs the epochs that follow the previous part's, so
  * one seed covers the whole count). Any finding fails the test with the line that replays it
  * (`pnpm fuzz --seed S --epoch E --epoch-packets 10000`).
@@ -11,7 +11,7 @@ import { runFuzz } from '../fuzz/fuzz.js';
 
 const PACKETS = Number(process.env.MASQ_FUZZ_PACKETS ?? 1_000_000);
 const SEED = process.env.MASQ_FUZZ_SEED ? Number(process.env.MASQ_FUZZ_SEED) : 1 + Math.floor(Math.random() * 0xfffffffe);
-const PARTS = 50;
+const PARTS = 100;
 const EPOCH = 10_000;
 const PER_PART = Math.ceil(PACKETS / PARTS / EPOCH) * EPOCH;
 
