@@ -165,7 +165,8 @@ async function client(a: ClientArgs): Promise<number> {
     }
     case 'crash-worker': {
       const r = (await request(sock, 'crash-worker', { worker: a.worker })) as { crashed: number };
-      out(`worker ${r.crashed} crashed on purpose; the supervisor restarts it on its partition`);
+      // JSON, as before: scripts and the supervisor tests read it.
+      out(JSON.stringify(r));
       return 0;
     }
   }
