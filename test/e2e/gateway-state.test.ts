@@ -23,7 +23,7 @@ netnsTest('--state: an upload in progress, an idle TCP connection and a UDP flow
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'masq-state-e2e-'));
   const file = path.join(dir, 'masq.state');
   const topo = await createTopology({ mode: 'masq', hosts: 2 });
-  // A small table (the default is 1,000,000 sessions, 199 MB) keeps each start and save quick.
+  // A small table (the default is 1,000,000 sessions, 200 MB) keeps each start and save quick.
   const extra = ['--state', file, '--state-interval', '2s', '--max-sessions', '50000'];
   let gw: RunningGateway | null = null;
   try {

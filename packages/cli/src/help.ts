@@ -87,7 +87,7 @@ OPTIONS
                         (both), udp (5m, ≥ 2m), icmp (60s, ≥ 60s), fragment (2s)
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
                         (TCP 15 min is below RFC 5382's 2h4m: docs/CONFORMANCE.md)
-  --max-sessions N      table capacity across workers (default 1000000; ~196 bytes each)
+  --max-sessions N      table capacity across workers (default 1000000; ~200 bytes each)
   --host-limit N        sessions one inside host may hold (RFC 6888 REQ-5; default 65536;
                         0: no limit)
   --host-port-limit N   external ports (mappings) one inside host may hold (RFC 6888 REQ-4;

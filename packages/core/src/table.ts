@@ -18,7 +18,7 @@
  *    may read columns (listings, expiry nomination) and must tolerate a torn view; they never
  *    write. Because every byte of state is in the shared buffer, a restarted owner rebuilds
  *    the views over the same buffer and continues where the dead one stopped.
- *  - Memory: `tableBytes(capacity)` says how much; about 196 bytes per session slot
+ *  - Memory: `tableBytes(capacity)` says how much; about 200 bytes per session slot
  *    including its share of mappings and indices (see docs).
  */
 import { Arena, placeLayout, nextPow2 } from './arena.js';
