@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Gateway } from '@masq/workers';
 import { EventSampler, eventMatches, type SessionEvent } from './events.js';
-import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, ruleWarnings, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, algNames, algErrorSlot, ALG_ERROR_LABELS, type SessionFilter, type Rule } from '@masq/core';
+import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, ruleWarnings, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, algNames, algErrorSlot, bytesOf, ALG_ERROR_LABELS, type SessionFilter, type Rule } from '@masq/core';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_CONTROL_PATH = '/run/masq/control.sock';
@@ -92,7 +92,7 @@ export function statsObject(gw: Gateway): Record<string, unknown> {
   const workers = gw.partitionCounters().map((b, i) => ({ worker: i, packets: b[C.PACKETS]! + b[C.PACKETS + 1]! + b[C.PACKETS + 2]! + b[C.PACKETS + 4]! + b[C.PACKETS + 5]! + b[C.PACKETS + 6]!, sessions: b[C.LIVE_BY_PROTO]! + b[C.LIVE_BY_PROTO + 1]! + b[C.LIVE_BY_PROTO + 2]! }));
   return {
     packets,
-    bytes: { out: c[C.BYTES]!, in: c[C.BYTES + 1]! },
+    bytes: { out: bytesOf(c, 0), in: bytesOf(c, 1) },
     drops,
     sessions,
     tcpStates,

@@ -40,8 +40,8 @@ export const MAX_EXTERNALS = 16;
 export const C = {
   /** packets[dir][proto]: 2 × 4 */
   PACKETS: block(2 * 4),
-  /** bytes[dir]: 2 */
-  BYTES: block(2),
+  /** bytes[dir][proto] (IP total length): 2 × 4 */
+  BYTES: block(2 * 4),
   /** drops[reason] */
   DROPS: block(DROP_REASON_COUNT),
   SESSIONS_CREATED: block(1),
@@ -81,6 +81,17 @@ export function algErrorSlot(alg: number, reason: number): number {
 
 export function packetsSlot(dir: number, protoIdx: number): number {
   return C.PACKETS + dir * 4 + protoIdx;
+}
+
+export function bytesSlot(dir: number, protoIdx: number): number {
+  return C.BYTES + dir * 4 + protoIdx;
+}
+
+/** Bytes in direction `dir` over every protocol, from a counter block (or a sum of blocks). */
+export function bytesOf(c: Float64Array, dir: number): number {
+  let n = 0;
+  for (let p = 0; p < 4; p++) n += c[C.BYTES + dir * 4 + p]!;
+  return n;
 }
 
 /** Sum several partitions' blocks into a fresh array (for readers). */

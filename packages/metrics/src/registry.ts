@@ -26,7 +26,7 @@
  *  - Gauge readings that are not finite are exposed as 0 (shared memory never holds them
  *    unless a writer is broken; NaN would poison every sum on the dashboard).
  */
-import { C, COUNTER_SLOTS, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, algErrorSlot, packetsSlot } from '@masq/core/counters';
+import { C, COUNTER_SLOTS, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, algErrorSlot, bytesSlot, packetsSlot } from '@masq/core/counters';
 import { DROP_REASON_COUNT, DROP_REASON_LABELS } from '@masq/core/drop';
 import { ALG_ERROR_COUNT, ALG_ERROR_LABELS } from '@masq/core/alg/types';
 import { algNames } from '@masq/core/alg/registry';
@@ -279,8 +279,10 @@ export function createMasqRegistry(source: MetricsSource, options: MasqRegistryO
       for (let p = 0; p < PROTO_INDEX_NAMES.length; p++)
         emit({ direction: DIRECTION_LABELS[d], proto: PROTO_INDEX_NAMES[p] }, slot(s, packetsSlot(d, p)));
   });
-  counter('masq_bytes_total', 'Bytes of IPv4 packets translated (IP header included), by direction.', ['direction'], (emit, s) => {
-    for (let d = 0; d < DIRECTION_LABELS.length; d++) emit({ direction: DIRECTION_LABELS[d] }, slot(s, C.BYTES + d));
+  counter('masq_bytes_total', 'Bytes of IPv4 packets translated (IP header included), by direction and protocol.', ['direction', 'proto'], (emit, s) => {
+    for (let d = 0; d < DIRECTION_LABELS.length; d++)
+      for (let p = 0; p < PROTO_INDEX_NAMES.length; p++)
+        emit({ direction: DIRECTION_LABELS[d], proto: PROTO_INDEX_NAMES[p] }, slot(s, bytesSlot(d, p)));
   });
   counter('masq_drops_total', 'Packets dropped, by reason.', ['reason'], (emit, s) => {
     for (let r = 1; r < DROP_REASON_COUNT; r++) emit({ reason: DROP_REASON_LABELS[r] }, slot(s, C.DROPS + r));

@@ -146,7 +146,8 @@
   const charts = {
     out: new Chart($('chart-packets-out'), 180, si),
     in: new Chart($('chart-packets-in'), 180, si),
-    bytes: new Chart($('chart-bytes'), 180, bytes),
+    bytesOut: new Chart($('chart-bytes-out'), 180, bytes),
+    bytesIn: new Chart($('chart-bytes-in'), 180, bytes),
     drops: new Chart($('chart-drops'), 180, si),
     workers: new Chart($('chart-workers'), 130, si),
   };
@@ -180,7 +181,8 @@
     const protos = ['tcp', 'udp', 'icmp', 'other'];
     charts.out.set(protos, xs, protos.map((p) => s(`packets.out.${p}`)));
     charts.in.set(protos, xs, protos.map((p) => s(`packets.in.${p}`)));
-    charts.bytes.set(['out', 'in'], xs, [s('bytes.out'), s('bytes.in')]);
+    charts.bytesOut.set(protos, xs, protos.map((p) => s(`bytes.out.${p}`)));
+    charts.bytesIn.set(protos, xs, protos.map((p) => s(`bytes.in.${p}`)));
     const reasons = Object.keys(hist.series).filter((n) => n.startsWith('drops.') && hist.series[n].some((v) => v > 0));
     if (reasons.length === 0) charts.drops.set(['no drops'], xs, [xs.map(() => 0)]);
     else charts.drops.set(reasons.map((r) => r.slice(6)), xs, reasons.map((r) => hist.series[r]));

@@ -2,7 +2,7 @@
  * filled.ts — a statistics fixture with a distinct value in every exposed slot, so that a
  * series wired to the wrong slot shows. Used by the golden and end-to-end tests.
  */
-import { C, algErrorSlot, packetsSlot } from '@masq/core/counters';
+import { C, algErrorSlot, bytesSlot, packetsSlot } from '@masq/core/counters';
 import { ALG_ERROR_COUNT } from '@masq/core/alg/types';
 import { DROP_REASON_COUNT } from '@masq/core/drop';
 
@@ -19,7 +19,7 @@ import { makeInit } from './helpers.js';
 export function partitionBaseValues(): Map<number, number> {
   const x = new Map<number, number>();
   for (let d = 0; d < 2; d++) for (let p = 0; p < 4; p++) x.set(packetsSlot(d, p), 100 + 10 * d + p);
-  for (let d = 0; d < 2; d++) x.set(C.BYTES + d, 200 + d);
+  for (let d = 0; d < 2; d++) for (let p = 0; p < 4; p++) x.set(bytesSlot(d, p), 200 + 10 * d + p);
   for (let r = 1; r < DROP_REASON_COUNT; r++) x.set(C.DROPS + r, 300 + r);
   x.set(C.SESSIONS_CREATED, 400);
   for (let p = 0; p < 4; p++) x.set(C.SESSIONS_EXPIRED + p, 410 + p);

@@ -226,6 +226,9 @@ test('/api/status: sessions by protocol and state against the limit, ports per a
   t.deepEqual(s.history.t, [12_000]);
   t.deepEqual(s.history.series['packets.out.udp'], [20]);
   t.deepEqual(s.history.series['packets.in.udp'], [0]);
+  t.deepEqual(s.history.series['bytes.out.udp'], [20 * 28], 'bytes/s by protocol: 20 UDP packets/s of 28 bytes');
+  t.deepEqual(s.history.series['bytes.out.tcp'], [0]);
+  t.deepEqual(s.history.series['bytes.in.udp'], [0]);
   t.true('drops.no_mapping' in s.history.series);
   // since= returns only what the page has not seen.
   t.deepEqual((get(api, '/api/status', 'since=12000').json as { history: { t: number[] } }).history.t, []);

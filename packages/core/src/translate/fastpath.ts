@@ -20,7 +20,7 @@
  * later fragments follow it), RFC 4787 REQ-9 (an outbound packet to our own external address
  * continues as inbound: hairpin.ts).
  */
-import { C, packetsSlot, protoIndex } from '../counters.js';
+import { C, packetsSlot, bytesSlot, protoIndex } from '../counters.js';
 import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN, SF_UNANSWERED, SF_TRACKED, SF_ALG, SF_ALG_DATA, RF_WSCALE_MASK, RF_WSCALE_SHIFT, type TableColumns } from '../table.js';
 import { DropReason } from '../drop.js';
 import { AlgDir } from '../alg/types.js';
@@ -96,8 +96,9 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
   t.count(sid, R_PKT_OUT, 1);
   t.count(sid, R_BYTE_OUT, tl);
   const cn = pt.counters;
-  cn[packetsSlot(0, protoIndex(p))]!++;
-  cn[C.BYTES]! += tl;
+  const pi = protoIndex(p);
+  cn[packetsSlot(0, pi)]!++;
+  cn[bytesSlot(0, pi)]! += tl;
   if (firstFrag) {
     cn[C.FRAGMENTS]!++;
     t.fragPut(src, dst, p, u16(b, off + ip.ID), 0, sid, now + pt.cfg.timeouts.fragment, now);
@@ -170,8 +171,9 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
   t.count(sid, R_PKT_IN, 1);
   t.count(sid, R_BYTE_IN, tl);
   const cn = pt.counters;
-  cn[packetsSlot(1, protoIndex(p))]!++;
-  cn[C.BYTES + 1]! += tl;
+  const pi = protoIndex(p);
+  cn[packetsSlot(1, pi)]!++;
+  cn[bytesSlot(1, pi)]! += tl;
   if (firstFrag) {
     cn[C.FRAGMENTS]!++;
     t.fragPut(src, dst, p, u16(b, off + ip.ID), 1, sid, now + pt.cfg.timeouts.fragment, now);

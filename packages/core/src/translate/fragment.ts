@@ -12,7 +12,7 @@
  * fragment's followers are hairpinned too).
  */
 import { DropReason } from '../drop.js';
-import { C, packetsSlot, protoIndex } from '../counters.js';
+import { C, packetsSlot, bytesSlot, protoIndex } from '../counters.js';
 import { SF_HAIRPIN, R_BYTE_OUT, R_BYTE_IN } from '../table.js';
 import { u16, u32, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
@@ -42,8 +42,9 @@ export function laterFragment(pt: Partition, b: Uint8Array, off: number, tl: num
     t.count(sid, R_BYTE_IN, tl);
   }
   finishIpHeader(b, off, dIp, dir !== Direction.HairpinIn && pt.cfg.hopCompensation);
-  pt.counters[packetsSlot(d, protoIndex(p))]!++;
-  pt.counters[C.BYTES + d]! += tl;
+  const pi = protoIndex(p);
+  pt.counters[packetsSlot(d, pi)]!++;
+  pt.counters[bytesSlot(d, pi)]! += tl;
   if (d === 0 && (t.sFlags(sid) & SF_HAIRPIN) !== 0) {
     // Route by the remote port the session recorded: later fragments carry none.
     const v = hairpinRoute(pt, p, dst, t.sRemPort(sid));

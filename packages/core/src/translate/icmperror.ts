@@ -14,7 +14,7 @@
  * (rate limits).
  */
 import { DropReason } from '../drop.js';
-import { C, packetsSlot } from '../counters.js';
+import { C, packetsSlot, bytesSlot } from '../counters.js';
 import { checksum, delta16, delta32, applyDelta, applyDeltaUdp, getCheck, putCheck } from '../wire/checksum.js';
 import { u16, u32, put16, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
@@ -112,7 +112,7 @@ function finishError(pt: Partition, b: Uint8Array, off: number, l4: number, l4le
   icmp.fillChecksum(b, l4, l4len);
   pt.counters[C.ICMP_ERRORS_TRANSLATED]!++;
   pt.counters[packetsSlot(d, 2)]!++;
-  pt.counters[C.BYTES + d]! += l4len + ((b[off]! & 0x0f) << 2);
+  pt.counters[bytesSlot(d, 2)]! += l4len + ((b[off]! & 0x0f) << 2);
 }
 
 /**

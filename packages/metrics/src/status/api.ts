@@ -22,7 +22,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-import { C, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, formatRuleTable, packetsSlot, parseRules, sumCounters } from '@masq/core';
+import { C, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, bytesOf, formatRuleTable, packetsSlot, parseRules, sumCounters } from '@masq/core';
 import { DROP_REASON_COUNT, DROP_REASON_LABELS } from '@masq/core/drop';
 
 import { DIRECTION_LABELS, MAX_TOP_HOSTS } from '../registry.js';
@@ -186,7 +186,7 @@ export class StatusApi {
       startedAt: this.startedAt,
       sessions: { live: this.tables.live(), limit: fin(src.sessionsLimit()), byProto, tcpStates, mappings: fin(c[C.LIVE_MAPPINGS]!), created: c[C.SESSIONS_CREATED]! },
       packets,
-      bytes: { out: c[C.BYTES]!, in: c[C.BYTES + 1]! },
+      bytes: { out: bytesOf(c, 0), in: bytesOf(c, 1) },
       drops,
       ports,
       topHosts: [...top].sort((a, b) => b.sessions - a.sessions).slice(0, 10),

@@ -15,7 +15,7 @@
  *  - Series names: `packets.<out|in>.<tcp|udp|icmp|other>`, `bytes.<out|in>`,
  *    `drops.<reason label>`, `worker.<name>` (worker packets/s).
  */
-import { C, PROTO_INDEX_NAMES, packetsSlot, sumCounters } from '@masq/core';
+import { C, PROTO_INDEX_NAMES, bytesSlot, packetsSlot, sumCounters } from '@masq/core';
 import { DROP_REASON_COUNT, DROP_REASON_LABELS } from '@masq/core/drop';
 
 import { DIRECTION_LABELS } from '../registry.js';
@@ -49,8 +49,10 @@ export class RateHistory {
     const values = new Map<string, number>();
     const c = sumCounters(this.source.partitions());
     for (let d = 0; d < DIRECTION_LABELS.length; d++) {
-      for (let p = 0; p < PROTO_INDEX_NAMES.length; p++) values.set(`packets.${DIRECTION_LABELS[d]}.${PROTO_INDEX_NAMES[p]}`, c[packetsSlot(d, p)]!);
-      values.set(`bytes.${DIRECTION_LABELS[d]}`, c[C.BYTES + d]!);
+      for (let p = 0; p < PROTO_INDEX_NAMES.length; p++) {
+        values.set(`packets.${DIRECTION_LABELS[d]}.${PROTO_INDEX_NAMES[p]}`, c[packetsSlot(d, p)]!);
+        values.set(`bytes.${DIRECTION_LABELS[d]}.${PROTO_INDEX_NAMES[p]}`, c[bytesSlot(d, p)]!);
+      }
     }
     for (let r = 1; r < DROP_REASON_COUNT; r++) values.set(`drops.${DROP_REASON_LABELS[r]}`, c[C.DROPS + r]!);
     for (const w of this.source.workers()) values.set(`worker.${w.worker}`, w.packets);
