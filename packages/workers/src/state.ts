@@ -39,7 +39,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 export const STATE_MAGIC = 'MASQSTAT';
-export const STATE_VERSION = 1;
+/** 2: bytes counted by direction and protocol (the counter block grew). */
+export const STATE_VERSION = 2;
 export const STATE_HEADER_LEN = 32;
 /** Elision granularity: 1 KiB blocks (a 64 MiB table has 64 Ki blocks, an 8 KiB bitmap). */
 export const BLOCK = 1024;

@@ -179,13 +179,13 @@ test('another format version is refused by name', (t) => {
   const a = newNat();
   const bytes = Uint8Array.from(fileOf(a, 0));
   const v = new DataView(bytes.buffer);
-  v.setUint32(8, 2, true);
+  v.setUint32(8, 3, true);
   v.setUint32(28, zlib.crc32(bytes.subarray(0, 28)) >>> 0, true);
   const r = checkState(bytes, 'masq.state', layoutOf(a), expectedOf(a));
   t.false(r.ok);
   if (!r.ok) {
     t.is(r.kind, 'version');
-    t.is(r.message, 'masq.state has format version 2; this masq reads version 1');
+    t.is(r.message, 'masq.state has format version 3; this masq reads version 2');
   }
 });
 
