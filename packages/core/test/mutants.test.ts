@@ -5,37 +5,18 @@
  * or comment; every emitted packet is held to the checksum oracle by the helpers.
  */
 import test from 'ava';
-import { Nat, type NatOptions } from '../src/nat.js';
+import type { Nat } from '../src/nat.js';
+import type { SessionRow } from '../src/listing.js';
 import { DropReason } from '../src/drop.js';
-import { listSessions, type SessionRow } from '../src/listing.js';
 import { Direction, VerdictKind } from '../src/verdict.js';
 import { hash3 } from '../src/hash.js';
 import { UNANSWERED_TIMEOUT } from '../src/config.js';
 import { fillIpChecksum, problems } from './helpers/oracle.js';
-import { type NatResult, type Parsed, addr, fragment, icmpEcho, icmpError, natIn, natOut, parse, tcp, udp, withIp } from './helpers/packets.js';
-
-const EXT = '198.51.100.100';
-const EXT2 = '198.51.100.101';
-const A = '10.200.0.2';
-const R = '203.0.113.10';
-const ROUTER = '192.0.2.1';
-const RULES = 'masquerade all from 10.200.0.0/24 to any';
-
-function mkNat(o: Partial<NatOptions> = {}): Nat {
-  return new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 1, ...o });
-}
-
-function one(r: NatResult): Parsed {
-  if (r.all.length !== 1) throw new Error(`expected one packet, got ${r.all.length} (drop: ${r.drop})`);
-  return r.pkt!;
-}
-
-function sessions(nat: Nat, now: number): SessionRow[] {
-  return nat.partitions.flatMap((p) => listSessions(p.table, now));
-}
+import { EXT, EXT2, A, R, ROUTER, RULES, mkNat, one, sessionRows } from './helpers/scenario.js';
+import { type Parsed, addr, fragment, icmpEcho, icmpError, natIn, natOut, parse, tcp, udp, withIp } from './helpers/packets.js';
 
 function only(nat: Nat, now: number, proto: SessionRow['proto']): SessionRow {
-  const r = sessions(nat, now).filter((x) => x.proto === proto);
+  const r = sessionRows(nat, now).filter((x) => x.proto === proto);
   if (r.length !== 1) throw new Error(`expected one ${proto} session, found ${r.length}`);
   return r[0]!;
 }
@@ -210,11 +191,11 @@ test('a retransmitted SYN does not make a connection established (either side)',
   const TRANS = nat.config.timeouts.tcpOpening;
   one(natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'S' }), 0));
   one(natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'S' }), 3000));
-  const out = sessions(nat, 3000).find((s) => s.insidePort === 40000)!;
+  const out = sessionRows(nat, 3000).find((s) => s.insidePort === 40000)!;
   t.like(out, { state: 'syn_sent', expiresMs: TRANS });
   one(natIn(nat, tcp({ src: R, sport: 33000, dst: EXT, dport: 8080, flags: 'S' }), 4000));
   one(natIn(nat, tcp({ src: R, sport: 33000, dst: EXT, dport: 8080, flags: 'S' }), 7000));
-  const fwd = sessions(nat, 7000).find((s) => s.insidePort === 80)!;
+  const fwd = sessionRows(nat, 7000).find((s) => s.insidePort === 80)!;
   // Not answered yet: the short timer of an inbound-made session, not extended by the retransmission.
   t.like(fwd, { state: 'syn_received', expiresMs: 4000 + UNANSWERED_TIMEOUT - 7000 });
   t.is(nat.expire(7000 + TRANS), 2);

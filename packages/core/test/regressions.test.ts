@@ -9,7 +9,6 @@
  *  6. more than 16 external addresses overflowing the per-address counters.
  */
 import test from 'ava';
-import { Nat, type NatOptions } from '../src/nat.js';
 import { DropReason } from '../src/drop.js';
 import { listSessions } from '../src/listing.js';
 import { DISPATCH_DROP, DISPATCH_HELD } from '../src/dispatch.js';
@@ -18,23 +17,9 @@ import { insidePartition } from '../src/hash.js';
 import { HostCounts } from '../src/hosts.js';
 import { C } from '../src/counters.js';
 import { fillIpChecksum } from './helpers/oracle.js';
-import { type NatResult, type Parsed, addr, fragment, natIn, natOut, tcp, udp, withIp } from './helpers/packets.js';
+import { EXT, EXT2, A, B, R, RULES, mkNat, one } from './helpers/scenario.js';
+import { addr, fragment, natIn, natOut, tcp, udp, withIp } from './helpers/packets.js';
 
-const EXT = '198.51.100.100';
-const EXT2 = '198.51.100.101';
-const A = '10.200.0.2';
-const B = '10.200.0.3';
-const R = '203.0.113.10';
-const RULES = 'masquerade all from 10.200.0.0/24 to any';
-
-function mkNat(o: Partial<NatOptions> = {}): Nat {
-  return new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 1, ...o });
-}
-
-function one(r: NatResult): Parsed {
-  if (r.all.length !== 1) throw new Error(`expected one packet, got ${r.all.length} (drop: ${r.drop})`);
-  return r.pkt!;
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. Fragment state keyed by the session's generation

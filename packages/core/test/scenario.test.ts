@@ -10,7 +10,7 @@
  * and a seeded stress run.
  */
 import test from 'ava';
-import { Nat, type NatOptions } from '../src/nat.js';
+import { Nat } from '../src/nat.js';
 import { C } from '../src/counters.js';
 import { DropReason } from '../src/drop.js';
 import { listSessions, formatProc, formatTable, type SessionRow } from '../src/listing.js';
@@ -18,8 +18,6 @@ import { ruleWarnings, parseRules } from '../src/rules.js';
 import { MINUTE, HOUR } from '../src/config.js';
 import { insidePartition } from '../src/hash.js';
 import {
-  type NatResult,
-  type Parsed,
   addr,
   fragment,
   icmpEcho,
@@ -32,29 +30,7 @@ import {
   withIp,
 } from './helpers/packets.js';
 import { problems } from './helpers/oracle.js';
-
-const EXT = '198.51.100.100';
-const EXT2 = '198.51.100.101';
-const A = '10.200.0.2';
-const B = '10.200.0.3';
-const R = '203.0.113.10';
-const R2 = '203.0.113.20';
-const ROUTER = '192.0.2.1';
-const RULES = 'masquerade all from 10.200.0.0/24 to any';
-
-function mkNat(o: Partial<NatOptions> = {}): Nat {
-  return new Nat({ externals: [EXT], rules: RULES, maxSessions: 4096, seed: 1, ...o });
-}
-
-/** The single packet a call emitted; fails loudly with the drop reason otherwise. */
-function one(r: NatResult): Parsed {
-  if (r.all.length !== 1) throw new Error(`expected one packet, got ${r.all.length} (drop: ${r.drop})`);
-  return r.pkt!;
-}
-
-function rows(nat: Nat, now: number): SessionRow[] {
-  return nat.partitions.flatMap((p) => listSessions(p.table, now));
-}
+import { EXT, EXT2, A, B, R, R2, ROUTER, RULES, mkNat, one, sessionRows } from './helpers/scenario.js';
 
 /** UDP A:sport → remote, returns the external port. */
 function udpOut(nat: Nat, src: string, sport: number, dst: string, dport: number, now: number): number {
@@ -260,7 +236,7 @@ for (const partitions of [1, 4]) {
       const ack = one(natOut(nat, tcp({ src: a, sport: 41000 + i, dst: EXT, dport: 8080, flags: 'A', seq: 78, ack: 901 }), 3));
       t.like(ack, { dst: B, dport: 80 });
     }
-    const states = rows(nat, 3).filter((r) => r.hairpin).map((r) => r.state);
+    const states = sessionRows(nat, 3).filter((r) => r.hairpin).map((r) => r.state);
     t.is(states.length, 16);
     t.true(states.every((s) => s === 'established'), states.join(','));
   });
@@ -306,7 +282,7 @@ test('port forward: from outside to the inside server, and the reply', (t) => {
   t.like(syn, { src: R, sport: 33000, dst: A, dport: 80, ttl: 65 });
   const sa = one(natOut(nat, tcp({ src: A, sport: 80, dst: R, dport: 33000, flags: 'SA', seq: 500, ack: 2 }), 1));
   t.like(sa, { src: EXT, sport: 8080, dst: R, dport: 33000 });
-  const r = rows(nat, 1);
+  const r = sessionRows(nat, 1);
   t.is(r.length, 1);
   t.like(r[0], { proto: 'tcp', inside: A, insidePort: 80, externalPort: 8080, remote: R, remotePort: 33000, inboundCreated: true, state: 'established' });
   // A second client is let in too (a forward is a static mapping: no filtering).
@@ -450,14 +426,14 @@ test('ICMP errors never create or refresh sessions', (t) => {
   const nat = mkNat();
   const sent = udp({ src: A, sport: 5000, dst: R, dport: 53 });
   const wire = natOut(nat, sent, 0).bytes[0]!;
-  const before = rows(nat, 100_000);
+  const before = sessionRows(nat, 100_000);
   t.is(before.length, 1);
   // About the session: translated, timer untouched.
   t.is(natIn(nat, icmpError({ src: R, dst: EXT, type: 3, code: 3, quote: wire }), 100_000).drop, 'none');
   // About the mapping towards a remote it has no session with: translated, still no session.
   const other = udp({ src: EXT, sport: parse(wire).sport!, dst: R2, dport: 53, ttl: 65 });
   t.is(natIn(nat, icmpError({ src: R2, dst: EXT, type: 3, code: 1, quote: other }), 100_000).drop, 'none');
-  t.deepEqual(rows(nat, 100_000), before);
+  t.deepEqual(sessionRows(nat, 100_000), before);
   // Outbound: an inside host's error about a flow it never had is refused.
   const stray = udp({ src: R2, sport: 9, dst: A, dport: 9 });
   t.is(natOut(nat, icmpError({ src: A, dst: R2, type: 3, code: 3, quote: stray }), 100_000).drop, 'icmp_error_no_session');
@@ -576,7 +552,7 @@ test('a fragment whose first fragment was never seen, sent without holding, is a
 // TCP state and timers (RFC 5382, RFC 7857)
 
 function tcpSession(nat: Nat, now: number): SessionRow {
-  const r = rows(nat, now).filter((x) => x.proto === 'tcp');
+  const r = sessionRows(nat, now).filter((x) => x.proto === 'tcp');
   if (r.length !== 1) throw new Error(`expected one TCP session, found ${r.length}`);
   return r[0]!;
 }
@@ -936,7 +912,7 @@ test('listing rows and the /proc/net/ip_masquerade columns', (t) => {
   const nat = mkNat({ portMode: 'preserve' });
   natOut(nat, udp({ src: A, sport: 5000, dst: R, dport: 53, payload: 'abcd' }), 0);
   natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80 }), 500);
-  const r = rows(nat, 1000);
+  const r = sessionRows(nat, 1000);
   t.is(r.length, 2);
   t.like(r[0], {
     proto: 'udp', inside: A, insidePort: 5000, external: EXT, externalPort: 5000, remote: R, remotePort: 53,
