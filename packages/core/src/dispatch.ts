@@ -57,9 +57,9 @@ function earliest(held: ReadonlyArray<{ until: number }>): number {
 
 const NO_HANDLES: number[] = [];
 
-const TCP = 6;
-const UDP = 17;
-const ICMP = 1;
+const TCP = ip.IpProto.Tcp;
+const UDP = ip.IpProto.Udp;
+const ICMP = ip.IpProto.Icmp;
 
 export class Dispatcher {
   /** Direction of the last classified packet (0 out, 1 in). */

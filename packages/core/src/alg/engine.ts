@@ -30,6 +30,7 @@
  * Counters: ALG_REWRITES[helper], ALG_ERRORS[helper][AlgError], EXPECTATIONS (gauge).
  */
 import { C, algErrorSlot } from '../counters.js';
+import { IpProto } from '../wire/ipv4.js';
 import { insidePartition } from '../hash.js';
 import type { PortAllocator } from '../ports.js';
 import { formatIPv4 } from '../addr.js';
@@ -41,8 +42,8 @@ import { algById, algId, HELPERS } from './registry.js';
 import type { PinTable } from './pins.js';
 import { AlgDir, AlgError, EXPECT_TIMEOUT_MS, MAX_ALGS, type AlgPacket } from './types.js';
 
-const TCP = 6;
-const UDP = 17;
+const TCP = IpProto.Tcp;
+const UDP = IpProto.Udp;
 const SYN = 0x02;
 const ACKF = 0x10;
 const EMPTY = new Uint8Array(0);
@@ -175,7 +176,7 @@ export class AlgEngine implements AlgPacket {
       // A zero UDP checksum means "none" (RFC 768) and stays so.
       if (getCheck(b, l4 + 6) !== 0) {
         if (partial) putCheck(b, l4 + 6, fold(getCheck(b, l4 + 6) + delta16(tl - (l4 - off), ntl - (l4 - off))));
-        else this.fullL4Checksum(b, off, l4, ntl, 6, true);
+        else this.fullL4Checksum(b, off, l4, ntl, TCP, true);
       }
       return ntl;
     }

@@ -26,8 +26,9 @@
  * Parsers are pure (bytes in, value or null out) and exported for the tests.
  */
 import { AlgError, type AlgHelper, type AlgPacket } from './types.js';
+import { IpProto } from '../wire/ipv4.js';
 
-const TCP = 6;
+const TCP = IpProto.Tcp;
 const LF = 0x0a;
 const CR = 0x0d;
 const SP = 0x20;

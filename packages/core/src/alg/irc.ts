@@ -33,6 +33,7 @@
  * anything.
  */
 import { decimal, latin1, port } from './ascii.js';
+import { IpProto } from '../wire/ipv4.js';
 import { AlgError, type AlgHelper, type AlgPacket } from './types.js';
 
 /** The usual IRC port. */
@@ -101,7 +102,7 @@ function find(b: Uint8Array, from: number, end: number): number {
   return -1;
 }
 
-const TCP = 6;
+const TCP = IpProto.Tcp;
 /** `expect`'s remote that admits any address. */
 const ANY_REMOTE = 0;
 

@@ -44,6 +44,7 @@
  *  server port right after SETUP) use the same mappings: endpoint-independent mapping.
  */
 import { formatIPv4 } from '../addr.js';
+import { IpProto } from '../wire/ipv4.js';
 import { latin1, port, startsWith } from './ascii.js';
 import { AlgError, type AlgHelper, type AlgPacket } from './types.js';
 
@@ -264,8 +265,8 @@ function split(text: string, from: number, to: number, sep: string): [number, nu
   return out;
 }
 
-const TCP = 6;
-const UDP = 17;
+const TCP = IpProto.Tcp;
+const UDP = IpProto.Udp;
 
 function setupOut(p: AlgPacket): void {
   if (!p.insideIsClient || p.midLine) return;

@@ -29,6 +29,7 @@
  * inbound packet reaches the mapping is the filtering mode's decision alone.
  */
 import { latin1 } from './ascii.js';
+import { IpProto } from '../wire/ipv4.js';
 import { AlgError, type AlgHelper, type AlgPacket } from './types.js';
 
 /** The TFTP server port (RFC 1350 §4). */
@@ -75,7 +76,7 @@ export function parseTftpRequest(b: Uint8Array, start: number, end: number): Tft
   return { opcode, filename, mode, options };
 }
 
-const UDP = 17;
+const UDP = IpProto.Udp;
 
 function requestOut(p: AlgPacket): void {
   if (!p.insideIsClient) return;
