@@ -643,19 +643,25 @@ static int ifctl(napi_env env, unsigned long req, const char *req_name, struct i
   return 0;
 }
 
-static bool ifreq_from(napi_env env, napi_value v, struct ifreq *ifr, const char *fn) {
+/* The prologue every interface get/set shares: `want` arguments (the first an interface
+ * name) into argv, and a zeroed ifreq naming the interface. False: a TypeError is pending. */
+static bool ifreq_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
+                       struct ifreq *ifr, const char *fn, const char *usage) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < want) {
+    throw_type(env, fn, usage);
+    return false;
+  }
   memset(ifr, 0, sizeof *ifr);
-  return arg_ifname(env, v, ifr->ifr_name, false, fn);
+  return arg_ifname(env, argv[0], ifr->ifr_name, false, fn);
 }
 
 static napi_value js_set_mtu(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
   struct ifreq ifr;
   int64_t mtu;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return throw_type(env, "setMtu", "expected (name, mtu)");
-  if (!ifreq_from(env, argv[0], &ifr, "setMtu")) return NULL;
+  if (!ifreq_args(env, info, 2, argv, &ifr, "setMtu", "expected (name, mtu)")) return NULL;
   if (!arg_int(env, argv[1], 0, INT32_MAX, &mtu))
     return throw_type(env, "setMtu", "mtu must be a non-negative integer");
   ifr.ifr_mtu = (int)mtu;
@@ -665,35 +671,26 @@ static napi_value js_set_mtu(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_get_mtu(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   struct ifreq ifr;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return throw_type(env, "getMtu", "expected (name)");
-  if (!ifreq_from(env, argv[0], &ifr, "getMtu")) return NULL;
+  if (!ifreq_args(env, info, 1, argv, &ifr, "getMtu", "expected (name)")) return NULL;
   if (ifctl(env, SIOCGIFMTU, "SIOCGIFMTU", &ifr, NULL) < 0) return NULL;
   return ret_int(env, ifr.ifr_mtu);
 }
 
 static napi_value js_get_flags(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   struct ifreq ifr;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return throw_type(env, "getFlags", "expected (name)");
-  if (!ifreq_from(env, argv[0], &ifr, "getFlags")) return NULL;
+  if (!ifreq_args(env, info, 1, argv, &ifr, "getFlags", "expected (name)")) return NULL;
   if (ifctl(env, SIOCGIFFLAGS, "SIOCGIFFLAGS", &ifr, NULL) < 0) return NULL;
   return ret_int(env, (uint16_t)ifr.ifr_flags);
 }
 
 static napi_value js_set_up(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
   struct ifreq ifr;
   bool up;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return throw_type(env, "setUp", "expected (name, up)");
-  if (!ifreq_from(env, argv[0], &ifr, "setUp")) return NULL;
+  if (!ifreq_args(env, info, 2, argv, &ifr, "setUp", "expected (name, up)")) return NULL;
   if (napi_get_value_bool(env, argv[1], &up) != napi_ok)
     return throw_type(env, "setUp", "up must be a boolean");
   if (ifctl(env, SIOCGIFFLAGS, "SIOCGIFFLAGS", &ifr, NULL) < 0) return NULL;
@@ -706,13 +703,10 @@ static napi_value js_set_up(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_set_txqueuelen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
   struct ifreq ifr;
   int64_t n;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return throw_type(env, "setTxQueueLen", "expected (name, n)");
-  if (!ifreq_from(env, argv[0], &ifr, "setTxQueueLen")) return NULL;
+  if (!ifreq_args(env, info, 2, argv, &ifr, "setTxQueueLen", "expected (name, n)")) return NULL;
   if (!arg_int(env, argv[1], 0, INT32_MAX, &n))
     return throw_type(env, "setTxQueueLen", "n must be a non-negative integer");
   ifr.ifr_qlen = (int)n;
@@ -721,25 +715,19 @@ static napi_value js_set_txqueuelen(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_get_txqueuelen(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   struct ifreq ifr;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return throw_type(env, "getTxQueueLen", "expected (name)");
-  if (!ifreq_from(env, argv[0], &ifr, "getTxQueueLen")) return NULL;
+  if (!ifreq_args(env, info, 1, argv, &ifr, "getTxQueueLen", "expected (name)")) return NULL;
   if (ifctl(env, SIOCGIFTXQLEN, "SIOCGIFTXQLEN", &ifr, NULL) < 0) return NULL;
   return ret_int(env, ifr.ifr_qlen);
 }
 
 /* setAddress(name, addr, prefixLen): addr is a uint32 in host order (10.0.0.1 = 0x0a000001). */
 static napi_value js_set_address(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
   struct ifreq ifr;
   int64_t addr, prefix;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) return throw_type(env, "setAddress", "expected (name, addr, prefixLen)");
-  if (!ifreq_from(env, argv[0], &ifr, "setAddress")) return NULL;
+  if (!ifreq_args(env, info, 3, argv, &ifr, "setAddress", "expected (name, addr, prefixLen)")) return NULL;
   if (!arg_int(env, argv[1], 0, UINT32_MAX, &addr))
     return throw_type(env, "setAddress", "addr must be a uint32");
   if (!arg_int(env, argv[2], 0, 32, &prefix))
