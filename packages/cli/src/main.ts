@@ -222,14 +222,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       return await client(parsed);
     } catch (e) {
-      if (e instanceof RefusedError) {
-        err(`masq ${cmd}: the gateway refused: ${e.message}`);
-        return 1;
-      }
-      if (e instanceof ControlError) {
-        err(`masq ${cmd}: ${e.message}`);
-        return 3;
-      }
+      const code = controlExit(cmd, e);
+      if (code !== null) return code;
       throw e;
     }
   }
@@ -253,20 +247,28 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    if (e instanceof RefusedError) {
-      err(`masq ${cmd}: the gateway refused: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof ControlError) {
-      err(`masq ${cmd}: ${e.message}`);
-      return 3;
-    }
+    const code = controlExit(cmd, e);
+    if (code !== null) return code;
     if (e instanceof Error && 'code' in e && typeof (e as { code: unknown }).code === 'string' && (e as { code: string }).code.startsWith('ERR_PARSE_ARGS')) {
       err(`masq ${cmd}: ${e.message}\n(see masq ${cmd} --help)`);
       return 2;
     }
     throw e;
   }
+}
+
+/** The exit status of a control-plane failure, said on stderr: 1 the gateway refused, 3 no
+ * gateway or a transport error; null when `e` is not one (the caller goes on). */
+function controlExit(cmd: string, e: unknown): number | null {
+  if (e instanceof RefusedError) {
+    err(`masq ${cmd}: the gateway refused: ${e.message}`);
+    return 1;
+  }
+  if (e instanceof ControlError) {
+    err(`masq ${cmd}: ${e.message}`);
+    return 3;
+  }
+  return null;
 }
 
 main(process.argv.slice(2)).then(
