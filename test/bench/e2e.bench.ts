@@ -13,7 +13,11 @@
  * - request/response latency: `sockperf ping-pong` for 4 s (64-byte UDP, one exchange at a
  *   time), p50/p99 one way (half the round trip, which crosses the gateway twice), and what
  *   the gateway adds per packet (minus the kernel NAT's); without sockperf, the Node client
- *   `peer udp-latency` (2000 round trips, halved);
+ *   `peer udp-latency` (2000 round trips, halved). Measured twice: not pinned (the scheduler
+ *   spreads client, server and gateway over the CPUs), and with all three on CPU 0
+ *   (`taskset -c 0` for the sockperf client and server, `taskset -a -p -c 0` for every thread
+ *   of a userspace gateway, undone afterwards; sockperf only), the harshest case for a
+ *   multi-threaded gateway;
  * and, during each, CPU use: the whole machine's busy and softirq time from /proc/stat (kernel
  * forwarding runs in softirq, attributed to no process; this also counts the traffic tools), and
  * for a userspace gateway its own process time from /proc/<pid>/stat. CPU is in cores (1.0 = one
@@ -22,19 +26,23 @@
  * `--only` runs a subset of the steps; `--repeat=N` (≤ 10) runs the modes N rounds, one column
  * per mode and round, ratios within a round (the VM's spread shows).
  *
- * Bounded: every step has a time limit and the whole run stops after 170 s per round (the exit handlers
- * remove the namespaces).
+ * After the table it prints issue 13's bar with the ratios of this run and PASS/FAIL (as
+ * information: a benchmark is not a test; see `formatBar`), and the load average.
+ *
+ * Bounded: every step has a time limit and the whole run stops after 45 s per mode and round, at
+ * least 170 s per round (the exit handlers remove the namespaces).
  */
 
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { canRunNetns, createTopology, haveTool, type Topology } from '../src/harness/index.js';
+import { canRunNetns, createTopology, haveTool, run, type Topology } from '../src/harness/index.js';
 import { allModes, BASELINE, getMode, type BenchMode, type GatewayHandle } from './modes.js';
 
 export { registerMode, getMode, allModes, type BenchMode, type GatewayHandle } from './modes.js';
 
 const RUN_LIMIT_MS = 170_000;
+const MODE_LIMIT_MS = 45_000;
 const CLK_TCK = 100;
 
 export interface BenchSettings {
@@ -63,7 +71,7 @@ export interface Measurement {
   readonly cpu: CpuUse;
 }
 
-export type MetricName = 'tcpMbps' | 'udpPps' | 'tcpCps' | 'latencyP50Us' | 'latencyP99Us';
+export type MetricName = 'tcpMbps' | 'udpPps' | 'tcpCps' | 'latencyP50Us' | 'latencyP99Us' | 'latency1cpuP50Us' | 'latency1cpuP99Us';
 
 export interface ModeResult {
   readonly mode: string;
@@ -243,16 +251,25 @@ export function parseSockperf(out: string): SockperfResult | null {
  * warm-up) when installed; else the Node `udp-latency` client (its event loop adds tens of µs
  * and competes with the gateway for the two cores, so its figures are noisier).
  */
-async function latency(topo: Topology, pid: number | null, s: BenchSettings): Promise<[Measurement, Measurement]> {
+async function latency(topo: Topology, pid: number | null, s: BenchSettings, oneCpu = false): Promise<[Measurement, Measurement]> {
+  if (oneCpu && !haveTool(['sockperf', '--version'])) throw new Error('the one-CPU latency needs sockperf');
   if (haveTool(['sockperf', '--version'])) {
-    const port = 7300;
-    const srv = topo.spawn(topo.serverNs, ['sockperf', 'server', '-i', topo.server, '-p', String(port)]);
+    const port = oneCpu ? 7301 : 7300;
+    const pin = oneCpu ? ['taskset', '-c', '0'] : [];
+    const srv = topo.spawn(topo.serverNs, [...pin, 'sockperf', 'server', '-i', topo.server, '-p', String(port)]);
+    // Every thread of the gateway to CPU 0 (threads it starts later inherit it), undone below.
+    const pinGateway = async (cpuList: string): Promise<void> => {
+      if (!oneCpu || pid === null) return;
+      const r = await run(['taskset', '-a', '-p', '-c', cpuList, String(pid)], { timeoutMs: 5_000 });
+      if (r.code !== 0) throw new Error(`taskset -a -p -c ${cpuList} ${pid}: ${r.stderr.trim()}`);
+    };
     try {
+      await pinGateway('0');
       await new Promise((r) => setTimeout(r, 300));
       let p99 = 0;
       let detail = '';
       const m = await measured(pid, async () => {
-        const r = await topo.exec(topo.inside[0].ns, ['sockperf', 'ping-pong', '-i', topo.server, '-p', String(port), '-t', String(s.latencySeconds), '-m', '64'], {
+        const r = await topo.exec(topo.inside[0].ns, [...pin, 'sockperf', 'ping-pong', '-i', topo.server, '-p', String(port), '-t', String(s.latencySeconds), '-m', '64'], {
           timeoutMs: (s.latencySeconds + 10) * 1000,
         });
         const res = parseSockperf(r.stdout + r.stderr);
@@ -264,6 +281,7 @@ async function latency(topo: Topology, pid: number | null, s: BenchSettings): Pr
       return [m, { value: p99, detail, cpu: m.cpu }];
     } finally {
       srv.kill('SIGKILL');
+      await pinGateway(`0-${cpus().length - 1}`);
     }
   }
   const srv = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7101, quiet: true, seconds: 60 });
@@ -283,7 +301,7 @@ async function latency(topo: Topology, pid: number | null, s: BenchSettings): Pr
 }
 
 /** The measurement steps, as `--only=` names them. */
-export const STEPS: readonly string[] = ['tcp', 'udp', 'cps', 'latency'];
+export const STEPS: readonly string[] = ['tcp', 'udp', 'cps', 'latency', 'latency1cpu'];
 
 /** Build the mode's topology, start its gateway, measure everything, tear it all down. */
 export async function benchMode(
@@ -293,6 +311,8 @@ export async function benchMode(
   only: ReadonlySet<string> | null = null,
 ): Promise<ModeResult> {
   if (mode.needsGateway === true && mode.startGateway === undefined) return { mode: mode.name, skipped: 'no startGateway registered yet', metrics: {} };
+  const unavailable = mode.unavailable?.() ?? null;
+  if (unavailable !== null) return { mode: mode.name, skipped: unavailable, metrics: {} };
   const topo = await createTopology(mode.topology);
   let gw: GatewayHandle | null = null;
   const metrics: Partial<Record<MetricName, Measurement>> = {};
@@ -324,6 +344,9 @@ export async function benchMode(
     await step('latency', 'udp latency', async () => {
       [metrics.latencyP50Us, metrics.latencyP99Us] = await latency(topo, pid, settings);
     });
+    await step('latency1cpu', 'udp latency, everything on CPU 0', async () => {
+      [metrics.latency1cpuP50Us, metrics.latency1cpuP99Us] = await latency(topo, pid, settings, true);
+    });
   } finally {
     if (gw !== null) await gw.stop();
     await topo.destroy();
@@ -337,6 +360,8 @@ const ROWS: readonly { key: MetricName; label: string; digits: number }[] = [
   { key: 'tcpCps', label: 'TCP connections/s', digits: 0 },
   { key: 'latencyP50Us', label: 'UDP latency p50, one way (µs)', digits: 1 },
   { key: 'latencyP99Us', label: 'UDP latency p99, one way (µs)', digits: 1 },
+  { key: 'latency1cpuP50Us', label: 'UDP latency p50, all on CPU 0 (µs)', digits: 1 },
+  { key: 'latency1cpuP99Us', label: 'UDP latency p99, all on CPU 0 (µs)', digits: 1 },
 ];
 
 /** The report: one row per metric (value and ratio to kernel-nat), CPU rows under each. */
@@ -358,15 +383,15 @@ export function formatTable(results: readonly ModeResult[]): string {
         return `${m.value.toFixed(row.digits)}${ratio}`;
       }),
     ]);
-    if (row.key === 'latencyP99Us') continue;
-    if (row.key === 'latencyP50Us') {
+    if (row.key === 'latencyP99Us' || row.key === 'latency1cpuP99Us') continue;
+    if (row.key === 'latencyP50Us' || row.key === 'latency1cpuP50Us') {
       // One way is half a round trip: one crossing of the gateway. The difference to the
       // kernel NAT's is what the userspace gateway adds to each packet.
       rows.push([
         '  added per packet vs kernel NAT (µs)',
         ...cols.map((r) => {
-          const m = r.metrics.latencyP50Us;
-          const b = baseOf(r)?.metrics.latencyP50Us;
+          const m = r.metrics[row.key];
+          const b = baseOf(r)?.metrics[row.key];
           if (m === undefined || b === undefined || r.mode === BASELINE) return '';
           return (m.value - b.value).toFixed(1);
         }),
@@ -388,6 +413,67 @@ export function formatTable(results: readonly ModeResult[]): string {
   for (const r of results) if (r.skipped !== undefined) lines.push(`(${r.mode} skipped: ${r.skipped})`);
   return lines.join('\n');
 }
+
+/** The userspace baseline of the bar: the single-threaded C NAT without offloads (modes.ts). */
+export const BAR_CNAT = 'cnat';
+/** masq as shipped: its default settings. */
+export const BAR_MASQ = 'masq';
+
+interface BarItem {
+  readonly what: string;
+  readonly key: MetricName;
+  /** Latency: masq must be at most `bound` times the other; else at least. */
+  readonly atMost: boolean;
+  readonly against: readonly (readonly [mode: string, bound: number])[];
+}
+
+/** Issue 13's bar, item by item. */
+export const BAR: readonly BarItem[] = [
+  { what: 'TCP 1 stream', key: 'tcpMbps', atMost: false, against: [[BASELINE, 0.85]] },
+  { what: 'UDP 64 B delivered', key: 'udpPps', atMost: false, against: [[BAR_CNAT, 1.0], [BASELINE, 0.8]] },
+  { what: 'TCP connections/s', key: 'tcpCps', atMost: false, against: [[BAR_CNAT, 1.0], [BASELINE, 0.8]] },
+  { what: 'UDP request/response p50, client, server and gateway on CPU 0', key: 'latency1cpuP50Us', atMost: true, against: [[BAR_CNAT, 1.2]] },
+  { what: 'UDP request/response p50, not pinned (spread over the CPUs)', key: 'latencyP50Us', atMost: true, against: [[BAR_CNAT, 1.2]] },
+];
+
+/**
+ * The bar with the ratios of `masq` (its defaults) to the C NAT and the kernel NAT of the same
+ * round, and PASS/FAIL per item: information for the reader, the benchmark does not fail on it.
+ * An item whose modes or metric were not measured says which and shows n/a.
+ */
+export function formatBar(results: readonly ModeResult[]): string {
+  const rounds = [...new Set(results.map((r) => r.round))];
+  const lines: string[] = [];
+  for (const round of rounds) {
+    const of = (mode: string): ModeResult | undefined => results.find((r) => r.mode === mode && r.round === round && r.skipped === undefined);
+    lines.push(`The bar (issue 13; ${BAR_MASQ} = masq with its default settings; ratios within this run${round === undefined ? '' : `, round ${round}`}; information, not a test):`);
+    for (const item of BAR) {
+      const bounds = item.against.map(([m, b]) => `${item.atMost ? '≤' : '≥'} ${b.toFixed(2)}x ${m}`).join(' and ');
+      const masq = of(BAR_MASQ)?.metrics[item.key]?.value;
+      const parts: string[] = [];
+      let verdict: 'PASS' | 'FAIL' | 'n/a ' = 'PASS';
+      for (const [mode, bound] of item.against) {
+        const other = of(mode)?.metrics[item.key]?.value;
+        if (masq === undefined || other === undefined || other === 0) {
+          parts.push(`${masq === undefined ? BAR_MASQ : mode} not measured`);
+          verdict = 'n/a ';
+          continue;
+        }
+        const ratio = masq / other;
+        parts.push(`${ratio.toFixed(2)}x ${mode}`);
+        const ok = item.atMost ? ratio <= bound : ratio >= bound;
+        if (!ok && verdict === 'PASS') verdict = 'FAIL';
+      }
+      lines.push(`  ${verdict}  ${item.what} ${bounds}: ${parts.join(', ')}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+const loadLine = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 export async function main(argv: readonly string[]): Promise<number> {
   const pre = canRunNetns();
@@ -423,16 +509,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const settings: BenchSettings = { ...DEFAULT_SETTINGS, cpsConcurrency: cc };
   const modes = names.length === 0 ? allModes() : names.map(getMode);
+  const limitMs = Math.max(RUN_LIMIT_MS, MODE_LIMIT_MS * modes.length) * repeat;
   const limit = setTimeout(() => {
-    process.stderr.write(`e2e bench: stopped after ${(RUN_LIMIT_MS * repeat) / 1000} s\n`);
+    process.stderr.write(`e2e bench: stopped after ${limitMs / 1000} s\n`);
     process.exit(2);
-  }, RUN_LIMIT_MS * repeat);
+  }, limitMs);
   limit.unref();
   const log = (l: string): void => {
     process.stderr.write(`${l}\n`);
   };
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-  log(`e2e bench: ${cpus().length} CPUs, Linux ${kernel}, Node ${process.version}`);
+  const loadBefore = loadLine();
+  log(`e2e bench: ${cpus().length} CPUs, Linux ${kernel}, Node ${process.version}, load average ${loadBefore}`);
   const results: ModeResult[] = [];
   for (let r = 0; r < repeat; r++) {
     for (const m of modes) {
@@ -441,7 +529,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       results.push(repeat > 1 ? { ...res, round: r + 1 } : res);
     }
   }
-  process.stdout.write(`${formatTable(results)}\n`);
+  process.stdout.write(`${formatTable(results)}\n\n${formatBar(results)}\n`);
+  process.stdout.write(`\n${cpus().length} CPUs, Linux ${kernel}; load average (1, 5, 15 min) at the start ${loadBefore}, at the end ${loadLine()}\n`);
   if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
   return 0;
 }

@@ -3,10 +3,13 @@
  *
  * Owns: `BenchMode` (a topology to build and, for a userspace gateway, how to start it) and the
  * registry. `routing` (plain kernel forwarding) and `kernel-nat` (nftables masquerade, the
- * baseline every ratio is taken against) need no process. `masq` is registered without
- * `startGateway` and is skipped with a note until the gateway author provides one. `toy-tun`
- * (opt-in: name it on the command line) runs the harness's Python 1:1 NAT on a TUN: it shows the
- * `startGateway` plumbing working and what a naive userspace forwarder costs. A masq entry:
+ * baseline every ratio is taken against) need no process. `cnat` and `cnat-offload` run the
+ * project's minimal single-threaded C NAT (`bench/cnat/cnat.c`, built here with the system `cc`
+ * on first use) without and with TUN offloads: the userspace baseline of the bar. `masq` runs
+ * masq with its defaults, `masq-2w` with two workers, and `masq-no-offload` / `masq-offload`
+ * with offloads off / on (whichever of the two differs from the defaults runs by default, the
+ * other is opt-in). Opt-in modes (name them on the command line): `toy-tun` (the harness's
+ * Python 1:1 NAT) and the `--sched` variants. A masq entry:
  *
  *     registerMode({ ...getMode('masq'), startGateway: async (topo) => {
  *       const child = topo.node(topo.ns.gw, GATEWAY_SCRIPT, [...]);   // tracked by the topology
@@ -20,8 +23,11 @@
  * them); `stop()` is awaited before the topology is destroyed and must itself be bounded.
  */
 
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { TUN_NAT11_SCRIPT, type Topology, type TopologyOptions } from '../src/harness/index.js';
-import { startMasq } from '../src/gateway/start.js';
+import { MASQ_MAIN, REPO, startMasq } from '../src/gateway/start.js';
 
 export interface GatewayHandle {
   readonly pid: number;
@@ -38,6 +44,8 @@ export interface BenchMode {
   readonly needsGateway?: boolean;
   /** Run only when named on the command line. */
   readonly optIn?: boolean;
+  /** Why the mode cannot run on this machine (it is then skipped with that note), or null. */
+  readonly unavailable?: () => string | null;
 }
 
 const registry = new Map<string, BenchMode>();
@@ -60,58 +68,134 @@ export function allModes(): BenchMode[] {
 /** Ratios in the report are taken against this mode. */
 export const BASELINE = 'kernel-nat';
 
+/**
+ * Whether the built masq knows `--no-offload` (offloads on by default). Until it does, `masq`
+ * (its defaults) runs without offloads and `masq-offload` shows them; afterwards `masq` runs
+ * with them and `masq-no-offload` shows the gateway without.
+ */
+export function masqOffloadByDefault(): boolean {
+  try {
+    return readFileSync(path.join(path.dirname(MASQ_MAIN), 'help.js'), 'utf8').includes('--no-offload');
+  } catch {
+    return false;
+  }
+}
+const OFFLOAD_DEFAULT = masqOffloadByDefault();
+
 registerMode({ name: 'routing', description: 'plain kernel forwarding, no NAT', topology: { mode: 'routing', hosts: 2 } });
 registerMode({ name: 'kernel-nat', description: 'nftables masquerade (the kernel NAT)', topology: { mode: 'kernel-nat', hosts: 2 } });
-function masqMode(workers: number, offload = false, sched?: string): BenchMode {
+/** `offload`: undefined = masq's defaults, true = `--offload`, false = `--no-offload` (or the default while that flag does not exist). */
+function masqMode(workers: number, offload?: boolean, sched?: string, optIn = sched !== undefined): BenchMode {
+  const flag = offload === true ? ['--offload'] : offload === false && OFFLOAD_DEFAULT ? ['--no-offload'] : [];
+  const what =
+    offload === undefined
+      ? `defaults (offloads ${OFFLOAD_DEFAULT ? 'on' : 'off'})`
+      : offload
+        ? '--offload (TSO, checksum)'
+        : OFFLOAD_DEFAULT
+          ? '--no-offload'
+          : 'offloads off: the default today (no --no-offload flag yet), the same as masq';
   return {
-    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload ? '-offload' : '') + (sched !== undefined ? `-sched-${sched}` : ''),
-    description: `the masq userspace gateway on a TUN, ${workers} worker(s)${offload ? ', TUN offloads (TSO, checksum)' : ''}${sched !== undefined ? `, --sched ${sched}` : ''}`,
+    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload === true ? '-offload' : offload === false ? '-no-offload' : '') + (sched !== undefined ? `-sched-${sched}` : ''),
+    description: `the masq userspace gateway on a TUN, ${workers} worker(s), ${what}${sched !== undefined ? `, --sched ${sched}` : ''}`,
     topology: { mode: 'masq', hosts: 2 },
-    ...(sched !== undefined ? { optIn: true } : {}),
+    ...(optIn ? { optIn: true } : {}),
     startGateway: async (topo) => {
       // No per-host limits: the kernel NAT compared against has none, and the connection-rate
       // step opens more connections from one host than the default port limit admits.
-      const gw = await startMasq(topo, { workers, extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', ...(offload ? ['--offload'] : []), ...(sched !== undefined ? ['--sched', sched] : [])] });
+      const gw = await startMasq(topo, { workers, extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', ...flag, ...(sched !== undefined ? ['--sched', sched] : [])] });
       return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
     },
   };
 }
+
+/** The single-threaded C NAT (bench/cnat/cnat.c), built on first use with the system `cc`. */
+export const CNAT_SOURCE = path.join(REPO, 'bench/cnat/cnat.c');
+export const CNAT_BINARY = path.join(REPO, 'bench/cnat/build/cnat');
+let cnatBuild: string | null | undefined;
+
+/** Build the C NAT when its binary is missing or older than the source; null when ready, else why not. */
+export function buildCnat(): string | null {
+  if (cnatBuild !== undefined) return cnatBuild;
+  if (existsSync(CNAT_BINARY) && statSync(CNAT_BINARY).mtimeMs >= statSync(CNAT_SOURCE).mtimeMs) return (cnatBuild = null);
+  mkdirSync(path.dirname(CNAT_BINARY), { recursive: true });
+  const r = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', CNAT_BINARY, CNAT_SOURCE], { encoding: 'utf8', timeout: 60_000 });
+  cnatBuild = r.status === 0 ? null : `cc failed to build ${CNAT_SOURCE}: ${r.error?.message ?? r.stderr.trim()}`;
+  return cnatBuild;
+}
+
+/**
+ * Start a TUN program that writes `ready` once its TUN is open (cnat, the Python toy), wait for
+ * it (5 s), then route into the TUN. Stopped with SIGTERM, SIGKILL after 2 s; what it wrote to
+ * stderr last (cnat: its counters) is logged then and kept for `lastWords()`.
+ */
+export async function startTunProgram(topo: Topology, argv: readonly string[]): Promise<GatewayHandle & { lastWords(): string }> {
+  const child = topo.spawn(topo.ns.gw, argv);
+  // Its last words (cnat's counters on exit) go to the bench's log.
+  let said = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    said = (said + d.toString()).slice(-2_000);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${argv[0]}: not ready after 5 s`)), 5_000);
+    child.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${argv[0]} exited (${String(code)}) before it was ready`));
+    });
+  });
+  await topo.waitForTun();
+  await topo.routeIntoTun();
+  if (child.pid === undefined) throw new Error(`${argv[0]} has no pid`);
+  return {
+    pid: child.pid,
+    lastWords: () => said,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve();
+        }, 2_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (said.trim() !== '') process.stderr.write(`  ${said.trim().split('\n').join('\n  ')}\n`);
+    },
+  };
+}
+
+function cnatMode(offload: boolean): BenchMode {
+  return {
+    name: offload ? 'cnat-offload' : 'cnat',
+    description: `minimal single-threaded C NAPT on a TUN (bench/cnat/cnat.c)${offload ? ', IFF_VNET_HDR with checksum, TSO4 and USO4 offloads' : ', one read + one write per packet'}`,
+    topology: { mode: 'masq', hosts: 2 },
+    unavailable: buildCnat,
+    startGateway: (topo) => startTunProgram(topo, [CNAT_BINARY, topo.gateway.tun, topo.insideNet, topo.external, '--seconds', '600', ...(offload ? ['--offload'] : [])]),
+  };
+}
+
+registerMode(cnatMode(false));
+registerMode(cnatMode(true));
 registerMode(masqMode(1));
+registerMode(masqMode(1, false, undefined, !OFFLOAD_DEFAULT));
 registerMode(masqMode(2));
-registerMode(masqMode(1, true));
+registerMode(masqMode(1, true, undefined, OFFLOAD_DEFAULT));
 // Opt-in: the packet threads' scheduling policies side by side (the default is io=batch).
-registerMode(masqMode(1, false, 'normal'));
-registerMode(masqMode(1, false, 'batch'));
+registerMode(masqMode(1, undefined, 'normal'));
+registerMode(masqMode(1, undefined, 'batch'));
 
 registerMode({
   name: 'toy-tun',
   description: 'Python 1:1 NAT on a TUN (harness stand-in; first inside host only)',
   topology: { mode: 'masq', hosts: 2 },
   optIn: true,
-  startGateway: async (topo) => {
-    const child = topo.spawn(topo.ns.gw, ['python3', TUN_NAT11_SCRIPT, topo.inside[0].addr, topo.external, topo.gateway.tun]);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('toy gateway not ready after 5 s')), 5_000);
-      child.stdout?.once('data', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    await topo.waitForTun();
-    await topo.routeIntoTun();
-    if (child.pid === undefined) throw new Error('toy gateway has no pid');
-    return {
-      pid: child.pid,
-      stop: async () => {
-        child.kill('SIGTERM');
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 2_000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      },
-    };
-  },
+  startGateway: (topo) => startTunProgram(topo, ['python3', TUN_NAT11_SCRIPT, topo.inside[0].addr, topo.external, topo.gateway.tun]),
 });
+

@@ -1,10 +1,11 @@
 /**
  * bench-report.test.ts — the end-to-end benchmark's own parsing and report (pure functions, no
  * namespaces): sockperf's output read right (a real run's text), and the table's ratios and
- * "added per packet" taken against the kernel NAT of the same round.
+ * "added per packet" taken against the kernel NAT of the same round, and the bar (issue 13)
+ * with its ratios and verdicts.
  */
 import test from 'ava';
-import { formatTable, parseSockperf, type ModeResult } from '../bench/e2e.bench.js';
+import { formatBar, formatTable, parseSockperf, type ModeResult } from '../bench/e2e.bench.js';
 
 // The tail of a real `sockperf ping-pong -t 4 -m 64` through nftables masquerade on this machine.
 const SOCKPERF_OUT = `sockperf: == version #3.7-no.git ==
@@ -61,4 +62,39 @@ test('formatTable: ratios and added latency against the kernel NAT of the same r
   const added = lines.find((l) => l.includes('added per packet')) ?? '';
   t.regex(added, /30\.0\s+20\.0\s*$/);
   t.false(out.includes('TCP throughput'), 'a step no column ran is not printed');
+});
+
+const m = (value: number) => ({ value, detail: '', cpu });
+const bar = (mode: string, tcp: number, pps: number, cps: number, lat: number, lat1: number, round?: number): ModeResult => ({
+  mode,
+  ...(round === undefined ? {} : { round }),
+  metrics: { tcpMbps: m(tcp), udpPps: m(pps), tcpCps: m(cps), latencyP50Us: m(lat), latency1cpuP50Us: m(lat1) },
+});
+
+test('formatBar: masq (defaults) against the kernel NAT and the C NAT of the same round, PASS/FAIL per item', (t) => {
+  const lines = formatBar([
+    bar('kernel-nat', 10_000, 100_000, 5_000, 15, 12),
+    bar('cnat', 1_000, 90_000, 4_000, 40, 30),
+    // masq-2w is not what the bar means by masq.
+    bar('masq-2w', 1, 1, 1, 1_000, 1_000),
+    bar('masq', 8_600, 85_000, 3_900, 48, 37),
+  ]).split('\n');
+  t.regex(lines[0] ?? '', /masq with its default settings/);
+  t.is(lines[1], '  PASS  TCP 1 stream ≥ 0.85x kernel-nat: 0.86x kernel-nat');
+  // 85,000 is ≥ 0.8x the kernel NAT but below the C NAT: one failed bound fails the item.
+  t.is(lines[2], '  FAIL  UDP 64 B delivered ≥ 1.00x cnat and ≥ 0.80x kernel-nat: 0.94x cnat, 0.85x kernel-nat');
+  t.is(lines[3], '  FAIL  TCP connections/s ≥ 1.00x cnat and ≥ 0.80x kernel-nat: 0.97x cnat, 0.78x kernel-nat');
+  // Latency: at most 1.2x the C NAT's (37/30 = 1.23 fails, 48/40 = 1.20 passes).
+  t.regex(lines[4] ?? '', /^ {2}FAIL {2}UDP request\/response p50, client, server and gateway on CPU 0 ≤ 1\.20x cnat: 1\.23x cnat$/);
+  t.regex(lines[5] ?? '', /^ {2}PASS {2}UDP request\/response p50, not pinned .* ≤ 1\.20x cnat: 1\.20x cnat$/);
+});
+
+test('formatBar: a mode or step not measured gives n/a and says which; rounds are kept apart', (t) => {
+  const out = formatBar([bar('kernel-nat', 10, 10, 10, 10, 10, 1), bar('masq', 9, 9, 9, 9, 9, 1), bar('cnat', 10, 10, 10, 10, 10, 2), bar('masq', 9, 9, 9, 9, 9, 2)]);
+  const lines = out.split('\n');
+  t.regex(lines[0] ?? '', /round 1/);
+  t.is(lines[1], '  PASS  TCP 1 stream ≥ 0.85x kernel-nat: 0.90x kernel-nat');
+  t.is(lines[2], '  n/a   UDP 64 B delivered ≥ 1.00x cnat and ≥ 0.80x kernel-nat: cnat not measured, 0.90x kernel-nat');
+  t.regex(lines[6] ?? '', /round 2/);
+  t.is(lines[7], '  n/a   TCP 1 stream ≥ 0.85x kernel-nat: kernel-nat not measured');
 });
