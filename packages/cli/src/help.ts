@@ -48,7 +48,7 @@ SYNOPSIS
            [--filtering endpoint|address|address-port] [--timeouts tcp=2h4m,udp=5m,icmp=60s]
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--no-icmp-on-exhaustion]
-           [--no-hop-compensation] [--mtu N] [--offload] [--sched batch|normal]
+           [--no-hop-compensation] [--mtu N] [--no-offload] [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
            [--up --lan IF [--wan IF] [--table N] [--rule-priority N]]
@@ -100,8 +100,15 @@ OPTIONS
                         (RFC 5508 REQ-8). --icmp-on-exhaustion (the default) is accepted
   --no-hop-compensation let the gateway count as two hops (the kernel forwards twice)
   --mtu N               set the TUN device's MTU
-  --offload             TUN offloads (IFF_VNET_HDR, checksum + TSO4): TCP in 64 KiB
-                        super-packets across the TUN
+  --no-offload          run the TUN without offloads: one packet of at most the MTU per
+                        read and write. By default offloads are on (IFF_VNET_HDR with
+                        checksum offload, TSO4, and UDP segmentation offload where the
+                        kernel has it, Linux 6.2+): TCP and UDP cross the TUN in super-
+                        packets of up to 64 KiB with partial checksums, which the kernel
+                        finishes and cuts up on the way out. A level the kernel refuses
+                        falls back (csum+tso4+uso, csum+tso4, off) with one log line; the
+                        start line says which level runs. --offload (the default) is
+                        accepted
   --sched POLICY        Linux scheduling policy of the packet threads: batch (default:
                         SCHED_BATCH, a packet's arrival does not preempt the program that
                         sent it, so packets gather into batches), normal (SCHED_OTHER), or

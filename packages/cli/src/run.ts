@@ -68,6 +68,7 @@ export const RUN_OPTIONS = {
   state: { type: 'string' },
   'state-interval': { type: 'string' },
   offload: { type: 'boolean' },
+  'no-offload': { type: 'boolean' },
   sched: { type: 'string' },
   alg: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -177,7 +178,9 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (values['no-hop-compensation']) input.hopCompensation = false;
   if (values.metrics !== undefined) input.metrics = values.metrics;
   if (values.control !== undefined) input.control = values.control;
+  if (values.offload && values['no-offload']) throw new UsageError('--offload and --no-offload contradict each other: give one (offloads are on by default)');
   if (values.offload) input.offload = true;
+  if (values['no-offload']) input.offload = false;
   if (values.state !== undefined) {
     if (values.state === '') throw new UsageError('--state: the file name is empty');
     input.state = values.state;
@@ -353,7 +356,7 @@ export function restartKeys(running: RunSettings, next: RunSettings): string[] {
   diff('icmp_on_exhaustion', a.icmpOnExhaustion, b.icmpOnExhaustion);
   diff('hop_compensation', a.hopCompensation, b.hopCompensation);
   diff('mtu', running.gateway.mtu, next.gateway.mtu);
-  diff('offload', running.gateway.offload ?? false, next.gateway.offload ?? false);
+  diff('offload', running.gateway.offload ?? true, next.gateway.offload ?? true);
   diff('sched', running.gateway.sched ?? DEFAULT_SCHED, next.gateway.sched ?? DEFAULT_SCHED);
   diff('metrics', running.metrics, next.metrics);
   diff('control', running.control, next.control);
@@ -538,7 +541,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       }
     }
   }
-  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
+  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}, offload ${gw.offload}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);

@@ -41,7 +41,7 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.is(c.hostPortLimit, 16384);
   t.true(c.icmpOnExhaustion);
   t.true(c.hopCompensation);
-  t.false(c.offload);
+  t.true(c.offload);
   t.deepEqual(c.sched, { io: 'batch', workers: 'batch' });
   t.is(c.control, '/run/masq/control.sock');
   t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpOpening: 240_000, tcpClosing: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000 });
@@ -199,6 +199,11 @@ test('flags win over the file; rule flags replace the file rules; timeouts merge
   t.is(s.configPath, 'x.toml');
   t.is(s.gateway.offload, undefined);
   t.true(runSettings(['--config', 'x.toml', '--offload'], read).gateway.offload);
+  // Offloads are on unless a flag or the file says otherwise; the flag beats the file.
+  t.is(runSettings(['--config', 'x.toml', '--no-offload'], read).gateway.offload, false);
+  t.is(runSettings(['--config', 'x.toml'], () => minimal + 'offload = false\n').gateway.offload, false);
+  t.true(runSettings(['--config', 'x.toml', '--offload'], () => minimal + 'offload = false\n').gateway.offload);
+  t.throws(() => runSettings(['--config', 'x.toml', '--offload', '--no-offload'], read), { message: /--offload and --no-offload contradict each other/ });
   // The packet threads run under SCHED_BATCH unless told otherwise; a flag beats the file.
   t.deepEqual(s.gateway.sched, { io: 'batch', workers: 'batch' });
   t.deepEqual(runSettings(['--config', 'x.toml', '--sched', 'normal'], () => minimal + 'sched = "batch"\n').gateway.sched, { io: 'normal', workers: 'normal' });

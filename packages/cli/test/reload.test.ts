@@ -67,7 +67,7 @@ test('an unchanged file changes nothing', async (t) => {
 
 test('changed rules and timeouts apply; restart-only keys are reported, not applied', async (t) => {
   const { gw, file, read, settings } = setup(BASE);
-  file.text = BASE.replace('to any"]', 'to any", "accept all from 10.200.0.0/24 to 10.0.0.0/8"]') + 'workers = 17\nfiltering = "endpoint"\noffload = true\nsched = "normal"\n[timeouts]\nudp = "10m"\n';
+  file.text = BASE.replace('to any"]', 'to any", "accept all from 10.200.0.0/24 to 10.0.0.0/8"]') + 'workers = 17\nfiltering = "endpoint"\noffload = false\nsched = "normal"\n[timeouts]\nudp = "10m"\n';
   const r = await reloadGateway(gw, settings, read);
   t.true(r.rulesChanged);
   t.is(r.flushed, 2);

@@ -17,7 +17,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 
 import { getBinding, type IfType, type TunBinding } from './binding.js';
 import { checkIfName, diagnoseAttach, IFF_UP, TunError, wrapError } from './errors.js';
-import { TUN_F_CSUM, TUN_F_TSO4 } from './vnet.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_USO4, TUN_F_USO6 } from './vnet.js';
 
 /** The kernel's limit on queues per TUN device (MAX_TAP_QUEUES in drivers/net/tun.c). */
 export const MAX_QUEUES = 256;
@@ -38,6 +38,12 @@ export interface OffloadOptions {
   csum: boolean;
   /** TUN_F_TSO4: the kernel may hand us TCP/IPv4 super-packets up to 64 KiB. Needs csum. */
   tso4: boolean;
+  /**
+   * TUN_F_USO4|TUN_F_USO6: the kernel may hand us UDP/IPv4 super-packets (gso_type UDP_L4) up
+   * to 64 KiB. Needs csum. Linux 6.2+: older kernels refuse the bits with EINVAL. Both bits go
+   * together because the kernel takes neither alone; IPv6 never reaches a masq device.
+   */
+  uso?: boolean;
 }
 
 /**
@@ -221,10 +227,10 @@ export class TunDevice {
           'travels in the virtio_net_hdr, so open it with vnetHdr: true',
       );
     }
-    if (opts.tso4 && !opts.csum) {
-      throw new TunError('EINVAL', 'enableOffload: tso4 needs csum (the kernel refuses TSO alone)');
+    if ((opts.tso4 || opts.uso) && !opts.csum) {
+      throw new TunError('EINVAL', 'enableOffload: tso4 and uso need csum (the kernel refuses segmentation offload alone)');
     }
-    const flags = (opts.csum ? TUN_F_CSUM : 0) | (opts.tso4 ? TUN_F_TSO4 : 0);
+    const flags = (opts.csum ? TUN_F_CSUM : 0) | (opts.tso4 ? TUN_F_TSO4 : 0) | (opts.uso ? TUN_F_USO4 | TUN_F_USO6 : 0);
     // Offload is a property of the device, not of a queue: one fd is enough.
     this.#call('enableOffload', () => this.binding.setOffload(this.fds[0], flags));
   }

@@ -13,9 +13,11 @@
  *                csum_start..end must still be folded in. Set by the kernel on reads once
  *                TUN_F_CSUM is enabled; a writer may set it to let the kernel finish the sum.
  *                VIRTIO_NET_HDR_F_DATA_VALID (2): the checksum was verified already.
- *   gso_type     VIRTIO_NET_HDR_GSO_NONE (0), _TCPV4 (1), _UDP (3), _TCPV6 (4), | _ECN (0x80).
- *                Not NONE only with TUN_F_TSO4/6: the packet is a super-packet (up to 64 KiB)
- *                to be cut into gso_size-byte segments.
+ *   gso_type     VIRTIO_NET_HDR_GSO_NONE (0), _TCPV4 (1), _UDP (3), _TCPV6 (4), _UDP_L4 (5),
+ *                | _ECN (0x80). Not NONE only with TUN_F_TSO4/6 (TCP) or TUN_F_USO4/6 (UDP_L4,
+ *                Linux 6.2+): the packet is a super-packet (up to 64 KiB) to be cut into
+ *                gso_size-byte segments. A UDP_L4 super-packet's UDP length field covers the
+ *                whole super-packet; each segment gets its own on the way out.
  *   hdr_len      length of the headers (IP + TCP) of a GSO packet.
  *   gso_size     payload bytes per segment of a GSO packet (the MSS).
  *   csum_start   offset from the start of the IP header where checksumming starts.
@@ -45,6 +47,7 @@ export const VIRTIO_NET_HDR_GSO_NONE = 0;
 export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 export const VIRTIO_NET_HDR_GSO_UDP = 3;
 export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
 export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
 /** TUNSETOFFLOAD bits (include/uapi/linux/if_tun.h). */
@@ -52,6 +55,9 @@ export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
 export const TUN_F_TSO_ECN = 0x08;
+/** UDP segmentation offload (Linux 6.2+); the kernel takes it only with both bits and csum. */
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
 
 function le16(b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8);

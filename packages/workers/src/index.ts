@@ -7,3 +7,4 @@ export { DEFAULT_SCHED, SchedSyntaxError, formatSched, parseSched, type SchedPol
 export * from './layout.js';
 export { Ring, ringBuffer } from './ring.js';
 export type { PartitionControl } from './partition-actor.js';
+export { openTun, type OffloadLevel, type OpenedTun, type OpenTunOptions } from './tun-open.js';

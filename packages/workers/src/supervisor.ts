@@ -35,7 +35,7 @@ import {
   type ExpectationRow,
   type Timeouts,
 } from '@masq/core';
-import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
+import { TunDevice, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { wakeAll } from './doorbell.js';
 import { allocateMemory, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
@@ -44,6 +44,7 @@ import type { PartitionControl } from './partition-actor.js';
 import type { ActorTask } from './actor-entry.js';
 import { Comlink, nodeEndpoint, type Remote } from './rpc.js';
 import { nowMs } from './timer-actor.js';
+import { openTun, type OffloadLevel } from './tun-open.js';
 import { encodeSection, readStateFile, writeStateFile, decodeSection, type EncodedSection, type StateLayout } from './state.js';
 
 export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
@@ -55,9 +56,10 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
   slotSize?: number;
   mtu?: number;
   /**
-   * TUN offloads: IFF_VNET_HDR with TUN_F_CSUM|TUN_F_TSO4. The kernel hands over TCP
-   * super-packets of up to 64 KiB with partial checksums and cuts them up again on write.
-   * Slots grow to 64 KiB (the pool shrinks to 1024 of them).
+   * TUN offloads (default on; tun-open.ts): IFF_VNET_HDR with TUN_F_CSUM|TUN_F_TSO4, and
+   * TUN_F_USO4|USO6 where the kernel has them. The kernel hands over TCP (and UDP) super-packets
+   * of up to 64 KiB with partial checksums and cuts them up again on write. Slots grow to
+   * 64 KiB (the pool shrinks to 2048 of them). A level the kernel refuses falls back, logged.
    */
   offload?: boolean;
   /** Scheduling policy of the I/O thread and of the translation workers (sched.ts). */
@@ -118,6 +120,8 @@ export class Gateway extends EventEmitter {
   private metricsTask: Promise<string> | null = null;
   private readonly log: (line: string) => void;
   private readonly waker: number;
+  /** The offloads the TUN really runs with (tun-open.ts): the request, less what the kernel refused. */
+  readonly offload: OffloadLevel;
   private readonly workerWakers: number[];
   readonly startedAt = Date.now();
   /** Null without --state. */
@@ -128,18 +132,20 @@ export class Gateway extends EventEmitter {
   /** Set once every actor is up: only a gateway that ran writes its state at stop. */
   private up = false;
 
-  private constructor(opts: GatewayOptions, config: NatConfig, rules: RuleSet, tun: TunDevice) {
+  private constructor(opts: GatewayOptions, config: NatConfig, rules: RuleSet, tun: TunDevice, offload: OffloadLevel) {
     super();
     this.config = config;
     this.tun = tun;
+    this.offload = offload;
+    const vnet = offload !== 'off';
     this.rulesText = opts.rulesText;
     this.log = opts.log ?? (() => {});
     this.warnings = ruleWarnings(rules.rules, config.externals);
     // A slot holds the largest packet the TUN can hand over: its MTU (a persistent device may
     // have been given a jumbo MTU), or a 64 KiB super-packet with offloads, plus the vnet header.
     // (slotSizeFor adds the protocol helpers' headroom: a rewrite may grow a packet in place.)
-    const slotSize = opts.slotSize ?? slotSizeFor(opts.offload ? 65536 : tun.mtu + 16, opts.offload ? VNET_HDR_LEN : 0);
-    this.memory = allocateMemory(config.partitions, opts.slots ?? (opts.offload ? 1024 : 8192), slotSize, COUNTER_SLOTS);
+    const slotSize = opts.slotSize ?? slotSizeFor(vnet ? 65536 : tun.mtu + 16, vnet ? VNET_HDR_LEN : 0);
+    this.memory = allocateMemory(config.partitions, opts.slots ?? (vnet ? 2048 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
@@ -165,7 +171,7 @@ export class Gateway extends EventEmitter {
       readFds: [...tun.fds],
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
-      vnetHdr: opts.offload ? VNET_HDR_LEN : 0,
+      vnetHdr: vnet ? VNET_HDR_LEN : 0,
       sched: opts.sched ?? DEFAULT_SCHED,
     };
     this.pool = new Piscina({
@@ -188,8 +194,8 @@ export class Gateway extends EventEmitter {
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
     checkForwards(rules, config.externals, ` (${config.externals.map(formatIPv4).join(', ')}); add it with --address`);
-    const tun = openTun(opts.tun, opts.mtu, opts.offload ?? false, config.partitions);
-    const gw = new Gateway(opts, config, rules, tun);
+    const { dev: tun, offload } = openTun({ name: opts.tun, mtu: opts.mtu, offload: opts.offload ?? true, workers: config.partitions, log: opts.log });
+    const gw = new Gateway(opts, config, rules, tun, offload);
     try {
       await gw.startActors();
     } catch (e) {
@@ -546,38 +552,4 @@ export class Gateway extends EventEmitter {
     }
     this.tun.release();
   }
-}
-
-/**
- * Open (or create) the TUN. With several workers it is multi-queue, one queue per worker
- * (each worker writes to its own queue fd; the I/O thread reads them all). A persistent
- * device made with `ip tuntap add` may or may not have multi_queue: try as preferred, then
- * the other way.
- */
-function openTun(name: string, mtu: number | undefined, offload: boolean, workers: number): TunDevice {
-  const queues = Math.min(workers, 30);
-  const tryOpen = (mq: boolean): TunDevice => TunDevice.open({ name, multiQueue: mq, queues: mq ? queues : 1, vnetHdr: offload });
-  let dev: TunDevice;
-  const preferMq = queues > 1;
-  try {
-    dev = tryOpen(preferMq);
-  } catch (e) {
-    if (!(e instanceof TunError) || (e.code !== 'EINVAL' && e.code !== 'EBUSY')) throw e;
-    try {
-      dev = tryOpen(!preferMq);
-    } catch {
-      throw e;
-    }
-  }
-  try {
-    if (offload) dev.enableOffload({ csum: true, tso4: true });
-    dev.disableIpv6();
-    if (mtu) dev.mtu = mtu;
-    if (dev.txQueueLen < 10000) dev.setTxQueueLen(10000);
-    dev.up();
-  } catch (e) {
-    dev.release();
-    throw e;
-  }
-  return dev;
 }
