@@ -186,6 +186,7 @@ test('configuration calls reach the binding with parsed arguments', (t) => {
   dev.setAddress(0xc0a80101, 32);
   dev.enableOffload({ csum: true, tso4: true });
   dev.enableOffload({ csum: true, tso4: false });
+  dev.enableOffload({ csum: true, tso4: true, uso: true });
   t.deepEqual(fake.calls, [
     ['setMtu', 'mqc', 1280],
     ['setUp', 'mqc', true],
@@ -195,11 +196,13 @@ test('configuration calls reach the binding with parsed arguments', (t) => {
     ['setAddress', 'mqc', 0xc0a80101, 32],
     ['setOffload', 100, 0x03],
     ['setOffload', 100, 0x01],
+    ['setOffload', 100, 0x63],
   ]);
   t.is(t.throws(() => dev.setAddress('10.0.0.256', 24), { instanceOf: TunError })?.code, 'EINVAL');
   t.is(t.throws(() => dev.setAddress('10.0.0.1', 33), { instanceOf: TunError })?.code, 'EINVAL');
   t.is(t.throws(() => (dev.mtu = 1.5), { instanceOf: TunError })?.code, 'EINVAL');
-  t.regex(t.throws(() => dev.enableOffload({ csum: false, tso4: true }))?.message ?? '', /tso4 needs csum/);
+  t.regex(t.throws(() => dev.enableOffload({ csum: false, tso4: true }))?.message ?? '', /tso4 and uso need csum/);
+  t.regex(t.throws(() => dev.enableOffload({ csum: false, tso4: false, uso: true }))?.message ?? '', /tso4 and uso need csum/);
 });
 
 test('enableOffload without vnetHdr explains why', (t) => {
