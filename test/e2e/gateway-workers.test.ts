@@ -91,7 +91,7 @@ netnsTest('worker crash mid-transfer: a 20 MB upload completes intact and an est
     // --sched batch (the default): the I/O thread and both workers, restarted ones included,
     // run under SCHED_BATCH; no other thread of the gateway does.
     t.is(batchThreads(gw.proc.pid!), 3, 'threads under SCHED_BATCH: the I/O thread and the two (restarted) workers');
-    t.regex(gw.log.join(''), /gateway up on \S+: 2 worker\(s\) \(sched batch\)/);
+    t.regex(gw.log.join(''), /gateway up on \S+: 2 worker\(s\) \(sched batch, offload csum\+tso4\+uso\)/);
     await sink.stop();
   });
   assertTornDown(t, done);
@@ -151,7 +151,7 @@ netnsTest('two workers: UDP flows, TCP transfers and hairpinned flows across par
     t.log(`per worker: ${s.workers.map((w) => `${w.worker}: ${w.sessions} sessions, ${w.packets} packets`).join('; ')}`);
     // --sched workers=normal: only the I/O thread runs under SCHED_BATCH.
     t.is(batchThreads(gw.proc.pid!), 1, 'threads under SCHED_BATCH with --sched workers=normal');
-    t.regex(gw.log.join(''), /2 worker\(s\) \(sched io=batch,workers=normal\)/);
+    t.regex(gw.log.join(''), /2 worker\(s\) \(sched io=batch,workers=normal, offload csum\+tso4\+uso\)/);
     await sink.stop();
   });
   assertTornDown(t, done);
@@ -182,7 +182,7 @@ const BAD_ARGS: readonly (readonly [string, readonly string[], RegExp])[] = [
 
 for (const [what, args, message] of BAD_ARGS) {
   test(`masq run with bad arguments exits 2 with a clear message: ${what}`, async (t) => {
-    const r = await run([MASQ, 'run', ...args], { timeoutMs: 15_000 });
+    const r = await run([MASQ, 'run', ...args], { timeoutMs: 45_000 });
     t.is(r.code, 2, `exit status; stderr: ${r.stderr}`);
     t.regex(r.stderr, /^masq run: /, 'the message names the command');
     t.regex(r.stderr, message);
@@ -191,7 +191,7 @@ for (const [what, args, message] of BAD_ARGS) {
 }
 
 test('masq with an unknown command exits 2', async (t) => {
-  const r = await run([MASQ, 'frobnicate'], { timeoutMs: 15_000 });
+  const r = await run([MASQ, 'frobnicate'], { timeoutMs: 45_000 });
   t.is(r.code, 2);
   t.regex(r.stderr, /unknown command "frobnicate"/);
 });
