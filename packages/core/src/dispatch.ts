@@ -6,9 +6,15 @@
  *  - `classify(b, off, len, now)` returns a partition ≥ 0 (and sets `dir`), or one of
  *    DISPATCH_DROP (reason in `reason`), DISPATCH_PASS (an accept rule: write it out
  *    untranslated), DISPATCH_HELD (a fragment kept until its first fragment comes).
- *  - Direction: a source that a masquerade/accept rule covers → outbound; a destination that
- *    is one of our external addresses → inbound; anything else is for nobody (dropped,
- *    counted as no_rule).
+ *  - Direction (RFC 4787 REQ-7): when the caller knows where the packet entered (`side`: the
+ *    gateway's outside TUN, `--outside-tun`), that decides: a packet from outside is inbound
+ *    whatever its source (translated by a mapping or forward of its destination, else dropped
+ *    by the partition's filtering; one not for an external address is no_rule), never
+ *    masqueraded. Without a side (one TUN for both ways: Side.Unknown, and Side.Inside, which
+ *    is classified the same way), direction is guessed: a source that a masquerade/accept rule
+ *    covers → outbound; a destination that is one of our external addresses → inbound;
+ *    anything else is for nobody (dropped, counted as no_rule). The guess takes an outside
+ *    host whose address a masquerade rule covers for an inside host.
  *  - Partition: outbound, a hash of the inside (protocol, address, port or ICMP id);
  *    inbound, the owner of the external port (ports.ts) or, for a port forward, the forward's
  *    inside endpoint; ICMP errors, the flow of the packet they quote; non-first fragments,
@@ -42,6 +48,16 @@ import { WireError } from './wire/result.js';
 import { IpProto } from './wire/ipv4.js';
 
 export const DISPATCH_DROP = -1;
+
+/** Where a packet entered the gateway (classify's `side`). */
+export const enum Side {
+  /** Not known (one TUN for both directions): direction is guessed from the rules. */
+  Unknown = 0,
+  /** The inside TUN of a gateway that has an outside one: classified as Unknown. */
+  Inside = 1,
+  /** The outside TUN: always inbound (RFC 4787 REQ-7). */
+  Outside = 2,
+}
 export const DISPATCH_PASS = -2;
 export const DISPATCH_HELD = -3;
 
@@ -119,7 +135,7 @@ export class Dispatcher {
     return DISPATCH_DROP;
   }
 
-  classify(b: Uint8Array, off: number, len: number, now: number, handle = -1): number {
+  classify(b: Uint8Array, off: number, len: number, now: number, handle = -1, side: Side = Side.Unknown): number {
     // The IPv4 bounds (wire/ipv4.ts checkIPv4); the checksum is the partition's to verify.
     const e = ip.checkIPv4(b, off, len);
     if (e !== WireError.None) return this.fail(wireDrop(e));
@@ -137,7 +153,9 @@ export class Dispatcher {
 
     if (fragOff !== 0) {
       const r = this.fragRoute(src, dst, p, ipId, now);
-      if (r >= 0) {
+      // A fragment from outside never follows an outbound route (a forged copy of an inside
+      // flow's fragment key): it waits for an inbound first fragment like any other.
+      if (r >= 0 && (side !== Side.Outside || (r & 1) === 1)) {
         this.dir = r & 1;
         return r >>> 1;
       }
@@ -155,6 +173,14 @@ export class Dispatcher {
     const sport = ports ? u16(b, l4 + tcp.SPORT) : 0;
     const dport = ports ? u16(b, l4 + tcp.DPORT) : 0;
     let part: number;
+    if (side === Side.Outside) {
+      // RFC 4787 REQ-7: it came in from outside, so it is inbound whatever its source says.
+      if (!this.isExternal(dst)) return this.fail(DropReason.NoRule);
+      this.dir = 1;
+      part = this.inboundPartition(b, l4, l4len, p, dst, dport);
+      if (part >= 0 && (ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, ipId, (part << 1) | 1, now);
+      return part;
+    }
     // An ICMP error addressed to our external address that quotes a packet we translated
     // (source external, destination outside) is inbound whatever its source: the gateway
     // host's own kernel sends "frag needed" / "time exceeded" from its inside address.

@@ -16,7 +16,7 @@ import { PortPlan } from './ports.js';
 import { SessionTable, type TableSizes } from './table.js';
 import { hostCountsFor } from './hosts.js';
 import { Partition } from './translate.js';
-import { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS } from './dispatch.js';
+import { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, Side } from './dispatch.js';
 import { VerdictKind, verdictArg, verdictKind, Direction } from './verdict.js';
 import { C, sumCounters } from './counters.js';
 import { DropReason } from './drop.js';
@@ -99,13 +99,16 @@ export class Nat {
     return this.counters()[C.DROPS + reason]!;
   }
 
-  /** Run one packet through; returns what would be written back to the TUN. */
-  process(bytes: Uint8Array, off: number, len: number, now: number): Uint8Array[] {
+  /**
+   * Run one packet through; returns what would be written back to the TUN. `side`: where it
+   * entered (dispatch.ts Side; the default guesses direction from the rules).
+   */
+  process(bytes: Uint8Array, off: number, len: number, now: number, side: Side = Side.Unknown): Uint8Array[] {
     const out: Uint8Array[] = [];
     this.lastHeld = false;
     this.sweepHeld(now);
     const handle = this.nextHandle++;
-    const part = this.dispatcher.classify(bytes, off, len, now, handle);
+    const part = this.dispatcher.classify(bytes, off, len, now, handle, side);
     if (part === DISPATCH_DROP) {
       this.lastDrop = this.dispatcher.reason;
       this.partitions[0]!.table.drop(this.lastDrop);

@@ -19,6 +19,7 @@
 import { formatIPv4, parseIPv4 } from '../../src/addr.js';
 import { DROP_REASON_LABELS } from '../../src/drop.js';
 import type { Nat } from '../../src/nat.js';
+import { Side } from '../../src/dispatch.js';
 import { formatPacket } from '../../src/wire/print.js';
 import { fillIpChecksum, fillL4Checksum, internetChecksum, problems } from './oracle.js';
 
@@ -394,14 +395,14 @@ export function assertOracle(out: Uint8Array, input?: Uint8Array): void {
 /** Spare bytes after each packet handed to the Nat (see run). */
 export const ROOM = 256;
 
-function run(nat: Nat, pkt: Uint8Array, now: number): NatResult {
+function run(nat: Nat, pkt: Uint8Array, now: number, side: Side = Side.Unknown): NatResult {
   const input = pkt.slice();
   // Room after the packet, as a pool slot has (workers layout.ts ALG_HEADROOM): a protocol
   // helper may grow it. The bytes there are junk, so a helper that reads past the packet shows.
   const work = new Uint8Array(pkt.length + ROOM).fill(0xa5);
   work.set(pkt);
   nat.lastDrop = 0;
-  const emitted = nat.process(work, 0, pkt.length, now);
+  const emitted = nat.process(work, 0, pkt.length, now, side);
   const bytes = emitted.map((e) => e.slice());
   for (const b of bytes) assertOracle(b, input);
   const all = bytes.map((b) => parse(b));
@@ -420,6 +421,11 @@ export function natOut(nat: Nat, pkt: Uint8Array, now: number): NatResult {
 export function natIn(nat: Nat, pkt: Uint8Array, now: number): NatResult {
   if (pkt.length >= 20 && !nat.config.externals.includes(get32(pkt, 16))) throw new Error(`natIn: ${formatPacket(pkt)} is not addressed to an external address`);
   return run(nat, pkt, now);
+}
+
+/** A packet that entered on a known side (the gateway's inside or outside TUN), unchecked. */
+export function natFrom(nat: Nat, side: Side, pkt: Uint8Array, now: number): NatResult {
+  return run(nat, pkt, now, side);
 }
 
 /** Recompute the ICMP checksum of a packet whose ICMP body a test edited. */
