@@ -41,6 +41,8 @@ import {
 /** Everything `masq run` can be told, from flags or from the file; all optional here. */
 export interface RunInput {
   tun?: string;
+  /** The outside TUN (--outside-tun; `outside_tun = "..."`): direction by where a packet entered. */
+  outsideTun?: string;
   addresses?: string[];
   /** Rule lines, each already parsed once (so known to be valid). */
   rules?: string[];
@@ -111,6 +113,7 @@ export const TOP_KEYS = [
   'control',
   'state',
   'state_interval',
+  'outside_tun',
 ] as const;
 
 /** Timer names in the [timeouts] table, and the Timeouts fields each sets (tcp_transitory: both TCP transitory timers). */
@@ -278,6 +281,12 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         const s = str(key, v);
         if (s.length === 0 || Buffer.byteLength(s) > 15 || /[/:\s]/.test(s)) throw src.error(`tun: "${s}" is not an interface name (1-15 bytes, no '/', ':' or whitespace)`, at(key));
         input.tun = s;
+        break;
+      }
+      case 'outside_tun': {
+        const s = str(key, v);
+        if (s.length === 0 || Buffer.byteLength(s) > 15 || /[/:\s]/.test(s)) throw src.error(`outside_tun: "${s}" is not an interface name (1-15 bytes, no '/', ':' or whitespace)`, at(key));
+        input.outsideTun = s;
         break;
       }
       case 'addresses': {

@@ -41,7 +41,7 @@ const RUN = `masq run — masquerade traffic on a TUN device
 
 SYNOPSIS
   masq run --config FILE [flags that override the file]
-  masq run --tun NAME --address IP [--address IP ...]
+  masq run --tun NAME [--outside-tun NAME] --address IP [--address IP ...]
            --masquerade "PROTO from CIDR [PORTS] to CIDR [PORTS]" [--masquerade ...]
            [--accept "PROTO from CIDR to CIDR"] [--forward "tcp|udp EXT:PORT to IN:PORT"]
            [--workers N] [--ports LO-HI] [--port-mode random|preserve|sequential]
@@ -68,6 +68,12 @@ OPTIONS
                         SIGHUP or masq reload re-reads the file: rules and timeouts apply
                         live, the other keys at the next start
   --tun NAME            TUN device (≤ 15 characters)
+  --outside-tun NAME    a second TUN device (single-queue) for the outside side: route the
+                        external addresses into it instead of --tun (--up and masq up do).
+                        Everything read from it is inbound whatever its source (RFC 4787
+                        REQ-7). Without it, the direction of a packet is guessed from its
+                        source: an outside host whose address a masquerade rule covers is
+                        taken for an inside host (docs/CONFORMANCE.md)
   --address IP          external address; repeat for a pool of up to 16 (an inside host
                         always gets the same one: paired pooling). Route it into the TUN, do
                         not assign it.
@@ -160,6 +166,9 @@ EXAMPLES
   masq run --config /etc/masq/masq.toml
   masq run --config /etc/masq/masq.toml --workers 4     # the flag wins over the file
   masq run --config /etc/masq/masq.toml --up --lan br-lan --wan eth1
+  masq run --tun masq0 --outside-tun masq1 --address 198.51.100.100 \
+           --masquerade "all from 10.0.0.0/8 to any" --up --lan br-lan --wan eth1
+                        # an outside network inside 10.0.0.0/8 stays outside (RFC 4787 REQ-7)
 
 EXIT STATUS
   0 stopped by SIGINT/SIGTERM (Ctrl-C); 2 bad flags or configuration (nothing was started);
@@ -352,7 +361,7 @@ const UP = `masq up — steer a LAN's forwarded IPv4 traffic through the masq TU
 
 SYNOPSIS
   masq up --lan IF --tun NAME --address IP [--address IP ...] [--wan IF] [--table N]
-          [--rule-priority N] [--config FILE] [--netns NS] [-n|--dry-run]
+          [--outside-tun NAME] [--rule-priority N] [--config FILE] [--netns NS] [-n|--dry-run]
 
 DESCRIPTION
   Applies the routing recipe, printing each command as it runs it: rp_filter off, a policy
@@ -366,6 +375,9 @@ DESCRIPTION
 OPTIONS
   --lan IF              inside interface or bridge
   --tun NAME            the masq TUN device (or tun from --config)
+  --outside-tun NAME    the gateway's outside TUN (masq run --outside-tun; or outside_tun
+                        from --config): the external addresses are routed into it instead,
+                        with the same settings as the TUN
   --address IP[/N]      external address or block (or addresses from --config)
   --wan IF              outside interface: answer ARP for the external addresses on it
   --table N             routing table for LAN traffic (default 100; 253-255 are the kernel's)
@@ -387,7 +399,7 @@ const DOWN = `masq down — remove the routing that masq up applied
 
 SYNOPSIS
   masq down --lan IF --tun NAME --address IP [...] [--wan IF] [--table N] [--rule-priority N]
-            [--config FILE] [--netns NS] [-n|--dry-run]
+            [--outside-tun NAME] [--config FILE] [--netns NS] [-n|--dry-run]
 
   Deletes the external routes, the TUN default route, the iif rule and the fail-closed route,
   and turns proxy ARP off on --wan. What is already gone is reported as "already gone".
@@ -412,8 +424,8 @@ DESCRIPTION
   The gateway re-reads its config file and merges the flags it was started with over it,
   as at start. Changes to rules and [timeouts] apply live, with no session lost: sessions
   that no rule allows any more are flushed, all others keep their mappings. New timeouts
-  apply to sessions from their next packet on. Other keys (tun, addresses, workers, ports,
-  port_mode, filtering, max_sessions, host_limit, host_port_limit, icmp_on_exhaustion,
+  apply to sessions from their next packet on. Other keys (tun, outside_tun, addresses,
+  workers, ports, port_mode, filtering, max_sessions, host_limit, host_port_limit, icmp_on_exhaustion,
   hop_compensation, mtu, offload, sched, metrics, control, state, state_interval) are
   reported as needing a restart and are not applied. A file with an error changes nothing: the error (file:line:column) is
   the answer. Rules changed live with

@@ -11,6 +11,15 @@
  *     gateway process ──► tun ──(iif tun: main table)──► wan (or lan, for the reply direction)
  *     upstream ──► wan ──(ext/32 dev tun in main)──► tun ──► gateway process
  *
+ * With an outside TUN (`outsideTun`, `masq run --outside-tun`) the last line becomes
+ *
+ *     upstream ──► wan ──(ext/32 dev otun in main)──► otun ──► gateway process (inbound, always)
+ *
+ * so the gateway knows a packet came from outside by the device it read it from (RFC 4787
+ * REQ-7), never by its source address. The gateway writes both directions to the inside TUN;
+ * the kernel routes them by destination as above. The host's own ICMP errors about translated
+ * packets are addressed to an external address, so they too arrive on the outside TUN.
+ *
  * Contract:
  * - Packets the gateway writes back enter the kernel as `iif <tun>`, which the policy rule does not
  *   match, so they follow the main table and never loop into the TUN again.
@@ -49,6 +58,8 @@ export interface RoutingOptions {
   readonly lan: string;
   /** The masq TUN device. */
   readonly tun: string;
+  /** The outside TUN (`--outside-tun`): the external addresses are routed into it instead of `tun`. */
+  readonly outsideTun?: string;
   /** Outside interface: gets proxy ARP for the external addresses. Omit when upstream routes them. */
   readonly wan?: string;
   /** External addresses (`a.b.c.d`) or blocks (`a.b.c.d/nn`) that the gateway translates to. */
@@ -81,6 +92,9 @@ export const FAIL_CLOSED_METRIC = 4294967295;
 interface Checked {
   readonly lan: string;
   readonly tun: string;
+  /** Where the external addresses are routed: the outside TUN, or `tun` without one. */
+  readonly extTun: string;
+  readonly outsideTun: string | undefined;
   readonly wan: string | undefined;
   /** External destinations in `a.b.c.d/nn` form (a bare address becomes /32). */
   readonly routes: string[];
@@ -127,8 +141,9 @@ function check(opts: RoutingOptions): Checked {
   const lan = checkInterfaceName('lan', opts.lan);
   const tun = checkInterfaceName('tun', opts.tun);
   const wan = opts.wan === undefined ? undefined : checkInterfaceName('wan', opts.wan);
-  const names = [lan, tun, ...(wan === undefined ? [] : [wan])];
-  if (new Set(names).size !== names.length) throw new Error(`lan, tun and wan must be different interfaces (${names.join(', ')})`);
+  const outsideTun = opts.outsideTun === undefined ? undefined : checkInterfaceName('outside tun', opts.outsideTun);
+  const names = [lan, tun, ...(wan === undefined ? [] : [wan]), ...(outsideTun === undefined ? [] : [outsideTun])];
+  if (new Set(names).size !== names.length) throw new Error(`lan, tun, wan and the outside tun must be different interfaces (${names.join(', ')})`);
   if (!Array.isArray(opts.externals) || opts.externals.length === 0) throw new Error('at least one external address is needed');
   const routes = opts.externals.map(checkExternal);
   const dup = routes.find((r, i) => routes.indexOf(r) !== i);
@@ -138,7 +153,7 @@ function check(opts: RoutingOptions): Checked {
   if (table === '253' || table === '254' || table === '255') throw new Error(`table ${table} is reserved (default/main/local)`);
   const pref = checkInt('rule priority', opts.rulePriority, DEFAULT_RULE_PRIORITY, 1, 32765);
   const txqueuelen = checkInt('txqueuelen', opts.txqueuelen, DEFAULT_TXQUEUELEN, 1, 1_000_000);
-  return { lan, tun, wan, routes, table, pref, txqueuelen };
+  return { lan, tun, extTun: outsideTun ?? tun, outsideTun, wan, routes, table, pref, txqueuelen };
 }
 
 /** `sysctl` key for a per-interface setting; dots inside the name are written as `/`. */
@@ -169,16 +184,21 @@ export function routingPhases(opts: RoutingOptions): RecipePhases {
     ['ip', 'route', 'add', 'unreachable', 'default', 'table', c.table, 'metric', String(FAIL_CLOSED_METRIC)],
     ['ip', 'rule', 'add', 'iif', c.lan, 'lookup', c.table, 'pref', c.pref],
   );
-  const tun: Command[] = [
-    sysctl(ifKey('ipv6', 'conf', c.tun, 'disable_ipv6'), '1'),
-    sysctl(ifKey('ipv4', 'conf', c.tun, 'rp_filter'), '0'),
+  // The same settings for the outside TUN, when there is one.
+  const tunSettings = (dev: string): Command[] => [
+    sysctl(ifKey('ipv6', 'conf', dev, 'disable_ipv6'), '1'),
+    sysctl(ifKey('ipv4', 'conf', dev, 'rp_filter'), '0'),
     // ICMP errors the gateway host's own kernel sends about translated packets (frag needed,
     // time exceeded) come back out of the TUN with its inside address as their source: without
     // accept_local the kernel drops them as martians and path MTU discovery breaks.
-    sysctl(ifKey('ipv4', 'conf', c.tun, 'accept_local'), '1'),
-    ['ip', 'link', 'set', 'dev', c.tun, 'up', 'txqueuelen', c.txqueuelen],
+    sysctl(ifKey('ipv4', 'conf', dev, 'accept_local'), '1'),
+    ['ip', 'link', 'set', 'dev', dev, 'up', 'txqueuelen', c.txqueuelen],
+  ];
+  const tun: Command[] = [
+    ...tunSettings(c.tun),
+    ...(c.outsideTun === undefined ? [] : tunSettings(c.outsideTun)),
     ['ip', 'route', 'add', 'default', 'dev', c.tun, 'table', c.table],
-    ...c.routes.map((r): Command => ['ip', 'route', 'add', r, 'dev', c.tun]),
+    ...c.routes.map((r): Command => ['ip', 'route', 'add', r, 'dev', c.extTun]),
     sysctl('net.ipv4.ip_forward', '1'),
   ];
   return { prepare, tun };
@@ -199,7 +219,7 @@ export function routingUndo(opts: RoutingOptions): Command[] {
   const c = check(opts);
   const undo: Command[] = [];
   if (c.wan !== undefined) undo.push(['sysctl', '-e', '-q', '-w', `${ifKey('ipv4', 'conf', c.wan, 'proxy_arp')}=0`]);
-  for (const r of [...c.routes].reverse()) undo.push(['ip', 'route', 'del', r, 'dev', c.tun]);
+  for (const r of [...c.routes].reverse()) undo.push(['ip', 'route', 'del', r, 'dev', c.extTun]);
   undo.push(
     ['ip', 'route', 'del', 'default', 'dev', c.tun, 'table', c.table],
     ['ip', 'rule', 'del', 'iif', c.lan, 'lookup', c.table, 'pref', c.pref],

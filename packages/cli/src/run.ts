@@ -34,7 +34,7 @@ import { handle, startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
 import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
 import { parseArgsMessage, USAGE } from './args.js';
 import { DeviceLockError, lockDevice, type DeviceLock } from './lock.js';
-import { applyRecipe, routingPhases, routingRecipe, routingUndo, type Command, type RoutingOptions } from './routing.js';
+import { applyRecipe, checkInterfaceName, routingPhases, routingRecipe, routingUndo, type Command, type RoutingOptions } from './routing.js';
 
 import { UsageError, addressProblem } from './usage.js';
 
@@ -45,6 +45,7 @@ export const DEFAULT_METRICS = '127.0.0.1:9464';
 
 export const RUN_OPTIONS = {
   tun: { type: 'string' },
+  'outside-tun': { type: 'string' },
   address: { type: 'string', multiple: true },
   masquerade: { type: 'string', multiple: true },
   accept: { type: 'string', multiple: true },
@@ -133,6 +134,13 @@ function flagRule(flag: string, kind: string, value: string): string {
 export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   const input: RunInput = {};
   if (values.tun !== undefined) input.tun = values.tun;
+  if (values['outside-tun'] !== undefined) {
+    try {
+      input.outsideTun = checkInterfaceName('outside TUN', values['outside-tun']);
+    } catch (e) {
+      throw new UsageError(`--outside-tun: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   if (values.address?.length) {
     for (const a of values.address) if (parseIPv4(a) === null) throw new UsageError(`--address ${a}: ${addressProblem(a)}`);
     input.addresses = values.address;
@@ -212,8 +220,10 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
   const rulesText = input.rules.join('\n');
   if (!parseRules(rulesText).some((r) => r.kind === 'masquerade'))
     throw new UsageError(`no masquerade rule: nothing would be translated; add one such as "masquerade all from 10.0.0.0/24 to any"`);
+  if (input.outsideTun !== undefined && input.outsideTun === input.tun) throw new UsageError(`the outside TUN "${input.outsideTun}" is also the TUN: the outside side needs its own device (--outside-tun masq1)`);
   const gateway: GatewayOptions = {
     tun: input.tun,
+    outsideTun: input.outsideTun,
     externals: input.addresses,
     rulesText,
     // One translation worker per core the machine offers, unless told otherwise.
@@ -237,8 +247,8 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     alg: input.alg,
     algPorts: input.algPorts,
   };
-  const { tun: _t, rulesText: _r, workers, mtu: _m, offload: _o, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
-  void _t; void _r; void _m; void _o; void _s; void _st; void _si;
+  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
+  void _t; void _ot; void _r; void _m; void _o; void _s; void _st; void _si;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   const metrics = input.metrics ?? DEFAULT_METRICS;
   return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, metricsDefaulted: input.metrics === undefined, resolved, configPath, flags };
@@ -280,8 +290,8 @@ function upOptions(values: ReturnType<typeof parseFlags>, externals: readonly st
 }
 
 /** The --up recipe for the TUN the gateway runs on, validated (a usage error never half-applies). */
-export function checkedUp(up: RoutingOptions, tun: string): RoutingOptions {
-  const opts = { ...up, tun };
+export function checkedUp(up: RoutingOptions, tun: string, outsideTun?: string): RoutingOptions {
+  const opts = { ...up, tun, ...(outsideTun === undefined ? {} : { outsideTun }) };
   try {
     routingPhases(opts);
   } catch (e) {
@@ -345,6 +355,7 @@ export function restartKeys(running: RunSettings, next: RunSettings): string[] {
     if (JSON.stringify(x) !== JSON.stringify(y)) keys.push(k);
   };
   diff('tun', running.gateway.tun, next.gateway.tun);
+  diff('outside_tun', running.gateway.outsideTun, next.gateway.outsideTun);
   diff('addresses', a.externals, b.externals);
   diff('workers', a.partitions, b.partitions);
   diff('ports', [a.portLo, a.portHi], [b.portLo, b.portHi]);
@@ -423,7 +434,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
   };
   let up: RoutingOptions | null = null;
   try {
-    if (settings.up) up = checkedUp(settings.up, settings.gateway.tun);
+    if (settings.up) up = checkedUp(settings.up, settings.gateway.tun, settings.gateway.outsideTun);
   } catch (e) {
     err(`masq run: ${e instanceof Error ? e.message : String(e)}\n(see masq run --help)`);
     return 2;
@@ -486,7 +497,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
     try {
       const done = await applyRecipe(routingRecipe(up));
       const already = done.filter((o) => o.status === 'already-present').length;
-      log(`routing applied (--up): ${up.lan} -> ${up.tun}, table ${up.table ?? 100}, ${done.length - already} command(s) run, ${already} already present`);
+      log(`routing applied (--up): ${up.lan} -> ${up.tun}${up.outsideTun ? `, externals -> ${up.outsideTun}` : ''}, table ${up.table ?? 100}, ${done.length - already} command(s) run, ${already} already present`);
     } catch (e) {
       process.off('SIGHUP', onHup);
       await gw.stop();
@@ -541,7 +552,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       }
     }
   }
-  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}, offload ${gw.offload}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
+  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}${gw.outsideTun ? ` (outside ${gw.outsideTun.name})` : ''}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}, offload ${gw.offload}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);

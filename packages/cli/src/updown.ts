@@ -17,6 +17,7 @@ import { parseArgsMessage, USAGE } from './args.js';
 export const UPDOWN_OPTIONS = {
   lan: { type: 'string' },
   tun: { type: 'string' },
+  'outside-tun': { type: 'string' },
   address: { type: 'string', multiple: true },
   wan: { type: 'string' },
   table: { type: 'string' },
@@ -55,6 +56,7 @@ export function upDownPlan(cmd: 'up' | 'down', argv: string[], read?: (p: string
   const { values } = parseArgs({ args: argv, options: UPDOWN_OPTIONS, allowPositionals: false, strict: true });
   const file = values.config ? loadConfigFile(values.config, read) : null;
   const tun = values.tun ?? file?.tun;
+  const outsideTun = values['outside-tun'] ?? file?.outsideTun;
   const externals = values.address?.length ? values.address : (file?.addresses ?? []);
   const fromFile = values.config ? ` (or set it in ${values.config})` : ' (or take it from the masq run file with --config FILE)';
   if (!values.lan) throw new UsageError(`--lan IF is required: the inside interface or bridge whose traffic goes through masq`);
@@ -67,6 +69,7 @@ export function upDownPlan(cmd: 'up' | 'down', argv: string[], read?: (p: string
   const routing: RoutingOptions = {
     lan: values.lan,
     tun,
+    ...(outsideTun === undefined ? {} : { outsideTun }),
     wan: values.wan,
     externals,
     table: num('table', values.table),

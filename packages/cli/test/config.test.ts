@@ -6,7 +6,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import { ConfigFileError, mergeInputs, parseConfigText, suggest, TOP_KEYS } from '../src/config.js';
-import { addressProblem, logStamp, reloadSettings, runSettings, UsageError } from '../src/run.js';
+import { addressProblem, checkedUp, logStamp, reloadSettings, restartKeys, runSettings, UsageError } from '../src/run.js';
 
 const SAMPLE = new URL('../../../../masq.toml.sample', import.meta.url);
 
@@ -282,4 +282,18 @@ test('ICMP 3/13 on refusal is on by default; --no-icmp-on-exhaustion or icmp_on_
   t.true(runSettings([...base, '--icmp-on-exhaustion']).resolved.icmpOnExhaustion);
   t.false(runSettings(['--config', 'x.toml'], () => minimal + 'icmp_on_exhaustion = false\n').resolved.icmpOnExhaustion);
   t.is(t.throws(() => runSettings([...base, '--icmp-on-exhaustion', '--no-icmp-on-exhaustion']))!.message, '--icmp-on-exhaustion and --no-icmp-on-exhaustion contradict each other: give one');
+});
+
+test('outside TUN: --outside-tun and outside_tun, checked names, never the TUN itself, a restart key', (t) => {
+  t.is(parseConfigText(minimal + 'outside_tun = "masq1"\n').outsideTun, 'masq1');
+  t.regex(fileErr(minimal + 'outside_tun = "a:b"\n').message, /outside_tun: "a:b" is not an interface name/);
+  const read = (): string => minimal + 'outside_tun = "masq1"\n';
+  t.is(runSettings(['--config', 'x.toml'], read).gateway.outsideTun, 'masq1');
+  t.is(runSettings(['--config', 'x.toml', '--outside-tun', 'masq2'], read).gateway.outsideTun, 'masq2');
+  t.is(runSettings(['--config', 'x.toml'], () => minimal).gateway.outsideTun, undefined);
+  t.throws(() => runSettings(['--config', 'x.toml', '--outside-tun', 'masq0'], read), { instanceOf: UsageError, message: /outside TUN "masq0" is also the TUN/ });
+  t.throws(() => runSettings(['--config', 'x.toml', '--outside-tun', 'x y'], read), { instanceOf: UsageError, message: /^--outside-tun: outside TUN interface name "x y" contains/ });
+  const up = runSettings(['--config', 'x.toml', '--up', '--lan', 'br-lan'], read);
+  t.is(checkedUp(up.up!, up.gateway.tun, up.gateway.outsideTun).outsideTun, 'masq1');
+  t.deepEqual(restartKeys(runSettings(['--config', 'x.toml'], () => minimal), up), ['outside_tun']);
 });

@@ -101,3 +101,27 @@ test('applyRecipe dry run prints each command (in the namespace) and runs nothin
   t.true(out.every((o) => o.status === 'dry-run'));
   t.is(lines[1], '+ ip netns exec nsx ip route del 198.51.100.100/32 dev masq0');
 });
+
+test('an outside TUN: set up like the TUN, the external addresses routed into it, the inside default still into the TUN', (t) => {
+  const o = { ...base, outsideTun: 'masqo0', externals: ['198.51.100.100', '198.51.100.101'] };
+  const p = routingPhases(o);
+  t.deepEqual(text(p.tun), [
+    'sysctl -q -w net.ipv6.conf.masq0.disable_ipv6=1',
+    'sysctl -q -w net.ipv4.conf.masq0.rp_filter=0',
+    'sysctl -q -w net.ipv4.conf.masq0.accept_local=1',
+    'ip link set dev masq0 up txqueuelen 10000',
+    'sysctl -q -w net.ipv6.conf.masqo0.disable_ipv6=1',
+    'sysctl -q -w net.ipv4.conf.masqo0.rp_filter=0',
+    'sysctl -q -w net.ipv4.conf.masqo0.accept_local=1',
+    'ip link set dev masqo0 up txqueuelen 10000',
+    'ip route add default dev masq0 table 100',
+    'ip route add 198.51.100.100/32 dev masqo0',
+    'ip route add 198.51.100.101/32 dev masqo0',
+    'sysctl -q -w net.ipv4.ip_forward=1',
+  ]);
+  t.false(p.prepare.some((c) => c.some((a) => a.includes('masqo0'))), 'prepare needs no TUN');
+  t.deepEqual(text(routingUndo(o)).slice(1, 3), ['ip route del 198.51.100.101/32 dev masqo0', 'ip route del 198.51.100.100/32 dev masqo0']);
+  t.throws(() => routingRecipe({ ...base, outsideTun: 'masq0' }), { message: /must be different/ });
+  t.throws(() => routingRecipe({ ...base, outsideTun: 'eth1' }), { message: /must be different/ });
+  t.throws(() => routingRecipe({ ...base, outsideTun: 'o:1' }), { message: /outside tun interface name/ });
+});

@@ -3,7 +3,14 @@
  * batches straight into pool slots, classifies each packet (core Dispatcher: direction and
  * owning partition) and hands slot indices to the partitions over their rx rings. It sleeps
  * in poll(2) on every queue fd of the TUN (a multi-queue device spreads flows over its
- * queues) and an eventfd, so it never spins and stops promptly.
+ * queues), the outside TUN's fd when there is one, and an eventfd, so it never spins and
+ * stops promptly.
+ *
+ * Direction (RFC 4787 REQ-7): with an outside TUN (`--outside-tun`) each packet is classified
+ * with the side it was read from (Side.Outside: inbound whatever its source); without one,
+ * Side.Unknown (the dispatcher guesses from the rules). Everything is written to the inside
+ * TUN (the workers' queues, and here the packets an accept rule passes): the kernel routes
+ * what a TUN hands it by destination, and `iif <inside tun>` matches no policy rule.
  *
  * It writes: its free-slot stack (private), the rx rings (producer), the I/O counters
  * block and its stats row. Packets for nobody are counted and their slots recycled; packets
@@ -14,7 +21,7 @@
  * between batches (checked with receiveMessageOnPort, no event loop needed).
  */
 import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { C, COUNTER_SLOTS, Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, DropReason } from '@masq/core';
+import { C, COUNTER_SLOTS, Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, DropReason, Side } from '@masq/core';
 import { readBatch, writeBatch, pollMany, drainWake, POLL_MANY_WOKEN } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_STOP, IO_STAT } from './layout.js';
@@ -49,6 +56,9 @@ function main(init: IoInit): void {
   // Every queue of a multi-queue TUN must be read: the kernel spreads flows over them.
   const readFds = Int32Array.from(spec.readFds);
   const nq = readFds.length;
+  // The side of each read fd: with an outside TUN, its fd is Outside and the rest Inside.
+  const sides = new Uint8Array(nq).fill(spec.outsideFrom < nq ? Side.Inside : Side.Unknown);
+  sides.fill(Side.Outside, spec.outsideFrom);
   const H = spec.vnetHdr;
   const wfd = spec.writeFds[0]!;
 
@@ -100,6 +110,7 @@ function main(init: IoInit): void {
     for (let q = 0; q < nq; q++) {
       if ((pr & (1 << q)) === 0) continue;
       const fd = readFds[q]!;
+      const side: Side = sides[q]!;
       // Read this queue while it has packets and the pool has slots, `readWant` packets at a
       // time: it adapts to the load. A read that gets all it asked for doubles it (up to
       // BATCH) and, below BATCH, returns to poll(2), which answers at once while packets
@@ -142,7 +153,7 @@ function main(init: IoInit): void {
           const off = s * slotSize;
           const len = rlens[i]!;
           lens[s] = len;
-          const part = len > H ? dispatcher.classify(pool, off + H, len - H, now, s) : dispatcher.classify(pool, off, 0, now, s);
+          const part = len > H ? dispatcher.classify(pool, off + H, len - H, now, s, side) : dispatcher.classify(pool, off, 0, now, s, side);
           if (part >= 0) {
             if (rx[part]!.push((s << 2) | dispatcher.dir)) rang[part] = 1;
             else {

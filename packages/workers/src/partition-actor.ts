@@ -208,7 +208,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   let idle = 0;
   const waker = spec.workerWakers[index]!;
   // The wake-up hint (doorbell.ts): this worker's own TUN queue, when it has one to itself.
-  const hintFd = spec.readFds.length >= spec.config.partitions ? spec.readFds[index]! : -1;
+  const hintFd = spec.outsideFrom >= spec.config.partitions ? spec.readFds[index]! : -1; // inside queues only
   let hint = hintFd;
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     const bell = Atomics.load(ctl, CTL_DOORBELL + index);

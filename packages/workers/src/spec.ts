@@ -16,8 +16,14 @@ export interface GatewaySpec {
   hosts: SharedArrayBuffer | null;
   /** TUN fds to write translated packets to (one per queue; worker p uses fds[p % n]). */
   writeFds: number[];
-  /** TUN fd the I/O thread reads. */
+  /** TUN fds the I/O thread reads: the inside TUN's queues, then the outside TUN's (if any). */
   readFds: number[];
+  /**
+   * Index in `readFds` of the first outside-TUN fd (--outside-tun: packets from there are
+   * inbound whatever their source, RFC 4787 REQ-7); `readFds.length` when there is none and
+   * direction is guessed from the rules.
+   */
+  outsideFrom: number;
   /** eventfd that wakes the I/O thread from poll(). */
   ioWaker: number;
   /** eventfd per partition that wakes its parked worker (doorbell.ts). */

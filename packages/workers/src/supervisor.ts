@@ -35,7 +35,7 @@ import {
   type ExpectationRow,
   type Timeouts,
 } from '@masq/core';
-import { TunDevice, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
+import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { wakeAll } from './doorbell.js';
 import { allocateMemory, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
@@ -49,6 +49,12 @@ import { encodeSection, readStateFile, writeStateFile, decodeSection, type Encod
 
 export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
   tun: string;
+  /**
+   * A second, single-queue TUN for the outside side (--outside-tun): the routing sends the
+   * traffic for the external addresses into it, and what is read there is inbound whatever its
+   * source (RFC 4787 REQ-7). Without it, direction is guessed from the source and the rules.
+   */
+  outsideTun?: string;
   rulesText: string;
   workers?: number;
   /** Packet slots in the pool (default 8192) and their size (default 2048; MTU must fit). */
@@ -103,6 +109,8 @@ function checkForwards(rules: RuleSet, externals: readonly number[], advice: str
 export class Gateway extends EventEmitter {
   readonly config: NatConfig;
   readonly tun: TunDevice;
+  /** The outside TUN (--outside-tun), or null. */
+  readonly outsideTun: TunDevice | null;
   readonly memory: GatewayMemory;
   readonly tables: SharedArrayBuffer[];
   readonly tableSizes: TableSizes;
@@ -132,11 +140,12 @@ export class Gateway extends EventEmitter {
   /** Set once every actor is up: only a gateway that ran writes its state at stop. */
   private up = false;
 
-  private constructor(opts: GatewayOptions, config: NatConfig, rules: RuleSet, tun: TunDevice, offload: OffloadLevel) {
+  private constructor(opts: GatewayOptions, config: NatConfig, rules: RuleSet, tun: TunDevice, offload: OffloadLevel, outsideTun: TunDevice | null) {
     super();
     this.config = config;
     this.tun = tun;
     this.offload = offload;
+    this.outsideTun = outsideTun;
     const vnet = offload !== 'off';
     this.rulesText = opts.rulesText;
     this.log = opts.log ?? (() => {});
@@ -168,7 +177,8 @@ export class Gateway extends EventEmitter {
       tableSizes: this.tableSizes,
       hosts: hosts?.buffer ?? null,
       writeFds: [...tun.fds],
-      readFds: [...tun.fds],
+      readFds: [...tun.fds, ...(outsideTun?.fds ?? [])],
+      outsideFrom: tun.fds.length,
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
       vnetHdr: vnet ? VNET_HDR_LEN : 0,
@@ -189,13 +199,28 @@ export class Gateway extends EventEmitter {
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     // The gateway's own options are taken out; the rest is the NAT configuration.
-    const { tun: _tun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, sched: _sched, state: _st, stateInterval: _si, ...cfgIn } = opts;
+    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, sched: _sched, state: _st, stateInterval: _si, ...cfgIn } = opts;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
     checkForwards(rules, config.externals, ` (${config.externals.map(formatIPv4).join(', ')}); add it with --address`);
-    const { dev: tun, offload } = openTun({ name: opts.tun, mtu: opts.mtu, offload: opts.offload ?? true, workers: config.partitions, log: opts.log });
-    const gw = new Gateway(opts, config, rules, tun, offload);
+    if (opts.outsideTun !== undefined && opts.outsideTun === opts.tun) throw new ConfigError(`outside TUN: "${opts.outsideTun}" is the inside TUN too; give the outside side its own device`);
+    // The I/O thread polls at most 30 fds: with an outside TUN, 29 inside queues at most.
+    const { dev: tun, offload } = openTun({ name: opts.tun, mtu: opts.mtu, offload: opts.offload ?? true, workers: config.partitions, maxQueues: opts.outsideTun === undefined ? 30 : 29, log: opts.log });
+    let outsideTun: TunDevice | null = null;
+    try {
+      // Single-queue, with the inside TUN's MTU (slots fit it) and offload level (one slot format).
+      if (opts.outsideTun !== undefined) {
+        const o = openTun({ name: opts.outsideTun, mtu: tun.mtu, offload: offload !== 'off', workers: 1, log: opts.log });
+        outsideTun = o.dev;
+        if (o.offload !== offload) throw new TunError('EINVAL', `outside TUN ${opts.outsideTun} runs with offloads ${o.offload}, the TUN ${opts.tun} with ${offload}: both must be the same (--no-offload for both)`);
+      }
+    } catch (e) {
+      outsideTun?.release();
+      tun.release();
+      throw e;
+    }
+    const gw = new Gateway(opts, config, rules, tun, offload, outsideTun);
     try {
       await gw.startActors();
     } catch (e) {
@@ -551,5 +576,6 @@ export class Gateway extends EventEmitter {
       /* ignore */
     }
     this.tun.release();
+    this.outsideTun?.release();
   }
 }

@@ -31,8 +31,10 @@ export interface OpenTunOptions {
   mtu?: number;
   /** Ask for offloads (default true). False: the plain device, no vnet header. */
   offload?: boolean;
-  /** Translation workers: a multi-queue device gets one queue per worker (at most 30). */
+  /** Translation workers: a multi-queue device gets one queue per worker (at most `maxQueues`). */
   workers: number;
+  /** At most this many queues (default 30, what the I/O thread polls; 29 beside an outside TUN). */
+  maxQueues?: number;
   /** One line per refused offload level. */
   log?: (line: string) => void;
   /** The addon, or a stand-in in unit tests. */
@@ -58,7 +60,7 @@ function reason(e: unknown): string {
 export function openTun(o: OpenTunOptions): OpenedTun {
   const log = o.log ?? (() => {});
   const wantOffload = o.offload ?? true;
-  const queues = Math.min(o.workers, 30);
+  const queues = Math.min(o.workers, o.maxQueues ?? 30);
   const preferMq = queues > 1;
   const open = (vnetHdr: boolean): TunDevice => {
     const tryOpen = (mq: boolean): TunDevice => TunDevice.open({ name: o.name, multiQueue: mq, queues: mq ? queues : 1, vnetHdr }, o.binding);

@@ -31,6 +31,8 @@ export interface StartOptions {
 export async function startMasq(topo: Topology, opts: StartOptions = {}): Promise<RunningGateway> {
   const control = `/run/masq/${topo.prefix}.sock`;
   const args = ['run', '--tun', topo.gateway.tun, '--control', control, '--workers', String(opts.workers ?? 1)];
+  // The topology routes the external addresses into the outside TUN: the gateway must read it.
+  if (topo.gateway.outsideTun !== undefined) args.push('--outside-tun', topo.gateway.outsideTun);
   for (const e of topo.externals) args.push('--address', e);
   for (const m of opts.masquerade ?? [`all from ${topo.insideNet} to 0.0.0.0/0`]) args.push('--masquerade', m);
   for (const f of opts.forwards ?? []) args.push('--forward', f);

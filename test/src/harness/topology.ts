@@ -57,6 +57,11 @@ export interface TunOptions {
   readonly persistent?: boolean;
   /** With `persistent`: create it `multi_queue` (the gateway must then set IFF_MULTI_QUEUE). */
   readonly multiQueue?: boolean;
+  /**
+   * An outside TUN (`masq run --outside-tun NAME`, which `startMasq` then passes): the recipe
+   * routes the external addresses into it instead of the TUN. Not with `persistent`.
+   */
+  readonly outside?: string;
 }
 
 export interface TopologyOptions {
@@ -92,6 +97,8 @@ export interface GatewayInfo {
   readonly wanAddr: string;
   /** masq mode: the TUN name (`masq0` by default); also set (unused) in other modes. */
   readonly tun: string;
+  /** masq mode: the outside TUN (TunOptions.outside), if any. */
+  readonly outsideTun?: string;
   /** Bridge ports, one per inside host (`vh1`...). */
   readonly hostPorts: readonly string[];
 }
@@ -226,7 +233,9 @@ class TopologyImpl implements Topology {
     this.inside = hostNs.map((ns, i) => ({ name: `h${i + 1}`, ns, ifname: HOST_IF, addr: `10.200.0.${i + 2}` }));
     const wanAddr = opts.router === undefined ? DIRECT_WAN : RT_LINK_GW;
     const tun = opts.tun?.name ?? 'masq0';
-    this.gateway = { ns: this.ns.gw, lan: LAN_IF, lanAddr: GW_LAN, wan: WAN_IF, wanAddr, tun, hostPorts: hostNs.map((_, i) => `vh${i + 1}`) };
+    const outsideTun = opts.tun?.outside;
+    if (outsideTun !== undefined && opts.tun?.persistent === true) throw new Error('tun.outside is not supported with tun.persistent');
+    this.gateway = { ns: this.ns.gw, lan: LAN_IF, lanAddr: GW_LAN, wan: WAN_IF, wanAddr, tun, ...(outsideTun === undefined ? {} : { outsideTun }), hostPorts: hostNs.map((_, i) => `vh${i + 1}`) };
     if (opts.router !== undefined) {
       const mtu = opts.router.mtu ?? 1500;
       if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw new Error(`router mtu ${mtu} must be 576..9000`);
@@ -236,7 +245,7 @@ class TopologyImpl implements Topology {
     for (const e of this.externals) if (parseIPv4(e) === null) throw new Error(`external "${e}" is not an IPv4 address`);
     this.external = this.externals[0];
     this.natSource = opts.mode === 'routing' ? null : opts.mode === 'kernel-nat' ? wanAddr : this.external;
-    this.routing = { lan: LAN_IF, wan: WAN_IF, tun, externals: this.externals };
+    this.routing = { lan: LAN_IF, wan: WAN_IF, tun, ...(outsideTun === undefined ? {} : { outsideTun }), externals: this.externals };
   }
 
   private log(line: string): void {
@@ -377,11 +386,13 @@ class TopologyImpl implements Topology {
   async waitForTun(timeoutMs = 5_000): Promise<void> {
     this.requireMasq('waitForTun');
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await run(['ip', '-n', this.ns.gw, 'link', 'show', 'dev', this.gateway.tun], { timeoutMs: 2_000 });
-      if (r.code === 0) return;
-      if (Date.now() > deadline) throw new Error(`TUN ${this.gateway.tun} did not appear in ${this.ns.gw} within ${timeoutMs} ms`);
-      await new Promise((r2) => setTimeout(r2, 50));
+    for (const dev of [this.gateway.tun, ...(this.gateway.outsideTun === undefined ? [] : [this.gateway.outsideTun])]) {
+      for (;;) {
+        const r = await run(['ip', '-n', this.ns.gw, 'link', 'show', 'dev', dev], { timeoutMs: 2_000 });
+        if (r.code === 0) break;
+        if (Date.now() > deadline) throw new Error(`TUN ${dev} did not appear in ${this.ns.gw} within ${timeoutMs} ms`);
+        await new Promise((r2) => setTimeout(r2, 50));
+      }
     }
   }
 
