@@ -31,6 +31,11 @@
  *    whose `now` has reached the earliest deadline moves the late ones aside, so holding places
  *    never stay filled with orphans; the caller collects them with `expired()` (at least once
  *    per batch) and drops them.
+ *  - Fragments of a datagram an `accept` rule passes: the first fragment learns a pass route,
+ *    and its later fragments (no ports to match a rule) pass with it after the IPv4 header
+ *    check (checksum included); those that came early are released with partition
+ *    DISPATCH_PASS, and the caller checks them with `laterFragmentCheck` and writes them out
+ *    untranslated. Never from the outside side.
  *  - Only bounds needed to read addresses and ports are checked here; the partition
  *    validates fully.
  */
@@ -60,6 +65,9 @@ export const enum Side {
 }
 export const DISPATCH_PASS = -2;
 export const DISPATCH_HELD = -3;
+
+/** A fragment route that says "passed by an accept rule" (learned routes are ≥ 0). */
+const PASS_ROUTE = -2;
 
 /** Bytes of a TCP or UDP header routing reads: source and destination port. */
 const PORTS_LEN = 4;
@@ -153,6 +161,10 @@ export class Dispatcher {
 
     if (fragOff !== 0) {
       const r = this.fragRoute(src, dst, p, ipId, now);
+      if (r === PASS_ROUTE && side !== Side.Outside) {
+        const bad = this.laterFragmentCheck(b, off, len);
+        return bad === DropReason.None ? DISPATCH_PASS : this.fail(bad);
+      }
       // A fragment from outside never follows an outbound route (a forged copy of an inside
       // flow's fragment key): it waits for an inbound first fragment like any other.
       if (r >= 0 && (side !== Side.Outside || (r & 1) === 1)) {
@@ -200,7 +212,10 @@ export class Dispatcher {
     if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) {
       // Passed untranslated, but never unchecked: the same header checks as a translated packet.
       const bad = passCheck(b, off, len, p, l4, l4len, (ff & 0x2000) !== 0);
-      return bad === DropReason.None ? DISPATCH_PASS : this.fail(bad);
+      if (bad !== DropReason.None) return this.fail(bad);
+      // Its later fragments carry no ports to match the rule: they follow this one out.
+      if ((ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, ipId, PASS_ROUTE, now);
+      return DISPATCH_PASS;
     }
     // Outbound: a masquerade rule covers the flow; or the packet comes from a port forward's
     // inside endpoint; or it is an ICMP error from a covered inside source (about a flow of
@@ -335,7 +350,7 @@ export class Dispatcher {
   private releaseFor(src: number, dst: number, key: number, route: number): void {
     const keep: typeof this.held = [];
     for (const h of this.held) {
-      if (h.src === src && h.dst === dst && h.key === key) this.ready.push({ handle: h.handle, partition: route >>> 1, dir: route & 1 });
+      if (h.src === src && h.dst === dst && h.key === key) this.ready.push(route === PASS_ROUTE ? { handle: h.handle, partition: DISPATCH_PASS, dir: 0 } : { handle: h.handle, partition: route >>> 1, dir: route & 1 });
       else keep.push(h);
     }
     this.held = keep;
@@ -353,7 +368,10 @@ export class Dispatcher {
     this.heldDue = earliest(keep);
   }
 
-  /** Held fragments whose first fragment has now been dispatched, in arrival order. */
+  /**
+   * Held fragments whose first fragment has now been dispatched, in arrival order; partition
+   * DISPATCH_PASS: an accepted datagram's (check with laterFragmentCheck, write untranslated).
+   */
   released(): Array<{ handle: number; partition: number; dir: number }> {
     if (this.ready.length === 0) return EMPTY;
     const r = this.ready;
@@ -368,6 +386,15 @@ export class Dispatcher {
     const out = this.orphans;
     this.orphans = [];
     return out;
+  }
+
+  /**
+   * The check a later fragment of an accepted datagram passes before it is written out: its
+   * IPv4 header in full, checksum included (it has no transport header). DropReason.None or why.
+   */
+  laterFragmentCheck(b: Uint8Array, off: number, len: number): number {
+    const r = ip.validateIPv4(b, off, len);
+    return r === WireError.None ? DropReason.None : wireDrop(r);
   }
 
   get heldCount(): number {

@@ -114,22 +114,32 @@ export class Nat {
       this.partitions[0]!.table.drop(this.lastDrop);
       return out;
     }
-    if (part === DISPATCH_PASS) {
-      this.partitions[0]!.table.counters[C.PASSED]!++;
-      // The IP total length, not the captured length: link padding stays behind.
-      out.push(bytes.subarray(off, off + ((bytes[off + 2]! << 8) | bytes[off + 3]!)));
-      return out;
-    }
     if (part === DISPATCH_HELD) {
       this.lastHeld = true;
       this.heldCopies.set(handle, bytes.slice(off, off + len));
       return out;
     }
-    this.run(bytes, off, len, part, this.dispatcher.dir, now, out);
+    if (part === DISPATCH_PASS) {
+      this.partitions[0]!.table.counters[C.PASSED]!++;
+      // The IP total length, not the captured length: link padding stays behind.
+      out.push(bytes.subarray(off, off + ((bytes[off + 2]! << 8) | bytes[off + 3]!)));
+      // (An accepted first fragment releases its datagram's early later fragments: below.)
+    } else this.run(bytes, off, len, part, this.dispatcher.dir, now, out);
     for (const r of this.dispatcher.released()) {
       const copy = this.heldCopies.get(r.handle);
       this.heldCopies.delete(r.handle);
-      if (copy) this.run(copy, 0, copy.length, r.partition, r.dir, now, out);
+      if (!copy) continue;
+      if (r.partition !== DISPATCH_PASS) {
+        this.run(copy, 0, copy.length, r.partition, r.dir, now, out);
+        continue;
+      }
+      // A later fragment of a datagram an accept rule passed: out untranslated, if sound.
+      const bad = this.dispatcher.laterFragmentCheck(copy, 0, copy.length);
+      if (bad !== DropReason.None) this.partitions[0]!.table.drop(bad);
+      else {
+        this.partitions[0]!.table.counters[C.PASSED]!++;
+        out.push(copy.subarray(0, (copy[2]! << 8) | copy[3]!));
+      }
     }
     return out;
   }

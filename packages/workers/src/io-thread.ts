@@ -72,9 +72,11 @@ function main(init: IoInit): void {
   const slotOf = new Int32Array(BATCH);
   let armed = 0;
   let readWant = 1;
-  const passOff = new Uint32Array(BATCH);
-  const passLen = new Uint32Array(BATCH);
-  const passSlot = new Int32Array(BATCH);
+  // Passed packets of one read: up to BATCH read, plus every held fragment a read can release.
+  const passCap = BATCH + spec.config.fragmentHold;
+  const passOff = new Uint32Array(passCap);
+  const passLen = new Uint32Array(passCap);
+  const passSlot = new Int32Array(passCap);
   const werr = new Uint32Array(2);
   const rang = new Uint8Array(P);
 
@@ -172,7 +174,20 @@ function main(init: IoInit): void {
             stack[sp++] = s;
           }
           for (const r of dispatcher.released()) {
-            if (rx[r.partition]!.push((r.handle << 2) | r.dir)) rang[r.partition] = 1;
+            if (r.partition === DISPATCH_PASS) {
+              // A later fragment of a datagram an accept rule passed: out with the pass batch.
+              const ho = r.handle * slotSize;
+              const bad = lens[r.handle]! > H ? dispatcher.laterFragmentCheck(pool, ho + H, lens[r.handle]! - H) : DropReason.Truncated;
+              if (bad !== DropReason.None) {
+                dropReason(bad);
+                stack[sp++] = r.handle;
+              } else {
+                counters[C.PASSED]!++;
+                passOff[np] = ho;
+                passLen[np] = lens[r.handle]!;
+                passSlot[np++] = r.handle;
+              }
+            } else if (rx[r.partition]!.push((r.handle << 2) | r.dir)) rang[r.partition] = 1;
             else stack[sp++] = r.handle;
           }
         }
