@@ -125,6 +125,7 @@ export const TIMEOUT_KEYS: Record<string, ReadonlyArray<keyof Timeouts>> = {
   udp: ['udp'],
   icmp: ['icmp'],
   fragment: ['fragment'],
+  unanswered: ['unanswered'],
 };
 
 export { suggest };
@@ -356,7 +357,7 @@ export function parseConfigText(text: string, name = 'masq.toml'): RunInput {
         input.preset = oneOf<PresetName>(key, v, ['default', 'classic']);
         break;
       case 'timeouts': {
-        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw wrong(key, 'a table ([timeouts] with tcp, tcp_opening, tcp_closing, tcp_transitory, udp, icmp, fragment)', v);
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw wrong(key, 'a table ([timeouts] with tcp, tcp_opening, tcp_closing, tcp_transitory, udp, icmp, fragment, unanswered)', v);
         const t: Partial<Timeouts> = {};
         for (const [name, d] of Object.entries(v as Record<string, unknown>)) {
           const fields = TIMEOUT_KEYS[name.replaceAll('-', '_')];

@@ -90,7 +90,9 @@ OPTIONS
   --filtering MODE      inbound filtering (RFC 4787): endpoint, address (default), address-port
   --timeouts LIST       tcp (established, default 2h4m, ≥ 2h4m), tcp-opening (SYN seen one
                         way, 4m), tcp-closing (FIN both ways or RST, 4m), tcp-transitory
-                        (both), udp (5m, ≥ 2m), icmp (60s, ≥ 60s), fragment (2s)
+                        (both), udp (5m, ≥ 2m), icmp (60s, ≥ 60s), fragment (2s),
+                        unanswered (30s, 1s to udp: a session an inbound packet created,
+                        until the inside host answers; inbound packets never extend it)
   --preset classic      1996 values: TCP 15 min, FIN 2 min, UDP 5 min, ports counted from 60000
                         (TCP 15 min is below RFC 5382's 2h4m: docs/CONFORMANCE.md)
   --max-sessions N      table capacity across workers (default 1000000; ~200 bytes each)

@@ -344,7 +344,7 @@ export interface ReloadResult {
   restartNeeded: string[];
 }
 
-const TIMER_NAMES: Record<keyof Timeouts, string> = { tcpEstablished: 'tcp', tcpOpening: 'tcp_opening', tcpClosing: 'tcp_closing', udp: 'udp', icmp: 'icmp', fragment: 'fragment' };
+const TIMER_NAMES: Record<keyof Timeouts, string> = { tcpEstablished: 'tcp', tcpOpening: 'tcp_opening', tcpClosing: 'tcp_closing', udp: 'udp', icmp: 'icmp', fragment: 'fragment', unanswered: 'unanswered' };
 
 /** Keys (config-file names) whose value differs between the running settings and new ones. */
 export function restartKeys(running: RunSettings, next: RunSettings): string[] {

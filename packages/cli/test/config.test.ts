@@ -6,7 +6,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import { ConfigFileError, mergeInputs, parseConfigText, suggest, TOP_KEYS } from '../src/config.js';
-import { addressProblem, checkedUp, logStamp, reloadSettings, restartKeys, runSettings, UsageError } from '../src/run.js';
+import { addressProblem, checkedUp, logStamp, reloadSettings, restartKeys, runSettings, timeoutChanges, UsageError } from '../src/run.js';
 
 const SAMPLE = new URL('../../../../masq.toml.sample', import.meta.url);
 
@@ -44,7 +44,7 @@ test('the sample in the repository root parses, with every key', (t) => {
   t.true(c.offload);
   t.deepEqual(c.sched, { io: 'batch', workers: 'batch' });
   t.is(c.control, '/run/masq/control.sock');
-  t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpOpening: 240_000, tcpClosing: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000 });
+  t.deepEqual(c.timeouts, { tcpEstablished: 124 * 60_000, tcpOpening: 240_000, tcpClosing: 240_000, udp: 300_000, icmp: 60_000, fragment: 2_000, unanswered: 30_000 });
   const s = runSettings(['--config', 'masq.toml.sample'], () => text);
   t.is(s.gateway.rulesText.split('\n').length, 3);
   t.is(s.resolved.timeouts.udp, 300_000);
@@ -296,4 +296,14 @@ test('outside TUN: --outside-tun and outside_tun, checked names, never the TUN i
   const up = runSettings(['--config', 'x.toml', '--up', '--lan', 'br-lan'], read);
   t.is(checkedUp(up.up!, up.gateway.tun, up.gateway.outsideTun).outsideTun, 'masq1');
   t.deepEqual(restartKeys(runSettings(['--config', 'x.toml'], () => minimal), up), ['outside_tun']);
+});
+
+test('the unanswered timer: [timeouts] unanswered and --timeouts unanswered=, located minimum, at most udp, a live reload change', (t) => {
+  t.deepEqual(parseConfigText(minimal + '[timeouts]\nunanswered = "45s"\n').timeouts, { unanswered: 45_000 });
+  t.regex(fileErr(minimal + '[timeouts]\nunanswered = "500ms"\n').message, /^masq\.toml:5:1: timeouts\.unanswered: "500ms" is below the 1 second an inside host needs/);
+  const read = (): string => minimal + '[timeouts]\nunanswered = "45s"\n';
+  t.is(runSettings(['--config', 'x.toml'], read).resolved.timeouts.unanswered, 45_000);
+  t.is(runSettings(['--config', 'x.toml', '--timeouts', 'unanswered=10s'], read).resolved.timeouts.unanswered, 10_000);
+  t.throws(() => runSettings(['--config', 'x.toml', '--timeouts', 'unanswered=10m'], read), { message: /unanswered=10m is longer than udp=5m/ });
+  t.deepEqual(timeoutChanges(runSettings(['--config', 'x.toml'], () => minimal).resolved.timeouts, runSettings(['--config', 'x.toml'], read).resolved.timeouts), ['unanswered 30s -> 45s']);
 });

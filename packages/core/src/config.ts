@@ -38,6 +38,12 @@ export interface Timeouts {
   icmp: number;
   /** How long an out-of-order fragment is held waiting for its first fragment. */
   fragment: number;
+  /**
+   * A session an inbound packet created (filtering let a new remote in, a port forward, the
+   * inbound half of a hairpin) lives this long until the inside host answers; inbound packets
+   * never extend it (RFC 4787 REQ-6). At most the UDP timer.
+   */
+  unanswered: number;
 }
 
 export interface NatConfig {
@@ -91,12 +97,15 @@ export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
 
 /**
- * A session that an inbound packet creates (endpoint- or address-dependent filtering let a
- * new remote endpoint in, or a port forward) lives this long until the inside host answers
- * it; only then do the protocol's timers apply. Inbound packets alone never keep a mapping
- * alive longer (RFC 4787 REQ-6: the refresh direction is outbound).
+ * The default `unanswered` timer: a session that an inbound packet creates (endpoint- or
+ * address-dependent filtering let a new remote endpoint in, or a port forward) lives this long
+ * until the inside host answers it; only then do the protocol's timers apply. Inbound packets
+ * alone never keep a mapping alive longer (RFC 4787 REQ-6: the refresh direction is outbound).
  */
 export const UNANSWERED_TIMEOUT = 30_000;
+
+/** The least `unanswered` may be: an inside host must have time to answer. */
+export const UNANSWERED_MIN = 1_000;
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = {
   tcpEstablished: 2 * HOUR + 4 * MINUTE,
@@ -105,6 +114,7 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = {
   udp: 5 * MINUTE,
   icmp: 60_000,
   fragment: 2_000,
+  unanswered: UNANSWERED_TIMEOUT,
 };
 
 export const DEFAULTS: Readonly<Omit<NatConfig, 'externals'>> = {
@@ -138,7 +148,7 @@ export const PRESETS: Record<PresetName, Partial<NatConfig>> = {
     portLo: 60000,
     portHi: 65535,
     portMode: 'sequential',
-    timeouts: { tcpEstablished: 15 * MINUTE, tcpOpening: 2 * MINUTE, tcpClosing: 2 * MINUTE, udp: 5 * MINUTE, icmp: 60_000, fragment: 2_000 },
+    timeouts: { tcpEstablished: 15 * MINUTE, tcpOpening: 2 * MINUTE, tcpClosing: 2 * MINUTE, udp: 5 * MINUTE, icmp: 60_000, fragment: 2_000, unanswered: UNANSWERED_TIMEOUT },
   },
 };
 
@@ -183,6 +193,7 @@ export const TIMER_FIELDS: Record<string, ReadonlyArray<keyof Timeouts>> = {
   udp: ['udp'],
   icmp: ['icmp'],
   fragment: ['fragment'],
+  unanswered: ['unanswered'],
 };
 
 /** The least each timer may be set to, and the requirement that says so. */
@@ -190,6 +201,7 @@ const TIMER_MINIMUM: Partial<Record<keyof Timeouts, { ms: number; why: string }>
   tcpEstablished: { ms: 2 * HOUR + 4 * MINUTE, why: '2 hours 4 minutes RFC 5382 REQ-5 requires for established TCP connections' },
   udp: { ms: UDP_TIMEOUT_MIN, why: '2 minutes RFC 4787 REQ-5 requires' },
   icmp: { ms: 60_000, why: '60 seconds RFC 5508 REQ-2 requires for ICMP query sessions' },
+  unanswered: { ms: UNANSWERED_MIN, why: '1 second an inside host needs to answer a packet from outside' },
 };
 
 /** The least timer `field` may be set to and the requirement that says so (`why`), or null. */
@@ -215,6 +227,7 @@ export const TIMER_NAME: Record<keyof Timeouts, string> = {
   udp: 'udp',
   icmp: 'icmp',
   fragment: 'fragment',
+  unanswered: 'unanswered',
 };
 
 /** Parse `tcp=2h4m,udp=5m,icmp=60s` into a partial Timeouts (minimums checked, see timerProblem). */
@@ -225,7 +238,7 @@ export function parseTimeouts(s: string): Partial<Timeouts> {
     if (eq < 0) throw new ConfigError(`timeouts: expected NAME=DURATION (e.g. udp=5m), found "${part}"`);
     const name = part.slice(0, eq).trim().toLowerCase();
     const fields = TIMER_FIELDS[name.replaceAll('_', '-')];
-    if (!fields) throw new ConfigError(`timeouts: unknown timer "${name}"; known: tcp, tcp-opening, tcp-closing, tcp-transitory (both), udp, icmp, fragment`);
+    if (!fields) throw new ConfigError(`timeouts: unknown timer "${name}"; known: tcp, tcp-opening, tcp-closing, tcp-transitory (both), udp, icmp, fragment, unanswered`);
     const d = parseDuration(part.slice(eq + 1));
     if (d === null || d <= 0) throw new ConfigError(`timeouts: "${part.slice(eq + 1)}" is not a duration (examples: 2h4m, 5m, 60s)`);
     for (const f of fields) {
@@ -295,6 +308,9 @@ export function resolveConfig(input: ConfigInput): NatConfig {
   for (const [k, v] of Object.entries(c.timeouts)) {
     if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`timeouts: ${k} must be a positive duration`);
   }
+  // Longer than the UDP timer, a session no inside host answered would outlive an answered one.
+  if (c.timeouts.unanswered > c.timeouts.udp)
+    throw new ConfigError(`timeouts: unanswered=${formatDuration(c.timeouts.unanswered)} is longer than udp=${formatDuration(c.timeouts.udp)}: a session nobody inside answered must not outlive an answered one (RFC 4787 REQ-6)`);
   if (!['endpoint', 'address', 'address-port'].includes(c.filtering))
     throw new ConfigError(`filtering: "${c.filtering}" is not one of endpoint, address, address-port`);
   if (!['random', 'preserve', 'sequential'].includes(c.portMode))

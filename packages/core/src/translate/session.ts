@@ -22,7 +22,6 @@ import { DropReason } from '../drop.js';
 import { C } from '../counters.js';
 import { RuleAction } from '../rules.js';
 import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_ALG_DATA, SF_INBOUND_CREATED, SF_HAIRPIN, SF_UNANSWERED, REC_F, F_LAST } from '../table.js';
-import { UNANSWERED_TIMEOUT } from '../config.js';
 import { TcpState } from '../tcpstate.js';
 import { hash3 } from '../hash.js';
 import { delta16, delta32, fold, applyDelta, getCheck, putCheck } from '../wire/checksum.js';
@@ -155,7 +154,7 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   // RFC 4787 REQ-6: until the inside host answers, a short timer that inbound packets do
   // not extend (fastpath.ts); the first outbound packet gives it the protocol's timers.
   t.addFlags(sid, SF_INBOUND_CREATED | SF_UNANSWERED | (hairpinned ? SF_HAIRPIN : 0));
-  t.setExpires(sid, Math.min(t.sExpires(sid), now + UNANSWERED_TIMEOUT));
+  t.setExpires(sid, Math.min(t.sExpires(sid), now + pt.cfg.timeouts.unanswered));
   if (expected >= 0) pt.alg.commit(expected, sid);
   else if ((mf & MF_STATIC) !== 0) {
     // A server inside behind a port forward: a helper chosen by its (inside) port.
