@@ -85,7 +85,7 @@ const OFFLOAD_DEFAULT = masqOffloadByDefault();
 registerMode({ name: 'routing', description: 'plain kernel forwarding, no NAT', topology: { mode: 'routing', hosts: 2 } });
 registerMode({ name: 'kernel-nat', description: 'nftables masquerade (the kernel NAT)', topology: { mode: 'kernel-nat', hosts: 2 } });
 /** `offload`: undefined = masq's defaults, true = `--offload`, false = `--no-offload` (or the default while that flag does not exist). */
-function masqMode(workers: number, offload?: boolean, sched?: string, optIn = sched !== undefined): BenchMode {
+function masqMode(workers: number, offload?: boolean, sched?: string, optIn = sched !== undefined, ioThread = false): BenchMode {
   const flag = offload === true ? ['--offload'] : offload === false && OFFLOAD_DEFAULT ? ['--no-offload'] : [];
   const what =
     offload === undefined
@@ -96,14 +96,14 @@ function masqMode(workers: number, offload?: boolean, sched?: string, optIn = sc
           ? '--no-offload'
           : 'offloads off: the default today (no --no-offload flag yet), the same as masq';
   return {
-    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload === true ? '-offload' : offload === false ? '-no-offload' : '') + (sched !== undefined ? `-sched-${sched}` : ''),
-    description: `the masq userspace gateway on a TUN, ${workers} worker(s), ${what}${sched !== undefined ? `, --sched ${sched}` : ''}`,
+    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload === true ? '-offload' : offload === false ? '-no-offload' : '') + (sched !== undefined ? `-sched-${sched}` : '') + (ioThread ? '-io-thread' : ''),
+    description: `the masq userspace gateway on a TUN, ${workers} worker(s), ${what}${sched !== undefined ? `, --sched ${sched}` : ''}${ioThread ? ', --io-thread-reads (the I/O thread reads every packet and hands it over)' : ''}`,
     topology: { mode: 'masq', hosts: 2 },
     ...(optIn ? { optIn: true } : {}),
     startGateway: async (topo) => {
       // No per-host limits: the kernel NAT compared against has none, and the connection-rate
       // step opens more connections from one host than the default port limit admits.
-      const gw = await startMasq(topo, { workers, extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', ...flag, ...(sched !== undefined ? ['--sched', sched] : [])] });
+      const gw = await startMasq(topo, { workers, extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', ...flag, ...(sched !== undefined ? ['--sched', sched] : []), ...(ioThread ? ['--io-thread-reads'] : [])] });
       return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
     },
   };
@@ -186,6 +186,9 @@ registerMode(cnatMode(true));
 registerMode(masqMode(1));
 registerMode(masqMode(1, false, undefined, !OFFLOAD_DEFAULT));
 registerMode(masqMode(2));
+// Run to completion against the I/O thread reading every packet (opt-in, for side by side).
+registerMode(masqMode(1, undefined, undefined, true, true));
+registerMode(masqMode(2, undefined, undefined, true, true));
 registerMode(masqMode(1, true, undefined, OFFLOAD_DEFAULT));
 // Opt-in: the packet threads' scheduling policies side by side (the default is io=batch).
 registerMode(masqMode(1, undefined, 'normal'));

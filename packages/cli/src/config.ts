@@ -59,6 +59,8 @@ export interface RunInput {
   hopCompensation?: boolean;
   mtu?: number;
   offload?: boolean;
+  /** --io-thread-reads: false (the default is true: workers read their own TUN queues). */
+  runToCompletion?: boolean;
   /** Scheduling policies of the packet threads (--sched). */
   sched?: SchedPolicies;
   /** Protocol helpers (--alg; `alg = ["ftp"]`); [] = none. */

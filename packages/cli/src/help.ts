@@ -48,7 +48,7 @@ SYNOPSIS
            [--filtering endpoint|address|address-port] [--timeouts tcp=2h4m,udp=5m,icmp=60s]
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--no-icmp-on-exhaustion]
-           [--no-hop-compensation] [--mtu N] [--no-offload] [--sched batch|normal]
+           [--no-hop-compensation] [--mtu N] [--no-offload] [--io-thread-reads] [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
            [--up --lan IF [--wan IF] [--table N] [--rule-priority N]]
@@ -117,6 +117,13 @@ OPTIONS
                         falls back (csum+tso4+uso, csum+tso4, off) with one log line; the
                         start line says which level runs. --offload (the default) is
                         accepted
+  --io-thread-reads     let the I/O thread read every packet and hand each to its worker
+                        over a ring, as before run to completion. By default each worker
+                        reads its own TUN queue, translates the packets it owns and writes
+                        them back on that queue, handing over only those that landed on
+                        another worker's queue (the kernel steers a flow to the queue that
+                        last wrote it: its owner's). For comparisons; a single-queue
+                        persistent device with several workers always reads this way
   --sched POLICY        Linux scheduling policy of the packet threads: batch (default:
                         SCHED_BATCH, a packet's arrival does not preempt the program that
                         sent it, so packets gather into batches), normal (SCHED_OTHER), or

@@ -114,14 +114,24 @@ export function sharedMemorySource(init: MetricsActorInit): MetricsSource & { se
     workers: () => readWorkerStats(init.workerStats, names),
     io: () => {
       // TUN writes happen in the I/O thread (untranslated passes) and in every worker.
+      // TUN reads too, when the workers read their own queues (run to completion).
       const io = readIoStats(init.ioStats);
-      let w = 0;
-      let we = 0;
-      for (let i = 0; i < names.length; i++) {
-        w += init.workerStats[i * WORKER_STAT_STRIDE + WORKER_STAT.TUN_WRITES]!;
-        we += init.workerStats[i * WORKER_STAT_STRIDE + WORKER_STAT.TUN_WRITE_ERRORS]!;
-      }
-      return { ...io, tunWrites: io.tunWrites + w, tunWriteErrors: io.tunWriteErrors + we };
+      const sum = (slot: number): number => {
+        let v = 0;
+        for (let i = 0; i < names.length; i++) v += init.workerStats[i * WORKER_STAT_STRIDE + slot]!;
+        return v;
+      };
+      const reads = sum(WORKER_STAT.TUN_READS);
+      return {
+        ...io,
+        tunReads: io.tunReads + reads,
+        tunReadErrors: io.tunReadErrors + sum(WORKER_STAT.TUN_READ_ERRORS),
+        tunWrites: io.tunWrites + sum(WORKER_STAT.TUN_WRITES),
+        tunWriteErrors: io.tunWriteErrors + sum(WORKER_STAT.TUN_WRITE_ERRORS),
+        ipv6Ignored: io.ipv6Ignored + sum(WORKER_STAT.IPV6_IGNORED),
+        batchSizeSum: io.batchSizeSum + reads,
+        batchCount: io.batchCount + sum(WORKER_STAT.READ_BATCHES),
+      };
     },
     topHosts: () => top,
     setTopHosts(hosts) {

@@ -79,7 +79,7 @@ const IO_KEYS = [
   'batchCount',
 ] as const satisfies readonly (keyof IoStat)[];
 
-const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts'] as const satisfies readonly (keyof WorkerStat)[];
+const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts', 'reads', 'handedOver'] as const satisfies readonly (keyof WorkerStat)[];
 
 /** Slots of the partition block that are gauges; every other slot is a counter. */
 function gaugeSlotMask(): Uint8Array {
@@ -171,6 +171,8 @@ class ScrapeReader {
         batches: m.read(0, w.batches),
         packets: m.read(1, w.packets),
         restarts: m.read(2, w.restarts),
+        reads: m.read(3, w.reads),
+        handedOver: m.read(4, w.handedOver),
       });
     }
     // Forget workers that are gone, so the map stays as bounded as the label set.
@@ -339,6 +341,12 @@ export function createMasqRegistry(source: MetricsSource, options: MasqRegistryO
   });
   counter('masq_worker_packets_total', 'Packets processed by the worker; divided by masq_worker_batches_total, the mean batch size.', ['worker'], (emit, s) => {
     for (const w of s.workers) emit({ worker: w.worker }, w.packets);
+  });
+  counter('masq_worker_tun_reads_total', "Packets the worker read from its own TUN queue (run to completion; 0 with --io-thread-reads).", ['worker'], (emit, s) => {
+    for (const w of s.workers) emit({ worker: w.worker }, w.reads);
+  });
+  counter('masq_worker_handoffs_total', "Packets the worker read from its queue that another worker owns, handed over by ring: the kernel's flow steering missing its owner.", ['worker'], (emit, s) => {
+    for (const w of s.workers) emit({ worker: w.worker }, w.handedOver);
   });
   counter('masq_worker_restarts_total', 'Times the supervisor restarted the worker.', ['worker'], (emit, s) => {
     for (const w of s.workers) emit({ worker: w.worker }, w.restarts);

@@ -27,6 +27,10 @@ export interface WorkerStat {
   packets: number;
   /** Times the supervisor restarted this worker (counter). */
   restarts: number;
+  /** Packets read from its own TUN queue (run to completion; counter). */
+  reads: number;
+  /** Of those, packets another worker owns, handed over (counter). */
+  handedOver: number;
 }
 
 /** The I/O thread's readings (the io-stats block, see statsLayout.ts). All counters. */

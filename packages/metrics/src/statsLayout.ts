@@ -21,6 +21,8 @@ export function readWorkerStats(block: Float64Array, names: readonly string[]): 
       batches: block[base + WORKER_STAT.BATCHES]!,
       packets: block[base + WORKER_STAT.PACKETS]!,
       restarts: block[base + WORKER_STAT.RESTARTS]!,
+      reads: block[base + WORKER_STAT.TUN_READS]!,
+      handedOver: block[base + WORKER_STAT.HANDED_OVER]!,
     });
   }
   return out;

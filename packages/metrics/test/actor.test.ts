@@ -72,7 +72,7 @@ test('init errors are posted and rejected, naming the field', async (t) => {
   const cases: [MetricsActorInit, RegExp][] = [
     [makeInit({ partitions: [new Float64Array(COUNTER_SLOTS)] }), /partitions\[0\] is not over a SharedArrayBuffer \(a copy would never change\)/],
     [makeInit({ partitions: [partitionBlock(), new Float64Array(new SharedArrayBuffer(80))] }), /partitions\[1\] has 10 slots, expected at least/],
-    [makeInit({ workerNames: ['a', 'b', 'c'], workerStats: allocWorkerStats(2) }), /workerStats has 16 slots, expected at least 24 for 3 workers/],
+    [makeInit({ workerNames: ['a', 'b', 'c'], workerStats: allocWorkerStats(2) }), /workerStats has 32 slots, expected at least 48 for 3 workers/],
     [makeInit({ workerNames: ['a', 'a'] }), /workerNames has duplicates/],
     [makeInit({ ioStats: new Float64Array(IO_STAT_SLOTS) }), /ioStats is not over a SharedArrayBuffer/],
     [makeInit({ externals: Array.from({ length: 17 }, (_, i) => `198.51.100.${i}`) }), /17 externals, at most 16/],
@@ -122,16 +122,16 @@ test('worker-thread actor with a bad init posts the error and exits with code 1'
 });
 
 test('stats layouts: row stride, slot order, shared allocation', (t) => {
-  t.is(WORKER_STAT_STRIDE, 8);
+  t.is(WORKER_STAT_STRIDE, 16);
   t.true(WORKER_STAT_SLOTS <= WORKER_STAT_STRIDE);
-  t.deepEqual(Object.values(WORKER_STAT), [0, 1, 2, 3, 4, 5, 6]);
+  t.deepEqual(Object.values(WORKER_STAT), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   t.deepEqual(Object.values(IO_STAT), [0, 1, 2, 3, 4, 5, 6]);
   t.is(IO_STAT_SLOTS, 7);
   const w = allocWorkerStats(3);
   t.true(w.buffer instanceof SharedArrayBuffer);
-  t.is(w.byteLength, 3 * 64);
+  t.is(w.byteLength, 3 * 128);
   for (let row = 0; row < 3; row++) for (let s = 0; s < WORKER_STAT_SLOTS; s++) w[workerStatIndex(row, s)] = row * 100 + s + 1;
-  t.deepEqual(readWorkerStats(w, ['a', 'b', 'c'])[2], { worker: 'c', ringDepth: 201, ringCapacity: 202, batches: 203, packets: 204, restarts: 205 });
+  t.deepEqual(readWorkerStats(w, ['a', 'b', 'c'])[2], { worker: 'c', ringDepth: 201, ringCapacity: 202, batches: 203, packets: 204, restarts: 205, reads: 208, handedOver: 212 });
   const io = allocIoStats();
   t.true(io.buffer instanceof SharedArrayBuffer);
   io.forEach((_, i) => (io[i] = i + 1));

@@ -256,6 +256,8 @@ test('label sets stay bounded: addresses, workers, top hosts', async (t) => {
     batches: i,
     packets: i,
     restarts: 0,
+    reads: i,
+    handedOver: 0,
   }));
   const hosts: TopHost[] = Array.from({ length: 500 }, (_, i) => ({ host: `10.${i >> 8}.${i & 255}.1`, sessions: i }));
   const base = sharedMemorySource(makeInit());

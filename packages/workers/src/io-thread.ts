@@ -62,10 +62,11 @@ function main(init: IoInit): void {
   const H = spec.vnetHdr;
   const wfd = spec.writeFds[0]!;
 
-  // Free-slot stack: every slot starts here.
+  // Free-slot stack: the slots of its home (layout.ts slotHomes: all of them unless the
+  // workers read their own queues) start here; any slot a worker sends back lands here too.
   const stack = new Int32Array(mem.slots);
   let sp = 0;
-  for (let i = mem.slots - 1; i >= 0; i--) stack[sp++] = i;
+  for (let i = spec.slotHomes[P + 1]! - 1; i >= spec.slotHomes[P]!; i--) stack[sp++] = i;
   const tmp = new Int32Array(4096);
   const offs = new Uint32Array(BATCH);
   const rlens = new Uint32Array(BATCH);

@@ -59,7 +59,14 @@ export const CTL_SLOTS = 16 + 64 + 64;
  *   4     RESTARTS          counter  the supervisor, when it restarts the worker
  *   5     TUN_WRITES        counter  the worker, packets it wrote to the TUN
  *   6     TUN_WRITE_ERRORS  counter  the worker, packets the kernel refused
- *   7     (padding)
+ *   7     TUN_READS         counter  the worker, packets it read from its own TUN queue
+ *                                    (run to completion: spec.ts `runToCompletion`)
+ *   8     TUN_READ_ERRORS   counter  the worker, failed reads of its queue
+ *   9     IPV6_IGNORED      counter  the worker, IPv6 packets it read and discarded
+ *   10    READ_BATCHES      counter  the worker, reads of its queue that returned packets
+ *   11    HANDED_OVER       counter  the worker, packets read from its queue that another
+ *                                    worker owns, handed over by ring (flow steering misses)
+ *   12-15 (padding)
  *
  * Io-stats block: IO_STAT_SLOTS float64s, written only by the I/O thread.
  *
@@ -75,7 +82,7 @@ export const CTL_SLOTS = 16 + 64 + 64;
  * Each slot has exactly one writer, which stores with plain `+=` / `=`; readers read at any
  * time without Atomics. That is safe for the same reason as the partition blocks: an aligned
  * 8-byte store is not torn (see the clock above), and a reader that sees a counter one batch
- * late only shifts an increment to the next scrape. A row is 64 bytes (one cache line) so that
+ * late only shifts an increment to the next scrape. A row is 128 bytes (two cache lines) so that
  * workers bumping their own rows never write the same line. Both blocks live in
  * SharedArrayBuffers; a copied array would never change. Counters survive worker restarts:
  * the supervisor keeps the block, the new worker continues from the old values.
@@ -90,12 +97,20 @@ export const WORKER_STAT = {
   TUN_WRITES: 5,
   /** Of those, packets the kernel refused. */
   TUN_WRITE_ERRORS: 6,
+  /** Run to completion: packets this worker read from its own TUN queue. */
+  TUN_READS: 7,
+  TUN_READ_ERRORS: 8,
+  IPV6_IGNORED: 9,
+  /** Reads of its queue that returned packets (TUN_READS / READ_BATCHES: the mean batch). */
+  READ_BATCHES: 10,
+  /** Packets read from its queue that another worker owns (handed over by ring). */
+  HANDED_OVER: 11,
 } as const;
 
 /** Used slots per worker row. */
-export const WORKER_STAT_SLOTS = 7;
-/** Float64s from one row to the next: 8 × 8 bytes = one cache line. */
-export const WORKER_STAT_STRIDE = 8;
+export const WORKER_STAT_SLOTS = 12;
+/** Float64s from one row to the next: 16 × 8 bytes = two cache lines. */
+export const WORKER_STAT_STRIDE = 16;
 
 /** Index of `slot` in worker `worker`'s row. */
 export function workerStatIndex(worker: number, slot: number): number {
@@ -141,6 +156,44 @@ export function slotSizeFor(maxPacket: number, vnetHdr: number): number {
   return Math.max(2048, (maxPacket + vnetHdr + ALG_HEADROOM + 63) & ~63);
 }
 
+/**
+ * Capacity of each worker-to-worker ring. They carry hairpin hand-offs and, when workers read
+ * their own TUN queues, the packets that landed on another worker's queue and the slots going
+ * back to the worker they came from (an entry ~slot). Room for a fair share of the pool many
+ * times over; a producer that still finds one full sends a slot back by way of the I/O thread
+ * (its free ring holds every slot), so no slot is ever lost.
+ */
+export function handoffCapacity(partitions: number, slots: number): number {
+  let c = 1024;
+  while (c < slots && c < (4 * slots) / partitions) c *= 2;
+  return c;
+}
+
+/**
+ * The slots each reader takes its reads from: reader r in 0..partitions-1 is worker r (when
+ * it reads its own queue), reader `partitions` is the I/O thread; reader r's home is
+ * [bounds[r], bounds[r+1]). A slot goes back to its home's free stack when done with.
+ */
+export function slotHomes(partitions: number, slots: number, workersRead: boolean, ioReads: boolean): number[] {
+  const readers = (workersRead ? partitions : 0) + (ioReads ? 1 : 0);
+  const share = Math.floor(slots / Math.max(1, readers));
+  const b: number[] = [0];
+  for (let r = 1; r <= partitions; r++) b.push(workersRead ? (r === partitions && !ioReads ? slots : r * share) : 0);
+  b.push(slots);
+  return b;
+}
+
+/** Where a worker's slot stack (GatewayMemory.stacks) starts: [0] is its depth. */
+export const STACK_DATA = 2;
+
+/** Fill worker p's stack with its home (done once, by the supervisor, before any worker starts). */
+export function fillStack(mem: GatewayMemory, p: number, homes: readonly number[]): void {
+  const st = new Int32Array(mem.stacks[p]!);
+  let sp = 0;
+  for (let i = homes[p + 1]! - 1; i >= homes[p]!; i--) st[STACK_DATA + sp++] = i;
+  st[0] = sp;
+}
+
 export interface GatewayMemory {
   slots: number;
   slotSize: number;
@@ -153,6 +206,13 @@ export interface GatewayMemory {
   rx: SharedArrayBuffer[];
   free: SharedArrayBuffer[];
   handoff: SharedArrayBuffer[][];
+  /**
+   * Per worker: its free-slot stack when it reads its own queue (Int32: [0] the depth, the
+   * slots from [STACK_DATA] on). In shared memory so a restarted worker carries on with the
+   * stack its predecessor left at a yield point, instead of re-filling its home and handing out
+   * slots that are still in flight.
+   */
+  stacks: SharedArrayBuffer[];
   nominate: SharedArrayBuffer[];
   pins: SharedArrayBuffer;
   ioCounters: SharedArrayBuffer;
@@ -174,8 +234,9 @@ export function allocateMemory(partitions: number, slots: number, slotSize: numb
     clock: new SharedArrayBuffer(8),
     rx: Array.from({ length: partitions }, () => ringBuffer(ringCapacity)),
     free: Array.from({ length: partitions }, () => ringBuffer(ringCapacity)),
-    handoff: Array.from({ length: partitions }, () => Array.from({ length: partitions }, () => ringBuffer(1024))),
+    handoff: Array.from({ length: partitions }, () => Array.from({ length: partitions }, () => ringBuffer(handoffCapacity(partitions, slots)))),
     nominate: Array.from({ length: partitions }, () => ringBuffer(4096)),
+    stacks: Array.from({ length: partitions }, () => new SharedArrayBuffer((STACK_DATA + slots) * 4)),
     pins: new SharedArrayBuffer(pinBytes(partitions)),
     ioCounters: new SharedArrayBuffer(counterSlots * 8),
     workerStats: new SharedArrayBuffer(partitions * WORKER_STAT_STRIDE * 8),

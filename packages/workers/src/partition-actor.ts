@@ -17,12 +17,12 @@
  * lost to the pool (at most one batch).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet, listExpectations, type ExpectationRow } from '@masq/core';
-import { writeBatch, yieldCpu } from '@masq/tun';
+import { Dispatcher, Side, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet, listExpectations, type ExpectationRow } from '@masq/core';
+import { readBatch, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
-import { CTL_DOORBELL, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
+import { CTL_DOORBELL, CTL_STOP, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { park, ring, PARK_HINT, PARK_TIMEOUT } from './doorbell.js';
-import { partitionOf, planOf, type GatewaySpec } from './spec.js';
+import { partitionOf, pinsOf, planOf, rulesOf, type GatewaySpec } from './spec.js';
 import { applyThreadPolicy } from './sched.js';
 import { Comlink, nodeEndpoint } from './rpc.js';
 import { encodeSection, type EncodedSection } from './state.js';
@@ -82,6 +82,22 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const werr = new Uint32Array(2);
   const noms = new Int32Array(1024);
   const counters = part.table.counters;
+  const P = spec.config.partitions;
+
+  // Run to completion (spec.ts): this worker reads its own TUN queue into the slots of its
+  // home, classifies each packet as the I/O thread would (its own Dispatcher: fragments of one
+  // datagram hash alike in the kernel's queue choice, so they reach one reader), translates
+  // what it owns and hands the rest to their owners. The kernel's automatic flow steering puts
+  // a flow on the queue that last wrote it — its owner's — so hand-offs are the exception.
+  const rtc = spec.runToCompletion;
+  const home = new Uint16Array(mem.slots);
+  for (let r = 0; r <= P; r++) home.fill(r, spec.slotHomes[r]!, spec.slotHomes[r + 1]!);
+  // The stack lives in shared memory (layout.ts): its depth is stored back before every
+  // yield, so a restarted worker takes it over as it was.
+  const stackHdr = new Int32Array(mem.stacks[index]!, 0, STACK_DATA);
+  const stack = new Int32Array(mem.stacks[index]!, STACK_DATA * 4);
+  let sp = stackHdr[0]!;
+  const dispatcher = rtc ? new Dispatcher(rulesOf(spec.rulesText), spec.config.externals, plan, P, spec.config.fragmentHold, spec.config.timeouts.fragment, pinsOf(spec)) : null;
   // Static mappings for the port forwards this partition owns (idempotent on restart).
   part.syncStatics(clock[0]!);
 
@@ -100,7 +116,11 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       counters[C.SESSIONS_FLUSHED]!++;
       return true;
     },
-    applyRules: (text) => part.applyRules(new RuleSet(parseRules(text)), clock[0]!),
+    applyRules: (text) => {
+      // The worker's own classifier (run to completion) follows the same rules.
+      dispatcher?.setRules(rulesOf(text));
+      return part.applyRules(new RuleSet(parseRules(text)), clock[0]!);
+    },
     // The partition reads its config's timeouts on every refresh, so updating the object in
     // place is enough; this thread is the only one that reads it.
     setTimeouts: (t) => void Object.assign(part.config.timeouts, t),
@@ -145,8 +165,11 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     nWrite = 0;
   };
   const recycle = (slot: number): void => {
-    // The free ring holds every slot, so it cannot be full.
-    free.push(slot);
+    const h = home[slot]!;
+    if (h === index) stack[sp++] = slot;
+    // To the worker it came from (~slot marks a returned slot); by way of the I/O thread when
+    // that ring is full. The free ring holds every slot, so it cannot be full.
+    else if (h === P || !outbound[h]!.push(~slot)) free.push(slot);
   };
 
   const handle = (entry: number, now: number): void => {
@@ -204,11 +227,101 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     }
   };
 
+  // Run to completion: read this worker's queue into slots of its stack, classify, keep what
+  // this partition owns in `mine` (translated below, after a prefetch pass), hand over the
+  // rest. Slots a read does not fill go straight back to the stack, so between two reads the
+  // stack holds every slot of this worker that is not in flight (restart-safe: see above).
+  const qfd = rtc ? spec.writeFds[index]! : -1;
+  // This queue is the inside TUN's: with an outside TUN (--outside-tun, read by the I/O thread)
+  // that is known; with one TUN for both ways direction is guessed (dispatch.ts, RFC 4787 REQ-7).
+  const side = spec.outsideFrom < spec.readFds.length ? Side.Inside : Side.Unknown;
+  const offs = new Uint32Array(BATCH);
+  const rlens = new Uint32Array(BATCH);
+  const slotOf = new Int32Array(BATCH);
+  const mine = new Int32Array(BATCH);
+  const rang = new Uint8Array(P);
+  let readWant = 1;
+  const handOver = (s: number, p: number, dir: number): void => {
+    stats[srow + WORKER_STAT.HANDED_OVER]!++;
+    if (outbound[p]!.push((s << 2) | dir)) rang[p] = 1;
+    else {
+      counters[C.DROPS + DropReason.RingFull]!++;
+      recycle(s);
+    }
+  };
+  const dropped = (s: number, reason: number): void => {
+    // IPv6 is not a drop of ours to count by reason: it is ignored and counted apart.
+    if (reason === DropReason.Ipv6) stats[srow + WORKER_STAT.IPV6_IGNORED]!++;
+    else counters[C.DROPS + reason]!++;
+    recycle(s);
+  };
+  let ownHandled = 0;
+  const readOwn = (now: number): number => {
+    const d = dispatcher!;
+    ownHandled = 0;
+    let armed = 0;
+    const want = Math.min(readWant, sp);
+    while (armed < want) {
+      const s = stack[--sp]!;
+      slotOf[armed] = s;
+      offs[armed++] = s * slotSize;
+    }
+    const n = armed === 0 ? 0 : readBatch(qfd, pool, offs, slotSize, rlens, armed);
+    if (n < 0) stats[srow + WORKER_STAT.TUN_READ_ERRORS]!++;
+    const got = n > 0 ? n : 0;
+    // The slots the read left empty go back first (LIFO: the next read takes them again).
+    for (let i = armed - 1; i >= got; i--) stack[sp++] = slotOf[i]!;
+    if (armed > 0) readWant = got === armed ? Math.min(BATCH, readWant * 2) : Math.max(1, got);
+    if (got === 0) return 0;
+    stats[srow + WORKER_STAT.TUN_READS]! += got;
+    stats[srow + WORKER_STAT.READ_BATCHES]!++;
+    let nm = 0;
+    rang.fill(0);
+    for (let i = 0; i < got; i++) {
+      const s = slotOf[i]!;
+      const len = rlens[i]!;
+      lens[s] = len;
+      const off = s * slotSize;
+      const p = len > H ? d.classify(pool, off + H, len - H, now, s, side) : d.classify(pool, off, 0, now, s, side);
+      if (p === index) mine[nm++] = (s << 2) | d.dir;
+      else if (p >= 0) handOver(s, p, d.dir);
+      else if (p === DISPATCH_PASS) {
+        counters[C.PASSED]!++;
+        if (nWrite === BATCH) flushWrites();
+        outOff[nWrite] = off;
+        outLen[nWrite] = len;
+        outSlot[nWrite++] = s;
+      } else if (p === DISPATCH_DROP) dropped(s, d.reason);
+      else if (p !== DISPATCH_HELD) recycle(s);
+      for (const r of d.released()) {
+        if (r.partition === index) mine[nm++] = (r.handle << 2) | r.dir;
+        else handOver(r.handle, r.partition, r.dir);
+      }
+    }
+    for (let p = 0; p < P; p++) if (rang[p]) ring(ctl, spec.workerWakers, p);
+    entries.set(mine.subarray(0, nm));
+    handleAll(nm, now);
+    ownHandled = nm;
+    return got;
+  };
+  // Entries from a peer: packets to translate, and (as ~slot) this worker's slots coming home.
+  const fromPeer = (n: number): number => {
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]!;
+      if (e < 0) stack[sp++] = ~e;
+      else entries[k++] = e;
+    }
+    return k;
+  };
+
   let spins = 0;
   let idle = 0;
   const waker = spec.workerWakers[index]!;
   // The wake-up hint (doorbell.ts): this worker's own TUN queue, when it has one to itself.
-  const hintFd = spec.outsideFrom >= spec.config.partitions ? spec.readFds[index]! : -1; // inside queues only
+  // Run to completion makes it the worker's input; without slots to read into it waits for
+  // its doorbell (slots come home by a peer's ring) or the 1 ms timeout.
+  const hintFd = rtc ? qfd : spec.outsideFrom >= P ? spec.readFds[index]! : -1; // inside queues only
   let hint = hintFd;
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     const bell = Atomics.load(ctl, CTL_DOORBELL + index);
@@ -216,7 +329,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     let got = 0;
     for (let peer = 0; peer < inbound.length; peer++) {
       if (peer === index) continue;
-      const n = inbound[peer]!.pop(entries, BATCH);
+      const n = fromPeer(inbound[peer]!.pop(entries, BATCH));
       handleAll(n, now);
       got += n;
     }
@@ -225,11 +338,22 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     stats[srow + WORKER_STAT.RING_DEPTH] = rx.depth();
     handleAll(n, now);
     got += n;
+    let reads = 0;
+    if (rtc) {
+      reads = readOwn(now);
+      got += ownHandled;
+      // Held fragments expire as time passes, whatever the load (dispatch.ts).
+      for (const h of dispatcher!.expired(now)) {
+        counters[C.DROPS + DropReason.FragmentOrphan]!++;
+        recycle(h);
+      }
+    }
     flushWrites();
+    stackHdr[0] = sp;
     const m = nominate.pop(noms, noms.length);
     for (let i = 0; i < m; i++) part.confirmExpired(noms[i]!, now);
     part.expireExpectations(now);
-    if (got > 0) {
+    if (got > 0 || reads > 0) {
       stats[srow + WORKER_STAT.BATCHES]!++;
       stats[srow + WORKER_STAT.PACKETS]! += got;
       // Yield now and then so comlink messages are served under sustained load.
@@ -243,8 +367,10 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     // Idle: park (doorbell.ts) for at most 1 ms, then yield once to the event loop so control
     // messages (comlink) are served; under a steady trickle of packets, yield every 8th
     // wake-up all the same.
-    const r = park(ctl, index, bell, waker, hint, 1);
-    if (r === PARK_HINT) {
+    // Run to completion: its queue readable is this worker's work; without a free slot it
+    // listens to its doorbell only (its slots come home by the peers' rings).
+    const r = park(ctl, index, bell, waker, rtc ? (sp > 0 ? qfd : -1) : hint, 1);
+    if (!rtc && r === PARK_HINT) {
       // A packet is on this worker's TUN queue and the I/O thread, woken with us, is reading
       // it: wait for the hand-off here rather than sleep again (bounded).
       const t0 = performance.now();
@@ -255,7 +381,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       // listening to the queue until the doorbell wakes this worker again, so a queue that
       // stays readable cannot keep it spinning.
       if (Atomics.load(ctl, CTL_DOORBELL + index) === bell) hint = -1;
-    } else if (r !== PARK_TIMEOUT) {
+    } else if (!rtc && r !== PARK_TIMEOUT) {
       hint = hintFd;
     }
     if (r === PARK_TIMEOUT || ++idle >= 8) {
@@ -264,6 +390,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     }
   }
   flushWrites();
+  stackHdr[0] = sp;
   port.close();
   return `partition ${index} stopped`;
 }

@@ -16,7 +16,10 @@ export interface GatewaySpec {
   hosts: SharedArrayBuffer | null;
   /** TUN fds to write translated packets to (one per queue; worker p uses fds[p % n]). */
   writeFds: number[];
-  /** TUN fds the I/O thread reads: the inside TUN's queues, then the outside TUN's (if any). */
+  /**
+   * TUN fds the I/O thread reads: the inside TUN's queues (none when the workers read their
+   * own: run to completion), then the outside TUN's (if any).
+   */
   readFds: number[];
   /**
    * Index in `readFds` of the first outside-TUN fd (--outside-tun: packets from there are
@@ -24,6 +27,14 @@ export interface GatewaySpec {
    * direction is guessed from the rules.
    */
   outsideFrom: number;
+  /**
+   * Run to completion: worker p reads its own queue (writeFds[p]), classifies, translates what
+   * it owns and writes it back on the same queue; only packets that landed on another worker's
+   * queue are handed over (partition-actor.ts). Needs one queue per worker.
+   */
+  runToCompletion: boolean;
+  /** Slot homes (layout.ts slotHomes): reader r takes its reads from [b[r], b[r+1]); r = P is the I/O thread. */
+  slotHomes: number[];
   /** eventfd that wakes the I/O thread from poll(). */
   ioWaker: number;
   /** eventfd per partition that wakes its parked worker (doorbell.ts). */

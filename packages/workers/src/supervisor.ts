@@ -37,7 +37,7 @@ import {
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { wakeAll } from './doorbell.js';
-import { allocateMemory, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
+import { allocateMemory, fillStack, slotHomes, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
 import { DEFAULT_SCHED, type SchedPolicies } from './sched.js';
 import type { PartitionControl } from './partition-actor.js';
@@ -70,6 +70,12 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
   offload?: boolean;
   /** Scheduling policy of the I/O thread and of the translation workers (sched.ts). */
   sched?: SchedPolicies;
+  /**
+   * Run to completion (default true): each worker reads its own TUN queue and hands over only
+   * what another worker owns; false: the I/O thread reads every packet and hands each to its
+   * worker (`--io-thread-reads`). Needs one queue per worker; otherwise the I/O thread reads.
+   */
+  runToCompletion?: boolean;
   /**
    * State file (state.ts): restored at start when it exists and fits, written at stop and
    * every `stateInterval` ms while running (0: only at stop).
@@ -130,6 +136,8 @@ export class Gateway extends EventEmitter {
   private readonly waker: number;
   /** The offloads the TUN really runs with (tun-open.ts): the request, less what the kernel refused. */
   readonly offload: OffloadLevel;
+  /** Whether the workers read their own queues (see GatewayOptions.runToCompletion). */
+  readonly runToCompletion: boolean;
   private readonly workerWakers: number[];
   readonly startedAt = Date.now();
   /** Null without --state. */
@@ -154,6 +162,10 @@ export class Gateway extends EventEmitter {
     // have been given a jumbo MTU), or a 64 KiB super-packet with offloads, plus the vnet header.
     // (slotSizeFor adds the protocol helpers' headroom: a rewrite may grow a packet in place.)
     const slotSize = opts.slotSize ?? slotSizeFor(vnet ? 65536 : tun.mtu + 16, vnet ? VNET_HDR_LEN : 0);
+    // Run to completion (partition-actor.ts) needs a queue per worker: a single-queue
+    // persistent device with several workers falls back to the I/O thread reading it.
+    const rtc = (opts.runToCompletion ?? true) && tun.fds.length === config.partitions;
+    this.runToCompletion = rtc;
     this.memory = allocateMemory(config.partitions, opts.slots ?? (vnet ? 2048 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
@@ -167,6 +179,9 @@ export class Gateway extends EventEmitter {
     if (hosts !== null && this.state?.restored) recountHosts(hosts, this.tables.map((b) => new SessionTable(this.tableSizes, plan, b)));
     const ws = new Float64Array(this.memory.workerStats);
     for (let p = 0; p < config.partitions; p++) ws[p * WORKER_STAT_STRIDE + WORKER_STAT.RING_CAPACITY] = this.memory.ringCapacity;
+    // The I/O thread reads (and needs slots) without run to completion, or for the outside TUN.
+    const homes = slotHomes(config.partitions, this.memory.slots, rtc, !rtc || outsideTun !== null);
+    if (rtc) for (let p = 0; p < config.partitions; p++) fillStack(this.memory, p, homes);
     this.waker = createWaker();
     this.workerWakers = Array.from({ length: config.partitions }, () => createWaker());
     this.spec = {
@@ -177,8 +192,10 @@ export class Gateway extends EventEmitter {
       tableSizes: this.tableSizes,
       hosts: hosts?.buffer ?? null,
       writeFds: [...tun.fds],
-      readFds: [...tun.fds, ...(outsideTun?.fds ?? [])],
-      outsideFrom: tun.fds.length,
+      readFds: [...(rtc ? [] : tun.fds), ...(outsideTun?.fds ?? [])],
+      outsideFrom: rtc ? 0 : tun.fds.length,
+      runToCompletion: rtc,
+      slotHomes: homes,
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
       vnetHdr: vnet ? VNET_HDR_LEN : 0,
@@ -199,7 +216,7 @@ export class Gateway extends EventEmitter {
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     // The gateway's own options are taken out; the rest is the NAT configuration.
-    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, sched: _sched, state: _st, stateInterval: _si, ...cfgIn } = opts;
+    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, ...cfgIn } = opts;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
@@ -484,6 +501,12 @@ export class Gateway extends EventEmitter {
 
   partitionCounters(): Float64Array[] {
     return this.tables.map(countersOf);
+  }
+
+  /** Per worker: packets it read from its own TUN queue, and of those, handed to another worker. */
+  workerReads(): { reads: number; handedOver: number }[] {
+    const ws = new Float64Array(this.memory.workerStats);
+    return this.tables.map((_, p) => ({ reads: ws[p * WORKER_STAT_STRIDE + WORKER_STAT.TUN_READS]!, handedOver: ws[p * WORKER_STAT_STRIDE + WORKER_STAT.HANDED_OVER]! }));
   }
 
   /**

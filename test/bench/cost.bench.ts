@@ -1,0 +1,128 @@
+/**
+ * cost.bench.ts — what one request/response costs a userspace gateway, counted rather than
+ * timed (a benchmark: it reports, it does not pass or fail).
+ *
+ *     node test/dist/bench/cost.bench.js [mode ...] [--exchanges=N]
+ *
+ * For each mode (modes.ts; default: cnat, masq, masq-io-thread, masq-2w, masq-2w-io-thread) on
+ * a fresh namespace topology: N sequential 64-byte UDP exchanges (one request, one reply: two
+ * packets through the gateway, one at a time, so nothing is batched) after 200 unmeasured ones,
+ * and across them, from /proc/<pid>/task/<tid>/{status,stat}: the gateway's context switches
+ * (voluntary: a thread went to sleep; involuntary: it was preempted) and its CPU time (user +
+ * system), per packet. Counts do not depend on how fast the VM is today, so they compare runs
+ * of different days better than times do; the CPU time per packet is the time side of the
+ * same picture and moves with the machine.
+ *
+ * Bounded: at most 20,000 exchanges per mode, a 60 s limit per mode; namespaces are the
+ * harness's (unique prefix, removed on exit).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { canRunNetns, createTopology } from '../src/harness/index.js';
+import type { UdpLatencyResult } from '../src/harness/index.js';
+import { getMode } from './modes.js';
+
+const CLK_TCK = 100;
+
+interface Sample {
+  voluntary: number;
+  involuntary: number;
+  cpuS: number;
+  threads: number;
+}
+
+/** Context switches and CPU seconds summed over every thread of `pid`. */
+function sample(pid: number): Sample {
+  const s: Sample = { voluntary: 0, involuntary: 0, cpuS: 0, threads: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      s.voluntary += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+      s.involuntary += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      s.cpuS += (Number(f[11]) + Number(f[12])) / CLK_TCK;
+      s.threads++;
+    } catch {
+      // A thread that ended between the listing and the read.
+    }
+  }
+  return s;
+}
+
+export interface CostResult {
+  mode: string;
+  exchanges: number;
+  p50Us: number;
+  switchesPerPacket: number;
+  voluntaryPerPacket: number;
+  cpuUsPerPacket: number;
+  threads: number;
+}
+
+export async function measure(modeName: string, exchanges: number): Promise<CostResult> {
+  const mode = getMode(modeName);
+  if (mode.startGateway === undefined) throw new Error(`${modeName}: not a gateway mode`);
+  const topo = await createTopology(mode.topology);
+  const timer = setTimeout(() => void topo.destroy(), 60_000);
+  try {
+    const gw = await mode.startGateway(topo);
+    try {
+      const srv = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7201, quiet: true, reflect: true, seconds: 60 });
+      await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: 200 }, { timeoutMs: 30_000 });
+      const a = sample(gw.pid);
+      const r = (await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: exchanges }, { timeoutMs: 50_000 })) as UdpLatencyResult;
+      const b = sample(gw.pid);
+      await srv.stop();
+      // The client's 20 unmeasured warm-up exchanges come on top of `count`.
+      const packets = 2 * (r.sent + 20);
+      const sw = b.voluntary - a.voluntary + (b.involuntary - a.involuntary);
+      return {
+        mode: modeName,
+        exchanges: r.sent,
+        p50Us: r.p50Us,
+        switchesPerPacket: sw / packets,
+        voluntaryPerPacket: (b.voluntary - a.voluntary) / packets,
+        cpuUsPerPacket: ((b.cpuS - a.cpuS) * 1e6) / packets,
+        threads: b.threads,
+      };
+    } finally {
+      await gw.stop();
+    }
+  } finally {
+    clearTimeout(timer);
+    await topo.destroy();
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const pre = canRunNetns();
+  if (!pre.ok) {
+    console.error(`cost bench: cannot create network namespaces here: ${pre.reason}`);
+    return 1;
+  }
+  const n = Math.min(20_000, Math.max(100, Number(argv.find((a) => a.startsWith('--exchanges='))?.slice(12) ?? 3000)));
+  const names = argv.filter((a) => !a.startsWith('--'));
+  const modes = names.length > 0 ? names : ['cnat', 'masq', 'masq-io-thread', 'masq-2w', 'masq-2w-io-thread'];
+  const rows: CostResult[] = [];
+  for (const m of modes) {
+    console.error(`mode ${m}: ${n} exchanges`);
+    rows.push(await measure(m, n));
+  }
+  const pad = (s: string, w: number): string => s.padStart(w);
+  console.log(`${'mode'.padEnd(20)}${pad('p50 RTT µs', 12)}${pad('switches/pkt', 14)}${pad('(sleeps)', 10)}${pad('CPU µs/pkt', 12)}${pad('threads', 9)}`);
+  for (const r of rows) {
+    console.log(`${r.mode.padEnd(20)}${pad(r.p50Us.toFixed(1), 12)}${pad(r.switchesPerPacket.toFixed(2), 14)}${pad(r.voluntaryPerPacket.toFixed(2), 10)}${pad(r.cpuUsPerPacket.toFixed(1), 12)}${pad(String(r.threads), 9)}`);
+  }
+  return 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.stack : String(e));
+      process.exit(1);
+    },
+  );
+}
