@@ -58,7 +58,7 @@ netnsTest('--state: an upload in progress, an idle TCP connection and a UDP flow
     // Stop once the upload is under way (its session moved data), not before it connected.
     for (let i = 0; i < 80; i++) {
       const rows = await table(gw, 'tcp');
-      if (rows.some((r) => r.inside === h1.addr && r.remotePort === 7002 && r.packetsOut > 200)) break;
+      if (rows.some((r) => r.inside === h1.addr && r.remotePort === 7002 && r.bytesOut > 256 * 1024)) break;
       await sleep(250);
     }
     t.false(finished, 'the upload is running when the gateway is stopped');
