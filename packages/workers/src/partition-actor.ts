@@ -255,6 +255,14 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     else counters[C.DROPS + reason]!++;
     recycle(s);
   };
+  // Out untranslated (an accept rule), in this worker's write batch.
+  const pass = (s: number): void => {
+    counters[C.PASSED]!++;
+    if (nWrite === BATCH) flushWrites();
+    outOff[nWrite] = s * slotSize;
+    outLen[nWrite] = lens[s]!;
+    outSlot[nWrite++] = s;
+  };
   let ownHandled = 0;
   const readOwn = (now: number): number => {
     const d = dispatcher!;
@@ -285,17 +293,18 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       const p = len > H ? d.classify(pool, off + H, len - H, now, s, side) : d.classify(pool, off, 0, now, s, side);
       if (p === index) mine[nm++] = (s << 2) | d.dir;
       else if (p >= 0) handOver(s, p, d.dir);
-      else if (p === DISPATCH_PASS) {
-        counters[C.PASSED]!++;
-        if (nWrite === BATCH) flushWrites();
-        outOff[nWrite] = off;
-        outLen[nWrite] = len;
-        outSlot[nWrite++] = s;
-      } else if (p === DISPATCH_DROP) dropped(s, d.reason);
+      else if (p === DISPATCH_PASS) pass(s);
+      else if (p === DISPATCH_DROP) dropped(s, d.reason);
       else if (p !== DISPATCH_HELD) recycle(s);
       for (const r of d.released()) {
         if (r.partition === index) mine[nm++] = (r.handle << 2) | r.dir;
-        else handOver(r.handle, r.partition, r.dir);
+        else if (r.partition === DISPATCH_PASS) {
+          // A later fragment of a datagram an accept rule passed: checked, then out as it is.
+          const hl = lens[r.handle]!;
+          const bad = hl > H ? d.laterFragmentCheck(pool, r.handle * slotSize + H, hl - H) : DropReason.Truncated;
+          if (bad !== DropReason.None) dropped(r.handle, bad);
+          else pass(r.handle);
+        } else handOver(r.handle, r.partition, r.dir);
       }
     }
     for (let p = 0; p < P; p++) if (rang[p]) ring(ctl, spec.workerWakers, p);
