@@ -2,7 +2,7 @@
  * e2e.bench.ts — end-to-end gateway benchmark in network namespaces (a benchmark: it reports,
  * it does not pass or fail on numbers).
  *
- *     node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency] [--repeat=N] [--json]
+ *     node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency,latency1cpu] [--repeat=N] [--json]
  *
  * Owns: the measurements and the report. Per mode (see modes.ts), on a fresh topology with two
  * inside hosts and the server directly behind the gateway:
