@@ -7,6 +7,8 @@
  *   workers     does not import metrics (the CLI composes the metrics actor in)
  *   metrics     does not import cli
  *   tun         does not import core (it keeps its own small address parser)
+ *   core/translate/ reaches the session table only through its functions (STYLE rule 8): no
+ *               record offset (R_*, REC, REC_F, F_*, HI_N) imported, no raw column (`.cols`)
  *
  * Every `import … from`, `export … from`, `import '…'` and `import('…')` with a string literal
  * in packages/<name>/src is read (type-only imports count too: they are still a dependency of
@@ -65,6 +67,40 @@ test('core/wire imports nothing outside wire/', (t) => {
     .filter((i) => i.file.startsWith(wire + path.sep))
     .filter((i) => isPackage(i.spec) || !path.join(path.dirname(i.file), i.spec).startsWith(wire + path.sep));
   t.deepEqual(bad.map(where), []);
+});
+
+/** The names a file imports from a module whose specifier ends with `from` (value and type). */
+function namesImported(file: string, from: string): { name: string; line: number }[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const out: { name: string; line: number }[] = [];
+  for (const m of text.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g)) {
+    if (!m[2]!.endsWith(from)) continue;
+    const line = text.slice(0, m.index).split('\n').length;
+    for (const n of m[1]!.split(',')) {
+      const name = n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!;
+      if (name !== '') out.push({ name, line });
+    }
+  }
+  return out;
+}
+
+test('core/translate/ reaches the session table through its functions: no record offset, no raw column', (t) => {
+  const dir = path.join(REPO, 'packages', 'core', 'src', 'translate');
+  const files = sources(dir);
+  const bad: string[] = [];
+  for (const file of files) {
+    const rel = path.relative(REPO, file);
+    for (const { name, line } of namesImported(file, '/table.js')) {
+      if (/^(R_|REC$|REC_F$|F_|HI_N$)/.test(name)) bad.push(`${rel}:${line} imports the record offset ${name} from the table`);
+    }
+    fs.readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
+      if (/^\s*(\*|\/\/|\/\*)/.test(text)) return;
+      if (/\.cols\b/.test(text)) bad.push(`${rel}:${i + 1} reads the table's raw columns (.cols)`);
+    });
+  }
+  t.deepEqual(bad, []);
+  // The scanner sees table imports at all (a guard against a broken pattern).
+  t.true(files.some((f) => namesImported(f, '/table.js').some((n) => n.name === 'SF_HAIRPIN')));
 });
 
 test('core imports no other package (not even a Node built-in: no I/O)', (t) => {

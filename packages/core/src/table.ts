@@ -229,6 +229,9 @@ export class SessionTable {
   readonly mapCapacity: number;
   readonly counters: Float64Array;
   private readonly h: Int32Array;
+  /** The session records (cols.sRec, cols.sRecF): one field load fewer in every accessor. */
+  private readonly rec: Uint32Array;
+  private readonly recF: Float64Array;
   private readonly smask: number;
   private readonly mmask: number;
   private readonly fmask: number;
@@ -242,6 +245,8 @@ export class SessionTable {
     this.mapCapacity = sizes.mapCapacity;
     this.counters = layout.counters;
     this.h = layout.header;
+    this.rec = layout.sRec;
+    this.recF = layout.sRecF;
     this.smask = layout.ixSessOut.length - 1;
     this.mmask = layout.ixMapOut.length - 1;
     this.fmask = sizes.fragSlots - 1;
@@ -306,14 +311,14 @@ export class SessionTable {
    * (a wrong or stale candidate costs one comparison, never a wrong answer).
    */
   isSessionOut(id: number, proto: number, inA: number, inP: number, rem: number, remP: number): boolean {
-    const r = this.cols.sRec;
+    const r = this.rec;
     const o = id * REC;
     return r[o + R_IN] === inA && r[o + R_REM] === rem && r[o + R_PORTS] === (((inP << 16) | remP) >>> 0) && ((r[o + R_EXTP]! >>> 8) & 0xff) === proto;
   }
 
   /** Session `id` has this inbound key. */
   isSessionIn(id: number, proto: number, ext: number, extP: number, rem: number, remP: number): boolean {
-    const r = this.cols.sRec;
+    const r = this.rec;
     const o = id * REC;
     return r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto);
   }
@@ -321,59 +326,85 @@ export class SessionTable {
   // ---------------------------------------------------------------- session fields
 
   sProto(id: number): number {
-    return (this.cols.sRec[id * REC + R_EXTP]! >>> 8) & 0xff;
+    return (this.rec[id * REC + R_EXTP]! >>> 8) & 0xff;
   }
   sState(id: number): number {
-    return this.cols.sRec[id * REC + R_EXTP]! & 0xff;
+    return this.rec[id * REC + R_EXTP]! & 0xff;
   }
   sIn(id: number): number {
-    return this.cols.sRec[id * REC + R_IN]!;
+    return this.rec[id * REC + R_IN]!;
   }
   sRem(id: number): number {
-    return this.cols.sRec[id * REC + R_REM]!;
+    return this.rec[id * REC + R_REM]!;
   }
   sExt(id: number): number {
-    return this.cols.sRec[id * REC + R_EXT]!;
+    return this.rec[id * REC + R_EXT]!;
   }
   sInPort(id: number): number {
-    return this.cols.sRec[id * REC + R_PORTS]! >>> 16;
+    return this.rec[id * REC + R_PORTS]! >>> 16;
   }
   sRemPort(id: number): number {
-    return this.cols.sRec[id * REC + R_PORTS]! & 0xffff;
+    return this.rec[id * REC + R_PORTS]! & 0xffff;
   }
   sExtPort(id: number): number {
-    return this.cols.sRec[id * REC + R_EXTP]! >>> 16;
+    return this.rec[id * REC + R_EXTP]! >>> 16;
   }
   sDIp(id: number): number {
-    return this.cols.sRec[id * REC + R_DELTAS]! >>> 16;
+    return this.rec[id * REC + R_DELTAS]! >>> 16;
   }
   sDL4(id: number): number {
-    return this.cols.sRec[id * REC + R_DELTAS]! & 0xffff;
+    return this.rec[id * REC + R_DELTAS]! & 0xffff;
   }
   setDeltas(id: number, dIp: number, dL4: number): void {
-    this.cols.sRec[id * REC + R_DELTAS] = ((dIp << 16) | dL4) >>> 0;
+    this.rec[id * REC + R_DELTAS] = ((dIp << 16) | dL4) >>> 0;
   }
   sMap(id: number): number {
-    return this.cols.sRec[id * REC + R_MAP]!;
+    return this.rec[id * REC + R_MAP]!;
   }
   /** The session's flags (SF_*: bits 0-7 and 20-31 of R_FLAGS; the ALG id and window scale masked out). */
   sFlags(id: number): number {
-    return (this.cols.sRec[id * REC + R_FLAGS]! & SF_MASK) >>> 0;
+    return (this.rec[id * REC + R_FLAGS]! & SF_MASK) >>> 0;
   }
   addFlags(id: number, f: number): void {
-    this.cols.sRec[id * REC + R_FLAGS]! |= f;
+    this.rec[id * REC + R_FLAGS]! |= f;
   }
   clearFlags(id: number, f: number): void {
-    this.cols.sRec[id * REC + R_FLAGS]! &= ~f;
+    this.rec[id * REC + R_FLAGS]! &= ~f;
   }
   /** The protocol helper watching session `id` (alg/registry.ts id), 0 = none. */
   sAlg(id: number): number {
-    return (this.cols.sRec[id * REC + R_FLAGS]! >>> 8) & 0xff;
+    return (this.rec[id * REC + R_FLAGS]! >>> 8) & 0xff;
   }
   setAlg(id: number, alg: number): void {
-    const r = this.cols.sRec;
+    const r = this.rec;
     const o = id * REC + R_FLAGS;
     r[o] = ((r[o]! & ~0xff00) | (alg << 8)) >>> 0;
+  }
+  /** The folded checksum deltas of the outbound rewrite: IP header << 16 | L4 (sDIp, sDL4 in one read). */
+  sDeltas(id: number): number {
+    return this.rec[id * REC + R_DELTAS]!;
+  }
+  /** The window scale shift the inside host's SYN offered (RFC 7323), 0 until one was seen. */
+  sWscale(id: number): number {
+    return (this.rec[id * REC + R_FLAGS]! & RF_WSCALE_MASK) >>> RF_WSCALE_SHIFT;
+  }
+  setWscale(id: number, shift: number): void {
+    const r = this.rec;
+    const o = id * REC + R_FLAGS;
+    r[o] = (r[o]! & ~RF_WSCALE_MASK) | (shift << RF_WSCALE_SHIFT);
+  }
+  /** The inside host's last acknowledgement and receive window in bytes (valid with SF_TRACKED). */
+  sAckOut(id: number): number {
+    return this.cols.sAckOut[id]!;
+  }
+  sWinOut(id: number): number {
+    return this.cols.sWinOut[id]!;
+  }
+  /** Record the inside host's acknowledgement and window (RFC 5961 check) and set SF_TRACKED. */
+  track(id: number, ack: number, win: number): void {
+    this.cols.sAckOut[id] = ack;
+    this.cols.sWinOut[id] = win;
+    this.rec[id * REC + R_FLAGS]! |= SF_TRACKED;
   }
   /** Live expectations (owner-maintained count; readers may see it torn by one). */
   get expectCount(): number {
@@ -383,13 +414,25 @@ export class SessionTable {
     this.h[H_EXPECT_COUNT] = v;
   }
   sExpires(id: number): number {
-    return this.cols.sRecF[id * REC_F + F_EXPIRES]!;
+    return this.recF[id * REC_F + F_EXPIRES]!;
   }
   setExpires(id: number, t: number): void {
-    this.cols.sRecF[id * REC_F + F_EXPIRES] = t;
+    this.recF[id * REC_F + F_EXPIRES] = t;
   }
   sLast(id: number): number {
-    return this.cols.sRecF[id * REC_F + F_LAST]!;
+    return this.recF[id * REC_F + F_LAST]!;
+  }
+  setLast(id: number, t: number): void {
+    this.recF[id * REC_F + F_LAST] = t;
+  }
+  /** Count one packet of `bytes` bytes on session `id`, outbound (d = 0) or inbound (d = 1). */
+  countPacket(id: number, d: number, bytes: number): void {
+    this.count(id, R_PKT_OUT + d, 1);
+    this.count(id, R_BYTE_OUT + d, bytes);
+  }
+  /** Count `bytes` bytes but no packet (a later fragment), outbound (d = 0) or inbound (d = 1). */
+  countBytes(id: number, d: number, bytes: number): void {
+    this.count(id, R_BYTE_OUT + d, bytes);
   }
   sPktOut(id: number): number {
     return this.counter(id, R_PKT_OUT);
@@ -404,11 +447,11 @@ export class SessionTable {
     return this.counter(id, R_BYTE_IN);
   }
   private counter(id: number, w: number): number {
-    return this.cols.sHi[id * HI_N + w - R_PKT_OUT]! * TWO32 + this.cols.sRec[id * REC + w]!;
+    return this.cols.sHi[id * HI_N + w - R_PKT_OUT]! * TWO32 + this.rec[id * REC + w]!;
   }
   /** Add `n` to counter word `w` (R_PKT_OUT..R_BYTE_IN) of session `id`, carrying into sHi. */
   count(id: number, w: number, n: number): void {
-    const r = this.cols.sRec;
+    const r = this.rec;
     const v = r[id * REC + w]! + n;
     r[id * REC + w] = v; // stored modulo 2^32
     if (v >= TWO32) this.cols.sHi[id * HI_N + w - R_PKT_OUT]!++;
@@ -436,6 +479,68 @@ export class SessionTable {
       if (c.mExt[id] === ext && c.mExtPort[id] === extP && c.mProto[id] === proto) return id;
       i = (i + 1) & this.mmask;
     }
+  }
+
+  // ---------------------------------------------------------------- mapping fields
+
+  mProto(mid: number): number {
+    return this.cols.mProto[mid]!;
+  }
+  mIn(mid: number): number {
+    return this.cols.mIn[mid]!;
+  }
+  mInPort(mid: number): number {
+    return this.cols.mInPort[mid]!;
+  }
+  mExt(mid: number): number {
+    return this.cols.mExt[mid]!;
+  }
+  mExtPort(mid: number): number {
+    return this.cols.mExtPort[mid]!;
+  }
+  /** Index of the mapping's external address in the configuration. */
+  mExtIdx(mid: number): number {
+    return this.cols.mExtIdx[mid]!;
+  }
+  /** The mapping's flags (MF_*). */
+  mFlags(mid: number): number {
+    return this.cols.mFlags[mid]!;
+  }
+  addMapFlags(mid: number, f: number): void {
+    this.cols.mFlags[mid]! |= f;
+  }
+  clearMapFlags(mid: number, f: number): void {
+    this.cols.mFlags[mid]! &= ~f;
+  }
+  /** The first session of mapping `mid` (0: none); `sNext` walks the rest. */
+  mHead(mid: number): number {
+    return this.cols.mHead[mid]!;
+  }
+  /** The next session of the same mapping, or 0. */
+  sNext(sid: number): number {
+    return this.cols.sNext[sid]!;
+  }
+
+  /**
+   * The batch prefetch's candidate for a packet whose session key hashes to `h`: the first
+   * entry from the home slot on (at most 8 slots) whose hash tag matches, in the outbound
+   * (`out`) or inbound session index, or 0. Reads only; the caller checks the candidate
+   * against the packet's key like any lookup (isSessionOut/isSessionIn).
+   */
+  probeSession(h: number, out: boolean): number {
+    const ix = out ? this.cols.ixSessOut : this.cols.ixSessIn;
+    const tag = h >>> 27;
+    let i = h & this.smask;
+    let e = ix[i]!;
+    for (let d = 0; e !== 0 && e >>> 26 !== tag && d < 8; d++) {
+      i = (i + 1) & this.smask;
+      e = ix[i]!;
+    }
+    return e & ID_MASK;
+  }
+  /** Read the first word of session `id`'s record (the prefetch: its line into the cache). */
+  touchSession(id: number): number {
+    return this.rec[id * REC]!;
   }
 
   /** Any session of mapping `mid` whose remote address is `rem` (address-dependent filtering). */
@@ -593,7 +698,7 @@ export class SessionTable {
 
   /** True when `sid` is a live session (readers: may race with the owner). */
   isLive(sid: number): boolean {
-    return sid > 0 && sid < this.capacity && (this.cols.sRec[sid * REC + R_EXTP]! & 0xff00) !== 0;
+    return sid > 0 && sid < this.capacity && (this.rec[sid * REC + R_EXTP]! & 0xff00) !== 0;
   }
 
   /**
@@ -628,7 +733,7 @@ export class SessionTable {
 
   /** Set a TCP session's state, keeping the per-state gauge right. */
   setTcpState(sid: number, state: number): void {
-    const r = this.cols.sRec;
+    const r = this.rec;
     const o = sid * REC + R_EXTP;
     const old = r[o]! & 0xff;
     if (old === state) return;

@@ -21,7 +21,7 @@
  * continues as inbound: hairpin.ts).
  */
 import { C, packetsSlot, bytesSlot, protoIndex } from '../counters.js';
-import { REC, R_EXT, R_EXTP, R_PORTS, R_DELTAS, R_IN, R_FLAGS, REC_F, F_EXPIRES, F_LAST, R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN, SF_HAIRPIN, SF_UNANSWERED, SF_TRACKED, SF_ALG, SF_ALG_DATA, RF_WSCALE_MASK, RF_WSCALE_SHIFT, type TableColumns } from '../table.js';
+import { SF_HAIRPIN, SF_UNANSWERED, SF_TRACKED, SF_ALG, SF_ALG_DATA, type SessionTable } from '../table.js';
 import { DropReason } from '../drop.js';
 import { AlgDir } from '../alg/types.js';
 import { tcpNext } from '../tcpstate.js';
@@ -43,7 +43,6 @@ import { TcpFlag } from '../wire/tcp.js';
 /** Inside → outside: the source becomes the session's external address and port. */
 export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl0: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, now: number): number {
   const t = pt.table;
-  const c = t.cols;
   const src = u32(b, off + ip.SRC);
   const dst = u32(b, off + ip.DST);
   const cand = candidate(pt, b, off);
@@ -53,48 +52,43 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     if (sid < 0) return -sid;
   }
   // --- fast path: precomputed rewrite from the session's hot record
-  const r = c.sRec;
-  const o = sid * REC;
-  const tm = c.sRecF;
-  const to = sid * REC_F;
-  const sf = r[o + R_FLAGS]!;
+  const sf = t.sFlags(sid);
   // A protocol helper sees the segment before the rewrite and may resize it (alg/engine.ts).
   const tl = (sf & SF_ALG) !== 0 && !firstFrag ? pt.alg.segment(b, off, l4, tl0, sid, AlgDir.Out, pt.cap, pt.partial, now) : tl0;
-  const deltas = r[o + R_DELTAS]!;
+  const deltas = t.sDeltas(sid);
   const dIpAddr = deltas >>> 16;
-  put32(b, off + ip.SRC, r[o + R_EXT]!);
+  put32(b, off + ip.SRC, t.sExt(sid));
   finishIpHeader(b, off, dIpAddr, pt.cfg.hopCompensation);
   const dL4 = deltas & 0xffff;
-  const extp = r[o + R_EXTP]!;
+  const extPort = t.sExtPort(sid);
   if (p === IpProto.Tcp) {
-    put16(b, l4, extp >>> 16);
+    put16(b, l4, extPort);
     if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
     else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
-    const st = extp & 0xff;
+    const st = t.sState(sid);
     const ns = tcpNext(st, tflags, 0);
     if (ns !== st) t.setTcpState(sid, ns);
-    tm[to + F_EXPIRES] = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
-    trackOut(c, r, o, sid, b, l4, tflags);
+    t.setExpires(sid, pt.tcpDeadline(tflags, ns, t.sExpires(sid), now));
+    trackOut(t, sid, b, l4, tflags);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === IpProto.Udp) {
-    put16(b, l4, extp >>> 16);
+    put16(b, l4, extPort);
     if (pt.partial) putCheck(b, l4 + udp.CHECK, fold(getCheck(b, l4 + udp.CHECK) + dIpAddr));
     else putCheck(b, l4 + udp.CHECK, applyDeltaUdp(getCheck(b, l4 + udp.CHECK), dL4));
-    tm[to + F_EXPIRES] = now + pt.cfg.timeouts.udp;
+    t.setExpires(sid, now + pt.cfg.timeouts.udp);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else {
-    put16(b, l4 + icmp.ID, extp >>> 16);
+    put16(b, l4 + icmp.ID, extPort);
     putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
-    if (icmp.isQueryRequest(b[l4]!)) tm[to + F_EXPIRES] = now + pt.cfg.timeouts.icmp;
+    if (icmp.isQueryRequest(b[l4]!)) t.setExpires(sid, now + pt.cfg.timeouts.icmp);
   }
   if ((sf & SF_UNANSWERED) !== 0) {
     // The inside host answers a session an inbound packet made: the protocol's timers from now.
-    r[o + R_FLAGS] = r[o + R_FLAGS]! & ~SF_UNANSWERED;
-    if (p === IpProto.Icmp) tm[to + F_EXPIRES] = now + pt.cfg.timeouts.icmp;
+    t.clearFlags(sid, SF_UNANSWERED);
+    if (p === IpProto.Icmp) t.setExpires(sid, now + pt.cfg.timeouts.icmp);
   }
-  tm[to + F_LAST] = now;
-  t.count(sid, R_PKT_OUT, 1);
-  t.count(sid, R_BYTE_OUT, tl);
+  t.setLast(sid, now);
+  t.countPacket(sid, 0, tl);
   const cn = pt.counters;
   const pi = protoIndex(p);
   cn[packetsSlot(0, pi)]!++;
@@ -116,7 +110,6 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
  */
 export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, tl0: number, p: number, sport: number, dport: number, tflags: number, firstFrag: boolean, dir: number, now: number): number {
   const t = pt.table;
-  const c = t.cols;
   const src = u32(b, off + ip.SRC);
   const dst = u32(b, off + ip.DST);
   // For ICMP queries the identifier is the "port" on our side; the remote has none.
@@ -129,35 +122,32 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     if (sid < 0) return -sid;
   }
   // --- fast path: the reverse rewrite (negated deltas) from the session's hot record
-  const r = c.sRec;
-  const o = sid * REC;
+  const sf = t.sFlags(sid);
   // A hairpin session's remote is an inside host behind our own address: from outside, that
   // source is forged.
-  if (dir === Direction.In && (r[o + R_FLAGS]! & SF_HAIRPIN) !== 0) return pt.dropped(DropReason.Martian);
-  if (p === IpProto.Tcp && (tflags & (TcpFlag.Rst | TcpFlag.Fin)) !== 0 && (tflags & TcpFlag.Syn) === 0 && (r[o + R_FLAGS]! & SF_TRACKED) !== 0 && !inWindow(c, sid, tcp.seq(b, l4))) {
+  if (dir === Direction.In && (sf & SF_HAIRPIN) !== 0) return pt.dropped(DropReason.Martian);
+  if (p === IpProto.Tcp && (tflags & (TcpFlag.Rst | TcpFlag.Fin)) !== 0 && (tflags & TcpFlag.Syn) === 0 && (sf & SF_TRACKED) !== 0 && !inWindow(t, sid, tcp.seq(b, l4))) {
     return pt.dropped(DropReason.TcpOutOfWindow);
   }
-  const tm = c.sRecF;
-  const to = sid * REC_F;
-  const sf = r[o + R_FLAGS]!;
   // The helper also undoes the sequence deltas in acknowledgements (alg/engine.ts).
   const tl = (sf & SF_ALG) !== 0 && !firstFrag ? pt.alg.segment(b, off, l4, tl0, sid, AlgDir.In, pt.cap, pt.partial, now) : tl0;
-  const deltas = r[o + R_DELTAS]!;
+  const deltas = t.sDeltas(sid);
   const dIpAddr = ~(deltas >>> 16) & 0xffff;
-  put32(b, off + ip.DST, r[o + R_IN]!);
+  put32(b, off + ip.DST, t.sIn(sid));
   finishIpHeader(b, off, dIpAddr, dir === Direction.In && pt.cfg.hopCompensation);
   const dL4 = ~deltas & 0xffff;
-  const inPort = r[o + R_PORTS]! >>> 16;
+  const inPort = t.sInPort(sid);
   if (p === IpProto.Tcp) {
     put16(b, l4 + 2, inPort);
     if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
     else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
-    const st = r[o + R_EXTP]! & 0xff;
+    const st = t.sState(sid);
     const ns = tcpNext(st, tflags, 1);
     if (ns !== st) t.setTcpState(sid, ns);
     // Unanswered (inbound-made, SF_UNANSWERED): inbound segments never extend its short timer.
-    const e = pt.tcpDeadline(tflags, ns, tm[to + F_EXPIRES]!, now);
-    tm[to + F_EXPIRES] = (sf & SF_UNANSWERED) === 0 ? e : Math.min(e, tm[to + F_EXPIRES]!);
+    const old = t.sExpires(sid);
+    const e = pt.tcpDeadline(tflags, ns, old, now);
+    t.setExpires(sid, (sf & SF_UNANSWERED) === 0 ? e : Math.min(e, old));
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === IpProto.Udp) {
     put16(b, l4 + 2, inPort);
@@ -167,9 +157,8 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     put16(b, l4 + icmp.ID, inPort);
     putCheck(b, l4 + icmp.CHECK, applyDelta(getCheck(b, l4 + icmp.CHECK), dL4));
   }
-  tm[to + F_LAST] = now;
-  t.count(sid, R_PKT_IN, 1);
-  t.count(sid, R_BYTE_IN, tl);
+  t.setLast(sid, now);
+  t.countPacket(sid, 1, tl);
   const cn = pt.counters;
   const pi = protoIndex(p);
   cn[packetsSlot(1, pi)]!++;
@@ -187,19 +176,14 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
  * offered (RFC 7323 §2.2; the window of a SYN itself is never scaled). Cold columns: one more
  * cache line per outbound segment.
  */
-function trackOut(c: TableColumns, r: Uint32Array, o: number, sid: number, b: Uint8Array, l4: number, tflags: number): void {
-  let fl = r[o + R_FLAGS]!;
-  let shift = (fl & RF_WSCALE_MASK) >>> RF_WSCALE_SHIFT;
-  if ((tflags & TcpFlag.Syn) !== 0) {
+function trackOut(t: SessionTable, sid: number, b: Uint8Array, l4: number, tflags: number): void {
+  const syn = (tflags & TcpFlag.Syn) !== 0;
+  let shift: number;
+  if (syn) {
     shift = tcp.windowScale(b, l4);
-    fl = (fl & ~RF_WSCALE_MASK) | (shift << RF_WSCALE_SHIFT);
-  }
-  if ((tflags & TcpFlag.Ack) !== 0) {
-    c.sAckOut[sid] = tcp.ack(b, l4);
-    c.sWinOut[sid] = Math.min(tcp.window(b, l4) * ((tflags & TcpFlag.Syn) !== 0 ? 1 : 2 ** shift), 0x40000000);
-    fl |= SF_TRACKED;
-  }
-  r[o + R_FLAGS] = fl >>> 0;
+    t.setWscale(sid, shift);
+  } else shift = t.sWscale(sid);
+  if ((tflags & TcpFlag.Ack) !== 0) t.track(sid, tcp.ack(b, l4), Math.min(tcp.window(b, l4) * (syn ? 1 : 2 ** shift), 0x40000000));
 }
 
 /**
@@ -210,8 +194,8 @@ function trackOut(c: TableColumns, r: Uint32Array, o: number, sid: number, b: Ui
  * so a zero or tiny window never refuses a genuine segment. A blind forger must hit that range
  * out of 2^32 (RFC 5961 §1: the attack is guessing the window).
  */
-function inWindow(c: TableColumns, sid: number, seq: number): boolean {
-  const w = Math.max(c.sWinOut[sid]!, 65535);
-  const d = (seq - c.sAckOut[sid]!) | 0;
+function inWindow(t: SessionTable, sid: number, seq: number): boolean {
+  const w = Math.max(t.sWinOut(sid), 65535);
+  const d = (seq - t.sAckOut(sid)) | 0;
   return d >= -w && d <= w;
 }

@@ -13,7 +13,7 @@
  */
 import { DropReason } from '../drop.js';
 import { C, packetsSlot, bytesSlot, protoIndex } from '../counters.js';
-import { SF_HAIRPIN, R_BYTE_OUT, R_BYTE_IN } from '../table.js';
+import { SF_HAIRPIN } from '../table.js';
 import { u16, u32, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
 import { Direction, FORWARD } from '../verdict.js';
@@ -35,11 +35,11 @@ export function laterFragment(pt: Partition, b: Uint8Array, off: number, tl: num
   if (d === 0) {
     put32(b, off + ip.SRC, t.sExt(sid));
     dIp = t.sDIp(sid);
-    t.count(sid, R_BYTE_OUT, tl);
+    t.countBytes(sid, 0, tl);
   } else {
     put32(b, off + ip.DST, t.sIn(sid));
     dIp = ~t.sDIp(sid) & 0xffff;
-    t.count(sid, R_BYTE_IN, tl);
+    t.countBytes(sid, 1, tl);
   }
   finishIpHeader(b, off, dIp, dir !== Direction.HairpinIn && pt.cfg.hopCompensation);
   const pi = protoIndex(p);

@@ -64,7 +64,6 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
     return pt.dropped(DropReason.IcmpErrorNoSession);
   }
   const t = pt.table;
-  const c = t.cols;
   const osrc = u32(b, off + ip.SRC);
   const odst = u32(b, off + ip.DST);
   if (dir === Direction.Out) {
@@ -77,8 +76,8 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
     const sid = t.findSessionOut(ip2, local, localPort, rem, remPort);
     const mid = sid !== 0 ? t.sMap(sid) : t.findMappingOut(ip2, local, localPort);
     if (mid === 0) return pt.dropped(DropReason.IcmpErrorNoSession);
-    const ext = c.mExt[mid]!;
-    rewriteEmbedded(b, inner, il4, iavail, ip2, ip2 === IpProto.Icmp, local, ext, localPort, c.mExtPort[mid]!);
+    const ext = t.mExt(mid);
+    rewriteEmbedded(b, inner, il4, iavail, ip2, ip2 === IpProto.Icmp, local, ext, localPort, t.mExtPort(mid));
     // Outer: the source (an inside host or router) becomes the external address.
     finishError(pt, b, off, l4, l4len, ip.SRC, osrc, ext, pt.cfg.hopCompensation, 0);
     // About a hairpinned packet: it goes on in to the other inside host, routed by the quoted
@@ -95,8 +94,8 @@ export function icmpError(pt: Partition, b: Uint8Array, off: number, l4: number,
   const sid = t.findSessionIn(ip2, isrc, isport, idst, ip2 === IpProto.Icmp ? 0 : idport);
   const mid = sid !== 0 ? t.sMap(sid) : t.findMappingIn(ip2, isrc, isport);
   if (mid === 0) return pt.dropped(DropReason.IcmpErrorNoSession);
-  const inA = c.mIn[mid]!;
-  rewriteEmbedded(b, inner, il4, iavail, ip2, true, isrc, inA, isport, c.mInPort[mid]!);
+  const inA = t.mIn(mid);
+  rewriteEmbedded(b, inner, il4, iavail, ip2, true, isrc, inA, isport, t.mInPort(mid));
   finishError(pt, b, off, l4, l4len, ip.DST, odst, inA, dir === Direction.In && pt.cfg.hopCompensation, 1);
   return FORWARD;
 }

@@ -8,7 +8,6 @@
  * hashes to junk, and a candidate is always checked against the packet's key like any lookup).
  * At most 64 packets per call. No allocation.
  */
-import { ID_MASK, REC } from '../table.js';
 import { hash5 } from '../hash.js';
 import { Direction } from '../verdict.js';
 import type { Partition } from '../translate.js';
@@ -23,7 +22,6 @@ import { IpProto } from '../wire/ipv4.js';
  */
 export function prefetch(pt: Partition, b: Uint8Array, offs: Uint32Array, dirs: Uint8Array, n: number): number {
   const t = pt.table;
-  const c = t.cols;
   const slots = pt.pfSlots;
   const hashes = pt.pfHashes;
   const m = Math.min(n, slots.length);
@@ -31,7 +29,6 @@ export function prefetch(pt: Partition, b: Uint8Array, offs: Uint32Array, dirs: 
   pt.pfCount = m;
   pt.pfNext = 0;
   pt.pfOffs.set(offs.subarray(0, m));
-  const smask = c.ixSessOut.length - 1;
   for (let k = 0; k < m; k++) {
     const o = offs[k]!;
     const l4 = o + ((b[o]! & 0x0f) << 2);
@@ -51,24 +48,10 @@ export function prefetch(pt: Partition, b: Uint8Array, offs: Uint32Array, dirs: 
     hashes[k] = dirs[k] === Direction.Out ? hash5(p, src, sp, dst, dp) : hash5(p, dst, p === IpProto.Icmp ? sp : dp, src, p === IpProto.Icmp ? 0 : sp);
   }
   let sink = 0;
-  const io = c.ixSessOut;
-  const ii = c.ixSessIn;
-  for (let k = 0; k < m; k++) {
-    // The first entry from the home slot on whose hash tag matches (table.ts findSession*):
-    // a displaced session is found too, with the probe's slots in the same line.
-    const h = hashes[k]!;
-    const ix = dirs[k] === Direction.Out ? io : ii;
-    const tag = h >>> 27;
-    let i = h & smask;
-    let e = ix[i]!;
-    for (let d = 0; e !== 0 && e >>> 26 !== tag && d < 8; d++) {
-      i = (i + 1) & smask;
-      e = ix[i]!;
-    }
-    slots[k] = e & ID_MASK;
-  }
-  const r = c.sRec;
-  for (let k = 0; k < m; k++) sink += r[slots[k]! * REC]!;
+  // The first entry from the home slot on whose hash tag matches (table.ts findSession*): a
+  // displaced session is found too, with the probe's slots in the same line.
+  for (let k = 0; k < m; k++) slots[k] = t.probeSession(hashes[k]!, dirs[k] === Direction.Out);
+  for (let k = 0; k < m; k++) sink += t.touchSession(slots[k]!);
   return sink;
 }
 

@@ -21,7 +21,7 @@
 import { DropReason } from '../drop.js';
 import { C } from '../counters.js';
 import { RuleAction } from '../rules.js';
-import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_ALG_DATA, SF_INBOUND_CREATED, SF_HAIRPIN, SF_UNANSWERED, REC_F, F_LAST } from '../table.js';
+import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_ALG_DATA, SF_INBOUND_CREATED, SF_HAIRPIN, SF_UNANSWERED } from '../table.js';
 import { TcpState } from '../tcpstate.js';
 import { hash3 } from '../hash.js';
 import { delta16, delta32, fold, applyDelta, getCheck, putCheck } from '../wire/checksum.js';
@@ -54,7 +54,7 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
   const t = pt.table;
   let mid = t.findMappingOut(p, src, sport);
   // Paired pooling (RFC 4787 REQ-2): the host's external address, also the source of a refusal.
-  const ei = mid !== 0 ? t.cols.mExtIdx[mid]! : pt.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % pt.cfg.externals.length;
+  const ei = mid !== 0 ? t.mExtIdx(mid) : pt.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % pt.cfg.externals.length;
   // RFC 6888 REQ-4/5: the host's session, and its port for a new mapping, are taken from the
   // shared counts before anything is made (exact across partitions); every failure below
   // gives them back.
@@ -76,7 +76,7 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
     }
     pt.counters[C.PORTS_IN_USE + ei]!++;
     // The mapping holds the port it was counted for (releaseMapping gives it back).
-    if (hosts !== null) t.cols.mFlags[mid]! |= MF_COUNTED;
+    if (hosts !== null) t.addMapFlags(mid, MF_COUNTED);
     fresh = true;
   }
   const sid = t.newSession(mid, dst, dport);
@@ -126,8 +126,7 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
     if (p === IpProto.Icmp && b[l4] === icmp.ECHO_REQUEST && pt.isExternal(dst) && !firstFrag) return -answerEcho(pt, b, off, l4);
     return -pt.dropped(DropReason.NoMapping);
   }
-  const c = t.cols;
-  const mf = c.mFlags[mid]!;
+  const mf = t.mFlags(mid);
   // A helper's expectation admits its one flow from its one remote, whatever the filtering;
   // a helper's data mapping admits nothing else (alg/engine.ts).
   const expected = (mf & (MF_EXPECT | MF_ALG_DATA)) !== 0 ? pt.alg.admit(mid, src, now) : -1;
@@ -141,7 +140,7 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   }
   if (p === IpProto.Tcp && (tflags & (TcpFlag.Syn | TcpFlag.Ack | TcpFlag.Rst)) !== TcpFlag.Syn) return -pt.dropped(DropReason.TcpNotSyn);
   if (p === IpProto.Icmp && !icmp.isQuery(b[l4]!)) return -pt.dropped(DropReason.NoMapping);
-  const inA = c.mIn[mid]!;
+  const inA = t.mIn(mid);
   // Sessions made by inbound packets count against the inside host's limit too.
   const hosts = pt.hosts;
   if (hosts !== null && !hosts.reserve(inA, 1, 0, pt.index)) return -pt.dropped(DropReason.HostLimit);
@@ -158,7 +157,7 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
   if (expected >= 0) pt.alg.commit(expected, sid);
   else if ((mf & MF_STATIC) !== 0) {
     // A server inside behind a port forward: a helper chosen by its (inside) port.
-    const alg = pt.alg.select(p, c.mInPort[mid]!);
+    const alg = pt.alg.select(p, t.mInPort(mid));
     if (alg !== 0) pt.alg.attach(sid, alg);
   }
   return sid;
@@ -167,15 +166,12 @@ export function createInbound(pt: Partition, b: Uint8Array, off: number, l4: num
 /** Precompute the fast-path deltas and start the timers of a new session. */
 function initSession(pt: Partition, sid: number, mid: number, now: number): void {
   const t = pt.table;
-  const c = t.cols;
-  const inA = c.mIn[mid]!;
-  const ext = c.mExt[mid]!;
-  const dIp = fold(delta32(inA, ext));
-  const dPort = delta16(c.mInPort[mid]!, c.mExtPort[mid]!);
+  const dIp = fold(delta32(t.mIn(mid), t.mExt(mid)));
+  const dPort = delta16(t.mInPort(mid), t.mExtPort(mid));
   // ICMP has no pseudo-header: only the identifier changes its checksum.
-  t.setDeltas(sid, dIp, c.mProto[mid] === IpProto.Icmp ? fold(dPort) : fold(dIp + dPort));
-  c.sRecF[sid * REC_F + F_LAST] = now;
-  t.setExpires(sid, now + pt.lifetime(c.mProto[mid]!, TcpState.SynOut));
+  t.setDeltas(sid, dIp, t.mProto(mid) === IpProto.Icmp ? fold(dPort) : fold(dIp + dPort));
+  t.setLast(sid, now);
+  t.setExpires(sid, now + pt.lifetime(t.mProto(mid), TcpState.SynOut));
 }
 
 /**

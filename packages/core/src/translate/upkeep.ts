@@ -21,13 +21,13 @@ import { IpProto } from '../wire/ipv4.js';
 
 /** Free a mapping with no sessions left and release its port. */
 export function releaseMapping(pt: Partition, mid: number, now: number): void {
-  const c = pt.table.cols;
-  const ei = c.mExtIdx[mid]!;
-  pt.ports.release(ei, c.mProto[mid]!, c.mExtPort[mid]!, now);
+  const t = pt.table;
+  const ei = t.mExtIdx(mid);
+  pt.ports.release(ei, t.mProto(mid), t.mExtPort(mid), now);
   pt.counters[C.PORTS_IN_USE + ei]!--;
   // A helper's expectation or pin must not outlive (or point at a reused) mapping.
-  if ((c.mFlags[mid]! & (MF_EXPECT | MF_PINNED)) !== 0) pt.alg.mappingFreed(mid);
-  if ((c.mFlags[mid]! & MF_COUNTED) !== 0) pt.hosts?.add(c.mIn[mid]!, 0, -1, pt.index);
+  if ((t.mFlags(mid) & (MF_EXPECT | MF_PINNED)) !== 0) pt.alg.mappingFreed(mid);
+  if ((t.mFlags(mid) & MF_COUNTED) !== 0) pt.hosts?.add(t.mIn(mid), 0, -1, pt.index);
   pt.table.freeMapping(mid);
 }
 
@@ -97,10 +97,9 @@ export function applyRules(pt: Partition, rules: RuleSet, now: number, externals
   }
   const removed = syncStatics(pt, now);
   const t = pt.table;
-  const c = t.cols;
   return removed + flush(pt, now, (sid) => {
     const mid = t.sMap(sid);
-    if ((c.mFlags[mid]! & MF_STATIC) !== 0) return false;
+    if ((t.mFlags(mid) & MF_STATIC) !== 0) return false;
     if (!pt.isExternal(t.sExt(sid))) return true;
     const ri = rules.matchOutbound(t.sProto(sid), t.sIn(sid), t.sInPort(sid), t.sRem(sid), t.sRemPort(sid));
     return ri < 0 || rules.actionOf(ri) !== RuleAction.Masquerade;
@@ -115,7 +114,6 @@ export function applyRules(pt: Partition, rules: RuleSet, now: number, externals
 export function syncStatics(pt: Partition, now: number): number {
   let removed = 0;
   const t = pt.table;
-  const c = t.cols;
   const P = pt.cfg.partitions;
   const wanted = new Set<string>();
   const rs = pt.rules;
@@ -131,15 +129,15 @@ export function syncStatics(pt: Partition, now: number): number {
       const owner = insidePartition(p, r.inAddr, inP, P) === pt.index;
       // A dynamic mapping allocated this port before the forward existed: it must go, in
       // whichever partition holds it, or two inside endpoints would share the port.
-      if (existing !== 0 && (c.mFlags[existing]! & MF_STATIC) === 0 && !(owner && c.mIn[existing] === r.inAddr && c.mInPort[existing] === inP)) {
+      if (existing !== 0 && (t.mFlags(existing) & MF_STATIC) === 0 && !(owner && t.mIn(existing) === r.inAddr && t.mInPort(existing) === inP)) {
         removed += dropMapping(pt, existing, now);
       }
       pt.ports.reserve(ei, p, port);
       if (!owner) continue;
       wanted.add(`${p}/${r.extAddr}/${port}`);
       const kept = t.findMappingIn(p, r.extAddr, port);
-      if (kept !== 0 && c.mIn[kept] === r.inAddr && c.mInPort[kept] === inP) {
-        c.mFlags[kept]! |= MF_STATIC;
+      if (kept !== 0 && t.mIn(kept) === r.inAddr && t.mInPort(kept) === inP) {
+        t.addMapFlags(kept, MF_STATIC);
         continue;
       }
       if (kept !== 0) removed += dropMapping(pt, kept, now);
@@ -151,11 +149,11 @@ export function syncStatics(pt: Partition, now: number): number {
   }
   // Remove statics that are no longer wanted (walk all mappings).
   for (let mid = 1; mid < t.mappingHigh; mid++) {
-    if (!t.isMappingLive(mid) || (c.mFlags[mid]! & MF_STATIC) === 0) continue;
-    if (!wanted.has(`${c.mProto[mid]}/${c.mExt[mid]}/${c.mExtPort[mid]}`)) {
-      const ei = c.mExtIdx[mid]!;
-      const p = c.mProto[mid]!;
-      const port = c.mExtPort[mid]!;
+    if (!t.isMappingLive(mid) || (t.mFlags(mid) & MF_STATIC) === 0) continue;
+    if (!wanted.has(`${t.mProto(mid)}/${t.mExt(mid)}/${t.mExtPort(mid)}`)) {
+      const ei = t.mExtIdx(mid);
+      const p = t.mProto(mid);
+      const port = t.mExtPort(mid);
       removed += dropMapping(pt, mid, now);
       pt.ports.unreserve(ei, p, port, now);
     }
@@ -166,16 +164,15 @@ export function syncStatics(pt: Partition, now: number): number {
 /** Remove a mapping and all its sessions now; returns the sessions removed. */
 function dropMapping(pt: Partition, mid: number, now: number): number {
   const t = pt.table;
-  const c = t.cols;
-  c.mFlags[mid]! &= ~MF_STATIC;
-  let s = c.mHead[mid]!;
+  t.clearMapFlags(mid, MF_STATIC);
+  let s = t.mHead(mid);
   if (s === 0) {
     releaseMapping(pt, mid, now);
     return 0;
   }
   let n = 0;
   while (s !== 0) {
-    const next = c.sNext[s]!;
+    const next = t.sNext(s);
     removeSession(pt, s, now);
     pt.counters[C.SESSIONS_FLUSHED]!++;
     n++;
