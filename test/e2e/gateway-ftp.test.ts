@@ -19,7 +19,8 @@
  */
 import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
-import { insidePartition, PortPlan, parseIPv4 } from '@masq/core';
+import { PortPlan, parseIPv4 } from '@masq/core';
+import { insidePartition } from '@masq/core/testing';
 import { netnsSuite } from '../src/harness/suite.js';
 import { assertTornDown, masqOk, stats, table, withGateway, type GatewayRun } from '../src/gateway/e2e.js';
 import { ftpToolsMissing, lftp, randomFile, sha256, startVsftpd, type FtpServer } from '../src/gateway/ftp.js';

@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { partitionSizes, PortPlan, resolveConfig, tableBytes } from '@masq/core';
+import { partitionSizes, PortPlan, resolveConfig } from '@masq/core';
+import { tableBytes } from '@masq/core/testing';
 import { helpFor } from '../src/help.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');

@@ -13,7 +13,8 @@
 import { resolveConfig, type ConfigInput, type NatConfig } from './config.js';
 import { RuleSet, parseRules, type Rule } from './rules.js';
 import { PortPlan } from './ports.js';
-import { SessionTable, type TableSizes } from './table.js';
+import { SessionTable } from './table.js';
+import { forwardPortCount, partitionSizes } from './sizing.js';
 import { hostCountsFor } from './hosts.js';
 import { Partition } from './translate.js';
 import { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, Side } from './dispatch.js';
@@ -21,28 +22,6 @@ import { VerdictKind, verdictArg, verdictKind, Direction } from './verdict.js';
 import { C, sumCounters } from './counters.js';
 import { DropReason } from './drop.js';
 import { PinTable } from './alg/pins.js';
-
-/** External ports the forwards of a rule set claim (each is a static mapping). */
-export function forwardPortCount(rules: readonly Rule[]): number {
-  let n = 0;
-  for (const r of rules) if (r.kind === 'forward') n += r.extPorts.hi - r.extPorts.lo + 1;
-  return n;
-}
-
-/**
- * Table sizes for one partition of a gateway with `cfg`. Mapping slots: one per session plus
- * the static mappings of the forwards (`staticPorts`, with room for as many again added by a
- * reload), at least 1024 spare.
- */
-export function partitionSizes(cfg: NatConfig, staticPorts = 0): TableSizes {
-  const cap = Math.ceil(cfg.maxSessions / cfg.partitions) + 1;
-  return {
-    capacity: cap,
-    mapCapacity: cap + Math.max(1024, 2 * staticPorts),
-    fragSlots: 1024,
-    externals: cfg.externals.length,
-  };
-}
 
 export interface NatOptions extends ConfigInput {
   rules: string | Rule[];

@@ -1,10 +1,9 @@
 /**
  * @masq/metrics — the metrics actor: a prom-client registry that reads the gateway's shared
  * statistics blocks at scrape time, and the HTTP endpoint that serves it. Not imported by the
- * packet path; the Worker entry is `@masq/metrics/worker`.
+ * packet path. The CLI composes the actor into the gateway by its module URL
+ * (`@masq/metrics/actor`) and parses the listen address with `@masq/metrics/server`; the
+ * Worker entry is `@masq/metrics/worker`. This entry exports those two pieces.
  */
-export * from './actor.js';
-export * from './registry.js';
-export * from './server.js';
-export * from './source.js';
-export * from './statsLayout.js';
+export { runMetricsActor, type MetricsActorInit } from './actor.js';
+export { parseListen, type ListenAddress } from './server.js';

@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 
 import test from 'ava';
-import { Nat, TCP_STATE_NAMES, countersOf, formatRuleTable, parseRules } from '@masq/core';
+import { TCP_STATE_NAMES, countersOf, formatRuleTable, parseRules } from '@masq/core';
+import { Nat } from '@masq/core/testing';
 import { Registry } from 'prom-client';
 
 import { sharedMemorySource } from '../src/actor.js';

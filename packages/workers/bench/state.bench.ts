@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Nat, formatIPv4 } from '@masq/core';
+import { formatIPv4 } from '@masq/core';
+import { Nat } from '@masq/core/testing';
 import { decodeSection, encodeSection, readStateFile, writeStateFile, type StateLayout } from '../src/state.js';
 
 const { values } = parseArgs({ options: { sessions: { type: 'string' }, dir: { type: 'string' } } });

@@ -1,10 +1,8 @@
 /**
- * @masq/workers — the gateway's actors and their shared-memory protocol.
+ * @masq/workers — the gateway's actors and their shared-memory protocol. This entry exports
+ * what the CLI composes a gateway from; the shared-memory layout is `@masq/workers/layout`
+ * (the metrics actor reads the statistics blocks by it).
  */
-export { Gateway, type GatewayOptions, type StateStatus } from './supervisor.js';
-export * from './state.js';
+export { Gateway, type GatewayOptions } from './supervisor.js';
 export { DEFAULT_SCHED, SchedSyntaxError, formatSched, parseSched, type SchedPolicies, type SchedPolicy } from './sched.js';
-export * from './layout.js';
-export { Ring, ringBuffer } from './ring.js';
-export type { PartitionControl } from './partition-actor.js';
 export { openTun, type OffloadLevel, type OpenedTun, type OpenTunOptions } from './tun-open.js';

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { Nat, SessionTable, listSessions, formatIPv4 } from '@masq/core';
+import { SessionTable, listSessions, formatIPv4 } from '@masq/core';
+import { Nat } from '@masq/core/testing';
 import {
   BLOCK,
   STATE_HEADER_LEN,
