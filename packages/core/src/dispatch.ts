@@ -42,7 +42,8 @@
 import { DropReason, wireDrop } from './drop.js';
 import { RuleSet, RuleAction } from './rules.js';
 import { PortPlan } from './ports.js';
-import { hash5, insidePartition } from './hash.js';
+import { insidePartition } from './hash.js';
+import { FragKeys } from './fragkeys.js';
 import { inboundOwner } from './translate.js';
 import { u16, u32 } from './wire/bytes.js';
 import * as icmp from './wire/icmp.js';
@@ -92,13 +93,10 @@ export class Dispatcher {
   reason = 0;
   private rules: RuleSet;
   private externals: Uint32Array;
-  // Fragment routes: (src, dst, proto|id) → partition|dir, expiry. Fixed size, overwrite oldest.
-  private readonly fSrc: Uint32Array;
-  private readonly fDst: Uint32Array;
-  private readonly fKey: Uint32Array;
-  private readonly fRoute: Int32Array;
-  private readonly fExp: Float64Array;
-  private readonly fmask: number;
+  // Fragment routes: (src, dst, proto, id) → partition|dir by slot of the fragment-key table
+  // (fragkeys.ts, the table's own probe). Fixed size, the soonest to expire overwritten.
+  private readonly frags = FragKeys.alloc(4096);
+  private readonly fRoute = new Int32Array(4096);
   // Held fragments.
   private held: Array<{ handle: number; src: number; dst: number; key: number; until: number }> = [];
   private ready: Array<{ handle: number; partition: number; dir: number }> = [];
@@ -118,13 +116,6 @@ export class Dispatcher {
   ) {
     this.rules = rules;
     this.externals = Uint32Array.from(externals);
-    const n = 4096;
-    this.fSrc = new Uint32Array(n);
-    this.fDst = new Uint32Array(n);
-    this.fKey = new Uint32Array(n);
-    this.fRoute = new Int32Array(n);
-    this.fExp = new Float64Array(n);
-    this.fmask = n - 1;
   }
 
   setRules(rules: RuleSet, externals?: readonly number[]): void {
@@ -313,38 +304,14 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ fragments
 
-  private fragSlot(src: number, dst: number, key: number): number {
-    return hash5(key >>> 16, src, key & 0xffff, dst, 0) & this.fmask;
-  }
-
   private fragLearn(src: number, dst: number, p: number, ipId: number, route: number, now: number): void {
-    const key = ((p << 16) | ipId) >>> 0;
-    let i = this.fragSlot(src, dst, key);
-    let victim = i;
-    for (let k = 0; k < 8; k++) {
-      if (this.fExp[i]! <= now || (this.fSrc[i] === src && this.fDst[i] === dst && this.fKey[i] === key)) {
-        victim = i;
-        break;
-      }
-      if (this.fExp[i]! < this.fExp[victim]!) victim = i;
-      i = (i + 1) & this.fmask;
-    }
-    this.fSrc[victim] = src;
-    this.fDst[victim] = dst;
-    this.fKey[victim] = key;
-    this.fRoute[victim] = route;
-    this.fExp[victim] = now + this.fragTimeout;
-    if (this.held.length > 0) this.releaseFor(src, dst, key, route);
+    this.fRoute[this.frags.put(src, dst, p, ipId, 0, now + this.fragTimeout, now)] = route;
+    if (this.held.length > 0) this.releaseFor(src, dst, ((p << 16) | ipId) >>> 0, route);
   }
 
   private fragRoute(src: number, dst: number, p: number, ipId: number, now: number): number {
-    const key = ((p << 16) | ipId) >>> 0;
-    let i = this.fragSlot(src, dst, key);
-    for (let k = 0; k < 8; k++) {
-      if (this.fSrc[i] === src && this.fDst[i] === dst && this.fKey[i] === key && this.fExp[i]! > now) return this.fRoute[i]!;
-      i = (i + 1) & this.fmask;
-    }
-    return -1;
+    const i = this.frags.find(src, dst, p, ipId, 0, now);
+    return i < 0 ? -1 : this.fRoute[i]!;
   }
 
   private releaseFor(src: number, dst: number, key: number, route: number): void {

@@ -29,6 +29,7 @@ import { TcpState } from './tcpstate.js';
 import { DROP_REASON_COUNT } from './drop.js';
 import { EXPECT_SLOTS } from './alg/types.js';
 import { IpProto } from './wire/ipv4.js';
+import { FragKeys } from './fragkeys.js';
 
 /**
  * A session's record: REC uint32 words (64 bytes, one cache line: the column is line-aligned)
@@ -234,7 +235,8 @@ export class SessionTable {
   private readonly recF: Float64Array;
   private readonly smask: number;
   private readonly mmask: number;
-  private readonly fmask: number;
+  /** The fragment map's keys (fragkeys.ts); fSess and fGen hold its values by slot. */
+  private readonly frags: FragKeys;
 
   constructor(sizes: TableSizes, plan: PortPlan, buffer?: SharedArrayBuffer) {
     if (sizes.capacity > ID_MASK || sizes.mapCapacity > ID_MASK) throw new RangeError(`table: at most ${ID_MASK} sessions and mappings per partition`);
@@ -249,7 +251,7 @@ export class SessionTable {
     this.recF = layout.sRecF;
     this.smask = layout.ixSessOut.length - 1;
     this.mmask = layout.ixMapOut.length - 1;
-    this.fmask = sizes.fragSlots - 1;
+    this.frags = new FragKeys(layout.fSrc, layout.fDst, layout.fKey, layout.fExpires);
     // A new buffer's pages are mapped lazily: fault them all in now, at start (before anything
     // is written), so the first burst of new sessions does not pay a page fault per page.
     if (!buffer) prefault(buf);
@@ -755,50 +757,27 @@ export class SessionTable {
   /**
    * Remember that fragments (src, dst, proto, id) travelling in direction `dir` belong to
    * session `sid` (in its current generation: if the session is freed and its slot reused,
-   * the record no longer matches) until `expires`. Probes 8 slots; an expired or matching
-   * slot is reused, else the soonest-expiring one is overwritten (bounded memory, RFC 4787
-   * REQ-14).
+   * the record no longer matches) until `expires`. The probe is the fragment-key table's
+   * (fragkeys.ts, shared with the dispatcher): an expired or matching slot is reused, else the
+   * soonest-expiring one is overwritten (bounded memory, RFC 4787 REQ-14).
    */
   fragPut(src: number, dst: number, proto: number, ipId: number, dir: number, sid: number, expires: number, now: number): void {
-    const c = this.cols;
-    const key = ((proto << 17) | (dir << 16) | ipId) >>> 0;
-    let i = hash5(proto, src, ipId, dst, dir) & this.fmask;
-    let victim = i;
-    for (let k = 0; k < 8; k++) {
-      const e = c.fExpires[i]!;
-      if (e <= now || (c.fSrc[i] === src && c.fDst[i] === dst && c.fKey[i] === key)) {
-        victim = i;
-        break;
-      }
-      if (e < c.fExpires[victim]!) victim = i;
-      i = (i + 1) & this.fmask;
-    }
-    c.fSrc[victim] = src;
-    c.fDst[victim] = dst;
-    c.fKey[victim] = key;
-    c.fSess[victim] = sid;
-    c.fGen[victim] = c.sGen[sid]!;
-    c.fExpires[victim] = expires;
+    const i = this.frags.put(src, dst, proto, ipId, dir, expires, now);
+    this.cols.fSess[i] = sid;
+    this.cols.fGen[i] = this.cols.sGen[sid]!;
   }
 
   /** The live session recorded for these fragments, or 0 (none, expired, or its slot reused). */
   fragGet(src: number, dst: number, proto: number, ipId: number, dir: number, now: number): number {
-    const c = this.cols;
-    const key = ((proto << 17) | (dir << 16) | ipId) >>> 0;
-    let i = hash5(proto, src, ipId, dst, dir) & this.fmask;
-    for (let k = 0; k < 8; k++) {
-      if (c.fSrc[i] === src && c.fDst[i] === dst && c.fKey[i] === key && c.fExpires[i]! > now) {
-        const sid = c.fSess[i]!;
-        return c.sGen[sid] === c.fGen[i] && this.isLive(sid) ? sid : 0;
-      }
-      i = (i + 1) & this.fmask;
-    }
-    return 0;
+    const i = this.frags.find(src, dst, proto, ipId, dir, now);
+    if (i < 0) return 0;
+    const sid = this.cols.fSess[i]!;
+    return this.cols.sGen[sid] === this.cols.fGen[i] && this.isLive(sid) ? sid : 0;
   }
 
   /** Drop every fragment record (table flush). */
   fragClear(): void {
-    this.cols.fExpires.fill(0);
+    this.frags.clear();
   }
 
   /**
@@ -815,7 +794,7 @@ export class SessionTable {
       tm[sid * REC_F + F_EXPIRES]! += delta;
       tm[sid * REC_F + F_LAST]! += delta;
     }
-    for (let i = 0; i < c.fExpires.length; i++) if (c.fExpires[i]! > 0) c.fExpires[i]! += delta;
+    this.frags.rebase(delta);
     const q = c.ports.reuseAt;
     for (let i = 0; i < q.length; i++) if (q[i]! > 0) q[i]! += delta;
   }
