@@ -30,7 +30,7 @@ export {
   type Timeouts,
 } from './config.js';
 export { C, COUNTER_SLOTS, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, algErrorSlot, bytesOf, bytesSlot, packetsSlot, sumCounters } from './counters.js';
-export { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS } from './dispatch.js';
+export { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, Side } from './dispatch.js';
 export { DropReason, DROP_REASON_LABELS } from './drop.js';
 export { nominateExpired } from './expiry.js';
 export { hostCountsFor, recountHosts } from './hosts.js';
