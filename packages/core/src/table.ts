@@ -32,6 +32,37 @@ import { IpProto } from './wire/ipv4.js';
 import { FragKeys } from './fragkeys.js';
 
 /**
+ * The record layout and the masks the accessors use, as compile-time constants (the exported
+ * names below are the same numbers). TypeScript writes the literal in place, so each accessor
+ * is a few bytes of bytecode (a module constant costs a load and a hole check each) and V8
+ * inlines them into the fast path as small functions, leaving its inlining budget (measured
+ * with --trace-turbo-inlining) for the checksum and TCP steps.
+ */
+const enum K {
+  Rec = 16,
+  In = 0,
+  Rem = 1,
+  Ext = 2,
+  Ports = 3,
+  ExtP = 4,
+  Deltas = 5,
+  Map = 6,
+  Flags = 7,
+  PktOut = 12,
+  ByteOut = 14,
+  RecF = 8, // Rec / 2: the record as float64
+  Expires = 4,
+  Last = 5,
+  HiN = 4,
+  Two32 = 4294967296,
+  IdMask = 0x3ffffff,
+  SfMask = 0xfff000ff,
+  WscaleShift = 16,
+  WscaleMask = 0xf0000, // 0xf << WscaleShift
+  Tracked = 8,
+}
+
+/**
  * A session's record: REC uint32 words (64 bytes, one cache line: the column is line-aligned)
  * at id·REC — everything the fast path reads and writes for an established flow, so a lookup
  * in a table far larger than the caches touches the index slot and this one line. Words 0-7
@@ -39,34 +70,33 @@ import { FragKeys } from './fragkeys.js';
  * `sRecF` at id·REC_F + F_*); 12-15 the packet and byte counters, low 32 bits (a carry goes to
  * the cold column sHi, 4 × uint16 per session: counts reach 2^48).
  */
-export const REC = 16;
-export const R_IN = 0;
-export const R_REM = 1;
-export const R_EXT = 2;
+export const REC = K.Rec;
+export const R_IN = K.In;
+export const R_REM = K.Rem;
+export const R_EXT = K.Ext;
 /** inPort << 16 | remPort */
-export const R_PORTS = 3;
+export const R_PORTS = K.Ports;
 /** extPort << 16 | proto << 8 | TCP state */
-export const R_EXTP = 4;
+export const R_EXTP = K.ExtP;
 /** folded outbound checksum deltas: IP header << 16 | L4 */
-export const R_DELTAS = 5;
-export const R_MAP = 6;
+export const R_DELTAS = K.Deltas;
+export const R_MAP = K.Map;
 /** session flags (SF_*, bits 0-7 and 20-31) | ALG id << 8 | window scale << 16 (RF_WSCALE_*) */
-export const R_FLAGS = 7;
+export const R_FLAGS = K.Flags;
 /** Packets out, packets in, bytes out, bytes in: low 32 bits (HI_* in sHi hold the carries). */
-export const R_PKT_OUT = 12;
+export const R_PKT_OUT = K.PktOut;
 export const R_PKT_IN = 13;
-export const R_BYTE_OUT = 14;
+export const R_BYTE_OUT = K.ByteOut;
 export const R_BYTE_IN = 15;
 /** The record as float64: REC_F per session; expiry and last-packet time (ms). */
-export const REC_F = REC / 2;
-export const F_EXPIRES = 4;
-export const F_LAST = 5;
+export const REC_F = K.RecF;
+export const F_EXPIRES = K.Expires;
+export const F_LAST = K.Last;
 /** sHi: carries of the 32-bit counters, HI_N uint16 per session, in R_PKT_OUT.. order. */
-export const HI_N = 4;
-const TWO32 = 4294967296;
+export const HI_N = K.HiN;
 
 /** Index entries: a session or mapping id in the low 26 bits, a 5-bit hash tag above. */
-export const ID_MASK = 0x3ffffff;
+export const ID_MASK = K.IdMask;
 
 /** Session flags. */
 export const SF_INBOUND_CREATED = 1; // created by an inbound packet (forward or EIF)
@@ -74,10 +104,10 @@ export const SF_HAIRPIN = 2; // remote endpoint is one of our external addresses
 /** A protocol helper watches this session (its id is in R_FLAGS bits 8-15; alg/). */
 export const SF_ALG = 4;
 /** sAckOut/sWinOut hold the inside host's last acknowledgement and window (TCP, RFC 5961 check). */
-export const SF_TRACKED = 8;
+export const SF_TRACKED = K.Tracked;
 /** R_FLAGS bits 16-19: the window scale shift the inside host offered in its SYN (RFC 7323). */
-export const RF_WSCALE_SHIFT = 16;
-export const RF_WSCALE_MASK = 0xf << RF_WSCALE_SHIFT;
+export const RF_WSCALE_SHIFT = K.WscaleShift;
+export const RF_WSCALE_MASK = K.WscaleMask;
 /** A helper's related flow (a data connection): its traffic keeps its control session alive (sAlgLink). */
 export const SF_ALG_DATA = 16;
 /** Sequence deltas recorded outbound (sInitSeq/sDelta/sPDelta) and inbound (the *In columns). */
@@ -87,7 +117,7 @@ export const SF_SEQ_IN = 64;
 export const SF_MIDLINE_OUT = 128;
 export const SF_MIDLINE_IN = 1 << 20;
 /** The bits of R_FLAGS that hold SF_* flags. */
-export const SF_MASK = 0xfff000ff;
+export const SF_MASK = K.SfMask;
 /** Created by an inbound packet and not yet answered by the inside host (short timer). */
 export const SF_UNANSWERED = 1 << 21;
 
@@ -127,8 +157,8 @@ export interface TableSizes {
 /** The session records, line-aligned, as uint32 words and as float64 over the same bytes. */
 function sessionRecords(a: Arena, n: number): { sRec: Uint32Array; sRecF: Float64Array } {
   a.align(64);
-  const sRec = a.u32(n * REC);
-  const sRecF = a.buffer ? new Float64Array(sRec.buffer, sRec.byteOffset, n * REC_F) : new Float64Array(0);
+  const sRec = a.u32(n * K.Rec);
+  const sRecF = a.buffer ? new Float64Array(sRec.buffer, sRec.byteOffset, n * K.RecF) : new Float64Array(0);
   return { sRec, sRecF };
 }
 
@@ -147,7 +177,7 @@ function buildColumns(a: Arena, s: TableSizes, plan: PortPlan) {
     // sessions: the record (key, rewrite, state, timers, counters: one 64-byte line), then
     // cold columns
     ...sessionRecords(a, n),
-    sHi: a.u16(n * HI_N),
+    sHi: a.u16(n * K.HiN),
     sNext: a.u32(n),
     sPrev: a.u32(n),
     sInitSeq: a.u32(n),
@@ -239,7 +269,7 @@ export class SessionTable {
   private readonly frags: FragKeys;
 
   constructor(sizes: TableSizes, plan: PortPlan, buffer?: SharedArrayBuffer) {
-    if (sizes.capacity > ID_MASK || sizes.mapCapacity > ID_MASK) throw new RangeError(`table: at most ${ID_MASK} sessions and mappings per partition`);
+    if (sizes.capacity > K.IdMask || sizes.mapCapacity > K.IdMask) throw new RangeError(`table: at most ${K.IdMask} sessions and mappings per partition`);
     const { layout, buffer: buf } = placeLayout((a) => buildColumns(a, sizes, plan), buffer);
     this.cols = layout;
     this.memory = { buffer: buf, sizes };
@@ -288,7 +318,7 @@ export class SessionTable {
       const e = ix[i]!;
       if (e === 0) return 0;
       // The tag spares a record read (a cache miss) for almost every colliding entry.
-      if (e >>> 26 === tag && this.isSessionOut(e & ID_MASK, proto, inA, inP, rem, remP)) return e & ID_MASK;
+      if (e >>> 26 === tag && this.isSessionOut(e & K.IdMask, proto, inA, inP, rem, remP)) return e & K.IdMask;
       i = (i + 1) & this.smask;
     }
   }
@@ -302,7 +332,7 @@ export class SessionTable {
     for (;;) {
       const e = ix[i]!;
       if (e === 0) return 0;
-      if (e >>> 26 === tag && this.isSessionIn(e & ID_MASK, proto, ext, extP, rem, remP)) return e & ID_MASK;
+      if (e >>> 26 === tag && this.isSessionIn(e & K.IdMask, proto, ext, extP, rem, remP)) return e & K.IdMask;
       i = (i + 1) & this.smask;
     }
   }
@@ -314,86 +344,86 @@ export class SessionTable {
    */
   isSessionOut(id: number, proto: number, inA: number, inP: number, rem: number, remP: number): boolean {
     const r = this.rec;
-    const o = id * REC;
-    return r[o + R_IN] === inA && r[o + R_REM] === rem && r[o + R_PORTS] === (((inP << 16) | remP) >>> 0) && ((r[o + R_EXTP]! >>> 8) & 0xff) === proto;
+    const o = id * K.Rec;
+    return r[o + K.In] === inA && r[o + K.Rem] === rem && r[o + K.Ports] === (((inP << 16) | remP) >>> 0) && ((r[o + K.ExtP]! >>> 8) & 0xff) === proto;
   }
 
   /** Session `id` has this inbound key. */
   isSessionIn(id: number, proto: number, ext: number, extP: number, rem: number, remP: number): boolean {
     const r = this.rec;
-    const o = id * REC;
-    return r[o + R_EXT] === ext && r[o + R_REM] === rem && (r[o + R_PORTS]! & 0xffff) === remP && r[o + R_EXTP]! >>> 8 === ((extP << 8) | proto);
+    const o = id * K.Rec;
+    return r[o + K.Ext] === ext && r[o + K.Rem] === rem && (r[o + K.Ports]! & 0xffff) === remP && r[o + K.ExtP]! >>> 8 === ((extP << 8) | proto);
   }
 
   // ---------------------------------------------------------------- session fields
 
   sProto(id: number): number {
-    return (this.rec[id * REC + R_EXTP]! >>> 8) & 0xff;
+    return (this.rec[id * K.Rec + K.ExtP]! >>> 8) & 0xff;
   }
   sState(id: number): number {
-    return this.rec[id * REC + R_EXTP]! & 0xff;
+    return this.rec[id * K.Rec + K.ExtP]! & 0xff;
   }
   sIn(id: number): number {
-    return this.rec[id * REC + R_IN]!;
+    return this.rec[id * K.Rec + K.In]!;
   }
   sRem(id: number): number {
-    return this.rec[id * REC + R_REM]!;
+    return this.rec[id * K.Rec + K.Rem]!;
   }
   sExt(id: number): number {
-    return this.rec[id * REC + R_EXT]!;
+    return this.rec[id * K.Rec + K.Ext]!;
   }
   sInPort(id: number): number {
-    return this.rec[id * REC + R_PORTS]! >>> 16;
+    return this.rec[id * K.Rec + K.Ports]! >>> 16;
   }
   sRemPort(id: number): number {
-    return this.rec[id * REC + R_PORTS]! & 0xffff;
+    return this.rec[id * K.Rec + K.Ports]! & 0xffff;
   }
   sExtPort(id: number): number {
-    return this.rec[id * REC + R_EXTP]! >>> 16;
+    return this.rec[id * K.Rec + K.ExtP]! >>> 16;
   }
   sDIp(id: number): number {
-    return this.rec[id * REC + R_DELTAS]! >>> 16;
+    return this.rec[id * K.Rec + K.Deltas]! >>> 16;
   }
   sDL4(id: number): number {
-    return this.rec[id * REC + R_DELTAS]! & 0xffff;
+    return this.rec[id * K.Rec + K.Deltas]! & 0xffff;
   }
   setDeltas(id: number, dIp: number, dL4: number): void {
-    this.rec[id * REC + R_DELTAS] = ((dIp << 16) | dL4) >>> 0;
+    this.rec[id * K.Rec + K.Deltas] = ((dIp << 16) | dL4) >>> 0;
   }
   sMap(id: number): number {
-    return this.rec[id * REC + R_MAP]!;
+    return this.rec[id * K.Rec + K.Map]!;
   }
   /** The session's flags (SF_*: bits 0-7 and 20-31 of R_FLAGS; the ALG id and window scale masked out). */
   sFlags(id: number): number {
-    return (this.rec[id * REC + R_FLAGS]! & SF_MASK) >>> 0;
+    return (this.rec[id * K.Rec + K.Flags]! & K.SfMask) >>> 0;
   }
   addFlags(id: number, f: number): void {
-    this.rec[id * REC + R_FLAGS]! |= f;
+    this.rec[id * K.Rec + K.Flags]! |= f;
   }
   clearFlags(id: number, f: number): void {
-    this.rec[id * REC + R_FLAGS]! &= ~f;
+    this.rec[id * K.Rec + K.Flags]! &= ~f;
   }
   /** The protocol helper watching session `id` (alg/registry.ts id), 0 = none. */
   sAlg(id: number): number {
-    return (this.rec[id * REC + R_FLAGS]! >>> 8) & 0xff;
+    return (this.rec[id * K.Rec + K.Flags]! >>> 8) & 0xff;
   }
   setAlg(id: number, alg: number): void {
     const r = this.rec;
-    const o = id * REC + R_FLAGS;
+    const o = id * K.Rec + K.Flags;
     r[o] = ((r[o]! & ~0xff00) | (alg << 8)) >>> 0;
   }
   /** The folded checksum deltas of the outbound rewrite: IP header << 16 | L4 (sDIp, sDL4 in one read). */
   sDeltas(id: number): number {
-    return this.rec[id * REC + R_DELTAS]!;
+    return this.rec[id * K.Rec + K.Deltas]!;
   }
   /** The window scale shift the inside host's SYN offered (RFC 7323), 0 until one was seen. */
   sWscale(id: number): number {
-    return (this.rec[id * REC + R_FLAGS]! & RF_WSCALE_MASK) >>> RF_WSCALE_SHIFT;
+    return (this.rec[id * K.Rec + K.Flags]! & K.WscaleMask) >>> K.WscaleShift;
   }
   setWscale(id: number, shift: number): void {
     const r = this.rec;
-    const o = id * REC + R_FLAGS;
-    r[o] = (r[o]! & ~RF_WSCALE_MASK) | (shift << RF_WSCALE_SHIFT);
+    const o = id * K.Rec + K.Flags;
+    r[o] = (r[o]! & ~K.WscaleMask) | (shift << K.WscaleShift);
   }
   /** The inside host's last acknowledgement and receive window in bytes (valid with SF_TRACKED). */
   sAckOut(id: number): number {
@@ -406,7 +436,7 @@ export class SessionTable {
   track(id: number, ack: number, win: number): void {
     this.cols.sAckOut[id] = ack;
     this.cols.sWinOut[id] = win;
-    this.rec[id * REC + R_FLAGS]! |= SF_TRACKED;
+    this.rec[id * K.Rec + K.Flags]! |= K.Tracked;
   }
   /** Live expectations (owner-maintained count; readers may see it torn by one). */
   get expectCount(): number {
@@ -416,47 +446,58 @@ export class SessionTable {
     this.h[H_EXPECT_COUNT] = v;
   }
   sExpires(id: number): number {
-    return this.recF[id * REC_F + F_EXPIRES]!;
+    return this.recF[id * K.RecF + K.Expires]!;
   }
   setExpires(id: number, t: number): void {
-    this.recF[id * REC_F + F_EXPIRES] = t;
+    this.recF[id * K.RecF + K.Expires] = t;
   }
   sLast(id: number): number {
-    return this.recF[id * REC_F + F_LAST]!;
+    return this.recF[id * K.RecF + K.Last]!;
   }
   setLast(id: number, t: number): void {
-    this.recF[id * REC_F + F_LAST] = t;
+    this.recF[id * K.RecF + K.Last] = t;
   }
   /** Count one packet of `bytes` bytes on session `id`, outbound (d = 0) or inbound (d = 1). */
   countPacket(id: number, d: number, bytes: number): void {
-    this.count(id, R_PKT_OUT + d, 1);
-    this.count(id, R_BYTE_OUT + d, bytes);
+    const r = this.rec;
+    const o = id * K.Rec;
+    const w = K.PktOut + d;
+    const p = r[o + w]! + 1;
+    r[o + w] = p; // stored modulo 2^32
+    if (p >= K.Two32) this.carry(id, w);
+    const v = r[o + w + 2]! + bytes;
+    r[o + w + 2] = v;
+    if (v >= K.Two32) this.carry(id, w + 2);
   }
   /** Count `bytes` bytes but no packet (a later fragment), outbound (d = 0) or inbound (d = 1). */
   countBytes(id: number, d: number, bytes: number): void {
-    this.count(id, R_BYTE_OUT + d, bytes);
+    this.count(id, K.ByteOut + d, bytes);
+  }
+  /** Carry into the high bits of counter word `w` (rare: once per 2^32). */
+  private carry(id: number, w: number): void {
+    this.cols.sHi[id * K.HiN + w - K.PktOut]!++;
   }
   sPktOut(id: number): number {
-    return this.counter(id, R_PKT_OUT);
+    return this.counter(id, K.PktOut);
   }
   sPktIn(id: number): number {
     return this.counter(id, R_PKT_IN);
   }
   sByteOut(id: number): number {
-    return this.counter(id, R_BYTE_OUT);
+    return this.counter(id, K.ByteOut);
   }
   sByteIn(id: number): number {
     return this.counter(id, R_BYTE_IN);
   }
   private counter(id: number, w: number): number {
-    return this.cols.sHi[id * HI_N + w - R_PKT_OUT]! * TWO32 + this.rec[id * REC + w]!;
+    return this.cols.sHi[id * K.HiN + w - K.PktOut]! * K.Two32 + this.rec[id * K.Rec + w]!;
   }
   /** Add `n` to counter word `w` (R_PKT_OUT..R_BYTE_IN) of session `id`, carrying into sHi. */
   count(id: number, w: number, n: number): void {
     const r = this.rec;
-    const v = r[id * REC + w]! + n;
-    r[id * REC + w] = v; // stored modulo 2^32
-    if (v >= TWO32) this.cols.sHi[id * HI_N + w - R_PKT_OUT]!++;
+    const v = r[id * K.Rec + w]! + n;
+    r[id * K.Rec + w] = v; // stored modulo 2^32
+    if (v >= K.Two32) this.carry(id, w);
   }
 
   findMappingOut(proto: number, inA: number, inP: number): number {
@@ -464,7 +505,7 @@ export class SessionTable {
     const ix = c.ixMapOut;
     let i = hash3(proto, inA, inP) & this.mmask;
     for (;;) {
-      const id = ix[i]! & ID_MASK;
+      const id = ix[i]! & K.IdMask;
       if (id === 0) return 0;
       if (c.mIn[id] === inA && c.mInPort[id] === inP && c.mProto[id] === proto) return id;
       i = (i + 1) & this.mmask;
@@ -476,7 +517,7 @@ export class SessionTable {
     const ix = c.ixMapIn;
     let i = hash3(proto, ext, extP) & this.mmask;
     for (;;) {
-      const id = ix[i]! & ID_MASK;
+      const id = ix[i]! & K.IdMask;
       if (id === 0) return 0;
       if (c.mExt[id] === ext && c.mExtPort[id] === extP && c.mProto[id] === proto) return id;
       i = (i + 1) & this.mmask;
@@ -538,11 +579,11 @@ export class SessionTable {
       i = (i + 1) & this.smask;
       e = ix[i]!;
     }
-    return e & ID_MASK;
+    return e & K.IdMask;
   }
   /** Read the first word of session `id`'s record (the prefetch: its line into the cache). */
   touchSession(id: number): number {
-    return this.rec[id * REC]!;
+    return this.rec[id * K.Rec]!;
   }
 
   /** Any session of mapping `mid` whose remote address is `rem` (address-dependent filtering). */
@@ -566,7 +607,7 @@ export class SessionTable {
   /** Remove `id` from a linear-probing index by backward shift (no tombstones). */
   private ixRemove(ix: Int32Array, mask: number, hash: number, id: number, home: (id: number) => number): void {
     let i = hash & mask;
-    while ((ix[i]! & ID_MASK) !== id) {
+    while ((ix[i]! & K.IdMask) !== id) {
       if (ix[i] === 0) return;
       i = (i + 1) & mask;
     }
@@ -575,7 +616,7 @@ export class SessionTable {
       j = (j + 1) & mask;
       const e = ix[j]!;
       if (e === 0) break;
-      const k = home(e & ID_MASK) & mask;
+      const k = home(e & K.IdMask) & mask;
       // Move e into the hole at i unless its home lies cyclically in (i, j].
       const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
       if (!inRange) {
@@ -662,17 +703,17 @@ export class SessionTable {
     }
     const proto = c.mProto[mid]!;
     const r = c.sRec;
-    const o = id * REC;
-    r[o + R_IN] = c.mIn[mid]!;
-    r[o + R_REM] = rem;
-    r[o + R_EXT] = c.mExt[mid]!;
-    r[o + R_PORTS] = ((c.mInPort[mid]! << 16) | remP) >>> 0;
-    r[o + R_EXTP] = ((c.mExtPort[mid]! << 16) | (proto << 8) | TcpState.None) >>> 0;
-    r[o + R_DELTAS] = 0;
-    r[o + R_MAP] = mid;
-    r[o + R_FLAGS] = 0;
-    r.fill(0, o + R_FLAGS + 1, o + REC); // timers and counters
-    c.sHi.fill(0, id * HI_N, id * HI_N + HI_N);
+    const o = id * K.Rec;
+    r[o + K.In] = c.mIn[mid]!;
+    r[o + K.Rem] = rem;
+    r[o + K.Ext] = c.mExt[mid]!;
+    r[o + K.Ports] = ((c.mInPort[mid]! << 16) | remP) >>> 0;
+    r[o + K.ExtP] = ((c.mExtPort[mid]! << 16) | (proto << 8) | TcpState.None) >>> 0;
+    r[o + K.Deltas] = 0;
+    r[o + K.Map] = mid;
+    r[o + K.Flags] = 0;
+    r.fill(0, o + K.Flags + 1, o + K.Rec); // timers and counters
+    c.sHi.fill(0, id * K.HiN, id * K.HiN + K.HiN);
     c.sInitSeq[id] = 0;
     c.sDelta[id] = 0;
     c.sPDelta[id] = 0;
@@ -700,7 +741,7 @@ export class SessionTable {
 
   /** True when `sid` is a live session (readers: may race with the owner). */
   isLive(sid: number): boolean {
-    return sid > 0 && sid < this.capacity && (this.rec[sid * REC + R_EXTP]! & 0xff00) !== 0;
+    return sid > 0 && sid < this.capacity && (this.rec[sid * K.Rec + K.ExtP]! & 0xff00) !== 0;
   }
 
   /**
@@ -722,8 +763,8 @@ export class SessionTable {
     if (proto === IpProto.Tcp) this.counters[C.LIVE_TCP_STATE + this.sState(sid)]!--;
     this.counters[C.LIVE_BY_PROTO + protoIndex(proto)]!--;
     // Clearing protocol and state marks the slot free for readers (isLive).
-    c.sRec[sid * REC + R_EXTP] = 0;
-    c.sRecF[sid * REC_F + F_EXPIRES] = 0;
+    c.sRec[sid * K.Rec + K.ExtP] = 0;
+    c.sRecF[sid * K.RecF + K.Expires] = 0;
     // A new generation: fragment records naming the old session no longer match the slot.
     c.sGen[sid] = (c.sGen[sid]! + 1) >>> 0;
     c.sNext[sid] = this.h[H_SESS_FREE]!;
@@ -736,7 +777,7 @@ export class SessionTable {
   /** Set a TCP session's state, keeping the per-state gauge right. */
   setTcpState(sid: number, state: number): void {
     const r = this.rec;
-    const o = sid * REC + R_EXTP;
+    const o = sid * K.Rec + K.ExtP;
     const old = r[o]! & 0xff;
     if (old === state) return;
     this.counters[C.LIVE_TCP_STATE + old]!--;
@@ -791,8 +832,8 @@ export class SessionTable {
     const tm = c.sRecF;
     for (let sid = 1; sid < this.sessionHigh; sid++) {
       if (!this.isLive(sid)) continue;
-      tm[sid * REC_F + F_EXPIRES]! += delta;
-      tm[sid * REC_F + F_LAST]! += delta;
+      tm[sid * K.RecF + K.Expires]! += delta;
+      tm[sid * K.RecF + K.Last]! += delta;
     }
     this.frags.rebase(delta);
     const q = c.ports.reuseAt;
