@@ -1,0 +1,129 @@
+/**
+ * compare.ts — `pnpm bench` of two commits side by side, in one run: the translate bench of a
+ * base commit (default f177b68, the tree before issue 9's refactor) and of this checkout,
+ * interleaved base, current, current, base, base, current, … so that a neighbour's load falls
+ * on both alike. A benchmark tool, not a test.
+ *
+ *   node packages/core/dist/bench/compare.js [--base=COMMIT] [--rounds=N] [--keep] [-- BENCH ARGS]
+ *   pnpm bench:compare --rounds=5 -- --quick --sizes=1000,100000
+ *
+ * The base is checked out in a temporary git worktree (/tmp/masq-bench-<commit>), its
+ * dependencies installed from the pnpm store (`pnpm install --offline`) and its core built
+ * (`tsc -b packages/core`); it is removed at the end unless --keep (a kept one is reused).
+ * Printed per row: the median ns/packet of each side over the rounds, current/base (below 1 =
+ * faster now), the spread of the rounds ((max − min)/median, the noise to judge a ratio by),
+ * the fastest single round of each side ("best", where the bench reports one) and its ratio,
+ * and the load average before and after. The rows are the bench's own table rows, matched by
+ * name.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+const BENCH = 'packages/core/dist/bench/translate.bench.js';
+
+const argv = process.argv.slice(2);
+const dd = argv.indexOf('--');
+const own = dd < 0 ? argv : argv.slice(0, dd);
+const benchArgs = dd < 0 ? [] : argv.slice(dd + 1);
+const opts = new Map(own.map((a) => {
+  const [k, v] = a.replace(/^--/, '').split('=');
+  return [k!, v ?? 'true'] as const;
+}));
+for (const k of opts.keys()) {
+  if (!['base', 'rounds', 'keep', 'help'].includes(k)) {
+    process.stderr.write(`compare: unknown option --${k} (see --help)\n`);
+    process.exit(2);
+  }
+}
+if (opts.has('help')) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 18).map((l) => l.replace(/^ \*\/? ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+const BASE = opts.get('base') ?? 'f177b68';
+const ROUNDS = Number(opts.get('rounds') ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 50) {
+  process.stderr.write(`compare: --rounds must be an integer 1-50, got ${opts.get('rounds')}\n`);
+  process.exit(2);
+}
+
+function run(cmd: string, args: string[], cwd: string): void {
+  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** The base tree, built: an existing worktree of the same commit is reused. */
+function prepareBase(): string {
+  const sha = execFileSync('git', ['rev-parse', '--verify', `${BASE}^{commit}`], { cwd: HERE, encoding: 'utf8' }).trim();
+  const dir = `/tmp/masq-bench-${sha.slice(0, 12)}`;
+  if (!existsSync(path.join(dir, BENCH))) {
+    if (!existsSync(dir)) run('git', ['worktree', 'add', '--detach', dir, sha], HERE);
+    process.stderr.write(`compare: building ${BASE} in ${dir}\n`);
+    run('pnpm', ['install', '--offline', '--frozen-lockfile', '--reporter=silent'], dir);
+    run('pnpm', ['exec', 'tsc', '-b', 'packages/core'], dir);
+  }
+  return dir;
+}
+
+/** Per row: the mean ns/packet of each run, and the fastest round's ns/packet where reported. */
+type Rows = Map<string, { mean: number[]; best: number[] }>;
+
+/** One bench run in `dir`: each table row's ns/packet (rows named without their round count). */
+function bench(dir: string, into: Rows): void {
+  const r = spawnSync('node', [BENCH, ...benchArgs], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`bench in ${dir} failed (${r.status}): ${r.stderr}`);
+  for (const line of r.stdout.split('\n')) {
+    if (!line.startsWith('| ') || line.startsWith('| path')) continue;
+    const cells = line.slice(1, -1).split('|').map((s) => s.trim());
+    const ns = Number(cells[1]);
+    if (!Number.isFinite(ns)) continue;
+    const name = cells[0]!.replace(/ \(median of \d+\)/, '');
+    const a = into.get(name) ?? { mean: [], best: [] };
+    a.mean.push(ns);
+    const bestMpps = Number(cells[5]);
+    if (cells[5] !== '' && bestMpps > 0) a.best.push(1e3 / bestMpps);
+    into.set(name, a);
+  }
+}
+
+const median = (a: number[]): number => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const spread = (a: number[]): string => `${(((Math.max(...a) - Math.min(...a)) / median(a)) * 100).toFixed(0)} %`;
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+function main(): void {
+  const baseDir = prepareBase();
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: HERE, encoding: 'utf8' }).trim() !== '';
+  const load0 = load();
+  const base: Rows = new Map();
+  const cur: Rows = new Map();
+  for (let i = 0; i < ROUNDS; i++) {
+    // Alternate which side goes first, so neither always runs right after the other.
+    const order: [string, Rows][] = i % 2 === 0 ? [[baseDir, base], [HERE, cur]] : [[HERE, cur], [baseDir, base]];
+    for (const [dir, rows] of order) bench(dir, rows);
+    process.stderr.write(`compare: round ${i + 1}/${ROUNDS} done (load ${load()})\n`);
+  }
+  process.stdout.write(`translate bench, ${BASE} (base) vs ${head}${dirty ? ' + uncommitted changes' : ''} (current), ${ROUNDS} rounds interleaved, bench args: ${benchArgs.join(' ') || '(none)'}\n`);
+  process.stdout.write(`node ${process.version}; load average (1, 5, 15 min) at start ${load0}, at end ${load()}\n\n`);
+  process.stdout.write('ns/packet: the median over the rounds of each run\'s mean; "best": the fastest single round of any run (the bench\'s best-round column), the figure a neighbour\'s load disturbs least.\n\n');
+  process.stdout.write('| path | base ns (median) | current ns (median) | current/base | base spread | current spread | base best ns | current best ns | current/base best |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  for (const [row, b] of base) {
+    const c = cur.get(row);
+    if (c === undefined) continue;
+    const mb = median(b.mean);
+    const mc = median(c.mean);
+    const best = b.best.length > 0 && c.best.length > 0 ? [Math.min(...b.best), Math.min(...c.best)] : null;
+    const bestCols = best === null ? '| | |' : `| ${best[0]!.toFixed(1)} | ${best[1]!.toFixed(1)} | ${(best[1]! / best[0]!).toFixed(3)} |`;
+    process.stdout.write(`| ${row} | ${mb.toFixed(1)} | ${mc.toFixed(1)} | ${(mc / mb).toFixed(3)} | ${spread(b.mean)} | ${spread(c.mean)} ${bestCols}\n`);
+  }
+  for (const row of cur.keys()) if (!base.has(row)) process.stdout.write(`| ${row} | (no such row) | ${median(cur.get(row)!.mean).toFixed(1)} | | | | | | |\n`);
+  if (!opts.has('keep')) run('git', ['worktree', 'remove', '--force', baseDir], HERE);
+}
+
+main();
