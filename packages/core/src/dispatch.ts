@@ -98,7 +98,8 @@ export class Dispatcher {
   private readonly frags = FragKeys.alloc(4096);
   private readonly fRoute = new Int32Array(4096);
   // Held fragments.
-  private held: Array<{ handle: number; src: number; dst: number; key: number; until: number }> = [];
+  // `outside`: it came in on the outside side; an outbound or pass route never releases it.
+  private held: Array<{ handle: number; src: number; dst: number; key: number; until: number; outside: boolean }> = [];
   private ready: Array<{ handle: number; partition: number; dir: number }> = [];
   /** Earliest deadline among the held fragments (Infinity: none held). */
   private heldDue = Infinity;
@@ -164,7 +165,7 @@ export class Dispatcher {
       }
       if (handle < 0) return this.fail(DropReason.FragmentOrphan);
       if (this.held.length >= this.maxHeld) return this.fail(DropReason.FragmentBufferFull);
-      this.held.push({ handle, src, dst, key: (p << 16) | ipId, until: now + this.fragTimeout });
+      this.held.push({ handle, src, dst, key: (p << 16) | ipId, until: now + this.fragTimeout, outside: side === Side.Outside });
       this.heldDue = Math.min(this.heldDue, now + this.fragTimeout);
       return DISPATCH_HELD;
     }
@@ -317,8 +318,11 @@ export class Dispatcher {
   private releaseFor(src: number, dst: number, key: number, route: number): void {
     const keep: typeof this.held = [];
     for (const h of this.held) {
-      if (h.src === src && h.dst === dst && h.key === key) this.ready.push(route === PASS_ROUTE ? { handle: h.handle, partition: DISPATCH_PASS, dir: 0 } : { handle: h.handle, partition: route >>> 1, dir: route & 1 });
-      else keep.push(h);
+      // A fragment from outside is never released by an outbound or pass route (RFC 4787 REQ-7).
+      const mine = h.src === src && h.dst === dst && h.key === key && !(h.outside && (route & 1) === 0);
+      if (!mine) keep.push(h);
+      else if (route === PASS_ROUTE) this.ready.push({ handle: h.handle, partition: DISPATCH_PASS, dir: 0 });
+      else this.ready.push({ handle: h.handle, partition: route >>> 1, dir: route & 1 });
     }
     this.held = keep;
     this.heldDue = earliest(keep);

@@ -69,11 +69,15 @@ test('a later accepted fragment with a broken IP header checksum is dropped, hel
   t.is(nat.drops(DropReason.BadIpChecksum), 2);
 });
 
-test('a later fragment arriving on the outside side never rides an accepted flow\'s pass route', (t) => {
+test('a later fragment arriving on the outside side never rides an accepted flow\'s pass route, before or after its first', (t) => {
   const nat = mkNat({ rules: ACCEPT });
-  const [f1, f2] = datagram(0x4545);
-  t.is(natOut(nat, f1!, 0).bytes.length, 1);
-  const r = natFrom(nat, Side.Outside, f2!, 1);
+  const [f1, f2, f3] = datagram(0x4545);
+  t.is(natFrom(nat, Side.Outside, f3!.slice(), 0).drop, 'held', 'early, from outside');
+  const first = natOut(nat, f1!, 1);
+  t.is(first.bytes.length, 1, 'the first fragment passes alone: the outside copy stays held');
+  const r = natFrom(nat, Side.Outside, f2!, 2);
   t.is(r.drop, 'held');
   t.is(r.bytes.length, 0);
+  nat.expire(10_000);
+  t.is(nat.drops(DropReason.FragmentOrphan), 2);
 });

@@ -79,6 +79,20 @@ test('later fragments from the outside side never follow an inside flow\'s outbo
   t.like(one(natFrom(nat, Side.Inside, f2!, 2)), { src: EXT, dst: S });
 });
 
+test('an early later fragment from the outside side is not released by an inside flow\'s first fragment', (t) => {
+  const nat = mkNat({ rules: WIDE });
+  const [f1, f2] = fragment(udp({ src: A, sport: 5000, dst: S, dport: 3478, ipId: 78, payload: 'y'.repeat(64) }), [32]);
+  // The forged copy comes first, on the outside side: held.
+  t.is(natFrom(nat, Side.Outside, f2!.slice(), 0).drop, 'held');
+  // A's first fragment goes out alone: the held outside copy does not ride its route.
+  const r = natFrom(nat, Side.Inside, f1!, 1);
+  t.is(r.all.length, 1);
+  t.like(r.pkt, { src: EXT, dst: S, mf: true });
+  // It stays held until the fragment timeout, then is dropped as an orphan.
+  nat.expire(1 + nat.config.timeouts.fragment);
+  t.is(nat.drops(DropReason.FragmentOrphan), 1);
+});
+
 test('without a side (one TUN), the overlapping outside host is taken for an inside host: the documented guess', (t) => {
   const nat = mkNat({ rules: WIDE, filtering: 'address-port' });
   const ext = one(natFrom(nat, Side.Unknown, udp({ src: A, sport: 5000, dst: S, dport: 3478 }), 0)).sport!;
