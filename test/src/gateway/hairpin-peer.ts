@@ -27,7 +27,7 @@
 
 import { createSocket } from 'node:dgram';
 import { createServer, connect, type Socket } from 'node:net';
-import { emit, int, parseArgs, str, UsageError, type Flags } from '../peers/args.js';
+import { emit, int, hardLimit, parseArgs, runMain, str, UsageError, type Flags } from '../peers/args.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -152,11 +152,7 @@ async function tcpA(flags: Flags): Promise<number> {
 
 async function main(argv: readonly string[]): Promise<number> {
   const { cmd, flags } = parseArgs(argv, false);
-  const hard = setTimeout(() => {
-    emit({ ok: false, error: 'hard time limit of 60 s reached' });
-    process.exit(3);
-  }, 60_000);
-  hard.unref();
+  hardLimit(60_000);
   switch (cmd) {
     case 'udp-b':
       return udpB(flags);
@@ -171,12 +167,4 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    setImmediate(() => process.exit(code));
-  },
-  (e: unknown) => {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) })}\n`, () => process.exit(e instanceof UsageError ? 2 : 1));
-  },
-);
+runMain(main);

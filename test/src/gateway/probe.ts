@@ -28,7 +28,7 @@
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { createInterface } from 'node:readline';
-import { emit, int, parseArgs, str, UsageError, type Flags } from '../peers/args.js';
+import { emit, int, hardLimit, parseArgs, runMain, str, UsageError, type Flags } from '../peers/args.js';
 import { tcpConnect } from '../peers/sockets.js';
 
 export interface UdpRefusedResult {
@@ -224,11 +224,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const { cmd, flags } = parseArgs(argv, false);
   // Every run is bounded: 120 s, or what MASQ_PROBE_HARD_LIMIT_MS says (the soak's chat).
   const hardMs = Math.min(Number(process.env['MASQ_PROBE_HARD_LIMIT_MS'] ?? '') || 120_000, 4 * 3_600_000);
-  const hard = setTimeout(() => {
-    emit({ ok: false, error: `hard time limit of ${hardMs / 1000} s reached` });
-    process.exit(3);
-  }, hardMs);
-  hard.unref();
+  hardLimit(hardMs);
   switch (cmd) {
     case 'tcp-chat':
       return tcpChat(flags);
@@ -252,12 +248,4 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    setImmediate(() => process.exit(code));
-  },
-  (e: unknown) => {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) })}\n`, () => process.exit(e instanceof UsageError ? 2 : 1));
-  },
-);
+runMain(main);

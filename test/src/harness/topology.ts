@@ -40,11 +40,12 @@
  * on SIGINT/SIGTERM/SIGHUP (see cleanup.ts).
  */
 
-import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { applyRecipe, routingPhases, routingUndo, type RecipePhases, type RoutingOptions } from '@masq/cli/routing';
 import { parseIPv4 } from '@masq/core/addr';
-import { claimPrefix, DEFAULT_BASE, deleteNamespaceSync, listNamespaces, register, releasePrefix, unregister, type Destroyable } from './cleanup.js';
-import { inNetns, run, runOk, runSync, showArgv, type ExecOptions, type ExecResult } from './exec.js';
+import { listNamespaces, type Destroyable } from './cleanup.js';
+import { inNetns, run, runOk, runSync, type ExecOptions, type ExecResult } from './exec.js';
+import { createGroup, NamespaceGroup } from './group.js';
 import { attachServer, clientResult, lastJsonLine, PEER_SCRIPT, type JsonObject, type PeerServer } from './peer-process.js';
 import { flagsToArgv, WATCH_STDIN_ENV, type ClientCommand, type ClientResults, type PeerFlags, type ServerCommand } from '../peers/protocol.js';
 
@@ -195,7 +196,7 @@ const RT_SRV_IF = 'srv0';
 
 const MAX_HOSTS = 50;
 
-class TopologyImpl implements Topology {
+class TopologyImpl extends NamespaceGroup implements Topology {
   readonly mode: TopologyMode;
   readonly ns: Namespaces;
   readonly namespaces: string[];
@@ -212,16 +213,13 @@ class TopologyImpl implements Topology {
   readonly router?: RouterInfo;
   readonly routing: RoutingOptions;
 
-  private readonly children = new Set<ChildProcess>();
-  /** Namespaces actually created so far (destroy removes exactly these). */
-  private readonly created: string[] = [];
-  private destroyed = false;
   private phases: RecipePhases | undefined;
 
   constructor(
-    readonly prefix: string,
+    prefix: string,
     private readonly opts: TopologyOptions,
   ) {
+    super(prefix, opts.log);
     const p = prefix;
     this.mode = opts.mode;
     const hosts = opts.hosts ?? 2;
@@ -248,41 +246,9 @@ class TopologyImpl implements Topology {
     this.routing = { lan: LAN_IF, wan: WAN_IF, tun, ...(outsideTun === undefined ? {} : { outsideTun }), externals: this.externals };
   }
 
-  private log(line: string): void {
-    this.opts.log?.(line);
-  }
-
-  private track = (child: ChildProcess): void => {
-    this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
-  };
-
-  private assertLive(): void {
-    if (this.destroyed) throw new Error(`topology ${this.prefix} is destroyed`);
-  }
-
-  /** `ip -n <ns> ...`, required to succeed. */
-  private async ip(ns: string, ...args: string[]): Promise<void> {
-    const argv = ['ip', '-n', ns, ...args];
-    this.log(showArgv(argv));
-    await runOk(argv, {}, this.track);
-  }
-
-  private async sysctl(ns: string, settings: readonly string[]): Promise<void> {
-    if (settings.length === 0) return;
-    const argv = inNetns(ns, ['sysctl', '-q', '-w', ...settings]);
-    this.log(showArgv(argv));
-    await runOk(argv, {}, this.track);
-  }
-
   async build(): Promise<void> {
     const { ns } = this;
-    for (const n of this.namespaces) {
-      const argv = ['ip', 'netns', 'add', n];
-      this.log(showArgv(argv));
-      await runOk(argv);
-      this.created.push(n);
-    }
+    await this.addNamespaces();
     await Promise.all(
       this.namespaces.map(async (n) => {
         await this.ip(n, 'link', 'set', 'lo', 'up');
@@ -406,37 +372,6 @@ class TopologyImpl implements Topology {
     await this.applyCommands(routingUndo(this.routing));
   }
 
-  private checkNs(ns: string): void {
-    this.assertLive();
-    if (!this.namespaces.includes(ns)) throw new Error(`namespace "${ns}" is not part of topology ${this.prefix}`);
-  }
-
-  exec(ns: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    this.checkNs(ns);
-    return run(inNetns(ns, argv), opts, this.track);
-  }
-
-  execOk(ns: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    this.checkNs(ns);
-    return runOk(inNetns(ns, argv), opts, this.track);
-  }
-
-  spawn(ns: string, argv: readonly string[], opts: { env?: Readonly<Record<string, string>> } = {}): ChildProcess {
-    this.checkNs(ns);
-    const full = inNetns(ns, argv);
-    this.log(`spawn ${showArgv(full)}`);
-    // stdin stays a pipe: peers watch it and exit when this process dies.
-    const child = spawnChild(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
-    child.on('error', () => undefined);
-    child.stdin?.on('error', () => undefined);
-    this.track(child);
-    return child;
-  }
-
-  node(ns: string, scriptPath: string, args: readonly string[], opts: { env?: Readonly<Record<string, string>> } = {}): ChildProcess {
-    return this.spawn(ns, [process.execPath, scriptPath, ...args], opts);
-  }
-
   async peerRaw(ns: string, cmd: ClientCommand, flags: PeerFlags, opts: { timeoutMs?: number } = {}): Promise<PeerRun> {
     const result = await this.exec(ns, [process.execPath, PEER_SCRIPT, cmd, ...flagsToArgv(flags)], { timeoutMs: opts.timeoutMs ?? 30_000 });
     return { result, json: lastJsonLine(result.stdout) };
@@ -451,70 +386,11 @@ class TopologyImpl implements Topology {
     const child = this.node(ns, PEER_SCRIPT, [cmd, ...flagsToArgv(flags)], { env: { [WATCH_STDIN_ENV]: '1' } });
     return attachServer(child, `${cmd} in ${ns}`, opts.readyTimeoutMs ?? 5_000);
   }
-
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    const live = [...this.children];
-    for (const c of live) c.kill('SIGTERM');
-    await Promise.race([
-      Promise.all(live.map((c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r()))))),
-      new Promise<void>((r) => setTimeout(r, 1_500)),
-    ]);
-    for (const c of this.children) c.kill('SIGKILL');
-    await Promise.all(
-      this.created.map(async (n) => {
-        const pids = (await run(['ip', 'netns', 'pids', n], { timeoutMs: 3_000 })).stdout.split(/\s+/).filter((s) => /^[0-9]+$/.test(s));
-        for (const pid of pids) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-        this.log(`ip netns del ${n}`);
-        await run(['ip', 'netns', 'del', n], { timeoutMs: 5_000 });
-      }),
-    );
-    this.finish();
-  }
-
-  destroySync(): void {
-    if (this.destroyed && this.created.length === 0) return;
-    this.destroyed = true;
-    for (const c of this.children) c.kill('SIGKILL');
-    for (const n of this.created) deleteNamespaceSync(n);
-    this.finish();
-  }
-
-  private finish(): void {
-    const left = new Set(listNamespaces());
-    // Anything still there (a delete that failed) gets one synchronous retry.
-    for (const n of this.created) if (left.has(n)) deleteNamespaceSync(n);
-    this.created.length = 0;
-    releasePrefix(this.prefix);
-    unregister(this);
-  }
 }
 
 /** Build a topology (see the file header). On any failure, what was built is removed again. */
-export async function createTopology(opts: TopologyOptions): Promise<Topology> {
-  const prefix = claimPrefix(opts.base ?? DEFAULT_BASE);
-  let topo: TopologyImpl;
-  try {
-    topo = new TopologyImpl(prefix, opts);
-  } catch (e) {
-    releasePrefix(prefix);
-    throw e;
-  }
-  register(topo);
-  try {
-    await topo.build();
-  } catch (e) {
-    await topo.destroy();
-    throw e;
-  }
-  return topo;
+export function createTopology(opts: TopologyOptions): Promise<Topology> {
+  return createGroup(opts.base, (prefix) => new TopologyImpl(prefix, opts));
 }
 
 /** Namespaces of this run's pattern that still exist (for "nothing left behind" checks). */

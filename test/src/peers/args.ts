@@ -53,3 +53,28 @@ export function bool(flags: Flags, name: string): boolean {
 export function emit(obj: object): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
 }
+
+/** Bound the whole run: after `ms`, a JSON failure line and exit status 3. */
+export function hardLimit(ms: number, what = `${ms / 1000} s`): void {
+  setTimeout(() => {
+    emit({ ok: false, error: `hard time limit of ${what} reached` });
+    process.exit(3);
+  }, ms).unref();
+}
+
+/**
+ * Run a tool's `main` on the command line and exit with the status it returns (nothing a tool
+ * leaves behind keeps the process up); an error is a JSON failure line and status 2 for a
+ * UsageError, 1 for anything else.
+ */
+export function runMain(main: (argv: readonly string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      setImmediate(() => process.exit(code));
+    },
+    (e: unknown) => {
+      process.stdout.write(`${JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) })}\n`, () => process.exit(e instanceof UsageError ? 2 : 1));
+    },
+  );
+}

@@ -29,7 +29,6 @@ import type {
   AcceptEvent,
   DatagramEvent,
   DoneEvent,
-  Failure,
   ListeningEvent,
   SinkEvent,
   TcpConnectRateResult,
@@ -40,7 +39,7 @@ import type {
   UdpRequestResult,
 } from './protocol.js';
 import { WATCH_STDIN_ENV } from './protocol.js';
-import { bool, emit, int, parseArgs, str, UsageError, type Flags } from './args.js';
+import { bool, emit, hardLimit, int, parseArgs, runMain, str, UsageError, type Flags } from './args.js';
 import { tcpConnect } from './sockets.js';
 
 /** Address without an IPv4-mapped `::ffff:` prefix. */
@@ -451,26 +450,11 @@ async function main(argv: readonly string[]): Promise<number> {
   if (server !== undefined) return server(flags);
   const client = clients[cmd];
   if (client === undefined) throw new UsageError(`unknown subcommand "${cmd}"`);
-  const hard = setTimeout(() => {
-    const f: Failure = { ok: false, error: `hard time limit of ${CLIENT_HARD_LIMIT_MS} ms reached` };
-    emit(f);
-    process.exit(3);
-  }, CLIENT_HARD_LIMIT_MS);
-  hard.unref();
+  hardLimit(CLIENT_HARD_LIMIT_MS, `${CLIENT_HARD_LIMIT_MS} ms`);
   const result = await client(flags);
   emit(result);
   await sleep(0);
   return result.ok ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Servers and clients leave nothing behind that should keep the process up.
-    setImmediate(() => process.exit(code));
-  },
-  (e: unknown) => {
-    const f: Failure = { ok: false, error: e instanceof Error ? e.message : String(e) };
-    process.stdout.write(`${JSON.stringify(f)}\n`, () => process.exit(e instanceof UsageError ? 2 : 1));
-  },
-);
+runMain(main);
