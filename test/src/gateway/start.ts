@@ -21,6 +21,9 @@ export interface RunningGateway {
   stop(): Promise<number | null>;
 }
 
+/** What `launchMasq` needs of a topology: a Topology, or one gateway of the ECMP topology (harness/ecmp.ts). */
+export type GatewayHost = Pick<Topology, 'exec' | 'node' | 'waitForTun' | 'routeIntoTun'> & { readonly ns: { readonly gw: string } };
+
 export interface StartOptions {
   workers?: number;
   extra?: readonly string[];
@@ -47,7 +50,7 @@ export async function startMasq(topo: Topology, opts: StartOptions = {}): Promis
  * `control` is the control socket the arguments
  * (or the config file they name) set.
  */
-export async function launchMasq(topo: Topology, args: readonly string[], control: string, upTimeoutMs = 60_000): Promise<RunningGateway> {
+export async function launchMasq(topo: GatewayHost, args: readonly string[], control: string, upTimeoutMs = 60_000): Promise<RunningGateway> {
   const proc = topo.node(topo.ns.gw, MASQ_MAIN, [...args]);
   const log: string[] = [];
   let exited: number | null | undefined;

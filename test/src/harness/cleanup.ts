@@ -5,8 +5,8 @@
  * exit/signal handlers that destroy them, and `sweepStale` for what crashed runs left behind.
  *
  * Naming: a run's prefix is `<base>` + 4 random hex digits (base `mqt` by default, so `mqt3fa9`);
- * its namespaces are the prefix plus a role suffix (`h1`..`h99`, `gw`, `out`, `rt`, `x`). Names stay
- * ≤ 15 characters. Nothing that does not match `^<base>[0-9a-f]{4}(h[0-9]{1,2}|gw|out|rt|x)$` is
+ * its namespaces are the prefix plus a role suffix (`h1`..`h99`, `gw`, `gw1`..`gw9`, `out`, `rt`, `x`). Names stay
+ * ≤ 15 characters. Nothing that does not match `^<base>[0-9a-f]{4}(h[0-9]{1,2}|gw[0-9]?|out|rt|x)$` is
  * ever touched.
  *
  * Ownership: before creating any namespace, a run claims its prefix by creating
@@ -38,7 +38,7 @@ function checkBase(base: string): void {
 /** The pattern of every namespace a run with this base creates. */
 export function namespacePattern(base = DEFAULT_BASE): RegExp {
   checkBase(base);
-  return new RegExp(`^(${base}[0-9a-f]{4})(h[0-9]{1,2}|gw|out|rt|x)$`);
+  return new RegExp(`^(${base}[0-9a-f]{4})(h[0-9]{1,2}|gw[0-9]?|out|rt|x)$`);
 }
 
 /** Names in /run/netns (the named namespaces), or [] when there are none. */
