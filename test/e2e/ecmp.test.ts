@@ -18,10 +18,13 @@
  * - and why source-only: with the kernel's default hash (policy 0, source and destination) one
  *   host's socket shows two different external endpoints to two servers.
  *
- * Skipped, with the reason printed, when this process cannot create network namespaces.
+ * The namespace tests are skipped, with the reason printed, when this process cannot create
+ * network namespaces; the check that docs/SCALING.md gives the router the settings tested here
+ * always runs.
  */
 
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
@@ -30,12 +33,22 @@ import { leftoverNamespaces, PEER_SCRIPT, type PeerServer } from '../src/harness
 import { attachServer } from '../src/harness/peer-process.js';
 import { WATCH_STDIN_ENV } from '../src/peers/protocol.js';
 import { netnsSuite } from '../src/harness/suite.js';
-import { createEcmpTopology, ECMP_INSIDE_NET, type EcmpGateway, type EcmpOptions, type EcmpTopology } from '../src/harness/ecmp.js';
-import { launchMasq, type RunningGateway } from '../src/gateway/start.js';
+import { createEcmpTopology, ECMP_HASH_SEED, ECMP_INSIDE_NET, SOURCE_ONLY, type EcmpGateway, type EcmpOptions, type EcmpTopology } from '../src/harness/ecmp.js';
+import { launchMasq, REPO, type RunningGateway } from '../src/gateway/start.js';
 import { stats, table } from '../src/gateway/e2e.js';
 import type { EcmpRound } from '../src/gateway/ecmp-peer.js';
 
 const netnsTest = netnsSuite('ECMP e2e namespace tests');
+
+test('docs/SCALING.md gives the router the hash settings and the multipath route tested here', (t) => {
+  const doc = readFileSync(`${REPO}/docs/SCALING.md`, 'utf8');
+  t.true(doc.includes(`sysctl -w net.ipv4.fib_multipath_hash_policy=${SOURCE_ONLY.policy} `));
+  t.true(doc.includes(`sysctl -w net.ipv4.fib_multipath_hash_fields=0x${(SOURCE_ONLY.fields ?? 0).toString(16).padStart(4, '0')} `));
+  t.true(doc.includes(`sysctl -w net.ipv4.fib_multipath_hash_seed=${ECMP_HASH_SEED} `));
+  t.true(doc.includes('ip route add default nexthop via 10.201.1.2 dev ga nexthop via 10.201.2.2 dev gb\n'));
+  t.true(doc.includes('ip route replace default nexthop via 10.201.2.2 dev gb'));
+  t.true(doc.includes(`ip route add ${ECMP_INSIDE_NET} via 10.201.1.1 dev lan0`));
+});
 
 const ECMP_PEER = fileURLToPath(new URL('../src/gateway/ecmp-peer.js', import.meta.url));
 const HTTP_GET = fileURLToPath(new URL('../src/ops/http-get.js', import.meta.url));
