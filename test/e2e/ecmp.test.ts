@@ -23,20 +23,13 @@
  * always runs.
  */
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
-import type { SessionRow } from '@masq/core';
-import { leftoverNamespaces, PEER_SCRIPT, type PeerServer } from '../src/harness/index.js';
-import { attachServer } from '../src/harness/peer-process.js';
-import { WATCH_STDIN_ENV } from '../src/peers/protocol.js';
 import { netnsSuite } from '../src/harness/suite.js';
-import { createEcmpTopology, ECMP_HASH_SEED, ECMP_INSIDE_NET, SOURCE_ONLY, type EcmpGateway, type EcmpOptions, type EcmpTopology } from '../src/harness/ecmp.js';
-import { launchMasq, REPO, type RunningGateway } from '../src/gateway/start.js';
+import { ECMP_HASH_SEED, ECMP_INSIDE_NET, SOURCE_ONLY, type EcmpGateway } from '../src/harness/ecmp.js';
+import { REPO } from '../src/gateway/start.js';
 import { stats, table } from '../src/gateway/e2e.js';
-import type { EcmpRound } from '../src/gateway/ecmp-peer.js';
+import { addrOf, distinct, insideHosts, mappings, oneMappingPerHost, sorted, SOURCE_PORT, withEcmp } from '../src/gateway/ecmp.js';
 
 const netnsTest = netnsSuite('ECMP e2e namespace tests');
 
@@ -49,123 +42,6 @@ test('docs/SCALING.md gives the router the hash settings and the multipath route
   t.true(doc.includes('ip route replace default nexthop via 10.201.2.2 dev gb'));
   t.true(doc.includes(`ip route add ${ECMP_INSIDE_NET} via 10.201.1.1 dev lan0`));
 });
-
-const ECMP_PEER = fileURLToPath(new URL('../src/gateway/ecmp-peer.js', import.meta.url));
-const HTTP_GET = fileURLToPath(new URL('../src/ops/http-get.js', import.meta.url));
-const UDP_PORT = 7001;
-const TCP_PORT = 7002;
-const SOURCE_PORT = 40000;
-
-/** The long-lived client: one round per call. */
-interface Rounds {
-  /** Run a round; `waitMs` overrides the client's per-flow timeout for this round. */
-  round(name: string, waitMs?: number): Promise<EcmpRound>;
-}
-
-function startClient(topo: EcmpTopology, timeoutMs: number): Promise<Rounds> {
-  const child: ChildProcess = topo.node(topo.ns.client, ECMP_PEER, [
-    'client', '--hosts', topo.hosts.join(','), '--servers', topo.servers.join(','),
-    '--udp-port', String(UDP_PORT), '--tcp-port', String(TCP_PORT), '--source-port', String(SOURCE_PORT), '--timeout', String(timeoutMs),
-  ]);
-  if (child.stdout === null || child.stdin === null) throw new Error('ecmp client needs pipes');
-  const stdin = child.stdin;
-  const lines: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    if (l.startsWith('{')) lines.push(JSON.parse(l) as Record<string, unknown>);
-  });
-  const waitLine = async (pred: (o: Record<string, unknown>) => boolean, ms: number, what: string): Promise<Record<string, unknown>> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const o = lines.find(pred);
-      if (o !== undefined) return o;
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`ecmp client: no ${what} (exit ${String(child.exitCode)}): ${JSON.stringify(lines).slice(0, 2000)} ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  return waitLine((o) => o['event'] === 'ready', 10_000, 'ready line').then(() => ({
-    round: async (name, waitMs) => {
-      stdin.write(waitMs === undefined ? `${name}\n` : `${name} ${waitMs}\n`);
-      return (await waitLine((o) => o['round'] === name, 2 * (waitMs ?? timeoutMs) + 10_000, `round ${name}`)) as unknown as EcmpRound;
-    },
-  }));
-}
-
-interface EcmpRun {
-  readonly topo: EcmpTopology;
-  readonly gws: readonly [RunningGateway, RunningGateway];
-  readonly rounds: Rounds;
-}
-
-interface EcmpDone {
-  readonly leftovers: string[];
-  readonly stopCodes: (number | null)[];
-}
-
-function startGateway(topo: EcmpTopology, g: EcmpGateway): Promise<RunningGateway> {
-  const control = `/run/masq/${topo.prefix}-gw${g.index}.sock`;
-  // The operator's command on each gateway: its own external address, --up applies the recipe.
-  const args = ['run', '--tun', g.tun, '--address', g.external, '--masquerade', `all from ${ECMP_INSIDE_NET} to 0.0.0.0/0`,
-    '--workers', '1', '--max-sessions', '20000', '--control', control, '--up', '--lan', 'lan0', '--wan', 'wan0'];
-  return launchMasq(g, args, control);
-}
-
-function server(topo: EcmpTopology, argv: readonly string[], label: string): Promise<PeerServer> {
-  const child = topo.node(topo.ns.out, argv[0], argv.slice(1), { env: { [WATCH_STDIN_ENV]: '1' } });
-  return attachServer(child, label, 10_000);
-}
-
-/** Build the topology, start the servers, both gateways and the client; tear everything down whatever happens. */
-async function withEcmp(opts: EcmpOptions, body: (r: EcmpRun) => Promise<void>): Promise<EcmpDone> {
-  const topo = await createEcmpTopology(opts);
-  const stopCodes: (number | null)[] = [];
-  try {
-    await server(topo, [PEER_SCRIPT, 'udp-echo', '--port', String(UDP_PORT), '--reflect', '--quiet'], 'udp-echo --reflect');
-    await server(topo, [ECMP_PEER, 'tcp-reflect', '--port', String(TCP_PORT)], 'tcp-reflect');
-    const gws = (await Promise.all(topo.gateways.map((g) => startGateway(topo, g)))) as [RunningGateway, RunningGateway];
-    try {
-      await body({ topo, gws, rounds: await startClient(topo, 2_000) });
-    } finally {
-      for (const gw of gws) stopCodes.push(await gw.stop());
-    }
-  } finally {
-    await topo.destroy();
-  }
-  return { leftovers: leftoverNamespaces(topo.prefix), stopCodes };
-}
-
-/** `masq_mappings` from the gateway's metrics listener (127.0.0.1:9464 in its namespace). */
-async function mappings(topo: EcmpTopology, g: EcmpGateway): Promise<number> {
-  const r = await topo.exec(g.ns.gw, [process.execPath, HTTP_GET, 'http://127.0.0.1:9464/metrics', '--timeout', '5000'], { timeoutMs: 10_000 });
-  const m = /^masq_mappings (\d+)$/m.exec(r.stdout);
-  if (m === null) throw new Error(`no masq_mappings in the metrics of ${g.ns.gw}: ${r.stderr}`);
-  return Number(m[1]);
-}
-
-const addrOf = (seen: string): string => seen.slice(0, seen.lastIndexOf(':'));
-const distinct = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
-const insideHosts = (rows: readonly SessionRow[]): string[] => distinct(rows.map((r) => r.inside)).sort();
-const sorted = (xs: readonly string[]): string[] => [...xs].sort();
-
-/**
- * Check one round where every host was answered: per host, its UDP socket shows one external
- * endpoint to every server and its TCP connections the same external address. Returns host →
- * the UDP endpoint seen.
- */
-function oneMappingPerHost(t: ExecutionContext, r: EcmpRound, hosts: readonly string[], externals: readonly string[]): Map<string, string> {
-  const seen = new Map<string, string>();
-  for (const h of hosts) {
-    const udp = r.udp[h];
-    const tcp = r.tcp[h];
-    const ends = distinct(udp);
-    t.is(ends.length, 1, `${r.round}: ${h}'s UDP socket shows one external endpoint to all servers: ${udp.join(' ')}`);
-    t.true(externals.includes(addrOf(ends[0])), `${r.round}: ${h} is translated to an external address: ${ends[0]}`);
-    t.deepEqual(distinct(tcp.map(addrOf)), [addrOf(ends[0])], `${r.round}: ${h}'s TCP connections leave from the same external address: ${tcp.join(' ')}`);
-    seen.set(h, ends[0]);
-  }
-  return seen;
-}
 
 netnsTest('two masq gateways behind an ECMP router hashing on the source: spread, stable per host, and failover moves one gateway\'s hosts to the other with new mappings', async (t) => {
   t.timeout(180_000);
