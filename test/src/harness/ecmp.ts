@@ -9,6 +9,7 @@
  *     ${p}h1 eth0 10.200.0.2/24 + the inside hosts 10.200.0.10.. (secondary addresses, one per host)
  *        │
  *     ${p}rt lan0 10.200.0.1/24     default nexthop via 10.201.1.2 dev ga nexthop via 10.201.2.2 dev gb
+ *        │                          (or none: `routes: 'none'` leaves it to a routing daemon)
  *        ├─ ga 10.201.1.1/24 ─── lan0 10.201.1.2/24  ${p}gw1  wan0 198.51.100.1/24 ─┐  external 198.51.100.101
  *        └─ gb 10.201.2.1/24 ─── lan0 10.201.2.2/24  ${p}gw2  wan0 198.51.100.2/24 ─┤  external 198.51.100.102
  *                                                                                  br0 (bridge) 198.51.100.10,.11,.12/24  ${p}out
@@ -58,6 +59,11 @@ export interface EcmpOptions {
   readonly hosts?: number;
   /** The router's multipath hash; default `SOURCE_ONLY`. */
   readonly hashPolicy?: HashPolicy;
+  /**
+   * The router's default route: `static` (default) the two-nexthop route at creation; `none` no
+   * default route, for a routing daemon to install (the FRR test).
+   */
+  readonly routes?: 'static' | 'none';
   /** Namespace base name; default `mqt`. */
   readonly base?: string;
   readonly log?: (line: string) => void;
@@ -202,7 +208,7 @@ class EcmpImpl extends NamespaceGroup implements EcmpTopology {
       await this.sysctl(gns, ['net.ipv4.icmp_ratelimit=0', 'net.ipv4.icmp_msgs_burst=10000']);
       await this.recipe(gns, routingPhases(g.routing).prepare);
     }
-    await this.setNexthops([1, 2]);
+    if ((this.opts.routes ?? 'static') === 'static') await this.setNexthops([1, 2]);
   }
 
   async setNexthops(indices: readonly number[]): Promise<void> {
