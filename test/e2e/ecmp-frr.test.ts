@@ -69,45 +69,52 @@ netnsTest('FRR: both gateways announce the default route; BFD takes a hung gatew
     const [g1, g2] = topo.gateways;
     const externals = [g1.external, g2.external];
     t.is(await topo.routerDefault(), '', 'no default route on the router before BGP');
-    const rt = await startFrr(topo, topo.ns.rt, 'rt', ROUTER_BGP);
-    const f1 = await startFrr(topo, g1.ns.gw, 'gw1', gatewayBgp(1));
-    const f2 = await startFrr(topo, g2.ns.gw, 'gw2', gatewayBgp(2));
-    const all = [rt, f1, f2];
-    const up = await routeBecomes(topo, [g1.nexthop, g2.nexthop], all, 60_000);
-    t.log(`both default routes learnt ${up} ms after FRR started`);
+    // Their directories go whatever happens (the topology kills the daemons themselves).
+    const all: Frr[] = [];
+    try {
+      const rt = await startFrr(topo, topo.ns.rt, 'rt', ROUTER_BGP);
+      all.push(rt);
+      const f1 = await startFrr(topo, g1.ns.gw, 'gw1', gatewayBgp(1));
+      all.push(f1);
+      const f2 = await startFrr(topo, g2.ns.gw, 'gw2', gatewayBgp(2));
+      all.push(f2);
+      const up = await routeBecomes(topo, [g1.nexthop, g2.nexthop], all, 60_000);
+      t.log(`both default routes learnt ${up} ms after FRR started`);
 
-    const r1 = oneMappingPerHost(t, await rounds.round('r1'), topo.hosts, externals);
-    const hosts1 = topo.hosts.filter((h) => addrOf(r1.get(h)!) === g1.external);
-    const hosts2 = topo.hosts.filter((h) => addrOf(r1.get(h)!) === g2.external);
-    t.log(`split of ${topo.hosts.length} hosts: ${hosts1.length} on gateway 1, ${hosts2.length} on gateway 2`);
-    t.true(hosts1.length > 0 && hosts2.length > 0, 'spread over both gateways');
+      const r1 = oneMappingPerHost(t, await rounds.round('r1'), topo.hosts, externals);
+      const hosts1 = topo.hosts.filter((h) => addrOf(r1.get(h)!) === g1.external);
+      const hosts2 = topo.hosts.filter((h) => addrOf(r1.get(h)!) === g2.external);
+      t.log(`split of ${topo.hosts.length} hosts: ${hosts1.length} on gateway 1, ${hosts2.length} on gateway 2`);
+      t.true(hosts1.length > 0 && hosts2.length > 0, 'spread over both gateways');
 
-    // A hung gateway: BFD notices within a second or so, far inside BGP's 180 s hold time.
-    f1.freeze();
-    const bfdMs = await routeBecomes(topo, [g2.nexthop], all, 20_000);
-    t.log(`gateway 1 frozen: its route withdrawn after ${bfdMs} ms (BFD)`);
-    t.regex(await rt.vtysh('show bfd peers brief'), /10\.201\.1\.2\s+\S*\s*down/i);
-    const moved = oneMappingPerHost(t, await rounds.round('bfd'), topo.hosts, externals);
-    for (const h of hosts2) t.is(moved.get(h), r1.get(h), `${h} stays on gateway 2 with its mapping`);
-    for (const h of hosts1) {
-      t.is(addrOf(moved.get(h)!), g2.external, `${h} moved to gateway 2`);
-      t.not(moved.get(h), r1.get(h), `${h} has a new mapping`);
+      // A hung gateway: BFD notices within a second or so, far inside BGP's 180 s hold time.
+      f1.freeze();
+      const bfdMs = await routeBecomes(topo, [g2.nexthop], all, 20_000);
+      t.log(`gateway 1 frozen: its route withdrawn after ${bfdMs} ms (BFD)`);
+      t.regex(await rt.vtysh('show bfd peers brief'), /10\.201\.1\.2\s+\S*\s*down/i);
+      const moved = oneMappingPerHost(t, await rounds.round('bfd'), topo.hosts, externals);
+      for (const h of hosts2) t.is(moved.get(h), r1.get(h), `${h} stays on gateway 2 with its mapping`);
+      for (const h of hosts1) {
+        t.is(addrOf(moved.get(h)!), g2.external, `${h} moved to gateway 2`);
+        t.not(moved.get(h), r1.get(h), `${h} has a new mapping`);
+      }
+
+      // Back: the path returns, the hosts return to gateway 1, where their mappings still live.
+      f1.thaw();
+      const backMs = await routeBecomes(topo, [g1.nexthop, g2.nexthop], all, 60_000);
+      t.log(`gateway 1 thawed: its route back after ${backMs} ms`);
+      const back = oneMappingPerHost(t, await rounds.round('back'), topo.hosts, externals);
+      for (const h of topo.hosts) t.is(back.get(h), r1.get(h), `${h} is back on its first mapping`);
+
+      // masq stops on gateway 1: its /32 goes with the TUN, bgpd withdraws the default route.
+      t.is(await gws[0].stop(), 0);
+      const withdrawMs = await routeBecomes(topo, [g2.nexthop], all, 30_000);
+      t.log(`masq stopped on gateway 1: its route withdrawn after ${withdrawMs} ms`);
+      const last = oneMappingPerHost(t, await rounds.round('stopped'), topo.hosts, externals);
+      for (const h of topo.hosts) t.is(last.get(h), moved.get(h), `${h} is on gateway 2 with the mapping gateway 2 gave it`);
+    } finally {
+      for (const f of all) await f.stop();
     }
-
-    // Back: the path returns, the hosts return to gateway 1, where their mappings still live.
-    f1.thaw();
-    const backMs = await routeBecomes(topo, [g1.nexthop, g2.nexthop], all, 60_000);
-    t.log(`gateway 1 thawed: its route back after ${backMs} ms`);
-    const back = oneMappingPerHost(t, await rounds.round('back'), topo.hosts, externals);
-    for (const h of topo.hosts) t.is(back.get(h), r1.get(h), `${h} is back on its first mapping`);
-
-    // masq stops on gateway 1: its /32 goes with the TUN, bgpd withdraws the default route.
-    t.is(await gws[0].stop(), 0);
-    const withdrawMs = await routeBecomes(topo, [g2.nexthop], all, 30_000);
-    t.log(`masq stopped on gateway 1: its route withdrawn after ${withdrawMs} ms`);
-    const last = oneMappingPerHost(t, await rounds.round('stopped'), topo.hosts, externals);
-    for (const h of topo.hosts) t.is(last.get(h), moved.get(h), `${h} is on gateway 2 with the mapping gateway 2 gave it`);
-    for (const f of all) await f.stop();
   });
   t.deepEqual(done.stopCodes, [0, 0]);
   t.deepEqual(done.leftovers, [], 'no namespace left behind');
