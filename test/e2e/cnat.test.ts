@@ -12,9 +12,10 @@
  */
 
 import test from 'ava';
-import { createTopology, haveTool, leftoverNamespaces, type SinkEvent, type Topology } from '../src/harness/index.js';
+import { createTopology, haveTool, leftoverNamespaces, type Topology } from '../src/harness/index.js';
 import { netnsSuite } from '../src/harness/suite.js';
 import { buildCnat, CNAT_BINARY, startTunProgram } from '../bench/modes.js';
+import { tcpAndPing } from '../src/gateway/e2e.js';
 
 const netnsTest = netnsSuite('cnat e2e tests');
 const built = buildCnat();
@@ -60,15 +61,8 @@ for (const offload of [false, true]) {
       t.is(addr2, topo.external);
       t.not(Number(port2), 40000, 'the port in use goes to another external port');
       t.true(Number(port2) >= 1024);
-      const sink = await topo.startServer(topo.serverNs, 'tcp-sink', { port: 7006 });
-      const sent = await topo.peer(h1.ns, 'tcp-send', { to: topo.server, port: 7006, bytes: 300_000 });
-      const got = (await sink.waitFor((e) => e.event === 'sink')) as SinkEvent;
-      t.is(got.sha256, sent.sha256);
-      t.is(got.remote, topo.external);
-      const ping = await topo.exec(h2.ns, ['ping', '-c', '1', '-W', '2', topo.server], { timeoutMs: 5_000 });
-      t.is(ping.code, 0, ping.stdout);
+      await tcpAndPing(t, topo, h1.ns, h2.ns);
       await udp.stop();
-      await sink.stop();
       await gw.stop();
       const c = counters(gw.lastWords());
       t.log(gw.lastWords().trim());

@@ -24,6 +24,7 @@ import {
 } from '../src/harness/index.js';
 import { netnsSuite, isAccept } from '../src/harness/suite.js';
 import { OWNER_DIR } from '../src/harness/cleanup.js';
+import { tcpAndPing } from '../src/gateway/e2e.js';
 
 const netnsTest = netnsSuite('harness e2e tests');
 
@@ -191,15 +192,8 @@ const python = haveTool(['python3', '--version']);
     const udp = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7005, reflect: true });
     const u = await topo.peer(h.ns, 'udp-request', { to: topo.servers[1], port: 7005, count: 2 });
     t.deepEqual(u.replies, [`${topo.external}:${u.localPort}`, `${topo.external}:${u.localPort}`]);
-    const sink = await topo.startServer(topo.serverNs, 'tcp-sink', { port: 7006 });
-    const sent = await topo.peer(h.ns, 'tcp-send', { to: topo.server, port: 7006, bytes: 300_000 });
-    const got = (await sink.waitFor((e) => e.event === 'sink')) as SinkEvent;
-    t.is(got.sha256, sent.sha256);
-    t.is(got.remote, topo.external);
-    const ping = await topo.exec(h.ns, ['ping', '-c', '1', '-W', '2', topo.server], { timeoutMs: 5_000 });
-    t.is(ping.code, 0, ping.stdout);
+    await tcpAndPing(t, topo, h.ns, h.ns);
     await udp.stop();
-    await sink.stop();
   });
   t.deepEqual(leftoverNamespaces(prefix), []);
 });

@@ -12,7 +12,7 @@ import type { ExecutionContext } from 'ava';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { SessionRow } from '@masq/core';
-import { createTopology, leftoverNamespaces, type ExecResult, type JsonObject, type Topology, type TopologyOptions } from '../harness/index.js';
+import { createTopology, leftoverNamespaces, type ExecResult, type JsonObject, type SinkEvent, type Topology, type TopologyOptions } from '../harness/index.js';
 import { startMasq, type RunningGateway, type StartOptions } from './start.js';
 import type { ChatEvent } from './probe.js';
 
@@ -216,4 +216,19 @@ export async function withGateway(topoOpts: Omit<TopologyOptions, 'mode'>, start
 export function assertTornDown(t: ExecutionContext, r: TornDown): void {
   t.is(r.stopCode, 0, 'masq drained and stopped cleanly on SIGTERM');
   t.deepEqual(r.leftovers, [], 'no namespace left behind');
+}
+
+/**
+ * Through a userspace TUN NAT (the C NAT, the Python toy): 300 kB over TCP from `sender`
+ * arrive intact from the external address, and `pinger` reaches the server with one ping.
+ */
+export async function tcpAndPing(t: ExecutionContext, topo: Topology, sender: string, pinger: string): Promise<void> {
+  const sink = await topo.startServer(topo.serverNs, 'tcp-sink', { port: 7006 });
+  const sent = await topo.peer(sender, 'tcp-send', { to: topo.server, port: 7006, bytes: 300_000 });
+  const got = (await sink.waitFor((e) => e.event === 'sink')) as SinkEvent;
+  t.is(got.sha256, sent.sha256);
+  t.is(got.remote, topo.external);
+  const ping = await topo.exec(pinger, ['ping', '-c', '1', '-W', '2', topo.server], { timeoutMs: 5_000 });
+  t.is(ping.code, 0, ping.stdout);
+  await sink.stop();
 }
