@@ -18,16 +18,15 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 
 import { netnsSuite } from '../src/harness/suite.js';
-import { assertTornDown, chat, sleep, stats, withGateway } from '../src/gateway/e2e.js';
+import { assertTornDown, chat, sleep, withGateway } from '../src/gateway/e2e.js';
+import { fillTable, liveSessions } from '../src/status/fill.js';
 import { REPO } from '../src/gateway/start.js';
 import { launchIn, watch } from '../src/status/browser.js';
-import type { Topology } from '../src/harness/index.js';
 
 const netnsTest = netnsSuite('status page e2e tests');
 
 const URL_ = 'http://127.0.0.1:9464/';
 const HOSTILE = '<img src=x onerror=alert(1)><b>lab</b>';
-const SWEEP = new URL('../src/status/sweep.js', import.meta.url).pathname;
 
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -124,18 +123,6 @@ netnsTest('status page: loads clean, shows the flow by its inside address, its c
   assertTornDown(t, done);
 });
 
-/** 25 source ports × 2,000 destination ports from each of the first two inside hosts (50,000 each, under the default per-host limit of 65,536). */
-async function sweep(topo: Topology, to: string): Promise<void> {
-  await Promise.all(
-    topo.inside.slice(0, 2).map(async (h) => {
-      const r = await topo.exec(h.ns, [process.execPath, SWEEP, '--to', to, '--sockets', '25', '--dports', '2000', '--sport-base', '20000', '--dport-base', '10000', '--timeout', '40000'], { timeoutMs: 50_000 });
-      if (r.code !== 0) throw new Error(`sweep from ${h.addr}: exit ${String(r.code)}: ${r.stderr}`);
-    }),
-  );
-}
-
-const live = async (gw: Parameters<typeof stats>[0]): Promise<number> => Object.values((await stats(gw)).sessions).reduce((a, b) => a + b, 0);
-
 netnsTest('status page: 100,000 sessions in the table are paged (one page in the DOM and on the wire), and the filter narrows them', async (t) => {
   // Two workers, as on a 2-core machine by default: with run to completion one worker alone
   // reads, classifies, creates and writes every one of the 100,000 new flows' packets on one
@@ -145,13 +132,9 @@ netnsTest('status page: 100,000 sessions in the table are paged (one page in the
     // Bounded fill: 2 × 25 × 2,000 datagrams per round, at most 6 rounds (a round repeats the same
     // flows, so it only fills in what a busy gateway dropped: on a loaded 2-core machine one
     // worker takes a few rounds to catch every one of 100,000 new flows).
-    const fills: number[] = [];
-    for (let round = 0; round < 6 && (await live(gw)) < 100_000; round++) {
-      await sweep(topo, topo.servers[1]);
-      fills.push(await live(gw));
-    }
+    const fills = await fillTable(topo, gw);
     t.log(`live sessions after each round: ${fills.join(', ')}`);
-    const n = await live(gw);
+    const n = await liveSessions(gw);
     t.true(n >= 100_000, `live sessions after the sweep: ${n}`);
     const nb = await launchIn(topo.ns.gw);
     try {

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Gateway } from '@masq/workers';
 import { EventSampler, eventMatches, type SessionEvent } from './events.js';
+import { SharedListing, type SessionLister } from './shared-listing.js';
 import { parseIPv4, parseRule, parseRules, formatRule, formatRuleTable, ruleWarnings, C, DROP_REASON_LABELS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, MAX_EXTERNALS, formatIPv4, algNames, algErrorSlot, bytesOf, ALG_ERROR_LABELS, type SessionFilter, type Rule } from '@masq/core';
 
 export const PROTOCOL_VERSION = 1;
@@ -121,19 +122,24 @@ function ruleLines(text: string): Rule[] {
   return parseRules(text);
 }
 
-export async function handle(gw: Gateway, req: Request): Promise<unknown> {
+/**
+ * Answer one request. Session listings (`table`, `delete`) read the tables from shared memory
+ * (`listing`, shared-listing.ts), never through the workers: a worker listing a large table
+ * would hold its packets meanwhile.
+ */
+export async function handle(gw: Gateway, req: Request, listing?: SessionLister): Promise<unknown> {
   const a = req.args ?? {};
   switch (req.cmd) {
     case 'status':
       return { pid: process.pid, tun: gw.tun.name, workers: gw.partitions, externals: gw.config.externals.map(formatIPv4), uptimeMs: Date.now() - gw.startedAt, version: PROTOCOL_VERSION, ...(gw.state ? { state: gw.state } : {}) };
     case 'table':
-      return gw.listSessions(filterOf(a));
+      return (listing ?? new SharedListing(gw)).list(filterOf(a));
     case 'expectations':
       return gw.listExpectations();
     case 'flush':
       return { flushed: await gw.flush(filterOf(a)) };
     case 'delete': {
-      const rows = await gw.listSessions(filterOf(a));
+      const rows = await (listing ?? new SharedListing(gw)).list(filterOf(a));
       let n = 0;
       for (const r of rows) if (await gw.flush({ proto: r.proto, host: parseIPv4(r.inside)!, port: r.insidePort })) n++;
       return { deleted: n };
@@ -195,7 +201,7 @@ export interface ControlServer {
 }
 
 /** Serve the control socket at `sockPath` (directory created 0700, socket 0600). */
-export async function startControlServer(gw: Gateway, sockPath: string, extra?: (req: Request) => Promise<unknown> | undefined): Promise<ControlServer> {
+export async function startControlServer(gw: Gateway, sockPath: string, extra?: (req: Request) => Promise<unknown> | undefined, listing: SessionLister = new SharedListing(gw)): Promise<ControlServer> {
   fs.mkdirSync(path.dirname(sockPath), { recursive: true, mode: 0o700 });
   // Whoever can write the directory can put another socket in our place: it must be ours
   // and writable by no one else.
@@ -216,7 +222,7 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
     if (alive) throw new ControlError(`another masq is running with control socket ${sockPath} (use --control PATH for a second gateway)`);
     fs.unlinkSync(sockPath);
   }
-  const sampler = new EventSampler(() => gw.listSessions());
+  const sampler = new EventSampler(() => listing.list());
   const streams = new Set<net.Socket>();
   // `events` keeps the connection: the answer, then one {"v","id","event"} line per event
   // until the client closes it (or the gateway stops).
@@ -277,7 +283,7 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
     if (req.v !== PROTOCOL_VERSION) return { v: PROTOCOL_VERSION, id: req.id, ok: false, error: `protocol version ${String(req.v)} not supported (this gateway speaks ${PROTOCOL_VERSION})` };
     try {
       const r = extra ? await extra(req) : undefined;
-      const result = r !== undefined ? r : await handle(gw, req);
+      const result = r !== undefined ? r : await handle(gw, req, listing);
       return { v: PROTOCOL_VERSION, id: req.id, ok: true, result };
     } catch (e) {
       return { v: PROTOCOL_VERSION, id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
@@ -316,21 +322,26 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
 export async function request(sockPath: string, cmd: string, args: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const s = net.connect(sockPath);
-    let buf = '';
     const timer = setTimeout(() => {
       s.destroy();
       reject(new ControlError(`the gateway did not answer within ${timeoutMs} ms (${sockPath})`));
     }, timeoutMs);
     s.setEncoding('utf8');
     s.on('connect', () => s.write(JSON.stringify({ v: PROTOCOL_VERSION, id: 1, cmd, args }) + '\n'));
+    // A large answer (100,000 rows: tens of MB) comes in many chunks: look for the newline
+    // in each new chunk only, not again in everything received so far.
+    const parts: string[] = [];
     s.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
+      const nl = d.indexOf('\n');
+      if (nl < 0) {
+        parts.push(d);
+        return;
+      }
+      parts.push(d.slice(0, nl));
       clearTimeout(timer);
       s.end();
       try {
-        const resp = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: unknown; error?: string };
+        const resp = JSON.parse(parts.join('')) as { ok: boolean; result?: unknown; error?: string };
         if (resp.ok) resolve(resp.result);
         else reject(new RefusedError(resp.error ?? 'error'));
       } catch (e) {

@@ -1,8 +1,8 @@
 /**
  * events.ts — `masq events`: session NEW / UPDATE / DESTROY events, like `conntrack -E`.
  *
- * How: while at least one client listens, the gateway process samples the table (the
- * partitions' comlink `list`) every 500 ms and diffs it against the previous sample. No
+ * How: while at least one client listens, the gateway process samples the table (read
+ * from shared memory on its main thread, shared-listing.ts) every 500 ms and diffs it against the previous sample. No
  * code runs on the packet path. The cost: a session that lives less than one interval may
  * go unseen, an event is reported up to one interval late, and each sample copies every row
  * (fine for thousands of sessions, heavy for a million: sampling slows down by itself, the

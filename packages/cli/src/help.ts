@@ -201,6 +201,8 @@ DESCRIPTION
   port within 60 s, once; it then shows as an ordinary session.
   "delete" removes the sessions the selectors match (all of them without a selector), like
   masq flush. A closed pipe (masq table --watch | head) ends the command quietly.
+  The gateway reads the table from shared memory, not on its translation workers, so
+  listing even hundreds of thousands of sessions does not hold up forwarding.
 
 OPTIONS
   --proc           the Linux 2.0 /proc/net/ip_masquerade layout: addresses and ports in hex,

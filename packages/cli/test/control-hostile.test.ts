@@ -33,7 +33,7 @@ function exchange(sock: string, data: string | Buffer, lines: number, timeoutMs 
   });
 }
 
-const stand = { listSessions: () => Promise.resolve([]), partitions: 1, tun: { name: 'masq0' }, config: { externals: [] }, startedAt: Date.now(), state: null } as unknown as Gateway;
+const stand = { partitions: 1, tun: { name: 'masq0' }, config: { externals: [] }, startedAt: Date.now(), state: null } as unknown as Gateway;
 
 test('the control socket refuses bad requests with an error each and keeps serving', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'masq-ctl-'));

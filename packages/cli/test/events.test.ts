@@ -90,8 +90,7 @@ test('the sampler runs only while someone listens, and its first sample is the b
 test('control protocol: events stream over the socket, filtered; a bad filter is refused', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'masq-events-'));
   let table: SessionRow[] = [row(1)];
-  const stand = { listSessions: () => Promise.resolve(table) } as unknown as Gateway;
-  const server = await startControlServer(stand, path.join(dir, 'c.sock'));
+  const server = await startControlServer({} as Gateway, path.join(dir, 'c.sock'), undefined, { list: () => Promise.resolve(table) });
   try {
     const got: SessionEvent[] = [];
     const all = streamEvents(server.path, {}, (e) => got.push(e));

@@ -134,7 +134,10 @@ export function formatTable(rows: readonly SessionRow[]): string {
     `${r.packetsOut}/${r.packetsIn}`,
     `${r.bytesOut}/${r.bytesIn}`,
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  // Column widths by a loop: a spread of every row into Math.max overflows the stack with a
+  // large table (hundreds of thousands of rows).
+  const w = head.map((h) => h.length);
+  for (const b of body) for (let i = 0; i < w.length; i++) if (b[i]!.length > w[i]!) w[i] = b[i]!.length;
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
   return [fmt(head), ...body.map(fmt)].join('\n') + '\n';
 }
