@@ -100,6 +100,7 @@ export function statsObject(gw: Gateway): Record<string, unknown> {
     tcpStates,
     sessionsLimit: gw.config.maxSessions,
     sessionsCreated: c[C.SESSIONS_CREATED]!,
+    mappings: c[C.LIVE_MAPPINGS]!,
     portsInUse: ports,
     portsLimit: gw.config.portHi - gw.config.portLo + 1,
     portAllocationFailures: c[C.PORT_ALLOC_FAILURES]!,

@@ -26,6 +26,8 @@ export interface StatsAnswer {
   tcpStates: Record<string, number>;
   sessionsLimit: number;
   sessionsCreated: number;
+  /** Live endpoint-independent mappings (inside endpoint ↔ external address and port), port forwards included. */
+  mappings: number;
   portsInUse: Record<string, number>;
   portsLimit: number;
   portAllocationFailures: number;
@@ -74,6 +76,7 @@ export function formatStats(s: StatsAnswer): string {
     `           in  ${sum(s.packets.in)} (${pairs(s.packets.in)})`,
     `bytes      out ${s.bytes.out}, in ${s.bytes.in}`,
     `sessions   ${live} of ${s.sessionsLimit} (${pairs(s.sessions)}); ${s.sessionsCreated} created since start`,
+    `mappings   ${s.mappings} (inside endpoint to external port; port forwards included)`,
     `tcp        ${Object.keys(s.tcpStates).length ? pairs(s.tcpStates) : 'no sessions'}`,
     `ports      ${Object.entries(s.portsInUse)
       .map(([a, n]) => `${a} ${n} of ${s.portsLimit} in use`)

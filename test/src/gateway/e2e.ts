@@ -31,6 +31,8 @@ export interface GatewayStats {
   readonly tcpStates: Readonly<Record<string, number>>;
   readonly sessionsLimit: number;
   readonly sessionsCreated: number;
+  /** Live mappings, port forwards included. */
+  readonly mappings: number;
   readonly portsInUse: Readonly<Record<string, number>>;
   readonly portsLimit: number;
   readonly portAllocationFailures: number;

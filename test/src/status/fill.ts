@@ -32,14 +32,15 @@ export async function liveSessions(gw: RunningGateway): Promise<number> {
   return Object.values((await stats(gw)).sessions).reduce((a, b) => a + b, 0);
 }
 
-/** One sweep: `sockets` source ports × `dports` destination ports from each of the first `hosts` inside hosts. */
+/** `sockets` source ports (from 20000) × `dports` destination ports (from 10000 on `topo.servers[1]`) from inside host `h`. */
+export async function sweepFrom(topo: Topology, h: { readonly ns: string; readonly addr: string }, sockets: number, dports: number): Promise<void> {
+  const r = await topo.exec(h.ns, [process.execPath, SWEEP, '--to', topo.servers[1], '--sockets', String(sockets), '--dports', String(dports), '--sport-base', '20000', '--dport-base', '10000', '--timeout', '40000'], { timeoutMs: 50_000 });
+  if (r.code !== 0) throw new Error(`sweep from ${h.addr}: exit ${String(r.code)}: ${r.stderr}`);
+}
+
+/** One sweep from each of the first `hosts` inside hosts at once. */
 async function sweep(topo: Topology, hosts: number, sockets: number, dports: number): Promise<void> {
-  await Promise.all(
-    topo.inside.slice(0, hosts).map(async (h) => {
-      const r = await topo.exec(h.ns, [process.execPath, SWEEP, '--to', topo.servers[1], '--sockets', String(sockets), '--dports', String(dports), '--sport-base', '20000', '--dport-base', '10000', '--timeout', '40000'], { timeoutMs: 50_000 });
-      if (r.code !== 0) throw new Error(`sweep from ${h.addr}: exit ${String(r.code)}: ${r.stderr}`);
-    }),
-  );
+  await Promise.all(topo.inside.slice(0, hosts).map((h) => sweepFrom(topo, h, sockets, dports)));
 }
 
 export async function fillTable(topo: Topology, gw: RunningGateway, o: FillOptions = {}): Promise<number[]> {
