@@ -380,9 +380,10 @@ DESCRIPTION
   rule "iif LAN lookup TABLE" with a fail-closed unreachable default, the TUN up with a
   default route in TABLE, a /32 route into the TUN per external address (routed, never
   assigned), proxy ARP for them on the WAN interface when --wan is given, and forwarding on.
-  Idempotent: what is already there is reported as "already present". The TUN must exist
-  (start masq run first, or make a persistent one: ip tuntap add dev NAME mode tun); without
-  it the LAN side is prepared and masq up exits 3.
+  Idempotent: what is already there is reported as "already present". The TUN (and the
+  outside TUN, with --outside-tun) must exist (start masq run with the same --tun and
+  --outside-tun first, or make persistent ones: ip tuntap add dev NAME mode tun); without
+  them the LAN side is prepared and masq up exits 3, naming the missing device.
 
 OPTIONS
   --lan IF              inside interface or bridge

@@ -7,6 +7,7 @@
  * the external addresses come from the flags or from `--config FILE` (the `masq run` file).
  * Exit codes: 0 done; 1 a command failed; 2 usage error; 3 not root, or the TUN is missing.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { applyRecipe, formatCommand, RecipeError, routingPhases, routingUndo, type Command, type RoutingOptions } from './routing.js';
@@ -88,6 +89,32 @@ export function upDownPlan(cmd: 'up' | 'down', argv: string[], read?: (p: string
 const NOT_ROOT = /Permission denied|Operation not permitted|permission denied/;
 const NO_DEVICE = /Cannot find device|No such device|cannot stat \/proc\/sys\/net\//;
 
+/** Does network device `name` exist (in network namespace `netns`, when given)? */
+function deviceExists(name: string, netns: string | undefined): boolean {
+  if (netns === undefined) return fs.existsSync(`/sys/class/net/${name}`);
+  return spawnSync('ip', ['-n', netns, 'link', 'show', 'dev', name], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+}
+
+/**
+ * What to say when the TUN, the outside TUN, or both do not exist yet: which device, what
+ * could not be done without it, and the two ways to make it (the gateway creates both at
+ * start; or persistent devices it attaches to).
+ */
+export function missingTunAdvice(r: { tun: string; outsideTun?: string | undefined }, missing: readonly string[]): string {
+  const outside = r.outsideTun !== undefined && missing.includes(r.outsideTun);
+  const inside = missing.includes(r.tun);
+  const what = inside && outside ? `the TUN devices ${r.tun} and ${r.outsideTun} (--outside-tun) do not exist yet` : inside ? `the TUN device ${r.tun} does not exist yet` : `the outside TUN device ${r.outsideTun} (--outside-tun) does not exist yet`;
+  const cannot = inside && outside ? 'the routes into them cannot be added' : inside ? 'the routes into it cannot be added' : 'the external addresses cannot be routed into it';
+  const run = `masq run --tun ${r.tun}${r.outsideTun !== undefined ? ` --outside-tun ${r.outsideTun}` : ''} ...`;
+  const make = missing.map((d) => `ip tuntap add dev ${d} mode tun`).join('; ');
+  return (
+    `masq up: ${what}, so ${cannot}.\n` +
+    `  The LAN side is prepared (inside traffic is refused until masq runs: fail closed).\n` +
+    `  Start the gateway (${run}; it creates ${r.outsideTun !== undefined ? 'both devices' : 'the device'}), then run masq up again;\n` +
+    `  or create ${missing.length > 1 ? 'persistent devices' : 'a persistent device'} first: ${make}`
+  );
+}
+
 /** Run `cmds` one by one, printing `+ command` and how it went. */
 async function apply(cmds: readonly Command[], plan: UpDownPlan, out: (s: string) => void): Promise<{ done: number; already: number }> {
   let done = 0;
@@ -131,13 +158,9 @@ export async function cmdUpDown(cmd: 'up' | 'down', argv: string[], out: (s: str
     }
     const phases = routingPhases(r);
     const pre = await apply(phases.prepare, plan, out);
-    if (!plan.dryRun && plan.netns === undefined && !fs.existsSync(`/sys/class/net/${r.tun}`)) {
-      err(
-        `masq up: the TUN device ${r.tun} does not exist yet, so the routes into it cannot be added.\n` +
-          `  The LAN side is prepared (inside traffic is refused until masq runs: fail closed).\n` +
-          `  Start the gateway (masq run --tun ${r.tun} ...), then run masq up again;\n` +
-          `  or create a persistent device first: ip tuntap add dev ${r.tun} mode tun`,
-      );
+    const missing = plan.dryRun ? [] : [r.tun, ...(r.outsideTun === undefined ? [] : [r.outsideTun])].filter((d) => !deviceExists(d, plan.netns));
+    if (missing.length > 0) {
+      err(missingTunAdvice(r, missing));
       return 3;
     }
     const n = await apply(phases.tun, plan, out);
@@ -150,7 +173,7 @@ export async function cmdUpDown(cmd: 'up' | 'down', argv: string[], out: (s: str
       return 3;
     }
     if (NO_DEVICE.test(e.stderr)) {
-      err(`masq ${cmd}: an interface is missing (check --lan, --wan and --tun; is the gateway running?)\n  ${e.message}`);
+      err(`masq ${cmd}: an interface is missing (check --lan, --wan${r.outsideTun !== undefined ? ', --tun and --outside-tun' : ' and --tun'}; is the gateway running?)\n  ${e.message}`);
       return 3;
     }
     err(`masq ${cmd}: ${e.message}\n  the commands above it were applied; fix the cause and run masq ${cmd} again (it is idempotent)`);

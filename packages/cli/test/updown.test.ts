@@ -3,7 +3,7 @@
  * config file, and usage errors (with the column of a bad address) before anything runs.
  */
 import test from 'ava';
-import { cmdUpDown, cidrProblem, upDownPlan } from '../src/updown.js';
+import { cmdUpDown, cidrProblem, missingTunAdvice, upDownPlan } from '../src/updown.js';
 
 async function run(cmd: 'up' | 'down', argv: string[], read?: (p: string) => string): Promise<{ code: number; out: string[]; err: string }> {
   const out: string[] = [];
@@ -68,4 +68,27 @@ test('usage errors exit 2 before anything runs, and say what to do', async (t) =
   t.is((await run('up', ['--lan', 'l', '--tun', 't', '--address', '192.0.2.1', '--bogus'])).code, 2);
   t.regex(cidrProblem('10.0.300.0/24') ?? '', /column 6: "300" is not 0-255/);
   t.is(cidrProblem('10.0.0.0/24'), null);
+});
+
+test('masq up names the missing TUN device(s) and how to make them: the TUN, the outside TUN, both', (t) => {
+  const r = { tun: 'masq0', outsideTun: 'masq1' };
+  t.is(
+    missingTunAdvice({ tun: 'masq0' }, ['masq0']),
+    [
+      'masq up: the TUN device masq0 does not exist yet, so the routes into it cannot be added.',
+      '  The LAN side is prepared (inside traffic is refused until masq runs: fail closed).',
+      '  Start the gateway (masq run --tun masq0 ...; it creates the device), then run masq up again;',
+      '  or create a persistent device first: ip tuntap add dev masq0 mode tun',
+    ].join('\n'),
+  );
+  t.is(
+    missingTunAdvice(r, ['masq0', 'masq1']),
+    [
+      'masq up: the TUN devices masq0 and masq1 (--outside-tun) do not exist yet, so the routes into them cannot be added.',
+      '  The LAN side is prepared (inside traffic is refused until masq runs: fail closed).',
+      '  Start the gateway (masq run --tun masq0 --outside-tun masq1 ...; it creates both devices), then run masq up again;',
+      '  or create persistent devices first: ip tuntap add dev masq0 mode tun; ip tuntap add dev masq1 mode tun',
+    ].join('\n'),
+  );
+  t.regex(missingTunAdvice(r, ['masq1']), /^masq up: the outside TUN device masq1 \(--outside-tun\) does not exist yet, so the external addresses cannot be routed into it\.\n/);
 });
