@@ -9,11 +9,19 @@
  *  - with 100,000 sessions in the table (a bounded UDP sweep from two inside hosts, each 25
  *    source ports × 2,000 destination ports) the page pages through them (the DOM holds one page; one answer is a
  *    page's worth of bytes) and its filter narrows them.
- * Each part saves a screenshot into docs/ (linked from the README), so they stay true.
+ * Each part takes a screenshot of the page. By default it goes into a temporary directory
+ * (removed after the tests), so a suite run leaves the work tree clean; with
+ * MASQ_UPDATE_SCREENSHOTS=1 the test writes docs/status-page.png and docs/status-page-100k.png
+ * (linked from the README and docs/STATUS.md) instead, to refresh them:
+ *   MASQ_UPDATE_SCREENSHOTS=1 pnpm exec ava test/dist/e2e/status-page.test.js   (as root)
  *
  * Skipped, with the reason printed, only when this process cannot create network namespaces.
  */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import test, { type ExecutionContext } from 'ava';
 
 import type { Page } from 'playwright-core';
 
@@ -27,6 +35,22 @@ const netnsTest = netnsSuite('status page e2e tests');
 
 const URL_ = 'http://127.0.0.1:9464/';
 const HOSTILE = '<img src=x onerror=alert(1)><b>lab</b>';
+
+/** Where the screenshots go: docs/ only when asked (MASQ_UPDATE_SCREENSHOTS=1), else a temporary directory. */
+const UPDATE_SCREENSHOTS = process.env['MASQ_UPDATE_SCREENSHOTS'] === '1';
+const TMP = UPDATE_SCREENSHOTS ? null : mkdtempSync(join(tmpdir(), 'masq-status-shots-'));
+const SHOTS = TMP ?? join(REPO, 'docs');
+// Only the directory made here is removed (never SHOTS: with the variable set, that is docs/).
+if (TMP !== null) test.after.always(() => rmSync(TMP, { recursive: true, force: true }));
+
+/** Take the screenshot `name` into SHOTS; unless asked to, docs/ keeps its copy untouched. */
+async function screenshot(t: ExecutionContext, page: Page, name: string): Promise<void> {
+  const docs = join(REPO, 'docs', name);
+  const before = statSync(docs, { throwIfNoEntry: false })?.mtimeMs;
+  await page.screenshot({ path: join(SHOTS, name), fullPage: true });
+  t.true(statSync(join(SHOTS, name)).size > 10_000, `${name} written to ${SHOTS}`);
+  if (!UPDATE_SCREENSHOTS) t.is(statSync(docs, { throwIfNoEntry: false })?.mtimeMs, before, `docs/${name} left alone (MASQ_UPDATE_SCREENSHOTS=1 refreshes it)`);
+}
 
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -113,7 +137,7 @@ netnsTest('status page: loads clean, shows the flow by its inside address, its c
       t.regex(await text(page, '#workers-table tbody'), /^0\t/m);
       await page.locator('#page-size').selectOption('25');
       await until('25 rows', async () => ((await page.locator('#sessions tbody tr').count()) === 25 ? true : null));
-      await page.screenshot({ path: join(REPO, 'docs/status-page.png'), fullPage: true });
+      await screenshot(t, page, 'status-page.png');
       t.deepEqual(problems, [], 'no console error, exception, dialog or failed request');
       await c.close();
     } finally {
@@ -184,7 +208,7 @@ netnsTest('status page: 100,000 sessions in the table are paged (one page in the
       await page.locator('#page-size').selectOption('25');
       await until('25 rows', async () => ((await page.locator('#sessions tbody tr').count()) === 25 ? true : null));
       await sleep(2_500); // a status poll with the sweep in the charts
-      await page.screenshot({ path: join(REPO, 'docs/status-page-100k.png'), fullPage: true });
+      await screenshot(t, page, 'status-page-100k.png');
       t.deepEqual(problems, [], 'no console error, exception, dialog or failed request');
     } finally {
       await nb.close();
