@@ -26,7 +26,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { emit, int, hardLimit, parseArgs, runMain, str, UsageError, type Flags } from '../peers/args.js';
+import { emit, int, runSubcommands, str, UsageError, type Flags } from '../peers/args.js';
 
 export interface EcmpRound {
   readonly round: string;
@@ -138,17 +138,4 @@ async function client(flags: Flags): Promise<number> {
   return 0;
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  const { cmd, flags } = parseArgs(argv, false);
-  hardLimit(240_000);
-  switch (cmd) {
-    case 'tcp-reflect':
-      return tcpReflect(flags);
-    case 'client':
-      return client(flags);
-    default:
-      throw new UsageError(`unknown subcommand "${cmd}" (tcp-reflect, client)`);
-  }
-}
-
-runMain(main);
+runSubcommands({ 'tcp-reflect': tcpReflect, client }, 240_000);

@@ -27,7 +27,7 @@
 
 import { createSocket } from 'node:dgram';
 import { createServer, connect, type Socket } from 'node:net';
-import { emit, int, hardLimit, parseArgs, runMain, str, UsageError, type Flags } from '../peers/args.js';
+import { emit, int, runSubcommands, str, type Flags } from '../peers/args.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -150,21 +150,4 @@ async function tcpA(flags: Flags): Promise<number> {
   return 1;
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  const { cmd, flags } = parseArgs(argv, false);
-  hardLimit(60_000);
-  switch (cmd) {
-    case 'udp-b':
-      return udpB(flags);
-    case 'udp-a':
-      return udpA(flags);
-    case 'tcp-b':
-      return tcpB(flags);
-    case 'tcp-a':
-      return tcpA(flags);
-    default:
-      throw new UsageError(`unknown subcommand "${cmd}" (udp-b, udp-a, tcp-b, tcp-a)`);
-  }
-}
-
-runMain(main);
+runSubcommands({ 'udp-b': udpB, 'udp-a': udpA, 'tcp-b': tcpB, 'tcp-a': tcpA }, 60_000);

@@ -1,7 +1,8 @@
 /**
  * args.ts — the command line of the traffic tools (peer.ts, ../gateway/probe.ts):
  * `<subcommand> --flag value ...`, typed flag readers that throw UsageError (the tools exit 2
- * on it), and the one-JSON-object-per-line output.
+ * on it), and the one-JSON-object-per-line output; `runSubcommands` is the whole `main` of a
+ * tool made of subcommands (gateway/ecmp-peer.ts, gateway/hairpin-peer.ts).
  */
 
 export type Flags = ReadonlyMap<string, string>;
@@ -77,4 +78,19 @@ export function runMain(main: (argv: readonly string[]) => Promise<number>): voi
       process.stdout.write(`${JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) })}\n`, () => process.exit(e instanceof UsageError ? 2 : 1));
     },
   );
+}
+
+/**
+ * The whole command line of a tool made of subcommands that each take `--flag value` pairs:
+ * bound the run by `hardLimitMs`, hand the flags to the named subcommand and exit with its
+ * status (runMain); an unknown subcommand is a UsageError naming the known ones.
+ */
+export function runSubcommands(subcommands: Readonly<Record<string, (flags: Flags) => Promise<number>>>, hardLimitMs: number): void {
+  runMain(async (argv) => {
+    const { cmd, flags } = parseArgs(argv, false);
+    hardLimit(hardLimitMs);
+    const run = Object.hasOwn(subcommands, cmd) ? subcommands[cmd] : undefined;
+    if (run === undefined) throw new UsageError(`unknown subcommand "${cmd}" (${Object.keys(subcommands).join(', ')})`);
+    return run(flags);
+  });
 }
