@@ -11,11 +11,14 @@
  * (voluntary: a thread went to sleep; involuntary: it was preempted) and its CPU time (user +
  * system), per packet. Counts do not depend on how fast the VM is today, so they compare runs
  * of different days better than times do; the CPU time per packet is the time side of the
- * same picture and moves with the machine.
+ * same picture and moves with the machine. With `perf` (Debian's linux-perf) it also counts the
+ * gateway's system calls per packet (`perf stat -e raw_syscalls:sys_enter -p PID` across the
+ * measured exchanges; on this PVM guest one system call costs ~1.1 µs), else "n/a".
  *
  * Bounded: at most 20,000 exchanges per mode, a 60 s limit per mode; namespaces are the
  * harness's (unique prefix, removed on exit).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { canRunNetns, createTopology } from '../src/harness/index.js';
@@ -58,11 +61,43 @@ export interface CostResult {
   voluntaryPerPacket: number;
   cpuUsPerPacket: number;
   threads: number;
+  /** System calls per packet (perf), or null without perf. */
+  syscallsPerPacket: number | null;
+}
+
+/** `perf stat` counting the system calls of every thread of `pid` until `stop()`; null without perf. */
+function countSyscalls(pid: number): { stop(): Promise<number | null> } {
+  let child: ChildProcess;
+  try {
+    child = spawn('perf', ['stat', '-x', ',', '-e', 'raw_syscalls:sys_enter', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch {
+    return { stop: () => Promise.resolve(null) };
+  }
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(null));
+    child.once('exit', () => {
+      const m = /^(\d+),,raw_syscalls:sys_enter/m.exec(err);
+      resolve(m ? Number(m[1]) : null);
+    });
+  });
+  return {
+    stop: async () => {
+      child.kill('SIGINT');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      const n = await done;
+      clearTimeout(t);
+      return n;
+    },
+  };
 }
 
 export async function measure(modeName: string, exchanges: number): Promise<CostResult> {
   const mode = getMode(modeName);
   if (mode.startGateway === undefined) throw new Error(`${modeName}: not a gateway mode`);
+  const why = mode.unavailable?.() ?? null; // e.g. cnat built with cc on first use
+  if (why !== null) throw new Error(`${modeName}: ${why}`);
   const topo = await createTopology(mode.topology);
   const timer = setTimeout(() => void topo.destroy(), 60_000);
   try {
@@ -70,9 +105,12 @@ export async function measure(modeName: string, exchanges: number): Promise<Cost
     try {
       const srv = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7201, quiet: true, reflect: true, seconds: 60 });
       await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: 200 }, { timeoutMs: 30_000 });
+      const perf = countSyscalls(gw.pid);
+      await new Promise((r) => setTimeout(r, 300)); // perf attaches
       const a = sample(gw.pid);
       const r = (await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: exchanges }, { timeoutMs: 50_000 })) as UdpLatencyResult;
       const b = sample(gw.pid);
+      const calls = await perf.stop();
       await srv.stop();
       // The client's 20 unmeasured warm-up exchanges come on top of `count`.
       const packets = 2 * (r.sent + 20);
@@ -85,6 +123,8 @@ export async function measure(modeName: string, exchanges: number): Promise<Cost
         voluntaryPerPacket: (b.voluntary - a.voluntary) / packets,
         cpuUsPerPacket: ((b.cpuS - a.cpuS) * 1e6) / packets,
         threads: b.threads,
+        // Counted from before the first to after the last exchange (the idle gaps at both ends count too).
+        syscallsPerPacket: calls === null ? null : calls / packets,
       };
     } finally {
       await gw.stop();
@@ -110,9 +150,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     rows.push(await measure(m, n));
   }
   const pad = (s: string, w: number): string => s.padStart(w);
-  console.log(`${'mode'.padEnd(20)}${pad('p50 RTT µs', 12)}${pad('switches/pkt', 14)}${pad('(sleeps)', 10)}${pad('CPU µs/pkt', 12)}${pad('threads', 9)}`);
+  console.log(`${'mode'.padEnd(20)}${pad('p50 RTT µs', 12)}${pad('switches/pkt', 14)}${pad('(sleeps)', 10)}${pad('CPU µs/pkt', 12)}${pad('threads', 9)}${pad('syscalls/pkt', 14)}`);
   for (const r of rows) {
-    console.log(`${r.mode.padEnd(20)}${pad(r.p50Us.toFixed(1), 12)}${pad(r.switchesPerPacket.toFixed(2), 14)}${pad(r.voluntaryPerPacket.toFixed(2), 10)}${pad(r.cpuUsPerPacket.toFixed(1), 12)}${pad(String(r.threads), 9)}`);
+    console.log(`${r.mode.padEnd(20)}${pad(r.p50Us.toFixed(1), 12)}${pad(r.switchesPerPacket.toFixed(2), 14)}${pad(r.voluntaryPerPacket.toFixed(2), 10)}${pad(r.cpuUsPerPacket.toFixed(1), 12)}${pad(String(r.threads), 9)}${pad(r.syscallsPerPacket === null ? 'n/a' : r.syscallsPerPacket.toFixed(2), 14)}`);
   }
   return 0;
 }

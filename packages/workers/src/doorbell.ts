@@ -46,16 +46,25 @@ export function ring(ctl: Int32Array, wakers: readonly number[], p: number): voi
 
 const hintFds = new Int32Array(1);
 
+/**
+ * What the last park() learnt about its hint fd, for a caller that reads the hint fd itself
+ * (run to completion): true when poll(2) reported it readable (with or without the waker), or
+ * when park returned before polling (the counter had moved: unknown, so "read and see").
+ */
+export const parkSaw = { hintReadable: false };
+
 /** Sleep while the doorbell still reads `bell` (see the contract above). */
 export function park(ctl: Int32Array, p: number, bell: number, waker: number, hint: number, timeoutMs: number): number {
   Atomics.store(ctl, CTL_PARKED + p, 1);
   if (Atomics.load(ctl, CTL_DOORBELL + p) !== bell) {
     Atomics.store(ctl, CTL_PARKED + p, 0);
+    parkSaw.hintReadable = hint >= 0;
     return PARK_RUNG;
   }
   hintFds[0] = hint;
   const r = pollMany(hintFds, hint >= 0 ? 1 : 0, waker, timeoutMs);
   Atomics.store(ctl, CTL_PARKED + p, 0);
+  parkSaw.hintReadable = (r & 1) !== 0;
   if (r & POLL_MANY_WOKEN) {
     drainWake(waker);
     return PARK_RUNG;

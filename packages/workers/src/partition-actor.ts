@@ -7,10 +7,15 @@
  * pass hairpinned packets to their owner partition by ring, return slots to the I/O thread.
  * Expiry nominations from the timer actor are confirmed and freed here (only the owner
  * frees). Packets are handled in groups of 16 after a prefetch pass (Partition.prefetch). When
- * idle it parks (doorbell.ts: poll(2) on its eventfd and, as a wake-up hint, its own TUN
- * queue) for at most 1 ms — a synchronous wait: Atomics.waitAsync's 10-35 µs wake goes through
- * the event loop — then yields to the event loop once, so the control plane (comlink:
- * listings, flushes, rule changes) is served.
+ * idle it parks (doorbell.ts: poll(2) on its eventfd and its own TUN queue) for at most 20 ms
+ * — a synchronous wait: Atomics.waitAsync's 10-35 µs wake goes through the event loop. Every
+ * producer of work rings the doorbell (peers' hand-offs and returned slots, the timer's expiry
+ * nominations, and the supervisor after each control message), so the timeout only bounds how
+ * late a held fragment is dropped on an idle gateway. It yields to the event loop (comlink:
+ * listings, flushes, rule changes) when rung with no packet behind it, after a timeout, and
+ * while busy whenever the shared clock has ticked (5 ms). Run to completion reads its queue by
+ * readpolicy.ts: one packet per poll at light load (poll, read, write), growing batches in a
+ * flood.
  *
  * Restart: every byte of partition state is in shared memory; a new actor for the same
  * partition rebuilds its views and carries on. Slots a dead actor had taken off its ring are
@@ -21,13 +26,23 @@ import { Dispatcher, Side, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, formatIP
 import { readBatch, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
-import { park, ring, PARK_HINT, PARK_TIMEOUT } from './doorbell.js';
+import { park, parkSaw, ring, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from './doorbell.js';
+import { ReadPolicy } from './readpolicy.js';
 import { partitionOf, pinsOf, planOf, rulesOf, type GatewaySpec } from './spec.js';
 import { applyThreadPolicy } from './sched.js';
 import { Comlink, nodeEndpoint } from './rpc.js';
 import { encodeSection, type EncodedSection } from './state.js';
 
 const BATCH = 256;
+/**
+ * How long an idle worker sleeps at most (ms). Nothing waits on this timeout: packets, hand-offs,
+ * returned slots, expiry nominations and control messages all ring the doorbell; it bounds how
+ * late a held fragment or an expectation is dropped on an idle gateway (20 ms: 50 wake-ups a
+ * second instead of the 1,000 of a 1 ms park).
+ */
+const IDLE_PARK_MS = 20;
+/** A park that returned sooner than this (ms) did not sleep: the queue was already readable. */
+const QUICK_PARK_MS = 0.005;
 /** How long a worker woken by its TUN queue waits for the I/O thread's hand-off (ms). */
 const HINT_WAIT_MS = 0.05;
 
@@ -152,7 +167,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     if (nWrite === 0) return;
     let done = 0;
     while (done < nWrite) {
-      const r = writeBatch(fd, pool, outOff.subarray(done), outLen.subarray(done), nWrite - done, werr);
+      // (No view made unless a write stopped part way: no allocation per batch.)
+      const r = done === 0 ? writeBatch(fd, pool, outOff, outLen, nWrite, werr) : writeBatch(fd, pool, outOff.subarray(done), outLen.subarray(done), nWrite - done, werr);
       if (r <= 0) {
         stats[srow + WORKER_STAT.TUN_WRITE_ERRORS]! += nWrite - done;
         break;
@@ -170,6 +186,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     // To the worker it came from (~slot marks a returned slot); by way of the I/O thread when
     // that ring is full. The free ring holds every slot, so it cannot be full.
     else if (h === P || !outbound[h]!.push(~slot)) free.push(slot);
+    // A worker out of slots sleeps on its doorbell alone: ring it (no system call unless it is parked).
+    else ring(ctl, spec.workerWakers, h);
   };
 
   const handle = (entry: number, now: number): void => {
@@ -240,7 +258,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const slotOf = new Int32Array(BATCH);
   const mine = new Int32Array(BATCH);
   const rang = new Uint8Array(P);
-  let readWant = 1;
+  // When to read the queue and how many at a time (readpolicy.ts).
+  const policy = new ReadPolicy(BATCH);
   const handOver = (s: number, p: number, dir: number): void => {
     stats[srow + WORKER_STAT.HANDED_OVER]!++;
     if (outbound[p]!.push((s << 2) | dir)) rang[p] = 1;
@@ -268,18 +287,22 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     const d = dispatcher!;
     ownHandled = 0;
     let armed = 0;
-    const want = Math.min(readWant, sp);
+    const want = Math.min(policy.want, sp);
     while (armed < want) {
       const s = stack[--sp]!;
       slotOf[armed] = s;
       offs[armed++] = s * slotSize;
     }
-    const n = armed === 0 ? 0 : readBatch(qfd, pool, offs, slotSize, rlens, armed);
+    if (armed === 0) {
+      policy.noSlots();
+      return 0;
+    }
+    const n = readBatch(qfd, pool, offs, slotSize, rlens, armed);
     if (n < 0) stats[srow + WORKER_STAT.TUN_READ_ERRORS]!++;
     const got = n > 0 ? n : 0;
     // The slots the read left empty go back first (LIFO: the next read takes them again).
     for (let i = armed - 1; i >= got; i--) stack[sp++] = slotOf[i]!;
-    if (armed > 0) readWant = got === armed ? Math.min(BATCH, readWant * 2) : Math.max(1, got);
+    policy.afterRead(armed, got);
     if (got === 0) return 0;
     stats[srow + WORKER_STAT.TUN_READS]! += got;
     stats[srow + WORKER_STAT.READ_BATCHES]!++;
@@ -308,7 +331,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       }
     }
     for (let p = 0; p < P; p++) if (rang[p]) ring(ctl, spec.workerWakers, p);
-    entries.set(mine.subarray(0, nm));
+    for (let i = 0; i < nm; i++) entries[i] = mine[i]!;
     handleAll(nm, now);
     ownHandled = nm;
     return got;
@@ -324,14 +347,18 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     return k;
   };
 
-  let spins = 0;
-  let idle = 0;
   const waker = spec.workerWakers[index]!;
   // The wake-up hint (doorbell.ts): this worker's own TUN queue, when it has one to itself.
   // Run to completion makes it the worker's input; without slots to read into it waits for
-  // its doorbell (slots come home by a peer's ring) or the 1 ms timeout.
+  // its doorbell (slots come home by a peer's ring) or the timeout.
   const hintFd = rtc ? qfd : spec.outsideFrom >= P ? spec.readFds[index]! : -1; // inside queues only
   let hint = hintFd;
+  // Yields to the event loop (comlink's control plane): whenever the shared clock has moved
+  // since the last one (it ticks every 5 ms, timer-actor.ts) while busy; when idle, after a
+  // park that timed out or was rung with no packet behind it (the supervisor rings the
+  // doorbell after posting a control message, supervisor.ts), so a request waits for no timeout.
+  let lastYield = clock[0]!;
+  let yieldNext = false;
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     const bell = Atomics.load(ctl, CTL_DOORBELL + index);
     const now = clock[0]!;
@@ -349,8 +376,10 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     got += n;
     let reads = 0;
     if (rtc) {
-      reads = readOwn(now);
-      got += ownHandled;
+      if (policy.readNext) {
+        reads = readOwn(now);
+        got += ownHandled;
+      }
       // Held fragments expire as time passes, whatever the load (dispatch.ts).
       for (const h of dispatcher!.expired(now)) {
         counters[C.DROPS + DropReason.FragmentOrphan]!++;
@@ -362,30 +391,41 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     const m = nominate.pop(noms, noms.length);
     for (let i = 0; i < m; i++) part.confirmExpired(noms[i]!, now);
     part.expireExpectations(now);
-    if (got > 0 || reads > 0) {
+    if (got > 0 || reads > 0 || (rtc && policy.readNext)) {
+      yieldNext = false; // the ring was for packets
       stats[srow + WORKER_STAT.BATCHES]!++;
       stats[srow + WORKER_STAT.PACKETS]! += got;
-      // Yield now and then so comlink messages are served under sustained load.
-      if (++spins >= 64) {
-        spins = 0;
+      if (now !== lastYield) {
+        lastYield = now;
         await new Promise<void>((r) => setImmediate(r));
       }
       continue;
     }
-    spins = 0;
-    // Idle: park (doorbell.ts) for at most 1 ms, then yield once to the event loop so control
-    // messages (comlink) are served; under a steady trickle of packets, yield every 8th
-    // wake-up all the same.
+    if (yieldNext) {
+      // Rung, and nothing in the rings or the queue: most likely a control message.
+      yieldNext = false;
+      lastYield = now;
+      await new Promise<void>((r) => setImmediate(r));
+      continue;
+    }
+    // Idle: park (doorbell.ts) for at most IDLE_PARK_MS.
     // Run to completion: its queue readable is this worker's work; without a free slot it
     // listens to its doorbell only (its slots come home by the peers' rings).
-    const r = park(ctl, index, bell, waker, rtc ? (sp > 0 ? qfd : -1) : hint, 1);
+    const listen = rtc ? (sp > 0 ? qfd : -1) : hint;
+    const t0 = rtc ? performance.now() : 0;
+    const r = park(ctl, index, bell, waker, listen, IDLE_PARK_MS);
+    if (rtc) {
+      // Read after the park when poll saw the queue readable (or was not asked about it).
+      const readable = listen < 0 || parkSaw.hintReadable;
+      policy.afterPark(readable, readable && performance.now() - t0 < QUICK_PARK_MS);
+    }
     if (!rtc && r === PARK_HINT) {
       // A packet is on this worker's TUN queue and the I/O thread, woken with us, is reading
       // it: wait for the hand-off here rather than sleep again (bounded).
-      const t0 = performance.now();
+      const t1 = performance.now();
       // Yielding in the loop lets the I/O thread (or the load) run first where it shares this
       // CPU, instead of spinning against it (measured: connections/s +1-15 % on two cores).
-      while (Atomics.load(ctl, CTL_DOORBELL + index) === bell && performance.now() - t0 < HINT_WAIT_MS) yieldCpu();
+      while (Atomics.load(ctl, CTL_DOORBELL + index) === bell && performance.now() - t1 < HINT_WAIT_MS) yieldCpu();
       // Nothing came (it was another worker's packet, or the I/O thread is behind): stop
       // listening to the queue until the doorbell wakes this worker again, so a queue that
       // stays readable cannot keep it spinning.
@@ -393,10 +433,10 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     } else if (!rtc && r !== PARK_TIMEOUT) {
       hint = hintFd;
     }
-    if (r === PARK_TIMEOUT || ++idle >= 8) {
-      idle = 0;
+    if (r === PARK_TIMEOUT) {
+      lastYield = now;
       await new Promise<void>((r) => setImmediate(r));
-    }
+    } else if (r === PARK_RUNG) yieldNext = true;
   }
   flushWrites();
   stackHdr[0] = sp;

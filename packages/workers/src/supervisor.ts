@@ -36,7 +36,7 @@ import {
   type Timeouts,
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
-import { wakeAll } from './doorbell.js';
+import { ring as ringDoorbell, wakeAll } from './doorbell.js';
 import { allocateMemory, fillStack, slotHomes, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
 import { DEFAULT_SCHED, type SchedPolicies } from './sched.js';
@@ -398,7 +398,18 @@ export class Gateway extends EventEmitter {
     const { port1, port2 } = new MessageChannel();
     const slot = this.slots[p]!;
     slot.port = port1;
-    slot.remote = Comlink.wrap<PartitionControl>(nodeEndpoint(port1));
+    // Every control message rings the worker's doorbell after it is posted, so a parked worker
+    // wakes and yields to its event loop at once (partition-actor.ts), not at its park timeout.
+    const ep = nodeEndpoint(port1);
+    const ctl = new Int32Array(this.memory.control);
+    slot.remote = Comlink.wrap<PartitionControl>({
+      postMessage: (msg: unknown, transfer?: Parameters<typeof ep.postMessage>[1]) => {
+        ep.postMessage(msg, transfer);
+        ringDoorbell(ctl, this.workerWakers, p);
+      },
+      addEventListener: ep.addEventListener.bind(ep),
+      removeEventListener: ep.removeEventListener.bind(ep),
+    });
     const task = this.pool.run({ kind: 'partition', spec: this.spec, index: p, port: port2 } satisfies ActorTask, { transferList: [port2] }) as Promise<string>;
     slot.task = task;
     task.then(

@@ -9,7 +9,7 @@ import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { getBinding, setBinding, type TunBinding } from '@masq/tun';
 import { Ring, ringBuffer } from '../src/ring.js';
-import { park, ring, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from '../src/doorbell.js';
+import { park, parkSaw, ring, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from '../src/doorbell.js';
 import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS } from '../src/layout.js';
 
 let native: TunBinding | null = null;
@@ -87,9 +87,21 @@ ntest('ring() wakes only a parked worker; park: rung at once when the doorbell m
     t.is(Atomics.load(ctl, CTL_PARKED + 3), 0);
     t.is(park(ctl, 3, 2, waker, -1, 10), PARK_TIMEOUT, 'nothing rang: timed out');
     t.is(park(ctl, 3, 2, waker, hint, 10), PARK_TIMEOUT, 'the hint fd is not readable either');
+    t.false(parkSaw.hintReadable);
     real.wake(hint);
     t.is(park(ctl, 3, 2, waker, hint, 5_000), PARK_HINT, 'only the hint fd is readable');
+    t.true(parkSaw.hintReadable);
     t.is(park(ctl, 3, 2, waker, -1, 10), PARK_TIMEOUT, 'without the hint fd it sleeps');
+    t.false(parkSaw.hintReadable);
+    // Rung and the hint readable at once: RUNG, and parkSaw says the queue is readable too.
+    real.wake(waker);
+    t.is(park(ctl, 3, 2, waker, hint, 5_000), PARK_RUNG);
+    t.true(parkSaw.hintReadable, 'the hint fd was readable as well');
+    // The doorbell moved before the sleep: the hint was not polled, so "read and see".
+    t.is(park(ctl, 3, 0, waker, hint, 5_000), PARK_RUNG);
+    t.true(parkSaw.hintReadable);
+    t.is(park(ctl, 3, 0, waker, -1, 5_000), PARK_RUNG);
+    t.false(parkSaw.hintReadable, 'no hint fd: nothing to read');
   } finally {
     setBinding(prev);
     real.close(waker);
