@@ -21,11 +21,12 @@
  * between batches (checked with receiveMessageOnPort, no event loop needed).
  */
 import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { C, COUNTER_SLOTS, Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, DropReason, Side } from '@masq/core';
+import { C, COUNTER_SLOTS, Dispatcher, DropReason, Side } from '@masq/core';
 import { readBatch, writeBatch, pollMany, drainWake, POLL_MANY_WOKEN } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_STOP, IO_STAT } from './layout.js';
 import { ring } from './doorbell.js';
+import { routeSlot, type RouteSink } from './route.js';
 import { applyThreadPolicy } from './sched.js';
 import { pinsOf, planOf, rulesOf, type GatewaySpec } from './spec.js';
 
@@ -87,10 +88,33 @@ function main(init: IoInit): void {
       while ((n = free[p]!.pop(tmp, tmp.length)) > 0) for (let i = 0; i < n; i++) stack[sp++] = tmp[i]!;
     }
   };
-  const dropReason = (r: number): void => {
-    // IPv6 is not a drop of ours to count by reason: it is ignored and counted apart.
-    if (r === DropReason.Ipv6) stats[srow + IO_STAT.IPV6_IGNORED]!++;
-    else counters[C.DROPS + r]!++;
+  // Where routeSlot (route.ts) sends each packet read: its partition's rx ring (the worker is
+  // rung after the read), accept-rule passes into this read's pass batch, drops counted (IPv6
+  // ignored, counted apart); freed slots back on the stack.
+  let np = 0;
+  const sink: RouteSink = {
+    toPartition: (s, p, dir) => {
+      if (rx[p]!.push((s << 2) | dir)) rang[p] = 1;
+      else {
+        counters[C.DROPS + DropReason.RingFull]!++;
+        stack[sp++] = s;
+      }
+    },
+    pass: (s) => {
+      counters[C.PASSED]!++;
+      passOff[np] = s * slotSize;
+      passLen[np] = lens[s]!;
+      passSlot[np++] = s;
+    },
+    drop: (s, reason) => {
+      // IPv6 is not a drop of ours to count by reason: it is ignored and counted apart.
+      if (reason === DropReason.Ipv6) stats[srow + IO_STAT.IPV6_IGNORED]!++;
+      else counters[C.DROPS + reason]!++;
+      stack[sp++] = s;
+    },
+    free: (s) => {
+      stack[sp++] = s;
+    },
   };
 
   while (Atomics.load(ctl, CTL_STOP) === 0) {
@@ -113,7 +137,6 @@ function main(init: IoInit): void {
     for (let q = 0; q < nq; q++) {
       if ((pr & (1 << q)) === 0) continue;
       const fd = readFds[q]!;
-      const side: Side = sides[q]!;
       // Read this queue while it has packets and the pool has slots, `readWant` packets at a
       // time: it adapts to the load. A read that gets all it asked for doubles it (up to
       // BATCH) and, below BATCH, returns to poll(2), which answers at once while packets
@@ -149,48 +172,12 @@ function main(init: IoInit): void {
         stats[srow + IO_STAT.BATCH_SIZE_SUM]! += n;
         stats[srow + IO_STAT.BATCH_COUNT]!++;
         const now = clock[0]!;
-        let np = 0;
+        np = 0;
         rang.fill(0);
         for (let i = 0; i < n; i++) {
           const s = slotOf[i]!;
-          const off = s * slotSize;
-          const len = rlens[i]!;
-          lens[s] = len;
-          const part = len > H ? dispatcher.classify(pool, off + H, len - H, now, s, side) : dispatcher.classify(pool, off, 0, now, s, side);
-          if (part >= 0) {
-            if (rx[part]!.push((s << 2) | dispatcher.dir)) rang[part] = 1;
-            else {
-              counters[C.DROPS + DropReason.RingFull]!++;
-              stack[sp++] = s;
-            }
-          } else if (part === DISPATCH_PASS) {
-            counters[C.PASSED]!++;
-            passOff[np] = off;
-            passLen[np] = len;
-            passSlot[np++] = s;
-          } else if (part === DISPATCH_DROP) {
-            dropReason(dispatcher.reason);
-            stack[sp++] = s;
-          } else if (part !== DISPATCH_HELD) {
-            stack[sp++] = s;
-          }
-          for (const r of dispatcher.released()) {
-            if (r.partition === DISPATCH_PASS) {
-              // A later fragment of a datagram an accept rule passed: out with the pass batch.
-              const ho = r.handle * slotSize;
-              const bad = lens[r.handle]! > H ? dispatcher.laterFragmentCheck(pool, ho + H, lens[r.handle]! - H) : DropReason.Truncated;
-              if (bad !== DropReason.None) {
-                dropReason(bad);
-                stack[sp++] = r.handle;
-              } else {
-                counters[C.PASSED]!++;
-                passOff[np] = ho;
-                passLen[np] = lens[r.handle]!;
-                passSlot[np++] = r.handle;
-              }
-            } else if (rx[r.partition]!.push((r.handle << 2) | r.dir)) rang[r.partition] = 1;
-            else stack[sp++] = r.handle;
-          }
+          lens[s] = rlens[i]!;
+          routeSlot(dispatcher, pool, lens, slotSize, H, s, now, sides[q]! as Side, sink);
         }
         // Held fragments expire as time passes, not only when the TUN is idle: under
         // continuous traffic this is the only place they are collected.

@@ -22,12 +22,13 @@
  * lost to the pool (at most one batch).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { Dispatcher, Side, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet, listExpectations, type ExpectationRow } from '@masq/core';
+import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet, listExpectations, type ExpectationRow } from '@masq/core';
 import { readBatch, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { park, parkSaw, ring, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from './doorbell.js';
 import { ReadPolicy } from './readpolicy.js';
+import { routeSlot, type RouteSink } from './route.js';
 import { partitionOf, pinsOf, planOf, rulesOf, type GatewaySpec } from './spec.js';
 import { applyThreadPolicy } from './sched.js';
 import { Comlink, nodeEndpoint } from './rpc.js';
@@ -90,7 +91,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const fd = spec.writeFds[index % spec.writeFds.length]!;
   const slotSize = mem.slotSize;
   const H = spec.vnetHdr;
-  const entries = new Int32Array(BATCH);
+  const entries = new Int32Array(BATCH + spec.config.fragmentHold); // ring pops take BATCH; readOwn up to BATCH + released fragments
   const outOff = new Uint32Array(BATCH);
   const outLen = new Uint32Array(BATCH);
   const outSlot = new Int32Array(BATCH);
@@ -256,31 +257,41 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const offs = new Uint32Array(BATCH);
   const rlens = new Uint32Array(BATCH);
   const slotOf = new Int32Array(BATCH);
-  const mine = new Int32Array(BATCH);
+  // A read of BATCH can release every held fragment as well.
+  const mine = new Int32Array(BATCH + spec.config.fragmentHold);
   const rang = new Uint8Array(P);
   // When to read the queue and how many at a time (readpolicy.ts).
   const policy = new ReadPolicy(BATCH);
-  const handOver = (s: number, p: number, dir: number): void => {
-    stats[srow + WORKER_STAT.HANDED_OVER]!++;
-    if (outbound[p]!.push((s << 2) | dir)) rang[p] = 1;
-    else {
-      counters[C.DROPS + DropReason.RingFull]!++;
+  // Where routeSlot (route.ts) sends each packet this worker read: its own partition's into
+  // `mine` (translated after the read), another's over the peer ring, accept-rule passes into
+  // this worker's write batch; drops counted (IPv6 ignored, counted apart).
+  let nm = 0;
+  const sink: RouteSink = {
+    toPartition: (s, p, dir) => {
+      if (p === index) {
+        mine[nm++] = (s << 2) | dir;
+        return;
+      }
+      stats[srow + WORKER_STAT.HANDED_OVER]!++;
+      if (outbound[p]!.push((s << 2) | dir)) rang[p] = 1;
+      else {
+        counters[C.DROPS + DropReason.RingFull]!++;
+        recycle(s);
+      }
+    },
+    pass: (s) => {
+      counters[C.PASSED]!++;
+      if (nWrite === BATCH) flushWrites();
+      outOff[nWrite] = s * slotSize;
+      outLen[nWrite] = lens[s]!;
+      outSlot[nWrite++] = s;
+    },
+    drop: (s, reason) => {
+      if (reason === DropReason.Ipv6) stats[srow + WORKER_STAT.IPV6_IGNORED]!++;
+      else counters[C.DROPS + reason]!++;
       recycle(s);
-    }
-  };
-  const dropped = (s: number, reason: number): void => {
-    // IPv6 is not a drop of ours to count by reason: it is ignored and counted apart.
-    if (reason === DropReason.Ipv6) stats[srow + WORKER_STAT.IPV6_IGNORED]!++;
-    else counters[C.DROPS + reason]!++;
-    recycle(s);
-  };
-  // Out untranslated (an accept rule), in this worker's write batch.
-  const pass = (s: number): void => {
-    counters[C.PASSED]!++;
-    if (nWrite === BATCH) flushWrites();
-    outOff[nWrite] = s * slotSize;
-    outLen[nWrite] = lens[s]!;
-    outSlot[nWrite++] = s;
+    },
+    free: (s) => recycle(s),
   };
   let ownHandled = 0;
   const readOwn = (now: number): number => {
@@ -306,29 +317,12 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     if (got === 0) return 0;
     stats[srow + WORKER_STAT.TUN_READS]! += got;
     stats[srow + WORKER_STAT.READ_BATCHES]!++;
-    let nm = 0;
+    nm = 0;
     rang.fill(0);
     for (let i = 0; i < got; i++) {
       const s = slotOf[i]!;
-      const len = rlens[i]!;
-      lens[s] = len;
-      const off = s * slotSize;
-      const p = len > H ? d.classify(pool, off + H, len - H, now, s, side) : d.classify(pool, off, 0, now, s, side);
-      if (p === index) mine[nm++] = (s << 2) | d.dir;
-      else if (p >= 0) handOver(s, p, d.dir);
-      else if (p === DISPATCH_PASS) pass(s);
-      else if (p === DISPATCH_DROP) dropped(s, d.reason);
-      else if (p !== DISPATCH_HELD) recycle(s);
-      for (const r of d.released()) {
-        if (r.partition === index) mine[nm++] = (r.handle << 2) | r.dir;
-        else if (r.partition === DISPATCH_PASS) {
-          // A later fragment of a datagram an accept rule passed: checked, then out as it is.
-          const hl = lens[r.handle]!;
-          const bad = hl > H ? d.laterFragmentCheck(pool, r.handle * slotSize + H, hl - H) : DropReason.Truncated;
-          if (bad !== DropReason.None) dropped(r.handle, bad);
-          else pass(r.handle);
-        } else handOver(r.handle, r.partition, r.dir);
-      }
+      lens[s] = rlens[i]!;
+      routeSlot(d, pool, lens, slotSize, H, s, now, side, sink);
     }
     for (let p = 0; p < P; p++) if (rang[p]) ring(ctl, spec.workerWakers, p);
     for (let i = 0; i < nm; i++) entries[i] = mine[i]!;
