@@ -4,7 +4,7 @@
  *
  *     node test/dist/bench/cost.bench.js [mode ...] [--exchanges=N]
  *
- * For each mode (modes.ts; default: cnat, masq, masq-io-thread, masq-2w, masq-2w-io-thread) on
+ * For each mode (modes.ts; default: cnat, masq (as shipped), masq-io-thread, masq-1w, masq-1w-io-thread) on
  * a fresh namespace topology: N sequential 64-byte UDP exchanges (one request, one reply: two
  * packets through the gateway, one at a time, so nothing is batched) after 200 unmeasured ones,
  * and across them, from /proc/<pid>/task/<tid>/{status,stat}: the gateway's context switches
@@ -143,7 +143,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const n = Math.min(20_000, Math.max(100, Number(argv.find((a) => a.startsWith('--exchanges='))?.slice(12) ?? 3000)));
   const names = argv.filter((a) => !a.startsWith('--'));
-  const modes = names.length > 0 ? names : ['cnat', 'masq', 'masq-io-thread', 'masq-2w', 'masq-2w-io-thread'];
+  const modes = names.length > 0 ? names : ['cnat', 'masq', 'masq-io-thread', 'masq-1w', 'masq-1w-io-thread'];
   const rows: CostResult[] = [];
   for (const m of modes) {
     console.error(`mode ${m}: ${n} exchanges`);

@@ -6,10 +6,12 @@
  * baseline every ratio is taken against) need no process. `cnat` and `cnat-offload` run the
  * project's minimal single-threaded C NAT (`bench/cnat/cnat.c`, built here with the system `cc`
  * on first use) without and with TUN offloads: the userspace baseline of the bar. `masq` runs
- * masq with its defaults, `masq-2w` with two workers, and `masq-no-offload` / `masq-offload`
- * with offloads off / on (whichever of the two differs from the defaults runs by default, the
- * other is opt-in). Opt-in modes (name them on the command line): `toy-tun` (the harness's
- * Python 1:1 NAT) and the `--sched` variants. A masq entry:
+ * masq as shipped (its defaults, no --workers: one worker per core), `masq-1w` with one worker,
+ * and `masq-no-offload` / `masq-offload` with offloads off / on (whichever of the two differs
+ * from the defaults runs by default, the other is opt-in). Opt-in modes (name them on the
+ * command line): `masq-2w`, the `--io-thread-reads` variants (`masq-io-thread`,
+ * `masq-1w-io-thread`, `masq-2w-io-thread`), `toy-tun` (the harness's Python 1:1 NAT) and the
+ * `--sched` variants. A masq entry:
  *
  *     registerMode({ ...getMode('masq'), startGateway: async (topo) => {
  *       const child = topo.node(topo.ns.gw, GATEWAY_SCRIPT, [...]);   // tracked by the topology
@@ -25,6 +27,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { TUN_NAT11_SCRIPT, type Topology, type TopologyOptions } from '../src/harness/index.js';
 import { MASQ_MAIN, REPO, startMasq } from '../src/gateway/start.js';
@@ -81,11 +84,13 @@ export function masqOffloadByDefault(): boolean {
   }
 }
 const OFFLOAD_DEFAULT = masqOffloadByDefault();
+/** What `masq run` without --workers starts here: one worker per core (cli run.ts). */
+const DEFAULT_WORKERS = availableParallelism();
 
 registerMode({ name: 'routing', description: 'plain kernel forwarding, no NAT', topology: { mode: 'routing', hosts: 2 } });
 registerMode({ name: 'kernel-nat', description: 'nftables masquerade (the kernel NAT)', topology: { mode: 'kernel-nat', hosts: 2 } });
 /** `offload`: undefined = masq's defaults, true = `--offload`, false = `--no-offload` (or the default while that flag does not exist). */
-function masqMode(workers: number, offload?: boolean, sched?: string, optIn = sched !== undefined, ioThread = false): BenchMode {
+function masqMode(workers: number | 'default', offload?: boolean, sched?: string, optIn = sched !== undefined, ioThread = false): BenchMode {
   const flag = offload === true ? ['--offload'] : offload === false && OFFLOAD_DEFAULT ? ['--no-offload'] : [];
   const what =
     offload === undefined
@@ -96,8 +101,8 @@ function masqMode(workers: number, offload?: boolean, sched?: string, optIn = sc
           ? '--no-offload'
           : 'offloads off: the default today (no --no-offload flag yet), the same as masq';
   return {
-    name: (workers === 1 ? 'masq' : `masq-${workers}w`) + (offload === true ? '-offload' : offload === false ? '-no-offload' : '') + (sched !== undefined ? `-sched-${sched}` : '') + (ioThread ? '-io-thread' : ''),
-    description: `the masq userspace gateway on a TUN, ${workers} worker(s), ${what}${sched !== undefined ? `, --sched ${sched}` : ''}${ioThread ? ', --io-thread-reads (the I/O thread reads every packet and hands it over)' : ''}`,
+    name: (workers === 'default' ? 'masq' : `masq-${workers}w`) + (offload === true ? '-offload' : offload === false ? '-no-offload' : '') + (sched !== undefined ? `-sched-${sched}` : '') + (ioThread ? '-io-thread' : ''),
+    description: `the masq userspace gateway on a TUN, ${workers === 'default' ? `as shipped: ${DEFAULT_WORKERS} worker(s) here (one per core)` : `${workers} worker(s)`}, ${what}${sched !== undefined ? `, --sched ${sched}` : ''}${ioThread ? ', --io-thread-reads (the I/O thread reads every packet and hands it over)' : ''}`,
     topology: { mode: 'masq', hosts: 2 },
     ...(optIn ? { optIn: true } : {}),
     startGateway: async (topo) => {
@@ -186,16 +191,19 @@ function cnatMode(offload: boolean): BenchMode {
 
 registerMode(cnatMode(false));
 registerMode(cnatMode(true));
+// masq as shipped (no --workers: one worker per core) is the bar's "masq"; one worker beside it.
+registerMode(masqMode('default'));
 registerMode(masqMode(1));
-registerMode(masqMode(1, false, undefined, !OFFLOAD_DEFAULT));
-registerMode(masqMode(2));
+registerMode(masqMode('default', false, undefined, !OFFLOAD_DEFAULT));
+registerMode(masqMode(2, undefined, undefined, true));
 // Run to completion against the I/O thread reading every packet (opt-in, for side by side).
+registerMode(masqMode('default', undefined, undefined, true, true));
 registerMode(masqMode(1, undefined, undefined, true, true));
 registerMode(masqMode(2, undefined, undefined, true, true));
-registerMode(masqMode(1, true, undefined, OFFLOAD_DEFAULT));
+registerMode(masqMode('default', true, undefined, OFFLOAD_DEFAULT));
 // Opt-in: the packet threads' scheduling policies side by side (the default is io=batch).
-registerMode(masqMode(1, undefined, 'normal'));
-registerMode(masqMode(1, undefined, 'batch'));
+registerMode(masqMode('default', undefined, 'normal'));
+registerMode(masqMode('default', undefined, 'batch'));
 
 registerMode({
   name: 'toy-tun',

@@ -25,7 +25,8 @@ export interface RunningGateway {
 export type GatewayHost = Pick<Topology, 'exec' | 'node' | 'waitForTun' | 'routeIntoTun'> & { readonly ns: { readonly gw: string } };
 
 export interface StartOptions {
-  workers?: number;
+  /** `--workers N` (default 1); 'default' passes no --workers: masq's own default, one per core. */
+  workers?: number | 'default';
   extra?: readonly string[];
   masquerade?: readonly string[];
   forwards?: readonly string[];
@@ -33,7 +34,7 @@ export interface StartOptions {
 
 export async function startMasq(topo: Topology, opts: StartOptions = {}): Promise<RunningGateway> {
   const control = `/run/masq/${topo.prefix}.sock`;
-  const args = ['run', '--tun', topo.gateway.tun, '--control', control, '--workers', String(opts.workers ?? 1)];
+  const args = ['run', '--tun', topo.gateway.tun, '--control', control, ...(opts.workers === 'default' ? [] : ['--workers', String(opts.workers ?? 1)])];
   // The topology routes the external addresses into the outside TUN: the gateway must read it.
   if (topo.gateway.outsideTun !== undefined) args.push('--outside-tun', topo.gateway.outsideTun);
   for (const e of topo.externals) args.push('--address', e);
