@@ -38,6 +38,9 @@
  *    untranslated. Never from the outside side.
  *  - Only bounds needed to read addresses and ports are checked here; the partition
  *    validates fully.
+ *  - Cost: an ordinary TCP/UDP packet is routed in line by its ports; the pin table, the
+ *    accept rules' checks and the forwards are consulted only when the configuration has
+ *    some (several partitions, an `accept` rule, a `forward` rule).
  */
 import { DropReason, wireDrop } from './drop.js';
 import { RuleSet, RuleAction } from './rules.js';
@@ -101,6 +104,8 @@ export class Dispatcher {
   // `outside`: it came in on the outside side; an outbound or pass route never releases it.
   private held: Array<{ handle: number; src: number; dst: number; key: number; until: number; outside: boolean }> = [];
   private ready: Array<{ handle: number; partition: number; dir: number }> = [];
+  /** Word 0 of the pin table: the number of pins in all partitions (alg/pins.ts layout). */
+  private readonly pinCount: Int32Array | null;
   /** Earliest deadline among the held fragments (Infinity: none held). */
   private heldDue = Infinity;
   /** Held fragments past their deadline, not yet collected by expired(). */
@@ -117,6 +122,9 @@ export class Dispatcher {
   ) {
     this.rules = rules;
     this.externals = Uint32Array.from(externals);
+    // Helpers pin only when there are several partitions (alg/engine.ts): with one, every
+    // flow is partition 0's already and the table stays empty.
+    this.pinCount = pins === null || partitions < 2 ? null : new Int32Array(pins.buffer, 0, 1);
   }
 
   setRules(rules: RuleSet, externals?: readonly number[]): void {
@@ -139,96 +147,118 @@ export class Dispatcher {
     // The IPv4 bounds (wire/ipv4.ts checkIPv4); the checksum is the partition's to verify.
     const e = ip.checkIPv4(b, off, len);
     if (e !== WireError.None) return this.fail(wireDrop(e));
-    const hl = (b[off]! & 0x0f) << 2;
-    const tl = u16(b, off + ip.TOTAL_LEN);
-    const p = b[off + ip.PROTO]!;
-    const src = u32(b, off + ip.SRC);
-    const dst = u32(b, off + ip.DST);
-    const ff = u16(b, off + ip.FLAGS_FRAG);
-    const fragOff = ff & ip.FRAG_OFFSET_MASK;
-    const l4 = off + hl;
-    const l4len = tl - hl;
-    const ipId = u16(b, off + ip.ID);
     if (now >= this.heldDue) this.sweep(now);
+    const ff = u16(b, off + ip.FLAGS_FRAG);
+    // The common path is kept small (V8 inlines its callees within one budget): later
+    // fragments, packets from the outside side, accepted packets and pinned endpoints are
+    // each decided out of line, behind a cheap test that is false for an ordinary packet.
+    if ((ff & ip.FRAG_OFFSET_MASK) !== 0) return this.laterFragment(b, off, len, now, handle, side);
+    const hl = (b[off]! & 0x0f) << 2;
+    const p = b[off + ip.PROTO]!;
+    const l4 = off + hl;
+    const l4len = u16(b, off + ip.TOTAL_LEN) - hl;
 
-    if (fragOff !== 0) {
-      const r = this.fragRoute(src, dst, p, ipId, now);
-      if (r === PASS_ROUTE && side !== Side.Outside) {
-        const bad = this.laterFragmentCheck(b, off, len);
-        return bad === DropReason.None ? DISPATCH_PASS : this.fail(bad);
-      }
-      // A fragment from outside never follows an outbound route (a forged copy of an inside
-      // flow's fragment key): it waits for an inbound first fragment like any other.
-      if (r >= 0 && (side !== Side.Outside || (r & 1) === 1)) {
-        this.dir = r & 1;
-        return r >>> 1;
-      }
-      if (handle < 0) return this.fail(DropReason.FragmentOrphan);
-      if (this.held.length >= this.maxHeld) return this.fail(DropReason.FragmentBufferFull);
-      this.held.push({ handle, src, dst, key: (p << 16) | ipId, until: now + this.fragTimeout, outside: side === Side.Outside });
-      this.heldDue = Math.min(this.heldDue, now + this.fragTimeout);
-      return DISPATCH_HELD;
-    }
-
-    // Only what routing reads: the two ports (the first 4 bytes of a TCP or UDP header, the
-    // same in both), or an ICMP header; the partition validates the whole header.
+    // Only what routing reads: the two ports (the first 4 bytes of a IpProto.Tcp or IpProto.Udp header, the
+    // same in both), or an IpProto.Icmp header; the partition validates the whole header.
     const ports = p === IpProto.Tcp || p === IpProto.Udp;
     if ((ports && l4len < PORTS_LEN) || (p === IpProto.Icmp && l4len < icmp.HEADER_LEN)) return this.fail(DropReason.Truncated);
+    if (side === Side.Outside) return this.fromOutside(b, off, l4, l4len, p, ff, now);
+    const src = u32(b, off + ip.SRC);
+    const dst = u32(b, off + ip.DST);
     const sport = ports ? u16(b, l4 + tcp.SPORT) : 0;
     const dport = ports ? u16(b, l4 + tcp.DPORT) : 0;
     let part: number;
-    if (side === Side.Outside) {
-      // RFC 4787 REQ-7: it came in from outside, so it is inbound whatever its source says.
-      if (!this.isExternal(dst)) return this.fail(DropReason.NoRule);
-      this.dir = 1;
-      part = this.inboundPartition(b, l4, l4len, p, dst, dport);
-      if (part >= 0 && (ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, ipId, (part << 1) | 1, now);
-      return part;
-    }
-    // An ICMP error addressed to our external address that quotes a packet we translated
+    // An IpProto.Icmp error addressed to our external address that quotes a packet we translated
     // (source external, destination outside) is inbound whatever its source: the gateway
     // host's own kernel sends "frag needed" / "time exceeded" from its inside address.
     if (p === IpProto.Icmp && this.isExternal(dst) && icmp.isError(b[l4]!) && this.quotesOurOutbound(b, l4, l4len)) {
       this.dir = 1;
       return this.inboundPartition(b, l4, l4len, p, dst, dport);
     }
-    if (ports && this.pins !== null) {
-      const pinned = this.pins.lookup(p, src, sport);
-      if (pinned >= 0) {
-        this.dir = 0;
-        if ((ff & 0x2000) !== 0) this.fragLearn(src, dst, p, ipId, pinned << 1, now);
-        return pinned;
-      }
+    // Word 0 of the pin table counts every pin (alg/pins.ts): zero, nothing to look up.
+    if (ports && this.pinCount !== null && Atomics.load(this.pinCount, 0) !== 0) {
+      const pinned = this.pinnedRoute(b, off, p, src, dst, sport, ff, now);
+      if (pinned >= 0) return pinned;
     }
-    const ri = this.rules.matchOutbound(p, src, sport, dst, dport);
-    if (ri >= 0 && this.rules.actionOf(ri) === RuleAction.Accept) {
-      // Passed untranslated, but never unchecked: the same header checks as a translated packet.
-      const bad = passCheck(b, off, len, p, l4, l4len, (ff & 0x2000) !== 0);
-      if (bad !== DropReason.None) return this.fail(bad);
-      // Its later fragments carry no ports to match the rule: they follow this one out.
-      if ((ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, ipId, PASS_ROUTE, now);
-      return DISPATCH_PASS;
-    }
+    const rules = this.rules;
+    const ri = rules.matchOutbound(p, src, sport, dst, dport);
+    if (ri >= 0 && rules.accepts && rules.actionOf(ri) === RuleAction.Accept) return this.accepted(b, off, len, p, l4, l4len, src, dst, ff, now);
     // Outbound: a masquerade rule covers the flow; or the packet comes from a port forward's
-    // inside endpoint; or it is an ICMP error from a covered inside source (about a flow of
+    // inside endpoint; or it is an IpProto.Icmp error from a covered inside source (about a flow of
     // any protocol). A covered source sending anything else that no rule allows is refused.
-    let outbound = ri >= 0 || this.isForwardTarget(b, l4, l4len, p, src, sport);
-    if (!outbound && this.rules.isInsideSource(src)) {
+    let outbound = ri >= 0 || (rules.forwards && this.isForwardTarget(b, l4, l4len, p, src, sport));
+    if (!outbound && rules.isInsideSource(src)) {
       if (!(p === IpProto.Icmp && icmp.isError(b[l4]!) && !this.isExternal(dst))) return this.fail(DropReason.NoRule);
       outbound = true;
     }
+    // TCP and UDP (and, outbound, any protocol but ICMP) are routed by their ports here, in
+    // line; ICMP reads its quoted packet in outboundPartition/inboundPartition.
     if (outbound) {
       this.dir = 0;
-      part = this.outboundPartition(b, l4, l4len, p, src, sport);
+      part = p !== IpProto.Icmp ? insidePartition(p, src, sport, this.partitions) : this.outboundPartition(b, l4, l4len, p, src, sport);
     } else if (this.isExternal(dst)) {
       this.dir = 1;
-      part = this.inboundPartition(b, l4, l4len, p, dst, dport);
+      part = ports ? this.owner(p, dst, dport) : this.inboundPartition(b, l4, l4len, p, dst, dport);
     } else {
       return this.fail(DropReason.NoRule);
     }
     if (part < 0) return part;
-    if ((ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, ipId, (part << 1) | this.dir, now);
+    if ((ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, u16(b, off + ip.ID), (part << 1) | this.dir, now);
     return part;
+  }
+
+  /** A later fragment (offset ≠ 0): its first fragment's route, or held until that comes. */
+  private laterFragment(b: Uint8Array, off: number, len: number, now: number, handle: number, side: Side): number {
+    const p = b[off + ip.PROTO]!;
+    const src = u32(b, off + ip.SRC);
+    const dst = u32(b, off + ip.DST);
+    const ipId = u16(b, off + ip.ID);
+    const r = this.fragRoute(src, dst, p, ipId, now);
+    if (r === PASS_ROUTE && side !== Side.Outside) {
+      const bad = this.laterFragmentCheck(b, off, len);
+      return bad === DropReason.None ? DISPATCH_PASS : this.fail(bad);
+    }
+    // A fragment from outside never follows an outbound route (a forged copy of an inside
+    // flow's fragment key): it waits for an inbound first fragment like any other.
+    if (r >= 0 && (side !== Side.Outside || (r & 1) === 1)) {
+      this.dir = r & 1;
+      return r >>> 1;
+    }
+    if (handle < 0) return this.fail(DropReason.FragmentOrphan);
+    if (this.held.length >= this.maxHeld) return this.fail(DropReason.FragmentBufferFull);
+    this.held.push({ handle, src, dst, key: (p << 16) | ipId, until: now + this.fragTimeout, outside: side === Side.Outside });
+    this.heldDue = Math.min(this.heldDue, now + this.fragTimeout);
+    return DISPATCH_HELD;
+  }
+
+  /** RFC 4787 REQ-7: it came in from outside, so it is inbound whatever its source says. */
+  private fromOutside(b: Uint8Array, off: number, l4: number, l4len: number, p: number, ff: number, now: number): number {
+    const dst = u32(b, off + ip.DST);
+    if (!this.isExternal(dst)) return this.fail(DropReason.NoRule);
+    this.dir = 1;
+    const dport = p === IpProto.Tcp || p === IpProto.Udp ? u16(b, l4 + tcp.DPORT) : 0;
+    const part = this.inboundPartition(b, l4, l4len, p, dst, dport);
+    if (part >= 0 && (ff & ip.FLAG_MF) !== 0) this.fragLearn(u32(b, off + ip.SRC), dst, p, u16(b, off + ip.ID), (part << 1) | 1, now);
+    return part;
+  }
+
+  /** A IpProto.Tcp/IpProto.Udp packet from an endpoint some partition pinned: that partition (outbound), or -1. */
+  private pinnedRoute(b: Uint8Array, off: number, p: number, src: number, dst: number, sport: number, ff: number, now: number): number {
+    const pinned = this.pins!.lookup(p, src, sport);
+    if (pinned < 0) return -1;
+    this.dir = 0;
+    if ((ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, u16(b, off + ip.ID), pinned << 1, now);
+    return pinned;
+  }
+
+  /** A packet an accept rule matched: DISPATCH_PASS once it passes the translator's checks. */
+  private accepted(b: Uint8Array, off: number, len: number, p: number, l4: number, l4len: number, src: number, dst: number, ff: number, now: number): number {
+    // Passed untranslated, but never unchecked: the same header checks as a translated packet.
+    const bad = passCheck(b, off, len, p, l4, l4len, (ff & ip.FLAG_MF) !== 0);
+    if (bad !== DropReason.None) return this.fail(bad);
+    // Its later fragments carry no ports to match the rule: they follow this one out.
+    if ((ff & ip.FLAG_MF) !== 0) this.fragLearn(src, dst, p, u16(b, off + ip.ID), PASS_ROUTE, now);
+    return DISPATCH_PASS;
   }
 
   /**

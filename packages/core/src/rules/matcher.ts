@@ -35,6 +35,10 @@ const KIND_FORWARD = 3;
  */
 export class RuleSet {
   readonly rules: readonly Rule[];
+  /** Some outbound rule is an `accept` (else every outbound match is a masquerade). */
+  readonly accepts: boolean;
+  /** Some rule is a `forward`. */
+  readonly forwards: boolean;
 
   private readonly kinds: Uint8Array; // by rule index
   // Outbound rules, compact, in order.
@@ -88,6 +92,8 @@ export class RuleSet {
       }
     }
     this.nOut = nOut;
+    this.accepts = nOut > nMasq;
+    this.forwards = nFwd > 0;
     this.outRule = new Uint32Array(nOut);
     this.outProto = new Uint8Array(nOut);
     this.srcNet = new Int32Array(nOut);

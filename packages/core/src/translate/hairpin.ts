@@ -26,7 +26,7 @@ export const HERE = 0;
 
 /** Where the inbound half of a packet to external (addr, port) is translated. */
 export function inboundOwner(rules: RuleSet, plan: PortPlan, partitions: number, proto: number, ext: number, port: number): number {
-  if (proto !== IpProto.Icmp) {
+  if (proto !== IpProto.Icmp && rules.forwards) {
     const f = rules.matchForward(proto, ext, port);
     if (f >= 0) return insidePartition(proto, rules.forwardInAddr(f), rules.forwardInPort(f, port), partitions);
   }
