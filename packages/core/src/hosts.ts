@@ -17,7 +17,9 @@
  *    its dead predecessor held (`recover`), so a worker killed inside a section cannot wedge
  *    the others.
  *  - Entries: open addressing with linear probing and backward-shift deletion; an entry goes
- *    when both its counts reach 0. At most half the slots are used; a reserve that would pass
+ *    when both its counts reach 0. An entry is three adjacent words (host, sessions, ports),
+ *    so a probe reads one cache line, not one per column (the table is megabytes: a new
+ *    session's lookup misses the cache). At most half the slots are used; a reserve that would pass
  *    that is refused like a limit (the host table is sized for the session table).
  */
 import { hash3 } from './hash.js';
@@ -26,18 +28,22 @@ import { MF_COUNTED, type SessionTable } from './table.js';
 const H_LOCK = 0;
 const H_USED = 1;
 const H_WORDS = 4;
+/** Words per entry: E_KEY host, E_SESS sessions, E_PORTS ports. */
+const E = 3;
+const E_KEY = 0;
+const E_SESS = 1;
+const E_PORTS = 2;
 
 export class HostCounts {
   readonly buffer: SharedArrayBuffer;
   private readonly h: Int32Array;
-  private readonly key: Uint32Array;
-  private readonly sessions: Uint32Array;
-  private readonly ports: Uint32Array;
+  /** Entry i at words E·i (E_KEY, E_SESS, E_PORTS). */
+  private readonly e: Uint32Array;
   private readonly mask: number;
 
   /** Bytes for `slots` entries (a power of two). */
   static bytes(slots: number): number {
-    return (H_WORDS + 3 * slots) * 4;
+    return (H_WORDS + E * slots) * 4;
   }
 
   constructor(
@@ -49,10 +55,11 @@ export class HostCounts {
     if (slots < 2 || (slots & (slots - 1)) !== 0) throw new RangeError(`hosts: ${slots} slots is not a power of two ≥ 2`);
     this.buffer = buffer ?? new SharedArrayBuffer(HostCounts.bytes(slots));
     this.h = new Int32Array(this.buffer, 0, H_WORDS);
-    this.key = new Uint32Array(this.buffer, H_WORDS * 4, slots);
-    this.sessions = new Uint32Array(this.buffer, (H_WORDS + slots) * 4, slots);
-    this.ports = new Uint32Array(this.buffer, (H_WORDS + 2 * slots) * 4, slots);
+    this.e = new Uint32Array(this.buffer, H_WORDS * 4, E * slots);
     this.mask = slots - 1;
+    // A new buffer's pages are mapped lazily: touch them now, at start, as the session table
+    // does (table.ts), so that the first burst of new hosts pays no page fault per page.
+    if (!buffer) for (let i = 0; i < this.e.length; i += 1024) this.e[i] = 0;
   }
 
   /** A restarted partition clears the lock its dead predecessor may have held. */
@@ -77,17 +84,18 @@ export class HostCounts {
     if (dSessions <= 0 && dPorts <= 0) return true;
     this.lock(who);
     try {
+      const e = this.e;
       let i = this.find(a);
-      const s = i < 0 ? 0 : this.sessions[i]!;
-      const p = i < 0 ? 0 : this.ports[i]!;
+      const s = i < 0 ? 0 : e[i + E_SESS]!;
+      const p = i < 0 ? 0 : e[i + E_PORTS]!;
       if (this.sessionLimit > 0 && dSessions > 0 && s + dSessions > this.sessionLimit) return false;
       if (this.portLimit > 0 && dPorts > 0 && p + dPorts > this.portLimit) return false;
       if (i < 0) {
         i = this.insert(a);
         if (i < 0) return false;
       }
-      this.sessions[i] = s + dSessions;
-      this.ports[i] = p + dPorts;
+      e[i + E_SESS] = s + dSessions;
+      e[i + E_PORTS] = p + dPorts;
       return true;
     } finally {
       this.unlock();
@@ -98,15 +106,16 @@ export class HostCounts {
   add(a: number, dSessions: number, dPorts: number, who: number): void {
     this.lock(who);
     try {
+      const e = this.e;
       let i = this.find(a);
       if (i < 0) {
         if (dSessions <= 0 && dPorts <= 0) return;
         i = this.insert(a);
         if (i < 0) return;
       }
-      this.sessions[i] = Math.max(0, this.sessions[i]! + dSessions);
-      this.ports[i] = Math.max(0, this.ports[i]! + dPorts);
-      if (this.sessions[i] === 0 && this.ports[i] === 0) this.removeAt(i);
+      e[i + E_SESS] = Math.max(0, e[i + E_SESS]! + dSessions);
+      e[i + E_PORTS] = Math.max(0, e[i + E_PORTS]! + dPorts);
+      if (e[i + E_SESS] === 0 && e[i + E_PORTS] === 0) this.removeAt(i);
     } finally {
       this.unlock();
     }
@@ -115,13 +124,13 @@ export class HostCounts {
   /** Sessions host `a` holds (readers: a racy but never torn 32-bit read). */
   sessionsOf(a: number): number {
     const i = this.find(a);
-    return i < 0 ? 0 : this.sessions[i]!;
+    return i < 0 ? 0 : this.e[i + E_SESS]!;
   }
 
   /** External ports (mappings) host `a` holds. */
   portsOf(a: number): number {
     const i = this.find(a);
-    return i < 0 ? 0 : this.ports[i]!;
+    return i < 0 ? 0 : this.e[i + E_PORTS]!;
   }
 
   /** Hosts with an entry. */
@@ -129,16 +138,25 @@ export class HostCounts {
     return this.h[H_USED]!;
   }
 
+  // Below, i is an entry's first word (E · slot).
+
   private used(i: number): boolean {
-    return this.sessions[i] !== 0 || this.ports[i] !== 0;
+    return this.e[i + E_SESS] !== 0 || this.e[i + E_PORTS] !== 0;
   }
 
+  /** The first word of the entry after entry i, wrapping. */
+  private next(i: number): number {
+    const n = i + E;
+    return n === this.e.length ? 0 : n;
+  }
+
+  /** Entry of host `a`, or -1. */
   private find(a: number): number {
-    let i = hash3(0, a, 0) & this.mask;
+    let i = (hash3(0, a, 0) & this.mask) * E;
     for (let k = 0; k <= this.mask; k++) {
       if (!this.used(i)) return -1;
-      if (this.key[i] === a) return i;
-      i = (i + 1) & this.mask;
+      if (this.e[i + E_KEY] === a) return i;
+      i = this.next(i);
     }
     return -1;
   }
@@ -146,32 +164,34 @@ export class HostCounts {
   /** A fresh entry for `a` (counts 0, filled by the caller), or -1 when half full. */
   private insert(a: number): number {
     if (this.h[H_USED]! * 2 >= this.mask + 1) return -1;
-    let i = hash3(0, a, 0) & this.mask;
-    while (this.used(i)) i = (i + 1) & this.mask;
-    this.key[i] = a;
+    let i = (hash3(0, a, 0) & this.mask) * E;
+    while (this.used(i)) i = this.next(i);
+    this.e[i + E_KEY] = a;
     this.h[H_USED]!++;
     return i;
   }
 
-  private removeAt(slot: number): void {
+  private removeAt(at: number): void {
+    const e = this.e;
     const mask = this.mask;
-    let i = slot;
-    let j = slot;
+    // Backward-shift deletion over slot numbers.
+    let i = at / E;
+    let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      if (!this.used(j)) break;
-      const k = hash3(0, this.key[j]!, 0) & mask;
+      if (!this.used(j * E)) break;
+      const k = hash3(0, e[j * E + E_KEY]!, 0) & mask;
       const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
       if (!inRange) {
-        this.key[i] = this.key[j]!;
-        this.sessions[i] = this.sessions[j]!;
-        this.ports[i] = this.ports[j]!;
+        e[i * E + E_KEY] = e[j * E + E_KEY]!;
+        e[i * E + E_SESS] = e[j * E + E_SESS]!;
+        e[i * E + E_PORTS] = e[j * E + E_PORTS]!;
         i = j;
       }
     }
-    this.key[i] = 0;
-    this.sessions[i] = 0;
-    this.ports[i] = 0;
+    e[i * E + E_KEY] = 0;
+    e[i * E + E_SESS] = 0;
+    e[i * E + E_PORTS] = 0;
     this.h[H_USED]!--;
   }
 }
