@@ -183,7 +183,9 @@ function trackOut(t: SessionTable, sid: number, b: Uint8Array, l4: number, tflag
     shift = tcp.windowScale(b, l4);
     t.setWscale(sid, shift);
   } else shift = t.sWscale(sid);
-  if ((tflags & TcpFlag.Ack) !== 0) t.track(sid, tcp.ack(b, l4), Math.min(tcp.window(b, l4) * (syn ? 1 : 2 ** shift), 0x40000000));
+  // The shift is 4 bits (≤ 15): window << shift < 2^32, exact once made unsigned (a shift, not
+  // `2 ** shift`, which V8 computes as a floating-point pow call on every segment).
+  if ((tflags & TcpFlag.Ack) !== 0) t.track(sid, tcp.ack(b, l4), Math.min((tcp.window(b, l4) << (syn ? 0 : shift)) >>> 0, 0x40000000));
 }
 
 /**
