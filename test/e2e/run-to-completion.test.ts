@@ -4,8 +4,10 @@
  * only packets that landed on another worker's queue are handed over by ring
  * (partition-actor.ts). The kernel's automatic flow steering sends a flow to the queue that
  * last wrote it — its owner's — so after a flow's first packet almost nothing is handed over.
- * Shown end to end with two workers and real UDP exchanges: the workers read every packet
- * (their counters in `masq stats --json`), hand-offs are a small share of the reads, and
+ * Shown end to end with two workers, real UDP exchanges and short TCP connections: the workers
+ * read every packet (their counters in `masq stats --json`); with masq's eBPF steering program
+ * (steering.ts, the default) not one packet is handed over, with `--no-steering` (the kernel's
+ * own flow steering) a connection's first packets are; and
  * `--io-thread-reads` (the I/O thread reads every packet, as before) carries the same traffic
  * with the workers reading nothing.
  */
@@ -39,18 +41,43 @@ async function workerReads(run: GatewayRun): Promise<{ reads: number; handedOver
   return s.workers;
 }
 
-netnsTest('two workers read their own queues; flow steering keeps hand-offs to a small share of the reads', async (t) => {
+/** CONNECTIONS short TCP connections (connect, 1-byte echo, close), 8 at a time, from the first inside host. */
+const CONNECTIONS = 300;
+async function connections(t: ExecutionContext, topo: Topology): Promise<void> {
+  await topo.startServer(topo.serverNs, 'tcp-echo', { port: 7100, quiet: true, seconds: 60 });
+  const r = await topo.peerRaw(topo.inside[0].ns, 'tcp-connect-rate', { to: topo.server, port: 7100, seconds: 30, max: CONNECTIONS, concurrency: 8 }, { timeoutMs: 45_000 });
+  t.is(r.json?.connections, CONNECTIONS, 'every connection completed');
+  t.is(r.json?.failures, 0);
+}
+
+netnsTest('two workers read their own queues; eBPF steering puts every packet on its owner\'s queue: nothing handed over', async (t) => {
   const done = await withGateway({ hosts: 2 }, { workers: 2 }, async (run) => {
-    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues\)/);
+    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues, eBPF steering\)/);
     const n = await exchanges(t, run.topo);
+    await connections(t, run.topo);
     const w = await workerReads(run);
     const reads = w.reduce((a, x) => a + x.reads, 0);
     const handed = w.reduce((a, x) => a + x.handedOver, 0);
-    t.log(`per worker: ${w.map((x, i) => `${i}: ${x.reads} read, ${x.handedOver} handed over`).join('; ')} (${n} exchanges incl. warm-up: ≥ ${2 * n} packets)`);
+    t.log(`per worker: ${w.map((x, i) => `${i}: ${x.reads} read, ${x.handedOver} handed over`).join('; ')} (${n} exchanges incl. warm-up: ≥ ${2 * n} packets, and ${CONNECTIONS} TCP connections)`);
     // Every request and every reply crossed the TUN once each, read by a worker.
-    t.true(reads >= 2 * n, `the workers read every packet: ${reads} for ${n} exchanges`);
+    t.true(reads >= 2 * n + 6 * CONNECTIONS, `the workers read every packet: ${reads} for ${n} exchanges and ${CONNECTIONS} connections`);
     t.true(w.every((x) => x.reads > 0), 'both queues carried traffic');
-    t.true(handed <= reads / 10, `hand-offs a small share: ${handed} of ${reads}`);
+    // The program computes the dispatcher's partition (steering.ts): not one packet elsewhere.
+    t.is(handed, 0, 'no hand-offs');
+  });
+  assertTornDown(t, done);
+});
+
+netnsTest('--no-steering: the kernel\'s flow steering learns each flow from its first write; short TCP connections hand some packets over', async (t) => {
+  const done = await withGateway({ hosts: 2 }, { workers: 2, extra: ['--no-steering'] }, async (run) => {
+    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues, kernel steering\)/);
+    await connections(t, run.topo);
+    const w = await workerReads(run);
+    const reads = w.reduce((a, x) => a + x.reads, 0);
+    const handed = w.reduce((a, x) => a + x.handedOver, 0);
+    t.log(`per worker: ${w.map((x, i) => `${i}: ${x.reads} read, ${x.handedOver} handed over`).join('; ')}`);
+    // A connection's first packet lands on a queue chosen by the kernel's hash: half the time not its owner's.
+    t.true(handed >= CONNECTIONS / 10, `hand-offs without the program: ${handed} of ${reads}`);
   });
   assertTornDown(t, done);
 });

@@ -61,6 +61,8 @@ export interface RunInput {
   offload?: boolean;
   /** --io-thread-reads: false (the default is true: workers read their own TUN queues). */
   runToCompletion?: boolean;
+  /** --no-steering: false (the default is true: masq's eBPF steering program on the TUN). */
+  steering?: boolean;
   /** Scheduling policies of the packet threads (--sched). */
   sched?: SchedPolicies;
   /** Protocol helpers (--alg; `alg = ["ftp"]`); [] = none. */

@@ -48,7 +48,8 @@ SYNOPSIS
            [--filtering endpoint|address|address-port] [--timeouts tcp=2h4m,udp=5m,icmp=60s]
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--no-icmp-on-exhaustion]
-           [--no-hop-compensation] [--mtu N] [--no-offload] [--io-thread-reads] [--sched batch|normal]
+           [--no-hop-compensation] [--mtu N] [--no-offload] [--io-thread-reads] [--no-steering]
+           [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
            [--up --lan IF [--wan IF] [--table N] [--rule-priority N]]
@@ -124,6 +125,14 @@ OPTIONS
                         another worker's queue (the kernel steers a flow to the queue that
                         last wrote it: its owner's). For comparisons; a single-queue
                         persistent device with several workers always reads this way
+  --no-steering         with several workers reading their own queues, let the kernel's
+                        automatic flow steering choose each packet's queue. By default masq
+                        attaches its partition function to the TUN as an eBPF steering
+                        program (TUNSETSTEERINGEBPF), so a flow's packets reach the queue of
+                        the worker that owns the flow from its first packet on and are not
+                        handed over; if the kernel refuses the program masq says so in one
+                        log line and runs as with --no-steering. The start line says which
+                        ("eBPF steering" or "kernel steering"). For comparisons
   --sched POLICY        Linux scheduling policy of the packet threads: batch (default:
                         SCHED_BATCH, a packet's arrival does not preempt the program that
                         sent it, so packets gather into batches), normal (SCHED_OTHER), or

@@ -71,6 +71,7 @@ export const RUN_OPTIONS = {
   offload: { type: 'boolean' },
   'no-offload': { type: 'boolean' },
   'io-thread-reads': { type: 'boolean' },
+  'no-steering': { type: 'boolean' },
   sched: { type: 'string' },
   alg: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -191,6 +192,7 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (values.offload) input.offload = true;
   if (values['no-offload']) input.offload = false;
   if (values['io-thread-reads']) input.runToCompletion = false;
+  if (values['no-steering']) input.steering = false;
   if (values.state !== undefined) {
     if (values.state === '') throw new UsageError('--state: the file name is empty');
     input.state = values.state;
@@ -245,13 +247,14 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     offload: input.offload,
     sched: input.sched ?? { ...DEFAULT_SCHED },
     runToCompletion: input.runToCompletion,
+    steering: input.steering,
     state: input.state,
     stateInterval: input.stateInterval,
     alg: input.alg,
     algPorts: input.algPorts,
   };
-  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, runToCompletion: _rc, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
-  void _t; void _ot; void _r; void _m; void _o; void _rc; void _s; void _st; void _si;
+  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, runToCompletion: _rc, steering: _sg, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
+  void _t; void _ot; void _r; void _m; void _o; void _rc; void _sg; void _s; void _st; void _si;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   const metrics = input.metrics ?? DEFAULT_METRICS;
   return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, metricsDefaulted: input.metrics === undefined, resolved, configPath, flags };
@@ -555,7 +558,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       }
     }
   }
-  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}${gw.outsideTun ? ` (outside ${gw.outsideTun.name})` : ''}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}, offload ${gw.offload}, ${gw.runToCompletion ? 'workers read their queues' : 'I/O thread reads'}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
+  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}${gw.outsideTun ? ` (outside ${gw.outsideTun.name})` : ''}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}, offload ${gw.offload}, ${gw.runToCompletion ? `workers read their queues${gw.steering === 'ebpf' ? ', eBPF steering' : gw.steering === 'kernel' ? ', kernel steering' : ''}` : 'I/O thread reads'}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);

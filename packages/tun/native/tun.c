@@ -43,6 +43,8 @@
 #include <sys/socket.h>
 
 #include <linux/if_tun.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 
 #define TUN_PATH "/dev/net/tun"
 #define CAP_HINT "run as root or grant CAP_NET_ADMIN, e.g. setcap cap_net_admin+ep $(which node)"
@@ -772,6 +774,69 @@ static napi_value js_set_offload(napi_env env, napi_callback_info info) {
   return ret_undefined(env);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* setSteeringProgram(fd, insns: Uint8Array | null): load a BPF_PROG_TYPE_SOCKET_FILTER program   */
+/* (struct bpf_insn[], workers/src/steering.ts) and attach it with TUNSETSTEERINGEBPF: the kernel */
+/* then puts each packet on queue (return value % queues). null detaches. The verifier's log is  */
+/* in the error message when the load is refused.                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+static napi_value js_set_steering_program(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_type(env, "setSteeringProgram", "expected (fd, insns: Uint8Array | null)");
+  if (!arg_fd(env, argv[0], &fd, "setSteeringProgram")) return NULL;
+  napi_valuetype vt;
+  napi_typeof(env, argv[1], &vt);
+  if (vt == napi_null) {
+    int none = -1;
+    if (ioctl(fd, TUNSETSTEERINGEBPF, &none) < 0) {
+      int e = errno;
+      return throw_errno(env, e, "ioctl", NULL, "TUNSETSTEERINGEBPF (detach) fd %d", fd);
+    }
+    return ret_undefined(env);
+  }
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[1], &is_ta);
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (is_ta) napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL);
+  if (!is_ta || type != napi_uint8_array || len == 0 || len % 8 != 0 || len / 8 > 4096)
+    return throw_type(env, "setSteeringProgram", "insns must be a Uint8Array of 1..4096 struct bpf_insn (8 bytes each)");
+  static char log[16384];
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  attr.insns = (uint64_t)(uintptr_t)data;
+  attr.insn_cnt = (uint32_t)(len / 8);
+  attr.license = (uint64_t)(uintptr_t)"GPL";
+  int pfd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  if (pfd < 0) {
+    int e = errno;
+    /* Again with the verifier's log, for the message. */
+    log[0] = 0;
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = sizeof log;
+    attr.log_level = 1;
+    int again = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    if (again >= 0) close(again);
+    size_t n = strlen(log);
+    const char *tail = n > 300 ? log + n - 300 : log;
+    return throw_errno(env, e, "bpf", e == EPERM ? "loading BPF programs needs root (CAP_BPF)" : NULL,
+                       "BPF_PROG_LOAD of a %u-instruction steering program: %s", attr.insn_cnt, tail);
+  }
+  if (ioctl(fd, TUNSETSTEERINGEBPF, &pfd) < 0) {
+    int e = errno;
+    close(pfd);
+    return throw_errno(env, e, "ioctl", NULL, "TUNSETSTEERINGEBPF fd %d", fd);
+  }
+  close(pfd); /* the device holds its own reference */
+  return ret_undefined(env);
+}
+
 static napi_value js_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -867,6 +932,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"getFlags", NULL, js_get_flags, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setOffload", NULL, js_set_offload, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setVnetHdrSize", NULL, js_set_vnet_hdr_size, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setSteeringProgram", NULL, js_set_steering_program, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getIfType", NULL, js_get_if_type, NULL, NULL, NULL, napi_enumerable, NULL},
       {"errnoName", NULL, js_errno_name, NULL, NULL, NULL, napi_enumerable, NULL},
   };

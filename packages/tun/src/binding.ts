@@ -105,6 +105,13 @@ export interface TunBinding {
   getFlags(name: string): number;
   /** TUNSETOFFLOAD with TUN_F_* bits (passed by value). */
   setOffload(fd: number, flags: number): void;
+  /**
+   * Load a BPF_PROG_TYPE_SOCKET_FILTER program (struct bpf_insn[], 8 bytes each) and attach it
+   * to the device of `fd` with TUNSETSTEERINGEBPF: each packet goes to queue (its return value
+   * modulo the queues). null detaches it. Throws a TunError (with the verifier's log) when the
+   * kernel refuses. Optional: stand-in bindings may leave it out.
+   */
+  setSteeringProgram?(fd: number, insns: Uint8Array | null): void;
   /** TUNSETVNETHDRSZ (>= 10). */
   setVnetHdrSize(fd: number, n: number): void;
   /** TUNGETIFF on an attached fd. */

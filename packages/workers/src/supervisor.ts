@@ -45,6 +45,7 @@ import type { ActorTask } from './actor-entry.js';
 import { Comlink, nodeEndpoint, type Remote } from './rpc.js';
 import { nowMs } from './timer-actor.js';
 import { openTun, type OffloadLevel } from './tun-open.js';
+import { steeringProgram, STEERING_MAX_EXTERNALS } from './steering.js';
 import { encodeSection, readStateFile, writeStateFile, decodeSection, type EncodedSection, type StateLayout } from './state.js';
 
 export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
@@ -76,6 +77,13 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
    * worker (`--io-thread-reads`). Needs one queue per worker; otherwise the I/O thread reads.
    */
   runToCompletion?: boolean;
+  /**
+   * With run to completion and several workers (default true): masq's partition function as
+   * the TUN's steering program (steering.ts), so a flow's packets reach its owner's queue from
+   * the first one; false, or when the kernel refuses the program: the kernel's automatic flow
+   * steering (`--no-steering`).
+   */
+  steering?: boolean;
   /**
    * State file (state.ts): restored at start when it exists and fits, written at stop and
    * every `stateInterval` ms while running (0: only at stop).
@@ -138,6 +146,8 @@ export class Gateway extends EventEmitter {
   readonly offload: OffloadLevel;
   /** Whether the workers read their own queues (see GatewayOptions.runToCompletion). */
   readonly runToCompletion: boolean;
+  /** Who puts packets on the queues: masq's eBPF program, the kernel's flow steering, or nobody (one queue). */
+  readonly steering: 'ebpf' | 'kernel' | 'none';
   private readonly workerWakers: number[];
   readonly startedAt = Date.now();
   /** Null without --state. */
@@ -166,9 +176,18 @@ export class Gateway extends EventEmitter {
     // persistent device with several workers falls back to the I/O thread reading it.
     const rtc = (opts.runToCompletion ?? true) && tun.fds.length === config.partitions;
     this.runToCompletion = rtc;
+    const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
+    this.steering = tun.fds.length < 2 ? 'none' : rtc && (opts.steering ?? true) ? this.steer(tun, config, plan) : 'kernel';
+    if (this.steering === 'kernel') {
+      // A persistent device may still carry the program of an earlier run: the kernel's own steering, as asked.
+      try {
+        tun.binding.setSteeringProgram?.(tun.fds[0]!, null);
+      } catch {
+        // Nothing attached, or a kernel without TUNSETSTEERINGEBPF: its own steering either way.
+      }
+    }
     this.memory = allocateMemory(config.partitions, opts.slots ?? (vnet ? 2048 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
-    const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
     // The first time, before any reader starts (plain store: see the clock in layout.ts).
     new Float64Array(this.memory.clock)[0] = nowMs();
@@ -453,6 +472,25 @@ export class Gateway extends EventEmitter {
     return parts.flat();
   }
 
+  /** Attach masq's steering program (steering.ts) to the TUN; on refusal one log line and the kernel's steering. */
+  private steer(tun: TunDevice, config: NatConfig, plan: PortPlan): 'ebpf' | 'kernel' {
+    const prog = steeringProgram(config.externals, plan, config.partitions);
+    const attach = tun.binding.setSteeringProgram;
+    let why: string;
+    if (prog === null) why = `more than ${STEERING_MAX_EXTERNALS} external addresses`;
+    else if (attach === undefined) why = 'the TUN binding cannot attach one';
+    else {
+      try {
+        attach.call(tun.binding, tun.fds[0]!, prog);
+        return 'ebpf';
+      } catch (e) {
+        why = e instanceof Error ? e.message : String(e);
+      }
+    }
+    this.log(`masq: TUN ${tun.name}: no steering program (${why}); the kernel's flow steering places flows on queues (a flow's first packets may be handed over)`);
+    return 'kernel';
+  }
+
   async flush(filter: SessionFilter = {}): Promise<number> {
     const n = await Promise.all(this.slots.map((_, p) => this.remote(p).flush(filter)));
     return n.reduce((a, b) => a + b, 0);
@@ -608,6 +646,14 @@ export class Gateway extends EventEmitter {
       for (const w of this.workerWakers) closeWaker(w);
     } catch {
       /* ignore */
+    }
+    // A persistent device (ip tuntap add) outlives masq: leave it without our program.
+    if (this.steering === 'ebpf') {
+      try {
+        this.tun.binding.setSteeringProgram?.(this.tun.fds[0]!, null);
+      } catch {
+        // Closing the last queue frees it anyway.
+      }
     }
     this.tun.release();
     this.outsideTun?.release();
