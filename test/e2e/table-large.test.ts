@@ -18,6 +18,11 @@
  *    (generously: the worker-side listing showed seconds). Not a benchmark: the figures are
  *    logged, the bound is behaviour.
  *
+ * And `masq table delete` removes exactly the sessions its selectors match (docs/CLI.md):
+ * with one inside host's 3 source ports each talking to 4 remote ports, deleting by one
+ * remote port removes those 3 sessions and leaves the other 9 (it once flushed each matched
+ * session's whole inside endpoint: all 12).
+ *
  * Skipped, with the reason printed, only when this process cannot create network namespaces.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -27,9 +32,9 @@ import path from 'node:path';
 import type { SessionRow } from '@masq/core';
 
 import { netnsSuite } from '../src/harness/suite.js';
-import { assertTornDown, masqOk, stats, withGateway } from '../src/gateway/e2e.js';
+import { assertTornDown, masqOk, stats, table, withGateway } from '../src/gateway/e2e.js';
 import { MASQ_MAIN, type RunningGateway } from '../src/gateway/start.js';
-import { fillTable } from '../src/status/fill.js';
+import { fillTable, sweepFrom } from '../src/status/fill.js';
 import type { Topology } from '../src/harness/index.js';
 
 const netnsTest = netnsSuite('large table listing e2e tests');
@@ -137,4 +142,25 @@ netnsTest('masq table on 100,000 sessions: every output form and filter complete
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+netnsTest('masq table delete --port N removes exactly the sessions with port N on a side: 3 of 12, the same inside endpoints\' other 9 stay', async (t) => {
+  const done = await withGateway({ hosts: 1 }, { workers: 2 }, async ({ topo, gw }) => {
+    const h = topo.inside[0];
+    // 3 source ports (20000-20002) × 4 remote ports (10000-10003): 12 sessions, 3 mappings.
+    for (let i = 0; i < 3 && (await table(gw, 'udp')).length < 12; i++) await sweepFrom(topo, h, 3, 4);
+    const before = await table(gw, 'udp');
+    t.is(before.length, 12);
+    // Port 10001 on any side: the 3 sessions to remote port 10001 (and, were an external port
+    // 10001 by chance, that mapping's sessions too: counted from the listing itself).
+    const matched = JSON.parse(await masqOk(gw, ['table', '--json', '--proto', 'udp', '--port', '10001'])) as SessionRow[];
+    t.true(matched.length >= 3, `${matched.length} sessions with port 10001`);
+    t.is(await masqOk(gw, ['table', 'delete', '--proto', 'udp', '--port', '10001']), `deleted ${matched.length} session(s)\n`);
+    const after = await table(gw, 'udp');
+    t.is(after.length, 12 - matched.length);
+    const key = (r: SessionRow): string => `${r.insidePort}>${r.remotePort}`;
+    const gone = new Set(matched.map(key));
+    t.deepEqual(after.map(key).sort(), before.map(key).filter((k) => !gone.has(k)).sort());
+  });
+  assertTornDown(t, done);
 });

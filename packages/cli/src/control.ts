@@ -139,12 +139,11 @@ export async function handle(gw: Gateway, req: Request, listing?: SessionLister)
       return gw.listExpectations();
     case 'flush':
       return { flushed: await gw.flush(filterOf(a)) };
-    case 'delete': {
-      const rows = await (listing ?? new SharedListing(gw)).list(filterOf(a));
-      let n = 0;
-      for (const r of rows) if (await gw.flush({ proto: r.proto, host: parseIPv4(r.inside)!, port: r.insidePort })) n++;
-      return { deleted: n };
-    }
+    case 'delete':
+      // Exactly the sessions the selectors match, in one pass per worker (the same match as
+      // the listing: core's sessionMatches); not by their inside endpoints, which would take
+      // that endpoint's other sessions too.
+      return { deleted: await gw.flush(filterOf(a)) };
     case 'rules': {
       const rules = ruleLines(gw.rulesText);
       return { rules: rules.map(formatRule), table: formatRuleTable(rules) };
