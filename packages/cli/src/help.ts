@@ -302,9 +302,10 @@ SYNOPSIS
 DESCRIPTION
   Packets by direction and protocol, bytes, live sessions by protocol against the limit,
   live mappings (an inside endpoint's external address and port, shared by its sessions;
-  port forwards included), TCP sessions by state, external ports in use per address, drops by reason (only reasons
-  that occurred), hairpinned packets, translated ICMP errors, and per worker its packets
-  and sessions. The counters run from the gateway's start.
+  port forwards included), TCP sessions by state, external ports in use per address,
+  drops by reason (only reasons that occurred), hairpinned packets, translated ICMP
+  errors, and per worker its packets and sessions. The counters run from the gateway's
+  start.
 
 OPTIONS
   --json           one JSON object (the control protocol's answer; for scripts)
