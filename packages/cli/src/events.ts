@@ -97,8 +97,8 @@ export function formatEvent(e: SessionEvent): string {
 }
 
 /**
- * Samples the table while someone listens. `list` is Gateway.listSessions; a failed sample
- * (a worker restarting) is skipped.
+ * Samples the table while someone listens. `list` reads it (the control server passes the
+ * shared-memory listing, shared-listing.ts); a failed sample is skipped.
  */
 export class EventSampler {
   private readonly listeners = new Set<(e: SessionEvent) => void>();
