@@ -11,8 +11,10 @@
  *    scan-loop      /api/sessions back to back: a full-table scan on the metrics thread
  *                   without pause (the worst any number of open pages can do)
  *    control-plane  `masq table --json` back to back: the listing through the control
- *                   plane, which runs on the translation worker (what the page avoids); a
- *                   listing the client gives up on (10 s) counts as a timeout, not a read
+ *                   plane, read from shared memory on the gateway's main thread in steps
+ *                   (cli shared-listing.ts; before that it ran on the translation worker
+ *                   and stalled its packets, the figures in docs/STATUS.md); a listing the
+ *                   client gives up on (10 s) counts as a timeout, not a read
  * and, first, 300 pings at 10 ms intervals through the gateway (RTT average and maximum: a
  * worker stalled by a listing shows as a maximum). Each result is the median over the rounds,
  * with its ratio to `none` from the same run.
