@@ -712,13 +712,16 @@ export class SessionTable {
     r[o + K.Deltas] = 0;
     r[o + K.Map] = mid;
     r[o + K.Flags] = 0;
-    r.fill(0, o + K.Flags + 1, o + K.Rec); // timers and counters
-    c.sHi.fill(0, id * K.HiN, id * K.HiN + K.HiN);
+    // Timers and counters, and the counters' carries: stores in line (a typed array's fill()
+    // is a call into the runtime, costlier than these few words).
+    for (let k = o + K.Flags + 1; k < o + K.Rec; k++) r[k] = 0;
+    const hi = c.sHi;
+    for (let k = id * K.HiN; k < id * K.HiN + K.HiN; k++) hi[k] = 0;
+    // sAckOut/sWinOut are not cleared: they are read only with SF_TRACKED, which track() sets
+    // after writing both (and the flags were cleared above).
     c.sInitSeq[id] = 0;
     c.sDelta[id] = 0;
     c.sPDelta[id] = 0;
-    c.sAckOut[id] = 0;
-    c.sWinOut[id] = 0;
     c.sInitSeqIn[id] = 0;
     c.sDeltaIn[id] = 0;
     c.sPDeltaIn[id] = 0;

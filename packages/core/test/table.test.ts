@@ -6,7 +6,7 @@
 import test from 'ava';
 import { Nat } from '../src/nat.js';
 import { listSessions } from '../src/listing.js';
-import { REC, R_BYTE_IN, R_BYTE_OUT, R_PKT_OUT } from '../src/table.js';
+import { HI_N, REC, R_BYTE_IN, R_BYTE_OUT, R_PKT_IN, R_PKT_OUT } from '../src/table.js';
 import { udp } from './helpers/packets.js';
 
 const RULES = 'masquerade all from 10.200.0.0/24 to any';
@@ -39,4 +39,23 @@ test('packet and byte counters carry past 2^32 (listing and translate agree)', (
   // Many carries: a 48-bit count.
   for (let i = 0; i < 3; i++) tab.count(sid, R_BYTE_IN, 2 ** 32 - 1);
   t.is(tab.sByteIn(sid), 3 * (2 ** 32 - 1));
+});
+
+test('a session in a reused slot starts with every counter, carry and timer of its own (nothing of its predecessor)', (t) => {
+  const nat = new Nat({ externals: ['198.51.100.100'], rules: RULES, maxSessions: 1000, seed: 1 });
+  const part = nat.partitions[0]!;
+  const tab = part.table;
+  const first = udp({ src: '10.200.0.2', sport: 4000, dst: '203.0.113.1', dport: 53 });
+  t.is(nat.process(first.slice(), 0, first.length, 1).length, 1);
+  const sid = listSessions(tab, 1)[0]!.id;
+  // Every counter word and every carry of the first session non-zero.
+  for (const w of [R_PKT_OUT, R_PKT_IN, R_BYTE_OUT, R_BYTE_IN]) tab.count(sid, w, 2 ** 32 - 1 + 7);
+  for (let k = 0; k < HI_N; k++) t.not(tab.cols.sHi[sid * HI_N + k], 0, `carry ${k}`);
+  t.is(part.flush(2, () => true), 1);
+  const next = udp({ src: '10.200.0.3', sport: 5000, dst: '203.0.113.1', dport: 53 });
+  t.is(nat.process(next.slice(), 0, next.length, 3).length, 1);
+  const row = listSessions(tab, 3)[0]!;
+  t.is(row.id, sid, 'the freed slot was reused');
+  t.like(row, { inside: '10.200.0.3', packetsOut: 1, packetsIn: 0, bytesOut: next.length, bytesIn: 0, idleMs: 0 });
+  t.is(row.expiresMs, nat.config.timeouts.udp);
 });

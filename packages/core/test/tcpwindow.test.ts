@@ -132,3 +132,19 @@ test('windowScale reads the option among others, and stops at malformed options 
     }),
   );
 });
+
+test('a session in a reused slot is not judged by the window its predecessor recorded: until its inside host acknowledges, any RST counts', (t) => {
+  const nat = mkNat();
+  const p1 = established(nat, 1000, 7);
+  t.true(p1 > 0);
+  // The first connection goes (flush), and its slot serves the next one.
+  t.is(nat.partitions[0]!.flush(2000, () => true), 1);
+  const syn = natOut(nat, tcp({ src: A, sport: 40001, dst: R, dport: 443, flags: 'S', seq: 100 }), 3000);
+  ok(syn);
+  const p2 = syn.pkt!.sport!;
+  // Far outside the predecessor's window: with its stale acknowledgement and window this would
+  // be tcp_out_of_window; the new session has recorded none, so the RST passes.
+  const r = natIn(nat, tcp({ src: R, sport: 443, dst: EXT, dport: p2, flags: 'R', seq: RISN + 1 + 2 ** 31, ack: 101 }), 3001);
+  t.is(r.drop, 'none');
+  t.is(r.all.length, 1);
+});
