@@ -85,15 +85,15 @@ export class HostCounts {
     this.lock(who);
     try {
       const e = this.e;
-      let i = this.find(a);
-      const s = i < 0 ? 0 : e[i + E_SESS]!;
-      const p = i < 0 ? 0 : e[i + E_PORTS]!;
+      // One probe finds the host's entry or the empty one it would take.
+      const i = this.probe(a);
+      if (i < 0) return false;
+      const known = this.used(i);
+      const s = known ? e[i + E_SESS]! : 0;
+      const p = known ? e[i + E_PORTS]! : 0;
       if (this.sessionLimit > 0 && dSessions > 0 && s + dSessions > this.sessionLimit) return false;
       if (this.portLimit > 0 && dPorts > 0 && p + dPorts > this.portLimit) return false;
-      if (i < 0) {
-        i = this.insert(a);
-        if (i < 0) return false;
-      }
+      if (!known && !this.take(i, a)) return false;
       e[i + E_SESS] = s + dSessions;
       e[i + E_PORTS] = p + dPorts;
       return true;
@@ -107,12 +107,9 @@ export class HostCounts {
     this.lock(who);
     try {
       const e = this.e;
-      let i = this.find(a);
-      if (i < 0) {
-        if (dSessions <= 0 && dPorts <= 0) return;
-        i = this.insert(a);
-        if (i < 0) return;
-      }
+      const i = this.probe(a);
+      if (i < 0) return;
+      if (!this.used(i) && ((dSessions <= 0 && dPorts <= 0) || !this.take(i, a))) return;
       e[i + E_SESS] = Math.max(0, e[i + E_SESS]! + dSessions);
       e[i + E_PORTS] = Math.max(0, e[i + E_PORTS]! + dPorts);
       if (e[i + E_SESS] === 0 && e[i + E_PORTS] === 0) this.removeAt(i);
@@ -152,23 +149,29 @@ export class HostCounts {
 
   /** Entry of host `a`, or -1. */
   private find(a: number): number {
+    const i = this.probe(a);
+    return i >= 0 && this.used(i) ? i : -1;
+  }
+
+  /**
+   * The entry of host `a` if it has one (used), else the empty entry where its probe ends
+   * (free); -1 only if no entry is empty (never: take() keeps half the table free).
+   */
+  private probe(a: number): number {
     let i = (hash3(0, a, 0) & this.mask) * E;
     for (let k = 0; k <= this.mask; k++) {
-      if (!this.used(i)) return -1;
-      if (this.e[i + E_KEY] === a) return i;
+      if (!this.used(i) || this.e[i + E_KEY] === a) return i;
       i = this.next(i);
     }
     return -1;
   }
 
-  /** A fresh entry for `a` (counts 0, filled by the caller), or -1 when half full. */
-  private insert(a: number): number {
-    if (this.h[H_USED]! * 2 >= this.mask + 1) return -1;
-    let i = (hash3(0, a, 0) & this.mask) * E;
-    while (this.used(i)) i = this.next(i);
+  /** Give the empty entry i (from probe) to host `a`, counts 0; false when half full. */
+  private take(i: number, a: number): boolean {
+    if (this.h[H_USED]! * 2 >= this.mask + 1) return false;
     this.e[i + E_KEY] = a;
     this.h[H_USED]!++;
-    return i;
+    return true;
   }
 
   private removeAt(at: number): void {
