@@ -125,6 +125,16 @@ export const enum PortMode {
   Sequential = 2,
 }
 
+/**
+ * x mod n for 0 ≤ x < 2^32 and 0 < n ≤ 65536, exact: a uint32 above 2^31 is no small integer
+ * to V8, and `%` on it is a floating-point remainder call; the quotient here is a double
+ * whose rounding cannot reach the next integer (a fraction of x/n is ≥ 1/n ≥ 2^-16, doubles
+ * below 2^32 are 2^-20 apart).
+ */
+function umod(x: number, n: number): number {
+  return x - Math.floor(x / n) * n;
+}
+
 /** Four key words from a test seed (deterministic; the gateway draws random keys instead). */
 function keysFromSeed(seed: number, out: Uint32Array, at: number): void {
   for (let i = 0; i < 4; i++) out[at + i] = halfSipHash3(0x736f6d65, 0x646f7261, seed, i, 0x6d617371);
@@ -138,6 +148,8 @@ export class PortAllocator {
   private readonly reuseAt: Float64Array;
   private readonly lastHost: Uint32Array;
   private readonly state: Uint32Array;
+  /** Each class's ports are consecutive in `owned` (port = first port of the class + index). */
+  private readonly consecutive: boolean;
 
   constructor(
     readonly plan: PortPlan,
@@ -153,6 +165,11 @@ export class PortAllocator {
     this.reuseAt = arrays.reuseAt;
     this.lastHost = arrays.lastHost;
     this.state = arrays.state;
+    let consecutive = true;
+    for (let i = 1; i < this.owned.length; i++) {
+      if (i !== this.lowCount && this.owned[i] !== this.owned[i - 1]! + 1) consecutive = false;
+    }
+    this.consecutive = consecutive;
   }
 
   /**
@@ -230,15 +247,19 @@ export class PortAllocator {
     const w1 = ((remPort << 16) | (proto << 8) | (ext & 0xff)) >>> 0;
     const offset = halfSipHash3(st[S_KEY]!, st[S_KEY + 1]!, rem, w1, 0);
     const ti = S_TABLE + (halfSipHash3(st[S_KEY + 2]!, st[S_KEY + 3]!, rem, w1, 1) & (ALG4_TABLE - 1));
-    const start = ((offset % n) + (st[ti]! % n)) % n;
-    // Parity first (TCP, UDP), then any port of the class.
+    const start = umod(umod(offset, n) + umod(st[ti]!, n), n);
+    // Parity first (TCP, UDP), then any port of the class. A class's ports are consecutive
+    // in `owned` (PortPlan slices each class in one piece; checked in the constructor), so a
+    // slot's parity is that of the class's first port plus the slot's distance from it: the
+    // probe reads no `owned` entry for the slots it skips.
     const parity = family === 2 ? -1 : inPort & 1;
+    const first = owned[from]!;
     for (let pass = parity < 0 ? 1 : 0; pass < 2; pass++) {
       for (let k = 0; k < n; k++) {
         let s = start + k;
         if (s >= n) s -= n;
         const slot = from + s;
-        if (pass === 0 && (owned[slot]! & 1) !== parity) continue;
+        if (pass === 0 && ((this.consecutive ? first + s : owned[slot]!) & 1) !== parity) continue;
         if (this.usable(base + slot, host, now)) {
           st[ti] = (st[ti]! + k + 1) >>> 0;
           return this.take(base, slot, host);

@@ -175,3 +175,28 @@ test('every port a partition allocates lies in its own slice, in both classes', 
     t.is(n, plan.slots(p), `partition ${p} hands out exactly its slice`);
   }
 });
+
+test('Algorithm 4 by the book: the first port of the inside port\'s parity from (F mod n + table mod n) mod n, in a class whose first slot is odd', (t) => {
+  // 1001-3000: the 0-1023 class has 23 ports, so the other class starts at an odd slot; the
+  // offsets F are full 32-bit values (half of them above 2^31).
+  const lo = 1001;
+  const hi = 3000;
+  const seed = 7;
+  // The keys as seed() derives them (ports.ts keysFromSeed).
+  const key = [0, 1, 2, 3].map((i) => halfSipHash3(0x736f6d65, 0x646f7261, seed, i, 0x6d617371));
+  for (const [inPort, proto] of [[5000, UDP], [5001, UDP], [40001, TCP], [999, UDP], [998, TCP]] as const) {
+    const cls = inPort >= 1024 ? Array.from({ length: hi - 1023 }, (_, i) => 1024 + i) : Array.from({ length: 1024 - lo }, (_, i) => lo + i);
+    const n = cls.length;
+    for (let r = 0; r < 40; r++) {
+      const rem = (R1 + r * 7919) >>> 0;
+      const remPort = 1000 + r;
+      const w1 = ((remPort << 16) | (proto << 8)) >>> 0;
+      const offset = halfSipHash3(key[0]!, key[1]!, rem, w1, 0);
+      // A fresh allocator: every port free, the table counters 0.
+      const start = Number(BigInt(offset) % BigInt(n));
+      let want = -1;
+      for (let k = 0; k < n && want < 0; k++) if ((cls[(start + k) % n]! & 1) === (inPort & 1)) want = cls[(start + k) % n]!;
+      t.is(allocator(lo, hi, PortMode.Random, seed).allocate(0, proto, HOST, inPort, 0, rem, remPort), want, `inside port ${inPort}, remote ${r}`);
+    }
+  }
+});
