@@ -22,7 +22,7 @@
  * lost to the pool (at most one batch).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, parseRules, RuleSet, listExpectations, type ExpectationRow } from '@masq/core';
+import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, listExpectations, type ExpectationRow } from '@masq/core';
 import { readBatch, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
@@ -76,7 +76,9 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const mem = spec.memory;
   applyThreadPolicy(spec.sched.workers, `translation worker ${index}`);
   const plan = planOf(spec);
-  const part = partitionOf(spec, index, plan);
+  // One parse of the rules for the partition and, running to completion, its own classifier.
+  const rules = rulesOf(spec.rulesText);
+  const part = partitionOf(spec, index, plan, rules);
   const pool = new Uint8Array(mem.pool);
   const lens = new Int32Array(mem.lens);
   const ctl = new Int32Array(mem.control);
@@ -91,7 +93,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const fd = spec.writeFds[index % spec.writeFds.length]!;
   const slotSize = mem.slotSize;
   const H = spec.vnetHdr;
-  const entries = new Int32Array(BATCH + spec.config.fragmentHold); // ring pops take BATCH; readOwn up to BATCH + released fragments
+  // Ring pops take BATCH; readOwn's own packets up to BATCH plus every held fragment a read releases.
+  const entries = new Int32Array(BATCH + spec.config.fragmentHold);
   const outOff = new Uint32Array(BATCH);
   const outLen = new Uint32Array(BATCH);
   const outSlot = new Int32Array(BATCH);
@@ -113,7 +116,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const stackHdr = new Int32Array(mem.stacks[index]!, 0, STACK_DATA);
   const stack = new Int32Array(mem.stacks[index]!, STACK_DATA * 4);
   let sp = stackHdr[0]!;
-  const dispatcher = rtc ? new Dispatcher(rulesOf(spec.rulesText), spec.config.externals, plan, P, spec.config.fragmentHold, spec.config.timeouts.fragment, pinsOf(spec)) : null;
+  const dispatcher = rtc ? new Dispatcher(rules, spec.config.externals, plan, P, spec.config.fragmentHold, spec.config.timeouts.fragment, pinsOf(spec)) : null;
   // Static mappings for the port forwards this partition owns (idempotent on restart).
   part.syncStatics(clock[0]!);
 
@@ -134,8 +137,9 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     },
     applyRules: (text) => {
       // The worker's own classifier (run to completion) follows the same rules.
-      dispatcher?.setRules(rulesOf(text));
-      return part.applyRules(new RuleSet(parseRules(text)), clock[0]!);
+      const next = rulesOf(text);
+      dispatcher?.setRules(next);
+      return part.applyRules(next, clock[0]!);
     },
     // The partition reads its config's timeouts on every refresh, so updating the object in
     // place is enough; this thread is the only one that reads it.
@@ -247,7 +251,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   };
 
   // Run to completion: read this worker's queue into slots of its stack, classify, keep what
-  // this partition owns in `mine` (translated below, after a prefetch pass), hand over the
+  // this partition owns in `entries` (translated below, after a prefetch pass), hand over the
   // rest. Slots a read does not fill go straight back to the stack, so between two reads the
   // stack holds every slot of this worker that is not in flight (restart-safe: see above).
   const qfd = rtc ? spec.writeFds[index]! : -1;
@@ -257,19 +261,17 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const offs = new Uint32Array(BATCH);
   const rlens = new Uint32Array(BATCH);
   const slotOf = new Int32Array(BATCH);
-  // A read of BATCH can release every held fragment as well.
-  const mine = new Int32Array(BATCH + spec.config.fragmentHold);
   const rang = new Uint8Array(P);
   // When to read the queue and how many at a time (readpolicy.ts).
   const policy = new ReadPolicy(BATCH);
   // Where routeSlot (route.ts) sends each packet this worker read: its own partition's into
-  // `mine` (translated after the read), another's over the peer ring, accept-rule passes into
+  // `entries` (translated after the read; the rings were popped and handled before it), another's over the peer ring, accept-rule passes into
   // this worker's write batch; drops counted (IPv6 ignored, counted apart).
   let nm = 0;
   const sink: RouteSink = {
     toPartition: (s, p, dir) => {
       if (p === index) {
-        mine[nm++] = (s << 2) | dir;
+        entries[nm++] = (s << 2) | dir;
         return;
       }
       stats[srow + WORKER_STAT.HANDED_OVER]!++;
@@ -325,7 +327,6 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       routeSlot(d, pool, lens, slotSize, H, s, now, side, sink);
     }
     for (let p = 0; p < P; p++) if (rang[p]) ring(ctl, spec.workerWakers, p);
-    for (let i = 0; i < nm; i++) entries[i] = mine[i]!;
     handleAll(nm, now);
     ownHandled = nm;
     return got;

@@ -114,6 +114,15 @@ interface Slot {
 }
 
 /** Every forward must be to one of the external addresses (at start and at reload): ConfigError. */
+/** Detach any steering program from the TUN; a failure means none is attached (or a kernel without TUNSETSTEERINGEBPF), which is what was wanted. */
+function detachSteering(tun: TunDevice): void {
+  try {
+    tun.binding.setSteeringProgram?.(tun.fds[0]!, null);
+  } catch {
+    // Nothing attached: the kernel's own steering either way.
+  }
+}
+
 function checkForwards(rules: RuleSet, externals: readonly number[], advice: string): void {
   for (const r of rules.rules) {
     if (r.kind === 'forward' && !externals.includes(r.extAddr)) throw new ConfigError(`forward: ${formatIPv4(r.extAddr)} is not one of the external addresses${advice}`);
@@ -178,14 +187,8 @@ export class Gateway extends EventEmitter {
     this.runToCompletion = rtc;
     const plan = new PortPlan(config.portLo, config.portHi, config.partitions);
     this.steering = tun.fds.length < 2 ? 'none' : rtc && (opts.steering ?? true) ? this.steer(tun, config, plan) : 'kernel';
-    if (this.steering === 'kernel') {
-      // A persistent device may still carry the program of an earlier run: the kernel's own steering, as asked.
-      try {
-        tun.binding.setSteeringProgram?.(tun.fds[0]!, null);
-      } catch {
-        // Nothing attached, or a kernel without TUNSETSTEERINGEBPF: its own steering either way.
-      }
-    }
+    // A persistent device may still carry the program of an earlier run: the kernel's own steering, as asked.
+    if (this.steering === 'kernel') detachSteering(tun);
     this.memory = allocateMemory(config.partitions, opts.slots ?? (vnet ? 2048 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
@@ -648,13 +651,7 @@ export class Gateway extends EventEmitter {
       /* ignore */
     }
     // A persistent device (ip tuntap add) outlives masq: leave it without our program.
-    if (this.steering === 'ebpf') {
-      try {
-        this.tun.binding.setSteeringProgram?.(this.tun.fds[0]!, null);
-      } catch {
-        // Closing the last queue frees it anyway.
-      }
-    }
+    if (this.steering === 'ebpf') detachSteering(this.tun);
     this.tun.release();
     this.outsideTun?.release();
   }
