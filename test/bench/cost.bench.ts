@@ -2,14 +2,14 @@
  * cost.bench.ts — what one request/response costs a userspace gateway, counted rather than
  * timed (a benchmark: it reports, it does not pass or fail).
  *
- *     node test/dist/bench/cost.bench.js [mode ...] [--exchanges=N]
+ *     node test/dist/bench/cost.bench.js [mode ...] [--exchanges=N] [--threads]
  *
  * For each mode (modes.ts; default: cnat, masq (as shipped), masq-io-thread, masq-1w, masq-1w-io-thread) on
  * a fresh namespace topology: N sequential 64-byte UDP exchanges (one request, one reply: two
  * packets through the gateway, one at a time, so nothing is batched) after 200 unmeasured ones,
  * and across them, from /proc/<pid>/task/<tid>/{status,stat}: the gateway's context switches
  * (voluntary: a thread went to sleep; involuntary: it was preempted) and its CPU time (user +
- * system), per packet. Counts do not depend on how fast the VM is today, so they compare runs
+ * system, from each thread's schedstat in ns), per packet; `--threads` also prints it by thread. Counts do not depend on how fast the VM is today, so they compare runs
  * of different days better than times do; the CPU time per packet is the time side of the
  * same picture and moves with the machine. With `perf` (Debian's linux-perf) it also counts the
  * gateway's system calls per packet (`perf stat -e raw_syscalls:sys_enter -p PID` across the
@@ -25,27 +25,25 @@ import { canRunNetns, createTopology } from '../src/harness/index.js';
 import type { UdpLatencyResult } from '../src/harness/index.js';
 import { getMode } from './modes.js';
 
-const CLK_TCK = 100;
-
 interface Sample {
   voluntary: number;
   involuntary: number;
-  cpuS: number;
   threads: number;
+  /** Per thread (by tid): its name (comm) and its time on a CPU in ns (schedstat: exact, not in ticks). */
+  perThread: Map<string, { comm: string; ns: number }>;
 }
 
 /** Context switches and CPU seconds summed over every thread of `pid`. */
 function sample(pid: number): Sample {
-  const s: Sample = { voluntary: 0, involuntary: 0, cpuS: 0, threads: 0 };
+  const s: Sample = { voluntary: 0, involuntary: 0, threads: 0, perThread: new Map() };
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       s.voluntary += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
       s.involuntary += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      s.cpuS += (Number(f[11]) + Number(f[12])) / CLK_TCK;
       s.threads++;
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      s.perThread.set(tid, { comm: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), ns });
     } catch {
       // A thread that ended between the listing and the read.
     }
@@ -63,6 +61,8 @@ export interface CostResult {
   threads: number;
   /** System calls per packet (perf), or null without perf. */
   syscallsPerPacket: number | null;
+  /** CPU µs per packet of each thread that ran, busiest first (thread name and tid). */
+  perThread: Array<{ comm: string; tid: string; us: number }>;
 }
 
 /** `perf stat` counting the system calls of every thread of `pid` until `stop()`; null without perf. */
@@ -121,7 +121,11 @@ export async function measure(modeName: string, exchanges: number): Promise<Cost
         p50Us: r.p50Us,
         switchesPerPacket: sw / packets,
         voluntaryPerPacket: (b.voluntary - a.voluntary) / packets,
-        cpuUsPerPacket: ((b.cpuS - a.cpuS) * 1e6) / packets,
+        cpuUsPerPacket: [...b.perThread].reduce((sum, [tid, t]) => sum + t.ns - (a.perThread.get(tid)?.ns ?? 0), 0) / 1e3 / packets,
+        perThread: [...b.perThread]
+          .map(([tid, t]) => ({ comm: t.comm, tid, us: (t.ns - (a.perThread.get(tid)?.ns ?? 0)) / 1e3 / packets }))
+          .filter((t) => t.us >= 0.05)
+          .sort((x, y) => y.us - x.us),
         threads: b.threads,
         // Counted from before the first to after the last exchange (the idle gaps at both ends count too).
         syscallsPerPacket: calls === null ? null : calls / packets,
@@ -153,6 +157,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   console.log(`${'mode'.padEnd(20)}${pad('p50 RTT µs', 12)}${pad('switches/pkt', 14)}${pad('(sleeps)', 10)}${pad('CPU µs/pkt', 12)}${pad('threads', 9)}${pad('syscalls/pkt', 14)}`);
   for (const r of rows) {
     console.log(`${r.mode.padEnd(20)}${pad(r.p50Us.toFixed(1), 12)}${pad(r.switchesPerPacket.toFixed(2), 14)}${pad(r.voluntaryPerPacket.toFixed(2), 10)}${pad(r.cpuUsPerPacket.toFixed(1), 12)}${pad(String(r.threads), 9)}${pad(r.syscallsPerPacket === null ? 'n/a' : r.syscallsPerPacket.toFixed(2), 14)}`);
+  }
+  if (argv.includes('--threads')) {
+    console.log('\nCPU µs per packet by thread (name [tid]), threads under 0.05 µs left out:');
+    for (const r of rows) console.log(`${r.mode.padEnd(20)}${r.perThread.map((t) => `${t.comm} [${t.tid}] ${t.us.toFixed(1)}`).join(', ')}`);
   }
   return 0;
 }
