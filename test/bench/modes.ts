@@ -9,7 +9,7 @@
  * masq as shipped (its defaults, no --workers: one worker per core), `masq-1w` with one worker,
  * and `masq-no-offload` / `masq-offload` with offloads off / on (whichever of the two differs
  * from the defaults runs by default, the other is opt-in). Opt-in modes (name them on the
- * command line): `masq-2w`, `masq-no-steering`, the `--io-thread-reads` variants (`masq-io-thread`,
+ * command line): `masq-2w`, `masq-no-steering`, `masq-no-coalesce`, the `--io-thread-reads` variants (`masq-io-thread`,
  * `masq-1w-io-thread`, `masq-2w-io-thread`), `toy-tun` (the harness's Python 1:1 NAT) and the
  * `--sched` variants. A masq entry:
  *
@@ -201,6 +201,12 @@ registerMode(masqMode('default', undefined, undefined, true, true));
 registerMode(masqMode(1, undefined, undefined, true, true));
 registerMode(masqMode(2, undefined, undefined, true, true));
 registerMode(masqMode('default', true, undefined, OFFLOAD_DEFAULT));
+// Opt-in: one TUN write per UDP datagram (coalesce.ts off).
+registerMode({ ...masqMode('default'), name: 'masq-no-coalesce', description: 'masq as shipped but --no-udp-coalesce: one TUN write per UDP datagram', optIn: true, startGateway: async (topo) => {
+  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-udp-coalesce'] });
+  return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
+} });
+
 // Opt-in: the kernel's flow steering instead of masq's eBPF program (steering.ts).
 registerMode({ ...masqMode('default'), name: 'masq-no-steering', description: 'masq as shipped but --no-steering: the kernel\'s automatic flow steering chooses the queues', optIn: true, startGateway: async (topo) => {
   const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-steering'] });

@@ -10,7 +10,11 @@
  *  - UDP sent with UDP_SEGMENT (GSO) crosses as super-packets (one per send in the session's
  *    counter) and arrives at the server as the right number of datagrams, each intact;
  *  - a hairpinned bulk TCP transfer (inside → external address → port forward → inside): both
- *    translations of one super-packet in one pass, checksums finished by the kernel.
+ *    translations of one super-packet in one pass, checksums finished by the kernel;
+ *  - UDP coalescing (workers/src/coalesce.ts): bursts of ordinary datagrams of one flow are
+ *    written as UDP super-packets (counted) and arrive at the server as the same datagrams, in
+ *    order, intact, with the sender's consecutive IP IDs and one TTL (seen by a raw socket);
+ *    with `--no-udp-coalesce` none is joined and the same burst arrives the same way.
  * Fragments, ICMP errors, the protocol helpers and the other forwards run with offloads on in
  * the rest of the end-to-end suite, since it is the default.
  */
@@ -162,4 +166,110 @@ netnsTest('hairpinned bulk TCP with offloads: inside → external address → fo
     t.true((await stats(gw)).hairpinned > 0);
   });
   assertTornDown(t, done);
+});
+
+/** Python: send BURSTS bursts of PER datagrams of SIZE bytes (4-byte sequence number, then a pattern) on a connected socket. */
+const UDP_BURST_SEND = `
+import socket, sys, time, struct
+to, port, bursts, per, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((to, port))
+seq = 0
+for b in range(bursts):
+    for i in range(per):
+        s.send(struct.pack('!I', seq) + bytes((seq * 7 + j) % 256 for j in range(size - 4)))
+        seq += 1
+    time.sleep(0.01)
+print(s.getsockname()[1])
+`;
+
+/**
+ * Python: a UDP socket bound on PORT (so the kernel sends no port unreachable) and a raw socket
+ * that sees each datagram's IPv4 header too; until 3 s of silence, then print what arrived: the
+ * sequence numbers in order, bad payloads, the IP IDs' steps, the TTLs.
+ */
+const UDP_RAW_RECV = `
+import socket, sys, json, struct
+port = int(sys.argv[1])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+u.bind(('0.0.0.0', port))
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+r.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+open(sys.argv[2], 'w').close()
+r.settimeout(25.0)
+seqs = []; bad = 0; ids = []; ttls = set(); src = None
+try:
+    while len(seqs) < 100000:
+        d = r.recv(65535)
+        r.settimeout(3.0)
+        hl = (d[0] & 15) * 4
+        if struct.unpack('!H', d[hl + 2:hl + 4])[0] != port: continue
+        p = d[hl + 8:]
+        q = struct.unpack('!I', p[:4])[0]
+        if p[4:] != bytes((q * 7 + j) % 256 for j in range(len(p) - 4)): bad += 1
+        seqs.append(q); ids.append(struct.unpack('!H', d[4:6])[0]); ttls.add(d[8]); src = socket.inet_ntoa(d[12:16])
+except socket.timeout:
+    pass
+steps = sorted(set((ids[i + 1] - ids[i]) % 65536 for i in range(len(ids) - 1)))
+u.setblocking(False)
+useqs = []
+try:
+    while True:
+        p = u.recv(65535)
+        q = struct.unpack('!I', p[:4])[0]
+        if p[4:] != bytes((q * 7 + j) % 256 for j in range(len(p) - 4)): bad += 1
+        useqs.append(q)
+except BlockingIOError:
+    pass
+print(json.dumps({'seqs': seqs, 'useqs': useqs, 'bad': bad, 'idSteps': steps, 'ttls': sorted(ttls), 'src': src}))
+`;
+
+async function udpBurst(t: ExecutionContext, extra: string[]): Promise<{ udpSupers: number; udpCoalesced: number }> {
+  let counted = { udpSupers: -1, udpCoalesced: -1 };
+  const done = await withGateway({ hosts: 1 }, { extra }, async ({ topo, gw }) => {
+    const ready = `/tmp/${topo.prefix}-raw-ready`;
+    const BURSTS = 20;
+    const PER = 40;
+    // Cut super-packets on the way out of the gateway, as a NIC without UDP segmentation
+    // offload would: the server's raw socket then sees the datagrams as they cross the wire
+    // (a veth would carry the super-packet to the server's UDP layer whole).
+    const e = await topo.exec(topo.ns.gw, ['ethtool', '-K', 'wan0', 'tx-udp-segmentation', 'off'], { timeoutMs: 5000 });
+    t.is(e.code, 0, e.stderr);
+    try {
+      const recv = topo.exec(topo.serverNs, ['python3', '-c', UDP_RAW_RECV, '7301', ready], { timeoutMs: 60_000 });
+      for (let i = 0; i < 100 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 50));
+      t.true(fs.existsSync(ready), 'the receiver is bound');
+      const snd = await topo.exec(topo.inside[0].ns, ['python3', '-c', UDP_BURST_SEND, topo.server, '7301', String(BURSTS), String(PER), '200'], { timeoutMs: 30_000 });
+      t.is(snd.code, 0, snd.stderr);
+      const r = await recv;
+      t.is(r.code, 0, r.stderr);
+      const got = JSON.parse(r.stdout) as { seqs: number[]; useqs: number[]; bad: number; idSteps: number[]; ttls: number[]; src: string };
+      const all = Array.from({ length: BURSTS * PER }, (_, i) => i);
+      t.deepEqual(got.seqs, all, 'every datagram crossed the wire, in order');
+      t.deepEqual(got.useqs, all, 'and reached the socket');
+      t.is(got.bad, 0, 'each datagram intact');
+      t.deepEqual(got.idSteps, [1], "the sender's consecutive IP IDs, one after another");
+      t.is(got.ttls.length, 1, 'one TTL for all');
+      t.is(got.src, topo.external);
+      const w = ((await stats(gw)) as unknown as { workers: { udpSupers: number; udpCoalesced: number }[] }).workers;
+      counted = { udpSupers: w.reduce((a, x) => a + x.udpSupers, 0), udpCoalesced: w.reduce((a, x) => a + x.udpCoalesced, 0) };
+      t.log(`${BURSTS * PER} datagrams: ${counted.udpCoalesced} went out in ${counted.udpSupers} UDP super-packet(s)`);
+    } finally {
+      fs.rmSync(ready, { force: true });
+    }
+  });
+  assertTornDown(t, done);
+  return counted;
+}
+
+netnsTest('UDP coalescing: bursts of datagrams go out as super-packets and arrive as the same datagrams, in order, with their IP IDs', async (t) => {
+  const c = await udpBurst(t, []);
+  t.true(c.udpSupers > 0, 'super-packets were written');
+  t.true(c.udpCoalesced >= 2 * c.udpSupers, 'each holds two datagrams or more');
+});
+
+netnsTest('--no-udp-coalesce: the same bursts, one write per datagram', async (t) => {
+  const c = await udpBurst(t, ['--no-udp-coalesce']);
+  t.deepEqual(c, { udpSupers: 0, udpCoalesced: 0 });
 });

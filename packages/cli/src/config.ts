@@ -63,6 +63,8 @@ export interface RunInput {
   runToCompletion?: boolean;
   /** --no-steering: false (the default is true: masq's eBPF steering program on the TUN). */
   steering?: boolean;
+  /** --no-udp-coalesce: false (the default is true where the TUN has UDP segmentation offload). */
+  udpCoalesce?: boolean;
   /** Scheduling policies of the packet threads (--sched). */
   sched?: SchedPolicies;
   /** Protocol helpers (--alg; `alg = ["ftp"]`); [] = none. */

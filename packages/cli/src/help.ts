@@ -49,6 +49,7 @@ SYNOPSIS
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--no-icmp-on-exhaustion]
            [--no-hop-compensation] [--mtu N] [--no-offload] [--io-thread-reads] [--no-steering]
+           [--no-udp-coalesce]
            [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
@@ -133,6 +134,13 @@ OPTIONS
                         handed over; if the kernel refuses the program masq says so in one
                         log line and runs as with --no-steering. The start line says which
                         ("eBPF steering" or "kernel steering"). For comparisons
+  --no-udp-coalesce     write every UDP datagram to the TUN on its own. By default, with
+                        UDP segmentation offload (offload csum+tso4+uso), datagrams of one
+                        flow that a worker writes in one batch, with the same size and
+                        consecutive IP IDs, go to the TUN as one UDP super-packet (one
+                        system call), which the kernel cuts back into the same datagrams,
+                        byte for byte, on the way out (as Linux's own UDP GRO forwarding
+                        does). masq_worker_udp_coalesced_total counts them. For comparisons
   --sched POLICY        Linux scheduling policy of the packet threads: batch (default:
                         SCHED_BATCH, a packet's arrival does not preempt the program that
                         sent it, so packets gather into batches), normal (SCHED_OTHER), or

@@ -79,7 +79,7 @@ const IO_KEYS = [
   'batchCount',
 ] as const satisfies readonly (keyof IoStat)[];
 
-const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts', 'reads', 'handedOver'] as const satisfies readonly (keyof WorkerStat)[];
+const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts', 'reads', 'handedOver', 'udpSupers', 'udpJoined'] as const satisfies readonly (keyof WorkerStat)[];
 
 /** Slots of the partition block that are gauges; every other slot is a counter. */
 function gaugeSlotMask(): Uint8Array {
@@ -173,6 +173,8 @@ class ScrapeReader {
         restarts: m.read(2, w.restarts),
         reads: m.read(3, w.reads),
         handedOver: m.read(4, w.handedOver),
+        udpSupers: m.read(5, w.udpSupers),
+        udpJoined: m.read(6, w.udpJoined),
       });
     }
     // Forget workers that are gone, so the map stays as bounded as the label set.
@@ -347,6 +349,12 @@ export function createMasqRegistry(source: MetricsSource, options: MasqRegistryO
   });
   counter('masq_worker_handoffs_total', "Packets the worker read from its queue that another worker owns, handed over by ring: the kernel's flow steering missing its owner.", ['worker'], (emit, s) => {
     for (const w of s.workers) emit({ worker: w.worker }, w.handedOver);
+  });
+  counter('masq_worker_udp_supers_total', 'UDP super-packets the worker wrote to the TUN: adjacent datagrams of one flow joined into one write, cut back into the same datagrams by the kernel (--no-udp-coalesce: 0).', ['worker'], (emit, s) => {
+    for (const w of s.workers) emit({ worker: w.worker }, w.udpSupers);
+  });
+  counter('masq_worker_udp_coalesced_total', 'Datagrams that went out inside those UDP super-packets.', ['worker'], (emit, s) => {
+    for (const w of s.workers) emit({ worker: w.worker }, w.udpJoined);
   });
   counter('masq_worker_restarts_total', 'Times the supervisor restarted the worker.', ['worker'], (emit, s) => {
     for (const w of s.workers) emit({ worker: w.worker }, w.restarts);

@@ -31,6 +31,10 @@ export interface WorkerStat {
   reads: number;
   /** Of those, packets another worker owns, handed over (counter). */
   handedOver: number;
+  /** UDP super-packets the worker wrote, joining adjacent datagrams of a flow (counter). */
+  udpSupers: number;
+  /** Datagrams that went out inside them (counter). */
+  udpJoined: number;
 }
 
 /** The I/O thread's readings (the io-stats block, see statsLayout.ts). All counters. */

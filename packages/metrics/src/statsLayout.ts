@@ -23,6 +23,8 @@ export function readWorkerStats(block: Float64Array, names: readonly string[]): 
       restarts: block[base + WORKER_STAT.RESTARTS]!,
       reads: block[base + WORKER_STAT.TUN_READS]!,
       handedOver: block[base + WORKER_STAT.HANDED_OVER]!,
+      udpSupers: block[base + WORKER_STAT.UDP_SUPERS]!,
+      udpJoined: block[base + WORKER_STAT.UDP_JOINED]!,
     });
   }
   return out;

@@ -66,7 +66,10 @@ export const CTL_SLOTS = 16 + 64 + 64;
  *   10    READ_BATCHES      counter  the worker, reads of its queue that returned packets
  *   11    HANDED_OVER       counter  the worker, packets read from its queue that another
  *                                    worker owns, handed over by ring (flow steering misses)
- *   12-15 (padding)
+ *   12    UDP_SUPERS        counter  the worker, UDP super-packets it wrote (coalesce.ts; each
+ *                                    one counts once in TUN_WRITES, as a TCP super-packet does)
+ *   13    UDP_JOINED        counter  the worker, datagrams that went out inside those
+ *   14-15 (padding)
  *
  * Io-stats block: IO_STAT_SLOTS float64s, written only by the I/O thread.
  *
@@ -105,10 +108,14 @@ export const WORKER_STAT = {
   READ_BATCHES: 10,
   /** Packets read from its queue that another worker owns (handed over by ring). */
   HANDED_OVER: 11,
+  /** UDP super-packets written (coalesce.ts); each counts once in TUN_WRITES. */
+  UDP_SUPERS: 12,
+  /** Datagrams that went out inside those super-packets. */
+  UDP_JOINED: 13,
 } as const;
 
 /** Used slots per worker row. */
-export const WORKER_STAT_SLOTS = 12;
+export const WORKER_STAT_SLOTS = 14;
 /** Float64s from one row to the next: 16 × 8 bytes = two cache lines. */
 export const WORKER_STAT_STRIDE = 16;
 

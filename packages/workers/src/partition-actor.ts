@@ -28,6 +28,7 @@ import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_STOP, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { park, parkSaw, ring, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from './doorbell.js';
 import { ReadPolicy } from './readpolicy.js';
+import { UdpCoalescer } from './coalesce.js';
 import { routeSlot, type RouteSink } from './route.js';
 import { partitionOf, pinsOf, planOf, rulesOf, type GatewaySpec } from './spec.js';
 import { applyThreadPolicy } from './sched.js';
@@ -168,8 +169,18 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   Comlink.expose(control, nodeEndpoint(port));
 
   let nWrite = 0;
+  // Adjacent datagrams of one flow go out as one UDP super-packet (coalesce.ts; USO only).
+  const coalescer = spec.udpCoalesce ? new UdpCoalescer(H, slotSize - H, BATCH) : null;
   const flushWrites = (): void => {
     if (nWrite === 0) return;
+    if (coalescer !== null && nWrite > 1) {
+      const supers = coalescer.supers;
+      const joined = coalescer.joined;
+      nWrite = coalescer.run(pool, outOff, outLen, outSlot, nWrite);
+      for (let i = 0; i < coalescer.nFolded; i++) recycle(coalescer.folded[i]!);
+      stats[srow + WORKER_STAT.UDP_SUPERS]! += coalescer.supers - supers;
+      stats[srow + WORKER_STAT.UDP_JOINED]! += coalescer.joined - joined;
+    }
     let done = 0;
     while (done < nWrite) {
       // (No view made unless a write stopped part way: no allocation per batch.)

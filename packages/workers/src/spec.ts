@@ -45,6 +45,11 @@ export interface GatewaySpec {
    * from read to write.
    */
   vnetHdr: number;
+  /**
+   * Join adjacent datagrams of one flow in a write batch into UDP super-packets (coalesce.ts):
+   * only with TUN_F_USO4 (the TUN takes GSO_UDP_L4 writes), unless `--no-udp-coalesce`.
+   */
+  udpCoalesce: boolean;
   /** Scheduling policies of the packet threads (sched.ts). */
   sched: SchedPolicies;
 }

@@ -85,6 +85,12 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
    */
   steering?: boolean;
   /**
+   * With UDP segmentation offload on the TUN (default true): adjacent datagrams of one flow in
+   * a worker's write batch go out as one UDP super-packet (coalesce.ts); false: one write per
+   * datagram (`--no-udp-coalesce`).
+   */
+  udpCoalesce?: boolean;
+  /**
    * State file (state.ts): restored at start when it exists and fits, written at stop and
    * every `stateInterval` ms while running (0: only at stop).
    */
@@ -157,6 +163,8 @@ export class Gateway extends EventEmitter {
   readonly runToCompletion: boolean;
   /** Who puts packets on the queues: masq's eBPF program, the kernel's flow steering, or nobody (one queue). */
   readonly steering: 'ebpf' | 'kernel' | 'none';
+  /** Whether workers join adjacent datagrams of a flow into UDP super-packets (coalesce.ts). */
+  readonly udpCoalesce: boolean;
   private readonly workerWakers: number[];
   readonly startedAt = Date.now();
   /** Null without --state. */
@@ -189,6 +197,7 @@ export class Gateway extends EventEmitter {
     this.steering = tun.fds.length < 2 ? 'none' : rtc && (opts.steering ?? true) ? this.steer(tun, config, plan) : 'kernel';
     // A persistent device may still carry the program of an earlier run: the kernel's own steering, as asked.
     if (this.steering === 'kernel') detachSteering(tun);
+    this.udpCoalesce = offload === 'csum+tso4+uso' && (opts.udpCoalesce ?? true);
     this.memory = allocateMemory(config.partitions, opts.slots ?? (vnet ? 2048 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
@@ -220,6 +229,7 @@ export class Gateway extends EventEmitter {
       slotHomes: homes,
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
+      udpCoalesce: this.udpCoalesce,
       vnetHdr: vnet ? VNET_HDR_LEN : 0,
       sched: opts.sched ?? DEFAULT_SCHED,
     };
@@ -238,7 +248,7 @@ export class Gateway extends EventEmitter {
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     // The gateway's own options are taken out; the rest is the NAT configuration.
-    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, ...cfgIn } = opts;
+    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, udpCoalesce: _uc, ...cfgIn } = opts;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
@@ -555,10 +565,16 @@ export class Gateway extends EventEmitter {
     return this.tables.map(countersOf);
   }
 
-  /** Per worker: packets it read from its own TUN queue, and of those, handed to another worker. */
-  workerReads(): { reads: number; handedOver: number }[] {
+  /**
+   * Per worker: packets it read from its own TUN queue, and of those, handed to another worker;
+   * UDP super-packets it wrote (coalesce.ts) and the datagrams inside them.
+   */
+  workerReads(): { reads: number; handedOver: number; udpSupers: number; udpCoalesced: number }[] {
     const ws = new Float64Array(this.memory.workerStats);
-    return this.tables.map((_, p) => ({ reads: ws[p * WORKER_STAT_STRIDE + WORKER_STAT.TUN_READS]!, handedOver: ws[p * WORKER_STAT_STRIDE + WORKER_STAT.HANDED_OVER]! }));
+    return this.tables.map((_, p) => {
+      const row = p * WORKER_STAT_STRIDE;
+      return { reads: ws[row + WORKER_STAT.TUN_READS]!, handedOver: ws[row + WORKER_STAT.HANDED_OVER]!, udpSupers: ws[row + WORKER_STAT.UDP_SUPERS]!, udpCoalesced: ws[row + WORKER_STAT.UDP_JOINED]! };
+    });
   }
 
   /**
