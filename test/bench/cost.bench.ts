@@ -6,7 +6,7 @@
  *
  * For each mode (modes.ts; default: cnat, masq (as shipped), masq-io-thread, masq-1w, masq-1w-io-thread) on
  * a fresh namespace topology: N sequential 64-byte UDP exchanges (one request, one reply: two
- * packets through the gateway, one at a time, so nothing is batched) after 200 unmeasured ones,
+ * packets through the gateway, one at a time, so nothing is batched) after 3,000 unmeasured ones,
  * and across them, from /proc/<pid>/task/<tid>/{status,stat}: the gateway's context switches
  * (voluntary: a thread went to sleep; involuntary: it was preempted) and its CPU time (user +
  * system, from each thread's schedstat in ns), per packet; `--threads` also prints it by thread. Counts do not depend on how fast the VM is today, so they compare runs
@@ -104,7 +104,8 @@ export async function measure(modeName: string, exchanges: number): Promise<Cost
     const gw = await mode.startGateway(topo);
     try {
       const srv = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7201, quiet: true, reflect: true, seconds: 60 });
-      await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: 200 }, { timeoutMs: 30_000 });
+      // Warm-up: 3,000 exchanges, so V8 has compiled the packet path (with 200 its compiler threads still ran in the measured window: ~17 µs per packet of masq's 60).
+      await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: 3000 }, { timeoutMs: 30_000 });
       const perf = countSyscalls(gw.pid);
       await new Promise((r) => setTimeout(r, 300)); // perf attaches
       const a = sample(gw.pid);
