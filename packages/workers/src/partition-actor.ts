@@ -22,6 +22,9 @@
  * lost to the pool (at most one batch).
  */
 import type { MessagePort } from 'node:worker_threads';
+// The module's binding, not the global: Node's global `performance` is a getter, which
+// optimized code looks up through an inline-cache call on every use (twice per park).
+import { performance } from 'node:perf_hooks';
 import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, listExpectations, type ExpectationRow } from '@masq/core';
 import { readBatch, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
