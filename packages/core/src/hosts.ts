@@ -5,12 +5,15 @@
  *
  * Contract:
  *  - Lives in one SharedArrayBuffer (`HostCounts.bytes(slots)`), written by every partition's
- *    thread. Each operation runs under a spin lock in the buffer's header (Atomics
- *    compareExchange to take it, Atomics.store to give it back): the JS memory model orders
- *    the plain typed-array writes inside the section before the releasing store, and a thread
- *    that takes the lock next sees them. Sections are a few dozen instructions on the slow
- *    path only (a new session or mapping, a freed one), never per packet, so contention is
- *    short and rare.
+ *    thread. With more than one writing thread (`writers`: a gateway with several workers),
+ *    each operation runs under a spin lock in the buffer's header (Atomics compareExchange to
+ *    take it, Atomics.store to give it back): the JS memory model orders the plain typed-array
+ *    writes inside the section before the releasing store, and a thread that takes the lock
+ *    next sees them. Sections are a few dozen instructions on the slow path only (a new
+ *    session or mapping, a freed one), never per packet, so contention is short and rare.
+ *    With one writing thread (one worker, or a Nat, whose partitions all run in its thread)
+ *    no lock is taken: the two atomic operations were a tenth of a new session's cost, and
+ *    readers in other threads only ever read (racy, never torn 32-bit words).
  *  - `reserve(host, sessions, ports)` checks the limits and adds in one step: of two
  *    partitions racing for a host's last session, exactly one wins. `add` gives counts back.
  *  - The lock word holds the holder's partition + 1; a restarted partition owner clears a lock
@@ -40,6 +43,8 @@ export class HostCounts {
   /** Entry i at words E·i (E_KEY, E_SESS, E_PORTS). */
   private readonly e: Uint32Array;
   private readonly mask: number;
+  /** More than one thread writes (see the header): sections run under the lock. */
+  private readonly shared: boolean;
 
   /** Bytes for `slots` entries (a power of two). */
   static bytes(slots: number): number {
@@ -51,12 +56,15 @@ export class HostCounts {
     readonly sessionLimit: number,
     readonly portLimit: number,
     buffer?: SharedArrayBuffer,
+    /** Threads that write this table (one per partition thread); with one, no lock is taken. */
+    readonly writers = 2,
   ) {
     if (slots < 2 || (slots & (slots - 1)) !== 0) throw new RangeError(`hosts: ${slots} slots is not a power of two ≥ 2`);
     this.buffer = buffer ?? new SharedArrayBuffer(HostCounts.bytes(slots));
     this.h = new Int32Array(this.buffer, 0, H_WORDS);
     this.e = new Uint32Array(this.buffer, H_WORDS * 4, E * slots);
     this.mask = slots - 1;
+    this.shared = writers > 1;
     // A new buffer's pages are mapped lazily: touch them now, at start, as the session table
     // does (table.ts), so that the first burst of new hosts pays no page fault per page.
     if (!buffer) for (let i = 0; i < this.e.length; i += 1024) this.e[i] = 0;
@@ -82,40 +90,56 @@ export class HostCounts {
    */
   reserve(a: number, dSessions: number, dPorts: number, who: number): boolean {
     if (dSessions <= 0 && dPorts <= 0) return true;
-    this.lock(who);
-    try {
-      const e = this.e;
-      // One probe finds the host's entry or the empty one it would take.
-      const i = this.probe(a);
-      if (i < 0) return false;
-      const known = this.used(i);
-      const s = known ? e[i + E_SESS]! : 0;
-      const p = known ? e[i + E_PORTS]! : 0;
-      if (this.sessionLimit > 0 && dSessions > 0 && s + dSessions > this.sessionLimit) return false;
-      if (this.portLimit > 0 && dPorts > 0 && p + dPorts > this.portLimit) return false;
-      if (!known && !this.take(i, a)) return false;
-      e[i + E_SESS] = s + dSessions;
-      e[i + E_PORTS] = p + dPorts;
-      return true;
-    } finally {
-      this.unlock();
-    }
+    if (this.shared) this.lock(who);
+    const ok = this.reserveHere(a, dSessions, dPorts);
+    if (this.shared) this.unlock();
+    return ok;
   }
 
   /** Give back (negative) or add counts for host `a` without a limit check. */
   add(a: number, dSessions: number, dPorts: number, who: number): void {
-    this.lock(who);
-    try {
-      const e = this.e;
-      const i = this.probe(a);
-      if (i < 0) return;
-      if (!this.used(i) && ((dSessions <= 0 && dPorts <= 0) || !this.take(i, a))) return;
-      e[i + E_SESS] = Math.max(0, e[i + E_SESS]! + dSessions);
-      e[i + E_PORTS] = Math.max(0, e[i + E_PORTS]! + dPorts);
-      if (e[i + E_SESS] === 0 && e[i + E_PORTS] === 0) this.removeAt(i);
-    } finally {
-      this.unlock();
-    }
+    if (this.shared) this.lock(who);
+    this.addHere(a, dSessions, dPorts);
+    if (this.shared) this.unlock();
+  }
+
+  // The sections: plain typed-array reads and writes, nothing in them can throw, so the lock
+  // needs no try/finally (which would keep V8 from inlining them into their callers).
+
+  private reserveHere(a: number, dSessions: number, dPorts: number): boolean {
+    const e = this.e;
+    // One probe finds the host's entry or the empty one it would take.
+    const i = this.probe(a);
+    if (i < 0) return false;
+    const s = e[i + E_SESS]!;
+    const p = e[i + E_PORTS]!;
+    // An empty entry has both counts 0 (used() is exactly "a count is not 0").
+    const known = s !== 0 || p !== 0;
+    if (this.sessionLimit > 0 && dSessions > 0 && s + dSessions > this.sessionLimit) return false;
+    if (this.portLimit > 0 && dPorts > 0 && p + dPorts > this.portLimit) return false;
+    if (!known && !this.take(i, a)) return false;
+    e[i + E_SESS] = s + dSessions;
+    e[i + E_PORTS] = p + dPorts;
+    return true;
+  }
+
+  private addHere(a: number, dSessions: number, dPorts: number): void {
+    const e = this.e;
+    const i = this.probe(a);
+    if (i < 0) return;
+    if (!this.used(i) && ((dSessions <= 0 && dPorts <= 0) || !this.take(i, a))) return;
+    e[i + E_SESS] = Math.max(0, e[i + E_SESS]! + dSessions);
+    e[i + E_PORTS] = Math.max(0, e[i + E_PORTS]! + dPorts);
+    if (e[i + E_SESS] === 0 && e[i + E_PORTS] === 0) this.removeAt(i);
+  }
+
+  /**
+   * Read the first word of host `a`'s home entry and return it: a hint that starts the load of
+   * that line (a cache miss: the table is megabytes) so that it overlaps the caller's other
+   * misses before `reserve` needs it (reads only, any thread; the value means nothing).
+   */
+  touch(a: number): number {
+    return this.e[(hash3(0, a, 0) & this.mask) * E]!;
   }
 
   /** Sessions host `a` holds (readers: a racy but never torn 32-bit read). */
@@ -208,9 +232,9 @@ export function hostSlotsFor(cfg: { maxSessions: number; hostSessionLimit: numbe
 }
 
 /** The shared host counts of a gateway with `cfg` (over `buffer` when given), or null when no limit is set. */
-export function hostCountsFor(cfg: { maxSessions: number; hostSessionLimit: number; hostPortLimit: number }, buffer?: SharedArrayBuffer): HostCounts | null {
+export function hostCountsFor(cfg: { maxSessions: number; hostSessionLimit: number; hostPortLimit: number; partitions: number }, buffer?: SharedArrayBuffer, writers = cfg.partitions): HostCounts | null {
   const slots = hostSlotsFor(cfg);
-  return slots === 0 ? null : new HostCounts(slots, cfg.hostSessionLimit, cfg.hostPortLimit, buffer);
+  return slots === 0 ? null : new HostCounts(slots, cfg.hostSessionLimit, cfg.hostPortLimit, buffer, writers);
 }
 
 /**

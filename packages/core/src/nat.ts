@@ -49,8 +49,9 @@ export class Nat {
     const sizes = partitionSizes(this.config, forwardPortCount(this.rules.rules));
     this.pins = new PinTable(this.config.partitions);
     this.partitions = [];
-    // One per-host count table for all partitions: the limits hold exactly (hosts.ts).
-    const hosts = hostCountsFor(this.config);
+    // One per-host count table for all partitions: the limits hold exactly (hosts.ts). Every
+    // partition of a Nat runs in this one thread: one writer, no lock.
+    const hosts = hostCountsFor(this.config, undefined, 1);
     for (let i = 0; i < this.config.partitions; i++) {
       const table = new SessionTable(sizes, this.plan);
       const p = new Partition({ config: this.config, rules: this.rules, plan: this.plan, index: i, table, pins: this.pins, hosts });
