@@ -56,3 +56,54 @@ function hsh(k0: number, k1: number, words: ArrayLike<number> | null, n: number,
   }
   return (v1 ^ v3) >>> 0;
 }
+
+/**
+ * Two HalfSipHash-2-4 of three-word messages that share their first two words, under two
+ * keys, computed side by side: returns halfSipHash3(k0, k1, a, b, cf) and writes
+ * halfSipHash3(k2, k3, a, b, cg) to out[0]. Each hash is a chain of dependent steps; two
+ * chains interleaved keep the processor's units busy and cost little more than one (RFC 6056
+ * Algorithm 4's F and G, ports.ts).
+ */
+export function halfSipHash3Pair(k0: number, k1: number, k2: number, k3: number, a: number, b: number, cf: number, cg: number, out: Uint32Array): number {
+  let f0 = k0 | 0;
+  let f1 = k1 | 0;
+  let f2 = 0x6c796765 ^ k0;
+  let f3 = 0x74656462 ^ k1;
+  let g0 = k2 | 0;
+  let g1 = k3 | 0;
+  let g2 = 0x6c796765 ^ k2;
+  let g3 = 0x74656462 ^ k3;
+  // Three message words, then the length byte (12 << 24); two SipRounds per word, then four.
+  for (let w = 0; w < 4; w++) {
+    const mf = w === 0 ? a | 0 : w === 1 ? b | 0 : w === 2 ? cf | 0 : 12 << 24;
+    const mg = w === 2 ? cg | 0 : mf;
+    f3 ^= mf;
+    g3 ^= mg;
+    for (let r = 0; r < 2; r++) {
+      f0 = (f0 + f1) | 0; f1 = (f1 << 5) | (f1 >>> 27); f1 ^= f0; f0 = (f0 << 16) | (f0 >>> 16);
+      g0 = (g0 + g1) | 0; g1 = (g1 << 5) | (g1 >>> 27); g1 ^= g0; g0 = (g0 << 16) | (g0 >>> 16);
+      f2 = (f2 + f3) | 0; f3 = (f3 << 8) | (f3 >>> 24); f3 ^= f2;
+      g2 = (g2 + g3) | 0; g3 = (g3 << 8) | (g3 >>> 24); g3 ^= g2;
+      f0 = (f0 + f3) | 0; f3 = (f3 << 7) | (f3 >>> 25); f3 ^= f0;
+      g0 = (g0 + g3) | 0; g3 = (g3 << 7) | (g3 >>> 25); g3 ^= g0;
+      f2 = (f2 + f1) | 0; f1 = (f1 << 13) | (f1 >>> 19); f1 ^= f2; f2 = (f2 << 16) | (f2 >>> 16);
+      g2 = (g2 + g1) | 0; g1 = (g1 << 13) | (g1 >>> 19); g1 ^= g2; g2 = (g2 << 16) | (g2 >>> 16);
+    }
+    f0 ^= mf;
+    g0 ^= mg;
+  }
+  f2 ^= 0xff;
+  g2 ^= 0xff;
+  for (let r = 0; r < 4; r++) {
+    f0 = (f0 + f1) | 0; f1 = (f1 << 5) | (f1 >>> 27); f1 ^= f0; f0 = (f0 << 16) | (f0 >>> 16);
+    g0 = (g0 + g1) | 0; g1 = (g1 << 5) | (g1 >>> 27); g1 ^= g0; g0 = (g0 << 16) | (g0 >>> 16);
+    f2 = (f2 + f3) | 0; f3 = (f3 << 8) | (f3 >>> 24); f3 ^= f2;
+    g2 = (g2 + g3) | 0; g3 = (g3 << 8) | (g3 >>> 24); g3 ^= g2;
+    f0 = (f0 + f3) | 0; f3 = (f3 << 7) | (f3 >>> 25); f3 ^= f0;
+    g0 = (g0 + g3) | 0; g3 = (g3 << 7) | (g3 >>> 25); g3 ^= g0;
+    f2 = (f2 + f1) | 0; f1 = (f1 << 13) | (f1 >>> 19); f1 ^= f2; f2 = (f2 << 16) | (f2 >>> 16);
+    g2 = (g2 + g1) | 0; g1 = (g1 << 13) | (g1 >>> 19); g1 ^= g2; g2 = (g2 << 16) | (g2 >>> 16);
+  }
+  out[0] = g1 ^ g3;
+  return (f1 ^ f3) >>> 0;
+}

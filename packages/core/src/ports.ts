@@ -40,7 +40,7 @@
  */
 
 import type { Arena } from './arena.js';
-import { halfSipHash3 } from './keyedhash.js';
+import { halfSipHash3, halfSipHash3Pair } from './keyedhash.js';
 import { IpProto } from './wire/ipv4.js';
 
 export const PORT_FAMILIES = 3; // 0 tcp, 1 udp, 2 icmp identifiers
@@ -148,6 +148,8 @@ export class PortAllocator {
   private readonly reuseAt: Float64Array;
   private readonly lastHost: Uint32Array;
   private readonly state: Uint32Array;
+  /** G's output (halfSipHash3Pair writes it here: no allocation). */
+  private readonly g = new Uint32Array(1);
   /** Each class's ports are consecutive in `owned` (port = first port of the class + index). */
   private readonly consecutive: boolean;
 
@@ -245,8 +247,10 @@ export class PortAllocator {
     // RFC 6056 Algorithm 4.
     const st = this.state;
     const w1 = ((remPort << 16) | (proto << 8) | (ext & 0xff)) >>> 0;
-    const offset = halfSipHash3(st[S_KEY]!, st[S_KEY + 1]!, rem, w1, 0);
-    const ti = S_TABLE + (halfSipHash3(st[S_KEY + 2]!, st[S_KEY + 3]!, rem, w1, 1) & (ALG4_TABLE - 1));
+    // offset = F (key words 0-1, last message word 0), table index = G (key words 2-3, last
+    // word 1): HalfSipHash-2-4 both, computed side by side (keyedhash.ts).
+    const offset = halfSipHash3Pair(st[S_KEY]!, st[S_KEY + 1]!, st[S_KEY + 2]!, st[S_KEY + 3]!, rem, w1, 0, 1, this.g);
+    const ti = S_TABLE + (this.g[0]! & (ALG4_TABLE - 1));
     const start = umod(umod(offset, n) + umod(st[ti]!, n), n);
     // Parity first (TCP, UDP), then any port of the class. A class's ports are consecutive
     // in `owned` (PortPlan slices each class in one piece; checked in the constructor), so a

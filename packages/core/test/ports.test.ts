@@ -6,9 +6,10 @@
  * (inbound routing by external port depends on them) and the config checks of the range.
  */
 import test from 'ava';
+import fc from 'fast-check';
 import { Arena, placeLayout } from '../src/arena.js';
 import { ConfigError, resolveConfig } from '../src/config.js';
-import { halfSipHash3, halfSipHashWords } from '../src/keyedhash.js';
+import { halfSipHash3, halfSipHash3Pair, halfSipHashWords } from '../src/keyedhash.js';
 import { PortAllocator, PortMode, PortPlan, type PortArrays } from '../src/ports.js';
 import { Nat } from '../src/nat.js';
 import { natOut, udp } from './helpers/packets.js';
@@ -41,6 +42,23 @@ test('HalfSipHash-2-4 agrees with the reference vectors (veorq/SipHash vectors_h
   t.is(halfSipHashWords(k0, k1, words.slice(0, 2)), 0x8f84b8d0);
   t.is(halfSipHashWords(k0, k1, words), 0x2f87f057);
   t.is(halfSipHash3(k0, k1, words[0]!, words[1]!, words[2]!), 0x2f87f057);
+  const g = new Uint32Array(1);
+  t.is(halfSipHash3Pair(k0, k1, k0, k1, words[0]!, words[1]!, words[2]!, words[2]!, g), 0x2f87f057);
+  t.is(g[0], 0x2f87f057);
+});
+
+test('the HalfSipHash pair (F and G side by side) gives exactly the two single hashes, for any keys and words', (t) => {
+  const g = new Uint32Array(1);
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  fc.assert(
+    fc.property(u32, u32, u32, u32, u32, u32, u32, u32, (k0, k1, k2, k3, a, b, cf, cg) => {
+      g[0] = 0;
+      const f = halfSipHash3Pair(k0, k1, k2, k3, a, b, cf, cg, g);
+      return f === halfSipHash3(k0, k1, a, b, cf) && g[0] === halfSipHash3(k2, k3, a, b, cg);
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass();
 });
 
 test('Algorithm 4: successive flows toward one destination take successive ports of their parity', (t) => {
