@@ -581,6 +581,19 @@ export class SessionTable {
     }
     return e & K.IdMask;
   }
+  /** Read the outbound mapping index's home slot of this inside endpoint (a load hint, as touchInbound). */
+  touchMappingOut(proto: number, inA: number, inP: number): number {
+    return this.cols.ixMapOut[hash3(proto, inA, inP) & this.mmask]!;
+  }
+  /**
+   * Read the home slots a new mapping and session with this external side will be inserted at
+   * (the inbound mapping and session indices), and return them: a hint that starts both loads
+   * (cache misses in a large table) together, before newMapping/newSession wait for each in
+   * turn. Reads only; the value means nothing.
+   */
+  touchInbound(proto: number, ext: number, extP: number, rem: number, remP: number): number {
+    return this.cols.ixMapIn[hash3(proto, ext, extP) & this.mmask]! + this.cols.ixSessIn[hash5(proto, ext, extP, rem, remP) & this.smask]!;
+  }
   /** Read the first word of session `id`'s record (the prefetch: its line into the cache). */
   touchSession(id: number): number {
     return this.rec[id * K.Rec]!;

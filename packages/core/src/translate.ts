@@ -121,6 +121,8 @@ export class Partition {
   icmpStamp = -Infinity;
   pfCount = 0;
   pfNext = 0;
+  /** The slow path's load hints (hosts.touch, table.touchInbound) go here, so they are kept. */
+  hint = 0;
 
   constructor(o: PartitionOptions) {
     this.index = o.index;

@@ -1,13 +1,14 @@
 /**
  * table.test.ts — the session record's layout details that translate() relies on: the
  * 64-byte records start on a cache line, and the 32-bit packet/byte counters carry into the
- * cold column, so listings show counts past 4 GiB right.
+ * cold column, so listings show counts past 4 GiB right; the slow path's load hints only read.
  */
 import test from 'ava';
+import fc from 'fast-check';
 import { Nat } from '../src/nat.js';
 import { listSessions } from '../src/listing.js';
 import { HI_N, REC, R_BYTE_IN, R_BYTE_OUT, R_PKT_IN, R_PKT_OUT } from '../src/table.js';
-import { udp } from './helpers/packets.js';
+import { tcp, udp } from './helpers/packets.js';
 
 const RULES = 'masquerade all from 10.200.0.0/24 to any';
 
@@ -58,4 +59,28 @@ test('a session in a reused slot starts with every counter, carry and timer of i
   t.is(row.id, sid, 'the freed slot was reused');
   t.like(row, { inside: '10.200.0.3', packetsOut: 1, packetsIn: 0, bytesOut: next.length, bytesIn: 0, idleMs: 0 });
   t.is(row.expiresMs, nat.config.timeouts.udp);
+});
+
+test("the slow path's load hints (table touchInbound/touchMappingOut, hosts touch) change no byte of the table or the host counts", (t) => {
+  const nat = new Nat({ externals: ['198.51.100.100', '198.51.100.101'], rules: RULES, maxSessions: 256, seed: 1 });
+  const part = nat.partitions[0]!;
+  // Some live state first: TCP connections (a SYN hints before its lookup) and UDP flows.
+  for (let i = 0; i < 40; i++) {
+    const p = i % 2 === 0 ? tcp({ src: `10.200.0.${2 + (i % 7)}`, sport: 40000 + i, dst: '203.0.113.1', dport: 443, flags: 'S' }) : udp({ src: `10.200.0.${2 + (i % 7)}`, sport: 5000 + i, dst: '203.0.113.2', dport: 53 });
+    t.is(nat.process(p.slice(), 0, p.length, 1).length, 1);
+  }
+  const table = new Uint8Array(part.table.memory.buffer);
+  const hosts = new Uint8Array(part.hosts!.buffer);
+  const before = [table.slice(), hosts.slice()];
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  const u16 = fc.integer({ min: 0, max: 0xffff });
+  fc.assert(
+    fc.property(fc.constantFrom(1, 6, 17), u32, u16, u32, u16, (p, a, ap, b, bp) => {
+      part.hint ^= part.table.touchInbound(p, a, ap, b, bp) ^ part.table.touchMappingOut(p, a, ap) ^ part.hosts!.touch(a);
+      return true;
+    }),
+    { numRuns: 500 },
+  );
+  t.true(Buffer.from(before[0]!).equals(Buffer.from(table)), 'table unchanged');
+  t.true(Buffer.from(before[1]!).equals(Buffer.from(hosts)), 'host counts unchanged');
 });

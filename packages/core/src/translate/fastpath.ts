@@ -46,6 +46,10 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
   const src = u32(b, off + ip.SRC);
   const dst = u32(b, off + ip.DST);
   const cand = candidate(pt, b, off);
+  // A TCP SYN without ACK nearly always opens a new connection: the slow path's first two
+  // lookups (the host's count entry, the mapping index) start loading now, overlapping the
+  // session lookup's miss instead of following it.
+  if (p === IpProto.Tcp && (tflags & (TcpFlag.Syn | TcpFlag.Ack)) === TcpFlag.Syn) synHint(pt, src, sport);
   let sid = cand !== 0 && t.isSessionOut(cand, p, src, sport, dst, dport) ? cand : t.findSessionOut(p, src, sport, dst, dport);
   if (sid === 0) {
     sid = createOutbound(pt, b, off, l4, p, src, sport, dst, dport, tflags, firstFrag, now);
@@ -102,6 +106,12 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     return v !== HERE ? v : pt.translate(b, off, u16(b, off + ip.TOTAL_LEN), Direction.HairpinIn, now, pt.partial, pt.cap);
   }
   return FORWARD;
+}
+
+/** The load hints for an outbound SYN (see outbound): changes no state. */
+function synHint(pt: Partition, src: number, sport: number): void {
+  const h = pt.hosts;
+  pt.hint ^= pt.table.touchMappingOut(IpProto.Tcp, src, sport) ^ (h !== null ? h.touch(src) : 0);
 }
 
 /**

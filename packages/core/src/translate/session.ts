@@ -52,13 +52,16 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
     return -answerEcho(pt, b, off, l4);
   }
   const t = pt.table;
+  const hosts = pt.hosts;
+  // The host's count entry is needed below, after the mapping lookup: both are cache misses in
+  // large tables, so its load starts now and the two overlap (hosts.ts touch).
+  if (hosts !== null) pt.hint ^= hosts.touch(src);
   let mid = t.findMappingOut(p, src, sport);
   // Paired pooling (RFC 4787 REQ-2): the host's external address, also the source of a refusal.
   const ei = mid !== 0 ? t.mExtIdx(mid) : pt.cfg.externals.length === 1 ? 0 : hash3(0, src, 0) % pt.cfg.externals.length;
   // RFC 6888 REQ-4/5: the host's session, and its port for a new mapping, are taken from the
   // shared counts before anything is made (exact across partitions); every failure below
   // gives them back.
-  const hosts = pt.hosts;
   if (hosts !== null && !hosts.reserve(src, 1, mid === 0 ? 1 : 0, pt.index)) return -refuse(pt, b, off, DropReason.HostLimit, ei, now);
   let fresh = false;
   if (mid === 0) {
@@ -68,6 +71,9 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
       pt.counters[C.PORT_ALLOC_FAILURES]!++;
       return -refuse(pt, b, off, DropReason.PortExhausted, ei, now);
     }
+    // The two inbound index slots newMapping and newSession insert into: their loads start
+    // together here rather than one after the other (table.ts touchInbound).
+    pt.hint ^= t.touchInbound(p, pt.cfg.externals[ei]!, port, dst, dport);
     mid = t.newMapping(p, src, sport, ei, pt.cfg.externals[ei]!, port, 0);
     if (mid === 0) {
       pt.ports.release(ei, p, port, now);
