@@ -38,8 +38,9 @@ import { MF_ALG_DATA, MF_EXPECT, MF_PINNED, MF_STATIC, SF_ALG, SF_ALG_DATA, SF_I
 import { applyDelta, checksum, delta16, delta32, fold, getCheck, putCheck, pseudoHeaderSum, sumWords, finish } from '../wire/checksum.js';
 import { u32, put16, put32 } from '../wire/bytes.js';
 import { fixAck, fixSeq, seqUpdate, type SeqState } from './seq.js';
-import { algById, algId, HELPERS } from './registry.js';
+import { algById, algId } from './registry.js';
 import type { PinTable } from './pins.js';
+import { AlgSelector } from './select.js';
 import { AlgDir, AlgError, EXPECT_TIMEOUT_MS, MAX_ALGS, type AlgPacket } from './types.js';
 
 const TCP = IpProto.Tcp;
@@ -90,6 +91,8 @@ export class AlgEngine implements AlgPacket {
   private readonly counters: Float64Array;
   private readonly enabled = new Uint8Array(MAX_ALGS);
   private anyEnabled = false;
+  /** The (protocol, server port) → helper table, rebuilt by setEnabled. */
+  private readonly selector = new AlgSelector();
   /** Per helper id: its configured server ports, or null for the helper's own `match`. */
   private readonly serverPorts: Array<readonly number[] | null> = new Array<readonly number[] | null>(MAX_ALGS).fill(null);
   private sid = 0;
@@ -129,18 +132,12 @@ export class AlgEngine implements AlgPacket {
       if (id > 0) this.enabled[id] = 1;
     }
     this.anyEnabled = names.length > 0;
+    this.selector.configure(this.enabled, this.serverPorts);
   }
 
-  /** Slow path: the helper for a new flow of `proto` to server port `port`, or 0. */
+  /** Slow path: the helper for a new flow of `proto` to server port `port`, or 0 (one lookup: select.ts). */
   select(proto: number, port: number): number {
-    if (!this.anyEnabled) return 0;
-    for (let i = 0; i < HELPERS.length; i++) {
-      if (this.enabled[i + 1] !== 1) continue;
-      const h = HELPERS[i]!;
-      const own = this.serverPorts[i + 1];
-      if (own === null || own === undefined ? h.match(proto, port) : proto === h.proto && own.includes(port)) return i + 1;
-    }
-    return 0;
+    return this.anyEnabled ? this.selector.get(proto, port) : 0;
   }
 
   /** Slow path: session `sid` is watched by helper `alg`. */

@@ -113,7 +113,10 @@ export interface AlgHelper {
   readonly proto: number;
   /** Default server-side ports. */
   readonly ports: readonly number[];
-  /** Whether a new flow of `proto` to server port `port` gets this helper. */
+  /**
+   * Whether a new flow of `proto` to server port `port` gets this helper. A pure function of
+   * its arguments: alg/select.ts evaluates it once per protocol and port and keeps the answers.
+   */
   match(proto: number, port: number): boolean;
   /** A segment inside → outside with payload. */
   outbound?(p: AlgPacket): void;
