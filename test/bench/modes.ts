@@ -30,7 +30,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { TUN_NAT11_SCRIPT, type Topology, type TopologyOptions } from '../src/harness/index.js';
-import { MASQ_MAIN, REPO, startMasq } from '../src/gateway/start.js';
+import { MASQ_MAIN, REPO, startMasq, type RunningGateway } from '../src/gateway/start.js';
 
 export interface GatewayHandle {
   readonly pid: number;
@@ -109,7 +109,29 @@ function masqMode(workers: number | 'default', offload?: boolean, sched?: string
       // No per-host limits: the kernel NAT compared against has none, and the connection-rate
       // step opens more connections from one host than the default port limit admits.
       const gw = await startMasq(topo, { workers, extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', ...flag, ...(sched !== undefined ? ['--sched', sched] : []), ...(ioThread ? ['--io-thread-reads'] : [])] });
-      return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
+      return masqHandle(gw);
+    },
+  };
+}
+
+/**
+ * A running masq as a bench gateway; at stop it prints, like the C NAT, what its workers did
+ * (`masq stats --json`): packets read from their queues, handed over, and UDP datagrams written
+ * in super-packets (coalesce.ts).
+ */
+function masqHandle(gw: RunningGateway): GatewayHandle {
+  return {
+    pid: gw.proc.pid!,
+    stop: async () => {
+      const r = await gw.masq(['stats', '--json']).catch(() => null);
+      try {
+        const w = (JSON.parse(r?.stdout ?? '') as { workers: { reads?: number; handedOver?: number; udpSupers?: number; udpCoalesced?: number }[] }).workers;
+        const sum = (k: 'reads' | 'handedOver' | 'udpSupers' | 'udpCoalesced'): number => w.reduce((a, x) => a + (x[k] ?? 0), 0);
+        process.stderr.write(`  masq: read ${sum('reads')}, handed over ${sum('handedOver')}, ${sum('udpCoalesced')} UDP datagram(s) written in ${sum('udpSupers')} super-packet(s)\n`);
+      } catch {
+        // No stats (the gateway had already stopped): nothing to add.
+      }
+      await gw.stop();
     },
   };
 }
@@ -204,13 +226,13 @@ registerMode(masqMode('default', true, undefined, OFFLOAD_DEFAULT));
 // Opt-in: one TUN write per UDP datagram (coalesce.ts off).
 registerMode({ ...masqMode('default'), name: 'masq-no-coalesce', description: 'masq as shipped but --no-udp-coalesce: one TUN write per UDP datagram', optIn: true, startGateway: async (topo) => {
   const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-udp-coalesce'] });
-  return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
+  return masqHandle(gw);
 } });
 
 // Opt-in: the kernel's flow steering instead of masq's eBPF program (steering.ts).
 registerMode({ ...masqMode('default'), name: 'masq-no-steering', description: 'masq as shipped but --no-steering: the kernel\'s automatic flow steering chooses the queues', optIn: true, startGateway: async (topo) => {
   const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-steering'] });
-  return { pid: gw.proc.pid!, stop: async () => void (await gw.stop()) };
+  return masqHandle(gw);
 } });
 // Opt-in: the packet threads' scheduling policies side by side (the default is io=batch).
 registerMode(masqMode('default', undefined, 'normal'));
