@@ -65,6 +65,8 @@ export interface RunInput {
   steering?: boolean;
   /** --no-udp-coalesce: false (the default is true where the TUN has UDP segmentation offload). */
   udpCoalesce?: boolean;
+  /** --no-park-read: false (the default is true: an idle worker sleeps in read(2) on its queue). */
+  parkRead?: boolean;
   /** Scheduling policies of the packet threads (--sched). */
   sched?: SchedPolicies;
   /** Protocol helpers (--alg; `alg = ["ftp"]`); [] = none. */

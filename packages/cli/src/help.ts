@@ -49,7 +49,7 @@ SYNOPSIS
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--no-icmp-on-exhaustion]
            [--no-hop-compensation] [--mtu N] [--no-offload] [--io-thread-reads] [--no-steering]
-           [--no-udp-coalesce]
+           [--no-udp-coalesce] [--no-park-read]
            [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
@@ -141,6 +141,12 @@ OPTIONS
                         system call), which the kernel cuts back into the same datagrams,
                         byte for byte, on the way out (as Linux's own UDP GRO forwarding
                         does). masq_worker_udp_coalesced_total counts them. For comparisons
+  --no-park-read        let an idle worker wait in poll(2) for its TUN queue, then read it. By
+                        default (x86-64) it waits in read(2) on the queue itself, so a packet
+                        that arrives on an idle gateway costs one read and one write, as in a
+                        plain C forwarder; what else wakes the worker (a hand-off from another
+                        worker, a control message) interrupts the read with a signal
+                        (real-time signal SIGRTMIN+8). For comparisons
   --sched POLICY        Linux scheduling policy of the packet threads: batch (default:
                         SCHED_BATCH, a packet's arrival does not preempt the program that
                         sent it, so packets gather into batches), normal (SCHED_OTHER), or

@@ -73,6 +73,7 @@ export const RUN_OPTIONS = {
   'io-thread-reads': { type: 'boolean' },
   'no-steering': { type: 'boolean' },
   'no-udp-coalesce': { type: 'boolean' },
+  'no-park-read': { type: 'boolean' },
   sched: { type: 'string' },
   alg: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -195,6 +196,7 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (values['io-thread-reads']) input.runToCompletion = false;
   if (values['no-steering']) input.steering = false;
   if (values['no-udp-coalesce']) input.udpCoalesce = false;
+  if (values['no-park-read']) input.parkRead = false;
   if (values.state !== undefined) {
     if (values.state === '') throw new UsageError('--state: the file name is empty');
     input.state = values.state;
@@ -251,13 +253,14 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     runToCompletion: input.runToCompletion,
     steering: input.steering,
     udpCoalesce: input.udpCoalesce,
+    parkRead: input.parkRead,
     state: input.state,
     stateInterval: input.stateInterval,
     alg: input.alg,
     algPorts: input.algPorts,
   };
-  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, runToCompletion: _rc, steering: _sg, udpCoalesce: _uc, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
-  void _t; void _ot; void _r; void _m; void _o; void _rc; void _sg; void _uc; void _s; void _st; void _si;
+  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, runToCompletion: _rc, steering: _sg, udpCoalesce: _uc, parkRead: _pr, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
+  void _t; void _ot; void _r; void _m; void _o; void _rc; void _sg; void _uc; void _pr; void _s; void _st; void _si;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   const metrics = input.metrics ?? DEFAULT_METRICS;
   return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, metricsDefaulted: input.metrics === undefined, resolved, configPath, flags };

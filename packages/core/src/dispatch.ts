@@ -380,6 +380,11 @@ export class Dispatcher {
     return r;
   }
 
+  /** Fragments held now (a reader that sleeps must wake by their deadline: expired()). */
+  get holding(): number {
+    return this.held.length;
+  }
+
   /** Held fragments that waited too long (by `now` or an earlier classify): the caller drops them (fragment_orphan). */
   expired(now: number): number[] {
     if (now >= this.heldDue) this.sweep(now);

@@ -45,6 +45,9 @@
 #include <linux/if_tun.h>
 #include <linux/bpf.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <signal.h>
+#include <ucontext.h>
 
 #define TUN_PATH "/dev/net/tun"
 #define CAP_HINT "run as root or grant CAP_NET_ADMIN, e.g. setcap cap_net_admin+ep $(which node)"
@@ -281,6 +284,21 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
  * -errno when the first read fails with anything other than EAGAIN. An error after some packets
  * ends the batch early; the next call reports it.
  */
+/* A read that never sleeps, whatever the fd's O_NONBLOCK: preadv2(RWF_NOWAIT) (Linux 4.14+; the
+ * TUN honours IOCB_NOWAIT), so a queue fd a worker parks on in blocking mode (parkRead below)
+ * is still read in batches without blocking. Where the kernel refuses the flag (EOPNOTSUPP)
+ * plain read(2) from then on: parkReadInit never makes an fd blocking there. */
+static bool rwf_nowait_refused = false;
+static ssize_t read_nowait(int fd, void *p, size_t len) {
+  if (!rwf_nowait_refused) {
+    struct iovec iov = {p, len};
+    ssize_t r = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+    if (r >= 0 || errno != EOPNOTSUPP) return r;
+    rwf_nowait_refused = true;
+  }
+  return read(fd, p, len);
+}
+
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
@@ -311,7 +329,7 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
 
   int32_t n = 0;
   while (n < max) {
-    ssize_t r = read(fd, buf + offs[n], (size_t)slot_cap);
+    ssize_t r = read_nowait(fd, buf + offs[n], (size_t)slot_cap);
     if (r < 0) {
       int e = errno;
       if (e == EINTR) continue;
@@ -490,6 +508,164 @@ static napi_value js_poll_many(napi_env env, napi_callback_info info) {
     if (p[i].revents & ready) out |= 1 << i;
   if (p[count].revents & ready) out |= 1 << 30;
   return ret_int(env, out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* parkReadInit(fd) -> 1 | 0; parkRead(...) -> bytes | 0 | -errno; wakeThread(tid)           */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * A worker that sleeps in read(2) on its own TUN queue instead of poll(2) + read(2): one system
+ * call per packet fewer at light load (the C NAT's shape: a blocking read, then a write). What
+ * else wakes the worker (a peer's hand-off, a returned slot, an expiry nomination, a control
+ * message: its doorbell, workers/src/doorbell.ts) interrupts the read with a signal
+ * (wakeThread: tgkill, PARK_SIGNAL).
+ *
+ * No wake-up is lost, by the technique of musl's cancellation points: the doorbell check and
+ * the read's `syscall` instruction are both inside one assembly stub, [masq_park_begin,
+ * masq_park_end). The worker stores PARKED = 2 (seq_cst) before entering it; a producer adds
+ * to the doorbell and then loads PARKED, and signals the worker when it reads 2. The signal
+ * handler looks at where the signal found the worker: anywhere in the stub before the read
+ * completed (before the check, between the check and the syscall, or blocked in it: the kernel
+ * rewinds a restartable read to its syscall instruction), it moves the worker to
+ * masq_park_cancel, which returns -EINTR as if rung; at masq_park_end or later the read has
+ * completed and its packet is kept. So either the worker sees the doorbell move, or the signal
+ * reaches it in (or before) the read and cancels it. A signal outside a park (a producer that
+ * saw PARKED = 2 just before the worker woke) finds it elsewhere: the handler does nothing and
+ * SA_RESTART restarts whatever call it interrupted.
+ *
+ * x86-64 only (the stub); elsewhere parkReadInit returns 0 and the worker polls as before.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define MASQ_PARK_READ 1
+/* ssize_t masq_park_read(int fd, void *buf, size_t len, const int32_t *bell, int32_t expected) */
+extern ssize_t masq_park_read(int fd, void *buf, size_t len, const volatile int32_t *bell, int32_t expected);
+extern char masq_park_begin[], masq_park_end[], masq_park_cancel[];
+__asm__(
+    ".text\n"
+    ".globl masq_park_read\n"
+    ".type masq_park_read,@function\n"
+    "masq_park_read:\n"
+    ".globl masq_park_begin\n"
+    "masq_park_begin:\n"
+    "  movl (%rcx), %eax\n"       /* the doorbell, now */
+    "  cmpl %r8d, %eax\n"
+    "  jne masq_park_cancel\n"    /* rung since the worker looked: do not sleep */
+    "  xorl %eax, %eax\n"         /* SYS_read */
+    "  syscall\n"
+    ".globl masq_park_end\n"
+    "masq_park_end:\n"
+    "  ret\n"
+    ".globl masq_park_cancel\n"
+    "masq_park_cancel:\n"
+    "  movq $-4, %rax\n"          /* -EINTR */
+    "  ret\n"
+    ".size masq_park_read, .-masq_park_read\n");
+
+static void park_signal_handler(int sig, siginfo_t *si, void *ctx) {
+  (void)sig;
+  (void)si;
+  ucontext_t *uc = (ucontext_t *)ctx;
+  greg_t ip = uc->uc_mcontext.gregs[REG_RIP];
+  if (ip >= (greg_t)(uintptr_t)masq_park_begin && ip < (greg_t)(uintptr_t)masq_park_end)
+    uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)masq_park_cancel;
+}
+#endif
+
+static int park_signal(void) { return SIGRTMIN + 8; }
+static bool park_handler_installed = false;
+static __thread pid_t park_tid = 0;
+
+static napi_value js_park_read_init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !arg_fd(env, argv[0], &fd, "parkReadInit")) return NULL;
+#ifdef MASQ_PARK_READ
+  /* The fd is made blocking only where a read of it can still be asked not to block. */
+  struct iovec iov = {NULL, 0};
+  if (preadv2(fd, &iov, 1, -1, RWF_NOWAIT) < 0 && errno != EAGAIN) return ret_int(env, 0);
+  if (!park_handler_installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = park_signal_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(park_signal(), &sa, NULL) != 0) return ret_int(env, 0);
+    park_handler_installed = true;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) return ret_int(env, 0);
+  return ret_int(env, 1);
+#else
+  (void)fd;
+  return ret_int(env, 0);
+#endif
+}
+
+/* parkReadDone(fd): the fd back to O_NONBLOCK (a worker that stops parking on it). */
+static napi_value js_park_read_done(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !arg_fd(env, argv[0], &fd, "parkReadDone")) return NULL;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  return ret_int(env, 0);
+}
+
+/*
+ * parkRead(fd, buf, off, cap, ctl: Int32Array, parkedIdx, bellIdx, bell, tidIdx)
+ *   -> bytes read into buf[off, off + cap) | 0 when rung (or interrupted) | -errno.
+ * Stores this thread's id at ctl[tidIdx] and PARKED = 2 at ctl[parkedIdx] (0 again on return).
+ */
+static napi_value js_park_read(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9) return ret_int(env, -EINVAL);
+  int32_t fd, off, cap, parked_i, bell_i, bell, tid_i;
+  void *buf_p, *ctl_p;
+  size_t buf_len, ctl_len;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || !typed(env, argv[1], napi_uint8_array, &buf_p, &buf_len) ||
+      napi_get_value_int32(env, argv[2], &off) != napi_ok || napi_get_value_int32(env, argv[3], &cap) != napi_ok ||
+      !typed(env, argv[4], napi_int32_array, &ctl_p, &ctl_len) || napi_get_value_int32(env, argv[5], &parked_i) != napi_ok ||
+      napi_get_value_int32(env, argv[6], &bell_i) != napi_ok || napi_get_value_int32(env, argv[7], &bell) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &tid_i) != napi_ok)
+    return ret_int(env, -EINVAL);
+  if (fd < 0) return ret_int(env, -EBADF);
+  if (off < 0 || cap <= 0 || (uint64_t)off + (uint64_t)cap > (uint64_t)buf_len || parked_i < 0 || bell_i < 0 || tid_i < 0 ||
+      (size_t)parked_i >= ctl_len || (size_t)bell_i >= ctl_len || (size_t)tid_i >= ctl_len)
+    return ret_int(env, -EINVAL);
+#ifdef MASQ_PARK_READ
+  int32_t *ctl = ctl_p;
+  if (park_tid == 0) park_tid = (pid_t)syscall(SYS_gettid);
+  __atomic_store_n(&ctl[tid_i], (int32_t)park_tid, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&ctl[parked_i], 2, __ATOMIC_SEQ_CST);
+  ssize_t r = masq_park_read(fd, (uint8_t *)buf_p + off, (size_t)cap, &ctl[bell_i], bell);
+  __atomic_store_n(&ctl[parked_i], 0, __ATOMIC_SEQ_CST);
+  if (r == -EINTR || r == -EAGAIN) return ret_int(env, 0);
+  if (r < 0) return ret_int(env, (int32_t)r);
+  return ret_int(env, r > cap ? cap : (int32_t)r);
+#else
+  (void)buf_p; (void)ctl_p; (void)bell; (void)off;
+  return ret_int(env, -ENOSYS);
+#endif
+}
+
+/* wakeThread(tid): signal a worker parked in parkRead (no-op for a thread that is gone). */
+static napi_value js_wake_thread(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t tid;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &tid) != napi_ok || tid <= 0) return throw_type(env, "wakeThread", "expected (tid > 0)");
+  if (syscall(SYS_tgkill, getpid(), tid, park_signal()) != 0 && errno != ESRCH) {
+    int e = errno;
+    return throw_errno(env, e, "wakeThread", NULL, "tgkill %d", (int)tid);
+  }
+  return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -914,6 +1090,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readBatch", NULL, js_read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"parkReadInit", NULL, js_park_read_init, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"parkReadDone", NULL, js_park_read_done, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"parkRead", NULL, js_park_read, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"wakeThread", NULL, js_wake_thread, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"poll", NULL, js_poll, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollMany", NULL, js_poll_many, NULL, NULL, NULL, napi_enumerable, NULL},

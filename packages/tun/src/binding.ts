@@ -79,6 +79,21 @@ export interface TunBinding {
    */
   pollMany(fds: Int32Array, count: number, wakeFd: number, timeoutMs: number): number;
 
+  /**
+   * Park a worker in read(2) on its own queue (native/tun.c "parkRead"): `parkReadInit(fd)`
+   * makes the fd blocking and returns 1 where that is safe (x86-64, and reads of it can still
+   * be asked not to block: readBatch uses preadv2(RWF_NOWAIT)), else 0 and changes nothing.
+   * `parkRead` stores the calling thread's id at ctl[tidIdx] and 2 at ctl[parkedIdx], and
+   * sleeps in read(2) into buf[off, off + cap) unless ctl[bellIdx] !== bell; returns the
+   * packet's length, 0 when rung (wakeThread) or interrupted, or -errno. `wakeThread(tid)`
+   * interrupts it (a signal; a lost wake-up is impossible, see tun.c). `parkReadDone(fd)`
+   * makes the fd non-blocking again. Absent in an older build of the addon.
+   */
+  parkReadInit?(fd: number): number;
+  parkReadDone?(fd: number): number;
+  parkRead?(fd: number, buf: Uint8Array, off: number, cap: number, ctl: Int32Array, parkedIdx: number, bellIdx: number, bell: number, tidIdx: number): number;
+  wakeThread?(tid: number): void;
+
   /** A non-blocking eventfd for waking a thread blocked in poll(). */
   eventfd(): number;
   /** Make the eventfd readable. Any thread may call it. */

@@ -102,6 +102,26 @@ export function wake(efd: number): void {
   getBinding().wake(efd);
 }
 
+/**
+ * Park-read (see TunBinding.parkRead): true when `fd` is now blocking for parkRead; false
+ * where the addon or the machine does not have it (nothing changed: the caller keeps poll(2)).
+ */
+export function parkReadInit(fd: number): boolean {
+  const b = getBinding();
+  return b.parkReadInit !== undefined && b.parkRead !== undefined && b.parkReadInit(fd) === 1;
+}
+export function parkReadDone(fd: number): void {
+  getBinding().parkReadDone?.(fd);
+}
+/** See TunBinding.parkRead; only after parkReadInit(fd) returned true. */
+export function parkRead(fd: number, buf: Uint8Array, off: number, cap: number, ctl: Int32Array, parkedIdx: number, bellIdx: number, bell: number, tidIdx: number): number {
+  return getBinding().parkRead!(fd, buf, off, cap, ctl, parkedIdx, bellIdx, bell, tidIdx);
+}
+/** Interrupt a thread parked in parkRead (any thread may call it). */
+export function wakeThread(tid: number): void {
+  getBinding().wakeThread?.(tid);
+}
+
 /** Reset the waker; returns the number of pending wakes. */
 export function drainWake(efd: number): number {
   return getBinding().drainWake(efd);

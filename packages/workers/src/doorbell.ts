@@ -18,6 +18,11 @@
  *    PARK_HINT (only the hint fd woke it: a packet is on the TUN queue and the I/O thread is
  *    about to hand it over).
  *  - wakeAll(ctl, wakers): wake every worker (shutdown).
+ *  - A run-to-completion worker may instead sleep in read(2) on its own TUN queue (the addon's
+ *    parkRead: one system call per packet fewer than poll + read). It stores PARKED = 2 and its
+ *    thread id (CTL_TID); ring() then interrupts it with a signal (wakeThread) instead of
+ *    writing its eventfd. The same order of stores and loads makes it lose no wake-up; the
+ *    addon's header explains how the signal cannot fall between the check and the read.
  *  No wake-up is lost: the worker stores PARKED = 1, then compares the counter with `bell`, and
  *  only then sleeps in poll(2) on its eventfd; a producer adds to the counter and then loads
  *  PARKED. Both are sequentially consistent (Atomics), so either the producer sees PARKED = 1
@@ -31,8 +36,11 @@
  * and the hand-off finds the worker already running (measured: ~20 µs → ~4 µs from the I/O
  * thread's read to the worker's translate). The I/O thread still reads every packet.
  */
-import { drainWake, pollMany, wake, POLL_MANY_WOKEN } from '@masq/tun';
-import { CTL_DOORBELL, CTL_PARKED } from './layout.js';
+import { drainWake, pollMany, wake, wakeThread, POLL_MANY_WOKEN } from '@masq/tun';
+import { CTL_DOORBELL, CTL_PARKED, CTL_TID } from './layout.js';
+
+/** CTL_PARKED value of a worker asleep in read(2) on its TUN queue (tun addon parkRead): woken by wakeThread. */
+export const PARKED_IN_READ = 2;
 
 export const PARK_TIMEOUT = 0;
 export const PARK_RUNG = 1;
@@ -41,7 +49,9 @@ export const PARK_HINT = 2;
 /** Signal worker p that its rings have new entries. */
 export function ring(ctl: Int32Array, wakers: readonly number[], p: number): void {
   Atomics.add(ctl, CTL_DOORBELL + p, 1);
-  if (Atomics.load(ctl, CTL_PARKED + p) !== 0) wake(wakers[p]!);
+  const parked = Atomics.load(ctl, CTL_PARKED + p);
+  if (parked === 1) wake(wakers[p]!);
+  else if (parked === PARKED_IN_READ) wakeThread(Atomics.load(ctl, CTL_TID + p));
 }
 
 const hintFds = new Int32Array(1);
@@ -78,5 +88,6 @@ export function wakeAll(ctl: Int32Array, wakers: readonly number[]): void {
   for (let p = 0; p < wakers.length; p++) {
     Atomics.add(ctl, CTL_DOORBELL + p, 1);
     wake(wakers[p]!);
+    if (Atomics.load(ctl, CTL_PARKED + p) === PARKED_IN_READ) wakeThread(Atomics.load(ctl, CTL_TID + p));
   }
 }

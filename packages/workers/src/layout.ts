@@ -38,9 +38,15 @@ import { pinBytes } from '@masq/core';
 export const CTL_STOP = 0;
 /** Per-partition doorbell counters start here: the I/O thread (or a peer) bumps them (doorbell.ts). */
 export const CTL_DOORBELL = 16;
-/** Per-partition "parked" flags: 1 while partition p's worker sleeps on its doorbell (doorbell.ts). */
+/**
+ * Per-partition "parked" flags: 1 while partition p's worker sleeps in poll(2) on its doorbell
+ * (woken through its eventfd), 2 while it sleeps in read(2) on its TUN queue (woken by a signal
+ * to thread CTL_TID + p); doorbell.ts.
+ */
 export const CTL_PARKED = 16 + 64;
-export const CTL_SLOTS = 16 + 64 + 64;
+/** Per-partition thread ids: the kernel's id of the worker that last parked in read(2) (doorbell.ts). */
+export const CTL_TID = 16 + 64 + 64;
+export const CTL_SLOTS = 16 + 64 + 64 + 64;
 
 /**
  * Statistics blocks, besides the partitions' own blocks (@masq/core counters.ts): the

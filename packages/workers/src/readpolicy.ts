@@ -14,8 +14,10 @@
  *    (up to `max`), until a read comes back short. A probe that finds one backs off: the next
  *    probe comes after twice as many quick parks (up to 64), so a steady request/response
  *    exchange pays at most one empty read in 64 packets, and a flood is read in batches.
+ * A worker that parks in read(2) instead (the addon's parkRead) has its packet in hand when
+ * the park returns: afterParkRead(quick) then, and the same probes follow quick parks.
  * Contract: afterRead(armed, got) after every read of `armed` slots that returned `got`
- * packets (armed ≥ 1); afterPark(readable, quick) after every park; `readNext` and `want` are
+ * packets (armed ≥ 1); afterPark(readable, quick) after every park in poll(2); `readNext` and `want` are
  * then what to do. Pure state, no system calls, no allocation.
  */
 
@@ -47,6 +49,22 @@ export class ReadPolicy {
   /** No slot to read into: wait for the doorbell (slots come home by a peer's ring). */
   noSlots(): void {
     this.readNext = false;
+  }
+
+  /**
+   * After a park in read(2) (the addon's parkRead) that returned a packet; `quick`: it did not
+   * sleep (the packet was already queued). The packet is in hand: no read follows, unless a
+   * probe is due after quick parks, as after afterPark(true, true).
+   */
+  afterParkRead(quick: boolean): void {
+    this.readNext = false;
+    if (quick) {
+      if (++this.quickParks >= this.probeEvery) {
+        this.quickParks = 0;
+        this.want = 2;
+        this.readNext = true;
+      }
+    } else this.quickParks = 0;
   }
 
   /**

@@ -50,6 +50,11 @@ export interface GatewaySpec {
    * only with TUN_F_USO4 (the TUN takes GSO_UDP_L4 writes), unless `--no-udp-coalesce`.
    */
   udpCoalesce: boolean;
+  /**
+   * Run to completion: a worker sleeps in read(2) on its queue (the addon's parkRead, where it
+   * has it) instead of poll(2) + read(2); false with `--no-park-read`.
+   */
+  parkRead: boolean;
   /** Scheduling policies of the packet threads (sched.ts). */
   sched: SchedPolicies;
 }

@@ -91,6 +91,12 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
    */
   udpCoalesce?: boolean;
   /**
+   * With run to completion (default true): an idle worker sleeps in read(2) on its own queue
+   * (tun addon parkRead; x86-64), so a packet costs a read and a write; false: poll(2), then
+   * read(2) (`--no-park-read`).
+   */
+  parkRead?: boolean;
+  /**
    * State file (state.ts): restored at start when it exists and fits, written at stop and
    * every `stateInterval` ms while running (0: only at stop).
    */
@@ -229,6 +235,7 @@ export class Gateway extends EventEmitter {
       slotHomes: homes,
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
+      parkRead: opts.parkRead ?? true,
       udpCoalesce: this.udpCoalesce,
       vnetHdr: vnet ? VNET_HDR_LEN : 0,
       sched: opts.sched ?? DEFAULT_SCHED,
@@ -248,7 +255,7 @@ export class Gateway extends EventEmitter {
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     // The gateway's own options are taken out; the rest is the NAT configuration.
-    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, udpCoalesce: _uc, ...cfgIn } = opts;
+    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, udpCoalesce: _uc, parkRead: _pr, ...cfgIn } = opts;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');

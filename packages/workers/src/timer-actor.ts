@@ -6,15 +6,22 @@
  * scans a bounded chunk of each partition's session columns READ-ONLY and nominates the
  * sessions past their deadline to the owner over the nomination ring; the owner confirms
  * (the session may have been refreshed since) and frees. So each table keeps one writer.
+ * Every IDLE_RING ms it rings the workers asleep in read(2), which have no timeout of their own.
  */
 import { SessionTable, nominateExpired } from '@masq/core';
 import { Ring } from './ring.js';
-import { CTL_STOP } from './layout.js';
-import { ring as ringDoorbell } from './doorbell.js';
+import { CTL_PARKED, CTL_STOP } from './layout.js';
+import { ring as ringDoorbell, PARKED_IN_READ } from './doorbell.js';
 import { planOf, type GatewaySpec } from './spec.js';
 
 const TICK = 5;
 const SWEEP = 250;
+/**
+ * A worker asleep in read(2) (doorbell.ts PARKED_IN_READ) has no timeout of its own: it is rung
+ * this often, as a worker in poll(2) wakes at its 20 ms timeout, so that it yields to its
+ * event loop now and then (work scheduled there runs) whatever the traffic.
+ */
+const IDLE_RING = 20;
 const CHUNK = 65536;
 
 export function nowMs(): number {
@@ -30,12 +37,17 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
   const rings = mem.nominate.map((b) => new Ring(b));
   const cursors = new Array<number>(tables.length).fill(1);
   let lastSweep = 0;
+  let lastIdleRing = 0;
   // Plain stores: see the clock in layout.ts for why a reader never sees a torn value.
   clock[0] = nowMs();
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     await new Promise<void>((r) => setTimeout(r, TICK));
     const now = nowMs();
     clock[0] = now;
+    if (now - lastIdleRing >= IDLE_RING) {
+      lastIdleRing = now;
+      for (let p = 0; p < tables.length; p++) if (Atomics.load(ctl, CTL_PARKED + p) === PARKED_IN_READ) ringDoorbell(ctl, spec.workerWakers, p);
+    }
     if (now - lastSweep < SWEEP) continue;
     lastSweep = now;
     for (let p = 0; p < tables.length; p++) {
