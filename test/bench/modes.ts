@@ -9,7 +9,7 @@
  * masq as shipped (its defaults, no --workers: one worker per core), `masq-1w` with one worker,
  * and `masq-no-offload` / `masq-offload` with offloads off / on (whichever of the two differs
  * from the defaults runs by default, the other is opt-in). Opt-in modes (name them on the
- * command line): `masq-2w`, `masq-no-steering`, `masq-no-coalesce`, the `--io-thread-reads` variants (`masq-io-thread`,
+ * command line): `masq-2w`, `masq-no-steering`, `masq-no-coalesce`, `masq-no-park-read`, the `--io-thread-reads` variants (`masq-io-thread`,
  * `masq-1w-io-thread`, `masq-2w-io-thread`), `toy-tun` (the harness's Python 1:1 NAT) and the
  * `--sched` variants. A masq entry:
  *
@@ -226,6 +226,12 @@ registerMode(masqMode('default', true, undefined, OFFLOAD_DEFAULT));
 // Opt-in: one TUN write per UDP datagram (coalesce.ts off).
 registerMode({ ...masqMode('default'), name: 'masq-no-coalesce', description: 'masq as shipped but --no-udp-coalesce: one TUN write per UDP datagram', optIn: true, startGateway: async (topo) => {
   const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-udp-coalesce'] });
+  return masqHandle(gw);
+} });
+
+// Opt-in: an idle worker waits in poll(2), then reads (the addon's parkRead off).
+registerMode({ ...masqMode('default'), name: 'masq-no-park-read', description: 'masq as shipped but --no-park-read: an idle worker waits in poll(2), then reads', optIn: true, startGateway: async (topo) => {
+  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-park-read'] });
   return masqHandle(gw);
 } });
 

@@ -19,8 +19,12 @@
  *    in the buffer, a count beyond the arrays) give -EINVAL before any byte is read or written.
  *  - Buffers may be backed by an ArrayBuffer or a SharedArrayBuffer: napi_get_typedarray_info
  *    returns the backing store's address plus the view's byteOffset for both on Node 20.
- *  - Every fd is opened O_NONBLOCK | O_CLOEXEC. TUN devices are IFF_TUN | IFF_NO_PI: each read
- *    or write is exactly one IP packet (preceded by a struct virtio_net_hdr with IFF_VNET_HDR).
+ *  - Every fd is opened O_NONBLOCK | O_CLOEXEC; parkReadInit makes a worker's own queue fd
+ *    blocking for parkRead, and readBatch never blocks either way (preadv2 RWF_NOWAIT). TUN
+ *    devices are IFF_TUN | IFF_NO_PI: each read or write is exactly one IP packet (preceded by
+ *    a struct virtio_net_hdr with IFF_VNET_HDR).
+ *  - parkRead/wakeThread use the real-time signal SIGRTMIN+8 (a handler installed by the first
+ *    parkReadInit; SA_RESTART, so a stray signal restarts what it interrupts).
  */
 #include <node_api.h>
 

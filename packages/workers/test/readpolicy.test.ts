@@ -99,3 +99,32 @@ test('not readable after a park (woken by the doorbell or the timeout): no read;
   p.noSlots();
   t.false(p.readNext);
 });
+
+test('a park in read(2) brings its packet: no read follows a sleeping one; quick ones probe as poll parks do', (t) => {
+  const p = new ReadPolicy(256);
+  for (let i = 0; i < 50; i++) {
+    p.afterParkRead(false);
+    t.false(p.readNext, 'slept, the packet in hand: park again');
+  }
+  // Quick parks (the packet was queued): the first one probes (two), as afterPark(true, true).
+  p.afterParkRead(true);
+  t.true(p.readNext);
+  t.is(p.want, 2);
+  const r = readTurn(p, 0); // the probe finds nothing more: back off
+  t.is(r.empty, 1);
+  let probes = 0;
+  for (let i = 0; i < 2 * 63; i++) {
+    p.afterParkRead(true);
+    if (p.readNext) {
+      probes++;
+      readTurn(p, 0);
+    }
+  }
+  t.is(probes, 6, 'backing off: probes after 2, 4, 8, 16, 32 and 64 quick parks (126 in all)');
+  // A probe that finds a backlog reads on, doubling, as in a flood.
+  p.afterParkRead(true);
+  while (!p.readNext) p.afterParkRead(true);
+  readTurn(p, 100);
+  t.true(p.readNext);
+  t.is(p.want, 4);
+});
