@@ -140,7 +140,18 @@ export async function measure(modeName: string, exchanges: number): Promise<Cost
   }
 }
 
+const USAGE = 'usage: node test/dist/bench/cost.bench.js [mode ...] [--exchanges=N] [--threads]  (modes: see e2e.bench.js --help; default cnat masq masq-io-thread masq-1w masq-1w-io-thread)';
+
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const unknown = argv.find((a) => a.startsWith('-') && !/^--(exchanges=.*|threads)$/.test(a));
+  if (unknown !== undefined) {
+    process.stderr.write(`cost bench: unknown option ${unknown}\n${USAGE}\n`);
+    return 2;
+  }
   const pre = canRunNetns();
   if (!pre.ok) {
     console.error(`cost bench: cannot create network namespaces here: ${pre.reason}`);

@@ -37,7 +37,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { canRunNetns, createTopology, haveTool, run, type Topology } from '../src/harness/index.js';
-import { allModes, BASELINE, getMode, type BenchMode, type GatewayHandle } from './modes.js';
+import { allModes, everyMode, BASELINE, getMode, type BenchMode, type GatewayHandle } from './modes.js';
 
 export { registerMode, getMode, allModes, type BenchMode, type GatewayHandle } from './modes.js';
 
@@ -475,7 +475,21 @@ const loadLine = (): string =>
     .map((l) => l.toFixed(2))
     .join(' ');
 
+const USAGE = 'usage: node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency,latency1cpu] [--repeat=N] [--cps-concurrency=N] [--json]';
+
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    const modes = everyMode()
+      .map((m) => `  ${m.name.padEnd(22)}${m.optIn === true ? '(opt-in) ' : ''}${m.description}`)
+      .join('\n');
+    process.stdout.write(`${USAGE}\n\nModes (no mode named: every mode not marked opt-in):\n${modes}\n\nSteps (--only): ${STEPS.join(', ')}. Runs in network namespaces it creates and removes; as root.\n`);
+    return 0;
+  }
+  const unknown = argv.find((a) => a.startsWith('-') && !/^--(json|only=.*|repeat=.*|cps-concurrency=.*)$/.test(a));
+  if (unknown !== undefined) {
+    process.stderr.write(`e2e bench: unknown option ${unknown}\n${USAGE}\n`);
+    return 2;
+  }
   const pre = canRunNetns();
   if (!pre.ok) {
     process.stdout.write(`e2e bench skipped: ${pre.reason ?? 'unknown'}\n`);

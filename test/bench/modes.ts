@@ -68,6 +68,11 @@ export function allModes(): BenchMode[] {
   return [...registry.values()].filter((m) => m.optIn !== true);
 }
 
+/** Every mode, opt-in ones included (for --help). */
+export function everyMode(): BenchMode[] {
+  return [...registry.values()];
+}
+
 /** Ratios in the report are taken against this mode. */
 export const BASELINE = 'kernel-nat';
 
