@@ -136,10 +136,11 @@ export class HostCounts {
   /**
    * Read the first word of host `a`'s home entry and return it: a hint that starts the load of
    * that line (a cache miss: the table is megabytes) so that it overlaps the caller's other
-   * misses before `reserve` needs it (reads only, any thread; the value means nothing).
+   * misses before `reserve` needs it (reads only, any thread; the value means nothing: 16 bits
+   * of the word, a small integer, see table.ts touchInbound).
    */
   touch(a: number): number {
-    return this.e[(hash3(0, a, 0) & this.mask) * E]!;
+    return this.e[(hash3(0, a, 0) & this.mask) * E]! & 0xffff;
   }
 
   /** Sessions host `a` holds (readers: a racy but never torn 32-bit read). */

@@ -581,18 +581,20 @@ export class SessionTable {
     }
     return e & K.IdMask;
   }
-  /** Read the outbound mapping index's home slot of this inside endpoint (a load hint, as touchInbound). */
+  /** Read the outbound mapping index's home slot of this inside endpoint (a load hint, as touchInbound: 16 bits). */
   touchMappingOut(proto: number, inA: number, inP: number): number {
-    return this.cols.ixMapOut[hash3(proto, inA, inP) & this.mmask]!;
+    return this.cols.ixMapOut[hash3(proto, inA, inP) & this.mmask]! & 0xffff;
   }
   /**
    * Read the home slots a new mapping and session with this external side will be inserted at
    * (the inbound mapping and session indices), and return them: a hint that starts both loads
    * (cache misses in a large table) together, before newMapping/newSession wait for each in
-   * turn. Reads only; the value means nothing.
+   * turn. Reads only; the value means nothing (16 bits of what was read: a small integer,
+   * so that the partition's `hint` field, which keeps it, never leaves V8's small-integer
+   * representation; a field that did would deoptimize every function that writes it).
    */
   touchInbound(proto: number, ext: number, extP: number, rem: number, remP: number): number {
-    return this.cols.ixMapIn[hash3(proto, ext, extP) & this.mmask]! + this.cols.ixSessIn[hash5(proto, ext, extP, rem, remP) & this.smask]!;
+    return (this.cols.ixMapIn[hash3(proto, ext, extP) & this.mmask]! ^ this.cols.ixSessIn[hash5(proto, ext, extP, rem, remP) & this.smask]!) & 0xffff;
   }
   /** Read the first word of session `id`'s record (the prefetch: its line into the cache). */
   touchSession(id: number): number {
