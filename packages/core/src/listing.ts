@@ -9,7 +9,7 @@
  * `formatTable(rows)` is the readable default.
  */
 import { formatIPv4 } from './addr.js';
-import { SessionTable, SF_HAIRPIN, SF_INBOUND_CREATED } from './table.js';
+import { SessionTable, SF_HAIRPIN, SF_INBOUND_CREATED, SF_SEQ_OUT } from './table.js';
 import { TCP_STATE_NAMES } from './counters.js';
 import { IpProto } from './wire/ipv4.js';
 
@@ -59,6 +59,7 @@ export function sessionMatches(t: SessionTable, sid: number, f: SessionFilter): 
 export function sessionRow(t: SessionTable, sid: number, now: number): SessionRow {
   const c = t.cols;
   const p = t.sProto(sid);
+  const seqOut = (t.sFlags(sid) & SF_SEQ_OUT) !== 0;
   return {
     id: sid,
     proto: PROTO_NAME[p] ?? 'tcp',
@@ -75,9 +76,11 @@ export function sessionRow(t: SessionTable, sid: number, now: number): SessionRo
     packetsIn: t.sPktIn(sid),
     bytesOut: t.sByteOut(sid),
     bytesIn: t.sByteIn(sid),
-    initSeq: c.sInitSeq[sid]!,
-    delta: c.sDelta[sid]!,
-    pdelta: c.sPDelta[sid]!,
+    // The outbound sequence deltas a helper recorded (the columns are this session's only
+    // with SF_SEQ_OUT: table.ts newSession leaves them as the slot's last session left them).
+    initSeq: seqOut ? c.sInitSeq[sid]! : 0,
+    delta: seqOut ? c.sDelta[sid]! : 0,
+    pdelta: seqOut ? c.sPDelta[sid]! : 0,
     inboundCreated: (t.sFlags(sid) & SF_INBOUND_CREATED) !== 0,
     hairpin: (t.sFlags(sid) & SF_HAIRPIN) !== 0,
   };

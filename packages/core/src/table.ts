@@ -732,15 +732,12 @@ export class SessionTable {
     for (let k = o + K.Flags + 1; k < o + K.Rec; k++) r[k] = 0;
     const hi = c.sHi;
     for (let k = id * K.HiN; k < id * K.HiN + K.HiN; k++) hi[k] = 0;
-    // sAckOut/sWinOut are not cleared: they are read only with SF_TRACKED, which track() sets
-    // after writing both (and the flags were cleared above).
-    c.sInitSeq[id] = 0;
-    c.sDelta[id] = 0;
-    c.sPDelta[id] = 0;
-    c.sInitSeqIn[id] = 0;
-    c.sDeltaIn[id] = 0;
-    c.sPDeltaIn[id] = 0;
-    c.sAlgLink[id] = 0;
+    // The cold columns are not cleared (each would be a cache line written per new session, a
+    // miss when the slot is a reused one): each is read only under a flag that its writer sets
+    // after writing it, and the flags were cleared above. sAckOut/sWinOut: SF_TRACKED (track());
+    // sInitSeq/sDelta/sPDelta: SF_SEQ_OUT, the *In three: SF_SEQ_IN (alg/engine.ts
+    // recordDelta); sAlgLink: SF_ALG_DATA (engine commit). Readers without the flag see 0
+    // (listing.ts).
     // link at the head of the mapping's list
     const head = c.mHead[mid]!;
     c.sNext[id] = head;

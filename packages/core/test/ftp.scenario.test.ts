@@ -77,6 +77,28 @@ function dataSyn(nat: Nat, from: string, extPort: number, now: number) {
 
 // ---------------------------------------------------------------------------------------------
 
+test("a control session in a reused slot starts with no sequence deltas of the slot's last session (a new session clears the helper columns' flags, not the columns)", (t) => {
+  const nat = mkNat();
+  const tab = nat.partitions[0]!.table;
+  // A session whose slot is then freed with every helper column holding junk (as a helper's
+  // session would leave it); the slot is the first a new session takes.
+  const prev = natOut(nat, tcp({ src: A, sport: 30000, dst: SERVER, dport: 80, flags: 'S' }), 0);
+  t.is(prev.drop, 'none');
+  const sid = listSessions(tab, 0)[0]!.id;
+  const c = tab.cols;
+  for (const col of [c.sInitSeq, c.sDelta, c.sPDelta, c.sInitSeqIn, c.sDeltaIn, c.sPDeltaIn, c.sAlgLink]) col[sid] = 0x5a5a5a5a;
+  t.like(listSessions(tab, 0)[0], { initSeq: 0, delta: 0, pdelta: 0 }, 'without a helper\'s rewrite the listing shows none');
+  t.is(nat.partitions[0]!.flush(1, () => true), 1);
+  replayClientInside(nat, LFTP_ACTIVE, { until: (x) => x.startsWith('RETR') });
+  const ctl = listSessions(tab, 0).find((s) => s.remotePort === 21)!;
+  t.is(ctl.id, sid, 'the control session took the freed slot');
+  const ext = dataPorts(nat, 0).get(226 * 256 + 205)!;
+  const portSeg = LFTP_ACTIVE.segments.find((s) => s.text.startsWith('PORT'))!;
+  t.is(ctl.initSeq, (LFTP_ACTIVE.clientIsn + 1 + portSeg.seq) >>> 0);
+  t.is(ctl.delta, `198,51,100,100,${ext >> 8},${ext & 255}`.length - '10,200,0,2,226,205'.length);
+  t.is(ctl.pdelta, 0);
+});
+
 test('PORT (lftp, active): rewritten to the external address and an expected port; streams match; data connection admitted once', (t) => {
   const nat = mkNat();
   const r = replayClientInside(nat, LFTP_ACTIVE, { until: (x) => x.startsWith('RETR') });

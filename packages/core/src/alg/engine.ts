@@ -254,10 +254,13 @@ export class AlgEngine implements AlgPacket {
     const st = this.st;
     const out = dir === AlgDir.Out;
     const flag = out ? SF_SEQ_OUT : SF_SEQ_IN;
-    st.initSeq = out ? c.sInitSeq[sid]! : c.sInitSeqIn[sid]!;
-    st.delta = out ? c.sDelta[sid]! : c.sDeltaIn[sid]!;
-    st.pdelta = out ? c.sPDelta[sid]! : c.sPDeltaIn[sid]!;
-    if (!seqUpdate(st, (t.sFlags(sid) & flag) !== 0, seq, diff)) return;
+    // The columns hold this session's state only once the flag is set (a new session does not
+    // clear them: table.ts newSession); before, the state is all zero.
+    const active = (t.sFlags(sid) & flag) !== 0;
+    st.initSeq = !active ? 0 : out ? c.sInitSeq[sid]! : c.sInitSeqIn[sid]!;
+    st.delta = !active ? 0 : out ? c.sDelta[sid]! : c.sDeltaIn[sid]!;
+    st.pdelta = !active ? 0 : out ? c.sPDelta[sid]! : c.sPDeltaIn[sid]!;
+    if (!seqUpdate(st, active, seq, diff)) return;
     if (out) {
       c.sInitSeq[sid] = st.initSeq;
       c.sDelta[sid] = st.delta;
