@@ -43,6 +43,13 @@ export class HostCounts {
   /** Entry i at words E·i (E_KEY, E_SESS, E_PORTS). */
   private readonly e: Uint32Array;
   private readonly mask: number;
+  /**
+   * The host the last touch() was for and its home entry's first word (a pure function of the
+   * host), so that probe() need not hash it again; -1: none. A typed array, not two fields: a
+   * field holding 32-bit addresses would leave V8's small-integer representation and
+   * deoptimize its writers.
+   */
+  private readonly home = Float64Array.of(-1, 0);
   /** More than one thread writes (see the header): sections run under the lock. */
   private readonly shared: boolean;
 
@@ -140,7 +147,10 @@ export class HostCounts {
    * of the word, a small integer, see table.ts touchInbound).
    */
   touch(a: number): number {
-    return this.e[(hash3(0, a, 0) & this.mask) * E]! & 0xffff;
+    const i = (hash3(0, a, 0) & this.mask) * E;
+    this.home[0] = a;
+    this.home[1] = i;
+    return this.e[i]! & 0xffff;
   }
 
   /** Sessions host `a` holds (readers: a racy but never torn 32-bit read). */
@@ -183,7 +193,8 @@ export class HostCounts {
    * (free); -1 only if no entry is empty (never: take() keeps half the table free).
    */
   private probe(a: number): number {
-    let i = (hash3(0, a, 0) & this.mask) * E;
+    // The home entry touch() just computed for this host, or its hash now.
+    let i = a === this.home[0] ? this.home[1]! : (hash3(0, a, 0) & this.mask) * E;
     for (let k = 0; k <= this.mask; k++) {
       if (!this.used(i) || this.e[i + E_KEY] === a) return i;
       i = this.next(i);

@@ -586,15 +586,16 @@ export class SessionTable {
     return this.cols.ixMapOut[hash3(proto, inA, inP) & this.mmask]! & 0xffff;
   }
   /**
-   * Read the home slots a new mapping and session with this external side will be inserted at
-   * (the inbound mapping and session indices), and return them: a hint that starts both loads
+   * Read the home slots a new mapping and session will be inserted at in the inbound mapping
+   * and session indices (their keys' hashes: hash3 of the mapping's external side, hash5 of
+   * that and the remote endpoint), and return them: a hint that starts both loads
    * (cache misses in a large table) together, before newMapping/newSession wait for each in
    * turn. Reads only; the value means nothing (16 bits of what was read: a small integer,
    * so that the partition's `hint` field, which keeps it, never leaves V8's small-integer
    * representation; a field that did would deoptimize every function that writes it).
    */
-  touchInbound(proto: number, ext: number, extP: number, rem: number, remP: number): number {
-    return (this.cols.ixMapIn[hash3(proto, ext, extP) & this.mmask]! ^ this.cols.ixSessIn[hash5(proto, ext, extP, rem, remP) & this.smask]!) & 0xffff;
+  touchInbound(hMapIn: number, hSessIn: number): number {
+    return (this.cols.ixMapIn[hMapIn & this.mmask]! ^ this.cols.ixSessIn[hSessIn & this.smask]!) & 0xffff;
   }
   /** Read the first word of session `id`'s record (the prefetch: its line into the cache). */
   touchSession(id: number): number {
@@ -655,8 +656,11 @@ export class SessionTable {
 
   // ---------------------------------------------------------------- mappings
 
-  /** Create a mapping; returns its id, or 0 when the mapping table is full. */
-  newMapping(proto: number, inA: number, inP: number, extIdx: number, ext: number, extP: number, flags: number): number {
+  /**
+   * Create a mapping; returns its id, or 0 when the mapping table is full. `hIn`: the hash of
+   * its inbound key, hash3(proto, ext, extP), when the caller has it already.
+   */
+  newMapping(proto: number, inA: number, inP: number, extIdx: number, ext: number, extP: number, flags: number, hIn = hash3(proto, ext, extP)): number {
     const c = this.cols;
     const h = this.h;
     let id = h[H_MAP_FREE]!;
@@ -677,7 +681,7 @@ export class SessionTable {
     c.mHead[id] = 0;
     c.mNext[id] = 0;
     this.ixInsert(c.ixMapOut, this.mmask, hash3(proto, inA, inP), id);
-    this.ixInsert(c.ixMapIn, this.mmask, hash3(proto, ext, extP), id);
+    this.ixInsert(c.ixMapIn, this.mmask, hIn, id);
     h[H_MAP_COUNT]!++;
     this.counters[C.LIVE_MAPPINGS]!++;
     return id;
@@ -704,9 +708,10 @@ export class SessionTable {
 
   /**
    * Create a session on mapping `mid` toward (rem, remP). Returns the id or 0 when full.
-   * The caller fills the checksum deltas, state and timers.
+   * The caller fills the checksum deltas, state and timers. `hIn`: the hash of its inbound
+   * key, hash5(proto, ext, extP, rem, remP), when the caller has it already (else -1).
    */
-  newSession(mid: number, rem: number, remP: number): number {
+  newSession(mid: number, rem: number, remP: number, hIn = -1): number {
     const c = this.cols;
     const h = this.h;
     let id = h[H_SESS_FREE]!;
@@ -746,7 +751,7 @@ export class SessionTable {
     c.mHead[mid] = id;
     c.mCount[mid]!++;
     this.ixInsert(c.ixSessOut, this.smask, hash5(proto, c.mIn[mid]!, c.mInPort[mid]!, rem, remP), id);
-    this.ixInsert(c.ixSessIn, this.smask, hash5(proto, c.mExt[mid]!, c.mExtPort[mid]!, rem, remP), id);
+    this.ixInsert(c.ixSessIn, this.smask, hIn >= 0 ? hIn : hash5(proto, c.mExt[mid]!, c.mExtPort[mid]!, rem, remP), id);
     h[H_SESS_COUNT]!++;
     this.counters[C.SESSIONS_CREATED]!++;
     if (proto === IpProto.Tcp) this.counters[C.LIVE_TCP_STATE]!++;

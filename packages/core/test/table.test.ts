@@ -9,6 +9,7 @@ import { Nat } from '../src/nat.js';
 import { listSessions } from '../src/listing.js';
 import { HI_N, REC, R_BYTE_IN, R_BYTE_OUT, R_PKT_IN, R_PKT_OUT } from '../src/table.js';
 import { tcp, udp } from './helpers/packets.js';
+import { hash3, hash5 } from '../src/hash.js';
 
 const RULES = 'masquerade all from 10.200.0.0/24 to any';
 
@@ -76,7 +77,7 @@ test("the slow path's load hints (table touchInbound/touchMappingOut, hosts touc
   const u16 = fc.integer({ min: 0, max: 0xffff });
   fc.assert(
     fc.property(fc.constantFrom(1, 6, 17), u32, u16, u32, u16, (p, a, ap, b, bp) => {
-      const v = [part.table.touchInbound(p, a, ap, b, bp), part.table.touchMappingOut(p, a, ap), part.hosts!.touch(a)];
+      const v = [part.table.touchInbound(hash3(p, a, ap), hash5(p, a, ap, b, bp)), part.table.touchMappingOut(p, a, ap), part.hosts!.touch(a)];
       part.hint ^= v[0]! ^ v[1]! ^ v[2]!;
       // Small integers (16 bits): the partition's hint field must stay one (see touchInbound).
       return v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff);

@@ -23,7 +23,7 @@ import { C } from '../counters.js';
 import { RuleAction } from '../rules.js';
 import { MF_STATIC, MF_COUNTED, MF_EXPECT, MF_ALG_DATA, SF_INBOUND_CREATED, SF_HAIRPIN, SF_UNANSWERED } from '../table.js';
 import { TcpState } from '../tcpstate.js';
-import { hash3 } from '../hash.js';
+import { hash3, hash5 } from '../hash.js';
 import { delta16, delta32, fold, applyDelta, getCheck, putCheck } from '../wire/checksum.js';
 import { u32, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
@@ -64,6 +64,7 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
   // gives them back.
   if (hosts !== null && !hosts.reserve(src, 1, mid === 0 ? 1 : 0, pt.index)) return -refuse(pt, b, off, DropReason.HostLimit, ei, now);
   let fresh = false;
+  let hSessIn = -1;
   if (mid === 0) {
     const port = pt.ports.allocate(ei, p, src, sport, now, dst, dport);
     if (port < 0) {
@@ -73,8 +74,11 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
     }
     // The two inbound index slots newMapping and newSession insert into: their loads start
     // together here rather than one after the other (table.ts touchInbound).
-    pt.hint ^= t.touchInbound(p, pt.cfg.externals[ei]!, port, dst, dport);
-    mid = t.newMapping(p, src, sport, ei, pt.cfg.externals[ei]!, port, 0);
+    const ext = pt.cfg.externals[ei]!;
+    hSessIn = hash5(p, ext, port, dst, dport);
+    const hMapIn = hash3(p, ext, port);
+    pt.hint ^= t.touchInbound(hMapIn, hSessIn);
+    mid = t.newMapping(p, src, sport, ei, ext, port, 0, hMapIn);
     if (mid === 0) {
       pt.ports.release(ei, p, port, now);
       hosts?.add(src, -1, -1, pt.index);
@@ -85,7 +89,7 @@ export function createOutbound(pt: Partition, b: Uint8Array, off: number, l4: nu
     if (hosts !== null) t.addMapFlags(mid, MF_COUNTED);
     fresh = true;
   }
-  const sid = t.newSession(mid, dst, dport);
+  const sid = t.newSession(mid, dst, dport, hSessIn);
   if (sid === 0) {
     if (fresh) releaseMapping(pt, mid, now);
     hosts?.add(src, -1, 0, pt.index);
