@@ -2,7 +2,9 @@
  * timer-actor.ts — the clock and the expiry sweep. Runs as a long-lived piscina task.
  *
  * It is the only writer of the shared clock (Float64, ms, monotonic: timeOrigin + now()),
- * published every TICK ms so that no worker reads the time per packet. Every SWEEP ms it
+ * published every TICK ms so that no worker reads the time per packet. It sleeps with
+ * Atomics.wait on the stop word between ticks (it has no control port: nothing else needs its
+ * event loop). Every SWEEP ms it
  * scans a bounded chunk of each partition's session columns READ-ONLY and nominates the
  * sessions past their deadline to the owner over the nomination ring; the owner confirms
  * (the session may have been refreshed since) and frees. So each table keeps one writer.
@@ -41,7 +43,9 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
   // Plain stores: see the clock in layout.ts for why a reader never sees a torn value.
   clock[0] = nowMs();
   while (Atomics.load(ctl, CTL_STOP) === 0) {
-    await new Promise<void>((r) => setTimeout(r, TICK));
+    // A synchronous sleep on the stop word (this thread serves nothing else: no port, no event
+    // loop work), not setTimeout: measured 9 against 26 ms of CPU a second for the 200 ticks.
+    Atomics.wait(ctl, CTL_STOP, 0, TICK);
     const now = nowMs();
     clock[0] = now;
     if (now - lastIdleRing >= IDLE_RING) {
