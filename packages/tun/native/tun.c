@@ -166,6 +166,15 @@ static bool arg_fd(napi_env env, napi_value v, int *fd, const char *fn) {
   return true;
 }
 
+/* The argument of a call that takes one fd: false when it is missing (the call returns
+ * undefined) or not an fd (a TypeError is pending). */
+static bool only_fd_arg(napi_env env, napi_callback_info info, int *fd, const char *fn) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc >= 1 && arg_fd(env, argv[0], fd, fn);
+}
+
 /* A typed array of the given type; *data may be NULL when *len is 0. No allocation. */
 static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
                   size_t *len) {
@@ -581,11 +590,8 @@ static bool park_handler_installed = false;
 static __thread pid_t park_tid = 0;
 
 static napi_value js_park_read_init(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || !arg_fd(env, argv[0], &fd, "parkReadInit")) return NULL;
+  if (!only_fd_arg(env, info, &fd, "parkReadInit")) return NULL;
 #ifdef MASQ_PARK_READ
   /* The fd is made blocking only where a read of it can still be asked not to block. */
   struct iovec iov = {NULL, 0};
@@ -610,11 +616,8 @@ static napi_value js_park_read_init(napi_env env, napi_callback_info info) {
 
 /* parkReadDone(fd): the fd back to O_NONBLOCK (a worker that stops parking on it). */
 static napi_value js_park_read_done(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || !arg_fd(env, argv[0], &fd, "parkReadDone")) return NULL;
+  if (!only_fd_arg(env, info, &fd, "parkReadDone")) return NULL;
   int fl = fcntl(fd, F_GETFL);
   if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   return ret_int(env, 0);
@@ -689,11 +692,8 @@ static napi_value js_eventfd(napi_env env, napi_callback_info info) {
 /* Adds 1 to the eventfd counter. Safe from any thread (the fd number is all it needs). A full
  * counter (EAGAIN) already means "woken", so it is not an error. */
 static napi_value js_wake(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || !arg_fd(env, argv[0], &fd, "wake")) return NULL;
+  if (!only_fd_arg(env, info, &fd, "wake")) return NULL;
   uint64_t one = 1;
   for (;;) {
     ssize_t r = write(fd, &one, sizeof one);
@@ -709,11 +709,8 @@ static napi_value js_wake(napi_env env, napi_callback_info info) {
 
 /* Resets the eventfd counter; returns how many wakes were pending (0 if none). */
 static napi_value js_drain_wake(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || !arg_fd(env, argv[0], &fd, "drainWake")) return NULL;
+  if (!only_fd_arg(env, info, &fd, "drainWake")) return NULL;
   uint64_t v = 0;
   for (;;) {
     ssize_t r = read(fd, &v, sizeof v);
@@ -774,11 +771,8 @@ static napi_value js_set_thread_policy(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || !arg_fd(env, argv[0], &fd, "close")) return NULL;
+  if (!only_fd_arg(env, info, &fd, "close")) return NULL;
   /* On Linux the fd is released even when close(2) reports EINTR: never retry. */
   if (close(fd) < 0 && errno != EINTR) {
     int e = errno;
@@ -1041,11 +1035,8 @@ static napi_value js_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
 /* getIfType(fd) -> {name, flags}: TUNGETIFF on an attached fd; flags are IFF_TUN, IFF_TAP,
  * IFF_NO_PI, IFF_MULTI_QUEUE, IFF_VNET_HDR, IFF_PERSIST... as the kernel reports them. */
 static napi_value js_get_if_type(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || !arg_fd(env, argv[0], &fd, "getIfType")) return NULL;
+  if (!only_fd_arg(env, info, &fd, "getIfType")) return NULL;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   if (ioctl(fd, TUNGETIFF, &ifr) < 0) {

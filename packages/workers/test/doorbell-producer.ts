@@ -1,13 +1,18 @@
 /**
- * doorbell-producer.ts — the producer thread of doorbell.test.ts: pushes 1..count into a ring
- * in bursts of random size with random short pauses (so the consumer parks often), ringing
- * the doorbell after each burst exactly as the I/O thread does.
+ * doorbell-producer.ts — the producer thread of doorbell.test.ts and parkread.test.ts: pushes
+ * 1..count into a ring in bursts of random size with random short pauses (so the consumer
+ * parks often), ringing the doorbell after each burst exactly as the I/O thread does. Given a
+ * `fifo` (parkread.test.ts: the consumer parks in read(2) on it), every 64th burst also writes
+ * a 4-byte "packet" there: P and three digits.
  */
 import { workerData } from 'node:worker_threads';
+import { openSync, writeSync } from 'node:fs';
 import { Ring } from '../src/ring.js';
 import { ring } from '../src/doorbell.js';
 
-const { ringSab, ctlSab, count, seed, wakers } = workerData as { ringSab: SharedArrayBuffer; ctlSab: SharedArrayBuffer; count: number; seed: number; wakers: number[] };
+const { ringSab, ctlSab, count, seed, wakers, fifo } = workerData as { ringSab: SharedArrayBuffer; ctlSab: SharedArrayBuffer; count: number; seed: number; wakers: number[]; fifo?: string };
+const fifoFd = fifo === undefined ? -1 : openSync(fifo, 'r+');
+let bursts = 0;
 const r = new Ring(ringSab);
 const ctl = new Int32Array(ctlSab);
 let s = seed >>> 0 || 1;
@@ -25,6 +30,7 @@ while (next <= count) {
     next++;
   }
   ring(ctl, wakers, 0);
+  if (fifoFd >= 0 && ++bursts % 64 === 0) writeSync(fifoFd, `P${String(bursts % 1000).padStart(3, '0')}`);
   // Pause 0-~60 µs now and then, so the consumer drains the ring and parks.
   if (rnd(4) === 0) {
     const until = performance.now() + rnd(60) / 1000;

@@ -27,7 +27,7 @@ try {
 }
 const ptest = native?.parkRead !== undefined && process.arch === 'x64' ? test : test.skip;
 
-// The helper's shared words (parkread-helper.ts), past the doorbell's.
+// The watchdog's shared words (parkread-watchdog.ts), past the doorbell's.
 const PROGRESS = 1;
 const RESCUES = 2;
 const DONE = 3;
@@ -54,9 +54,8 @@ ptest('30,000 entries in random bursts, the consumer parked in read(2): every on
   const rx = new Ring(ringSab);
   const seed = Date.now() & 0x7fffffff;
   t.log(`seed ${seed}`);
-  const data = { ringSab, ctlSab, count, seed, fifo: path };
-  const dog = new Worker(new URL('./parkread-helper.js', import.meta.url), { workerData: { ...data, role: 'watchdog' } });
-  const prod = new Worker(new URL('./parkread-helper.js', import.meta.url), { workerData: { ...data, role: 'producer' } });
+  const dog = new Worker(new URL('./parkread-watchdog.js', import.meta.url), { workerData: { ringSab, ctlSab, fifo: path } });
+  const prod = new Worker(new URL('./doorbell-producer.js', import.meta.url), { workerData: { ringSab, ctlSab, count, seed, wakers: [-1], fifo: path } });
   const out = new Int32Array(64);
   const buf = new Uint8Array(256);
   let expect = 1;
