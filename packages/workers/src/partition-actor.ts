@@ -7,9 +7,12 @@
  * pass hairpinned packets to their owner partition by ring, return slots to the I/O thread.
  * Expiry nominations from the timer actor are confirmed and freed here (only the owner
  * frees). Packets are handled in groups of 16 after a prefetch pass (Partition.prefetch). When
- * idle it parks (doorbell.ts: poll(2) on its eventfd and its own TUN queue) for at most 20 ms
- * — a synchronous wait: Atomics.waitAsync's 10-35 µs wake goes through the event loop. Every
- * producer of work rings the doorbell (peers' hand-offs and returned slots, the timer's expiry
+ * idle it parks — a synchronous wait: Atomics.waitAsync's 10-35 µs wake goes through the event
+ * loop. Running to completion it sleeps in read(2) on its own TUN queue (the addon's parkRead:
+ * the packet that wakes it is read by that call; a ring interrupts it with a signal, and the
+ * timer actor rings it every 20 ms); otherwise, or while it holds fragments or expectations,
+ * in poll(2) on its eventfd and its queue for at most 20 ms (doorbell.ts). Every producer of
+ * work rings the doorbell (peers' hand-offs and returned slots, the timer's expiry
  * nominations, and the supervisor after each control message), so the timeout only bounds how
  * late a held fragment is dropped on an idle gateway. It yields to the event loop (comlink:
  * listings, flushes, rule changes) when rung with no packet behind it, after a timeout, and
@@ -428,9 +431,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       await new Promise<void>((r) => setImmediate(r));
       continue;
     }
-    // Idle: park (doorbell.ts) for at most IDLE_PARK_MS.
-    // Run to completion: its queue readable is this worker's work; without a free slot it
-    // listens to its doorbell only (its slots come home by the peers' rings).
+    // Idle: park (doorbell.ts).
     if (parkReads && sp > 0 && !expiring()) {
       // Asleep in read(2) on the queue itself (the addon's parkRead): the packet that wakes it
       // is read by the same call. A ring interrupts it (doorbell.ts), as do the timer actor's
@@ -459,6 +460,9 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       }
       continue;
     }
+    // In poll(2) for at most IDLE_PARK_MS. Run to completion: its queue readable is this
+    // worker's work; without a free slot it listens to its doorbell only (its slots come home
+    // by the peers' rings).
     const listen = rtc ? (sp > 0 ? qfd : -1) : hint;
     const t0 = rtc ? performance.now() : 0;
     const r = park(ctl, index, bell, waker, listen, IDLE_PARK_MS);
