@@ -32,8 +32,9 @@ export {
 export { C, COUNTER_SLOTS, MAX_EXTERNALS, PROTO_INDEX_NAMES, TCP_STATE_NAMES, algErrorSlot, bytesOf, bytesSlot, packetsSlot, sumCounters } from './counters.js';
 export { Dispatcher, DISPATCH_DROP, DISPATCH_HELD, DISPATCH_PASS, Side } from './dispatch.js';
 export { DropReason, DROP_REASON_LABELS } from './drop.js';
-/** The Internet checksum's sums (RFC 1071), for packet builders outside the core (workers' UDP coalescing). */
+/** The Internet checksum's sums (RFC 1071) and a big-endian read, for packet builders outside the core (workers' UDP coalescing). */
 export { fold, pseudoHeaderSum, sumWords } from './wire/checksum.js';
+export { u32 } from './wire/bytes.js';
 export { nominateExpired } from './expiry.js';
 export { hostCountsFor, recountHosts } from './hosts.js';
 export { formatProc, formatTable, listSessions, sessionMatches, sessionRow, type SessionFilter, type SessionRow } from './listing.js';

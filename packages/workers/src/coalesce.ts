@@ -27,7 +27,7 @@
  *  - at most MAX_SEGMENTS datagrams (the kernel takes 128), 65,535 bytes of IP packet, and
  *    within the first slot's room.
  */
-import { fold, pseudoHeaderSum, sumWords } from '@masq/core';
+import { fold, pseudoHeaderSum, sumWords, u32 } from '@masq/core';
 
 /** Datagrams per super-packet at most (Linux: UDP_MAX_SEGMENTS = 128). */
 export const MAX_SEGMENTS = 64;
@@ -86,7 +86,7 @@ export class UdpCoalescer {
         }
       }
       if (j - i >= 2) {
-        this.build(pool, off, len, slot, i, j, seg);
+        this.build(pool, off, len, i, j, seg);
         for (let k = i + 1; k < j; k++) this.folded[this.nFolded++] = slot[k]!;
         this.supers++;
         this.joined += j - i;
@@ -119,7 +119,7 @@ export class UdpCoalescer {
   }
 
   /** Entries [i, j) become one super-packet in entry i's slot. */
-  private build(pool: Uint8Array, off: Uint32Array, len: Uint32Array, _slot: Int32Array, i: number, j: number, seg: number): void {
+  private build(pool: Uint8Array, off: Uint32Array, len: Uint32Array, i: number, j: number, seg: number): void {
     const H = this.H;
     const o = off[i]!;
     const ip = o + H;
@@ -158,10 +158,6 @@ export class UdpCoalescer {
     pool[o + 9] = 0;
     len[i] = H + tot;
   }
-}
-
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
 /** Same TOS, flags (DF), TTL, addresses and ports: everything the kernel copies to each segment. */

@@ -39,8 +39,20 @@
 import { drainWake, pollMany, wake, wakeThread, POLL_MANY_WOKEN } from '@masq/tun';
 import { CTL_DOORBELL, CTL_PARKED, CTL_TID } from './layout.js';
 
+/** CTL_PARKED value of a worker asleep in poll(2) (park below): woken through its eventfd. */
+export const PARKED_IN_POLL = 1;
 /** CTL_PARKED value of a worker asleep in read(2) on its TUN queue (tun addon parkRead): woken by wakeThread. */
 export const PARKED_IN_READ = 2;
+
+/**
+ * How long an idle worker sleeps at most (ms): its poll(2) timeout; a worker asleep in read(2)
+ * has none, and the timer actor rings it this often instead. Nothing waits on it: packets,
+ * hand-offs, returned slots, expiry nominations and control messages all ring the doorbell; it
+ * bounds how late a held fragment or an expectation is dropped on an idle gateway, and how long
+ * work scheduled on a worker's event loop waits (20 ms: 50 wake-ups a second instead of the
+ * 1,000 of a 1 ms park).
+ */
+export const IDLE_PARK_MS = 20;
 
 export const PARK_TIMEOUT = 0;
 export const PARK_RUNG = 1;
@@ -50,7 +62,7 @@ export const PARK_HINT = 2;
 export function ring(ctl: Int32Array, wakers: readonly number[], p: number): void {
   Atomics.add(ctl, CTL_DOORBELL + p, 1);
   const parked = Atomics.load(ctl, CTL_PARKED + p);
-  if (parked === 1) wake(wakers[p]!);
+  if (parked === PARKED_IN_POLL) wake(wakers[p]!);
   else if (parked === PARKED_IN_READ) wakeThread(Atomics.load(ctl, CTL_TID + p));
 }
 
@@ -65,7 +77,7 @@ export const parkSaw = { hintReadable: false };
 
 /** Sleep while the doorbell still reads `bell` (see the contract above). */
 export function park(ctl: Int32Array, p: number, bell: number, waker: number, hint: number, timeoutMs: number): number {
-  Atomics.store(ctl, CTL_PARKED + p, 1);
+  Atomics.store(ctl, CTL_PARKED + p, PARKED_IN_POLL);
   if (Atomics.load(ctl, CTL_DOORBELL + p) !== bell) {
     Atomics.store(ctl, CTL_PARKED + p, 0);
     parkSaw.hintReadable = hint >= 0;

@@ -32,7 +32,7 @@ import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, li
 import { parkRead, parkReadDone, parkReadInit, readBatch, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_PARKED, CTL_STOP, CTL_TID, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
-import { park, parkSaw, ring, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from './doorbell.js';
+import { park, parkSaw, ring, IDLE_PARK_MS, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from './doorbell.js';
 import { ReadPolicy } from './readpolicy.js';
 import { UdpCoalescer } from './coalesce.js';
 import { routeSlot, type RouteSink } from './route.js';
@@ -42,13 +42,6 @@ import { Comlink, nodeEndpoint } from './rpc.js';
 import { encodeSection, type EncodedSection } from './state.js';
 
 const BATCH = 256;
-/**
- * How long an idle worker sleeps at most (ms). Nothing waits on this timeout: packets, hand-offs,
- * returned slots, expiry nominations and control messages all ring the doorbell; it bounds how
- * late a held fragment or an expectation is dropped on an idle gateway (20 ms: 50 wake-ups a
- * second instead of the 1,000 of a 1 ms park).
- */
-const IDLE_PARK_MS = 20;
 /** A park that returned sooner than this (ms) did not sleep: the queue was already readable. */
 const QUICK_PARK_MS = 0.005;
 /** How long a worker woken by its TUN queue waits for the I/O thread's hand-off (ms). */

@@ -125,7 +125,6 @@ interface Slot {
   task: Promise<string> | null;
 }
 
-/** Every forward must be to one of the external addresses (at start and at reload): ConfigError. */
 /** Detach any steering program from the TUN; a failure means none is attached (or a kernel without TUNSETSTEERINGEBPF), which is what was wanted. */
 function detachSteering(tun: TunDevice): void {
   try {
@@ -135,6 +134,7 @@ function detachSteering(tun: TunDevice): void {
   }
 }
 
+/** Every forward must be to one of the external addresses (at start and at reload): ConfigError. */
 function checkForwards(rules: RuleSet, externals: readonly number[], advice: string): void {
   for (const r of rules.rules) {
     if (r.kind === 'forward' && !externals.includes(r.extAddr)) throw new ConfigError(`forward: ${formatIPv4(r.extAddr)} is not one of the external addresses${advice}`);

@@ -4,26 +4,20 @@
  * It is the only writer of the shared clock (Float64, ms, monotonic: timeOrigin + now()),
  * published every TICK ms so that no worker reads the time per packet. It sleeps with
  * Atomics.wait on the stop word between ticks (it has no control port: nothing else needs its
- * event loop). Every SWEEP ms it
- * scans a bounded chunk of each partition's session columns READ-ONLY and nominates the
- * sessions past their deadline to the owner over the nomination ring; the owner confirms
- * (the session may have been refreshed since) and frees. So each table keeps one writer.
- * Every IDLE_RING ms it rings the workers asleep in read(2), which have no timeout of their own.
+ * event loop). Every SWEEP ms it scans a bounded chunk of each partition's session columns
+ * READ-ONLY and nominates the sessions past their deadline to the owner over the nomination
+ * ring; the owner confirms (the session may have been refreshed since) and frees. So each
+ * table keeps one writer. Every IDLE_PARK_MS (doorbell.ts) it rings the workers asleep in
+ * read(2), which have no timeout of their own.
  */
 import { SessionTable, nominateExpired } from '@masq/core';
 import { Ring } from './ring.js';
 import { CTL_PARKED, CTL_STOP } from './layout.js';
-import { ring as ringDoorbell, PARKED_IN_READ } from './doorbell.js';
+import { ring as ringDoorbell, IDLE_PARK_MS, PARKED_IN_READ } from './doorbell.js';
 import { planOf, type GatewaySpec } from './spec.js';
 
 const TICK = 5;
 const SWEEP = 250;
-/**
- * A worker asleep in read(2) (doorbell.ts PARKED_IN_READ) has no timeout of its own: it is rung
- * this often, as a worker in poll(2) wakes at its 20 ms timeout, so that it yields to its
- * event loop now and then (work scheduled there runs) whatever the traffic.
- */
-const IDLE_RING = 20;
 const CHUNK = 65536;
 
 export function nowMs(): number {
@@ -48,7 +42,9 @@ export async function runTimer(spec: GatewaySpec): Promise<string> {
     Atomics.wait(ctl, CTL_STOP, 0, TICK);
     const now = nowMs();
     clock[0] = now;
-    if (now - lastIdleRing >= IDLE_RING) {
+    // A worker asleep in read(2) has no timeout of its own: rung as often as a worker in
+    // poll(2) wakes at its timeout, so that it yields to its event loop now and then.
+    if (now - lastIdleRing >= IDLE_PARK_MS) {
       lastIdleRing = now;
       for (let p = 0; p < tables.length; p++) if (Atomics.load(ctl, CTL_PARKED + p) === PARKED_IN_READ) ringDoorbell(ctl, spec.workerWakers, p);
     }
