@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -675,6 +676,394 @@ static napi_value js_wake_thread(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* uringOpen / uringPass / uringClose: a worker's TUN queue through one io_uring              */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * A run-to-completion worker's I/O through one io_uring (Linux 6.7+) instead of a system call
+ * per packet: one multishot read (IORING_OP_READ_MULTISHOT) on its TUN queue fills slots of the
+ * packet pool that the worker gave the kernel (a provided-buffer ring: buffer id = slot), a
+ * multishot poll on its eventfd stands for the doorbell, and every packet of a pass goes out as
+ * an IORING_OP_WRITE. One io_uring_enter(2) per pass submits the pass's writes and (with
+ * IORING_SETUP_DEFER_TASKRUN, in that same call) reads what has arrived; when asked to wait it
+ * sleeps until a packet, a ring or the timeout — a packet answered at light load costs one
+ * system call, not a read and a write.
+ *
+ * Registered once: uringOpen takes the pool and the worker's exchange arrays (typed arrays over
+ * memory that does not move: their views are kept referenced), so uringPass(h) takes no other
+ * argument; what it is to do and what it did are in `io` (IO_* below, mirrored in binding.ts).
+ *
+ * Writes: a TUN write does not block (its socket's send buffer is unlimited), so io_uring
+ * issues it inline and posts its completion during the submit; a pass that waits asks for one
+ * completion more than it submitted writes, i.e. for a read or a ring. Each write's slot is
+ * reported in `done` when its completion is seen, and only then may the worker reuse it (a
+ * write that did go asynchronous is still safe: its slot comes back in a later pass).
+ *
+ * The ring belongs to the thread that opened it (IORING_SETUP_SINGLE_ISSUER); it is closed by
+ * uringClose or, if the worker dies, by an environment clean-up hook, which also stops the
+ * multishot read: slots given to the kernel then are lost to the pool (at most `nbuf`).
+ */
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#ifndef IORING_OP_READ_MULTISHOT
+#define IORING_OP_READ_MULTISHOT 49 /* Linux 6.7; Debian 12's uapi headers stop at SENDMSG_ZC */
+#endif
+#ifndef IORING_ENTER_EXT_ARG
+#define IORING_ENTER_EXT_ARG (1U << 3)
+#endif
+
+enum { IO_NWRITE, IO_NGIVE, IO_WAIT_MS, IO_PARKED_IDX, IO_BELL_IDX, IO_BELL, IO_MAXGOT, IO_NDONE, IO_RUNG, IO_WERR, IO_WERRNO, IO_RERR, IO_RERRNO, IO_LEN };
+#define U_TAG_READ 0ull
+#define U_TAG_WRITE 1ull
+#define U_TAG_POLL 2ull
+#define U_MAX 64
+
+struct uring_ctx {
+  int fd, tun, wake;
+  unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask, sq_entries;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+  void *ring_map, *sqe_map;
+  size_t ring_len, sqe_len;
+  struct io_uring_buf_ring *br;
+  unsigned nbuf;
+  unsigned pending;
+  bool rearm_read, rearm_poll, read_starved;
+  uint8_t *pool;
+  size_t pool_len, slot_cap;
+  uint32_t *out_off, *out_len, *got_len;
+  int32_t *out_slot, *give, *got, *done, *ctl, *io;
+  size_t out_n, give_n, got_n, done_n, ctl_n;
+  napi_ref refs[10];
+  napi_env env;
+};
+static struct uring_ctx *urings[U_MAX];
+
+static void uring_free(struct uring_ctx *u) {
+  if (u->fd >= 0) close(u->fd); /* cancels the multishot read and poll */
+  if (u->ring_map && u->ring_map != MAP_FAILED) munmap(u->ring_map, u->ring_len);
+  if (u->sqe_map && u->sqe_map != MAP_FAILED) munmap(u->sqe_map, u->sqe_len);
+  if (u->br && (void *)u->br != MAP_FAILED) munmap(u->br, 4096 * ((u->nbuf * sizeof(struct io_uring_buf) + 4095) / 4096));
+  for (int i = 0; i < 10; i++)
+    if (u->refs[i]) napi_delete_reference(u->env, u->refs[i]);
+  free(u);
+}
+
+static void uring_cleanup_hook(void *arg) {
+  struct uring_ctx *u = arg;
+  for (int h = 0; h < U_MAX; h++) {
+    struct uring_ctx *want = u;
+    __atomic_compare_exchange_n(&urings[h], &want, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+  for (int i = 0; i < 10; i++) u->refs[i] = NULL; /* the environment is going away with them */
+  uring_free(u);
+}
+
+static struct io_uring_sqe *uring_sqe(struct uring_ctx *u) {
+  if (u->pending >= u->sq_entries) return NULL;
+  unsigned i = (*u->sq_tail + u->pending) & *u->sq_mask;
+  u->sq_array[i] = i;
+  u->pending++;
+  struct io_uring_sqe *e = &u->sqes[i];
+  memset(e, 0, sizeof *e);
+  return e;
+}
+
+static void uring_arm_read(struct uring_ctx *u) {
+  struct io_uring_sqe *e = uring_sqe(u);
+  if (!e) return;
+  e->opcode = IORING_OP_READ_MULTISHOT;
+  e->fd = u->tun;
+  e->flags = IOSQE_BUFFER_SELECT;
+  e->buf_group = 0;
+  e->user_data = U_TAG_READ;
+  u->rearm_read = false;
+}
+
+static void uring_arm_poll(struct uring_ctx *u) {
+  struct io_uring_sqe *e = uring_sqe(u);
+  if (!e) return;
+  e->opcode = IORING_OP_POLL_ADD;
+  e->fd = u->wake;
+  e->len = IORING_POLL_ADD_MULTI;
+  e->poll32_events = POLLIN;
+  e->user_data = U_TAG_POLL << 32;
+  u->rearm_poll = false;
+}
+
+static void uring_give(struct uring_ctx *u, int32_t slot) {
+  unsigned short tail = u->br->tail;
+  struct io_uring_buf *b = &u->br->bufs[tail & (u->nbuf - 1)];
+  b->addr = (uint64_t)(uintptr_t)(u->pool + (size_t)slot * u->slot_cap);
+  b->len = (uint32_t)u->slot_cap;
+  b->bid = (uint16_t)slot;
+  __atomic_store_n(&u->br->tail, (unsigned short)(tail + 1), __ATOMIC_RELEASE);
+}
+
+/* A typed array argument kept referenced for the ring's life; false (and -EINVAL) if it is not one. */
+static bool uring_keep(napi_env env, struct uring_ctx *u, int k, napi_value v, napi_typedarray_type t, void **p, size_t *n) {
+  if (!typed(env, v, t, p, n)) return false;
+  return napi_create_reference(env, v, 1, &u->refs[k]) == napi_ok;
+}
+
+/* uringOpen(fd, wakeFd, pool, slotCap, nbuf, outOff, outLen, outSlot, give, got, gotLen, done, ctl, io) -> h | -errno */
+static napi_value js_uring_open(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 14) return ret_int(env, -EINVAL);
+  int32_t tun, wake, cap, nbuf;
+  if (napi_get_value_int32(env, argv[0], &tun) != napi_ok || napi_get_value_int32(env, argv[1], &wake) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &cap) != napi_ok || napi_get_value_int32(env, argv[4], &nbuf) != napi_ok)
+    return ret_int(env, -EINVAL);
+  if (tun < 0 || wake < 0 || cap <= 0 || nbuf < 1 || nbuf > 32768 || (nbuf & (nbuf - 1)) != 0) return ret_int(env, -EINVAL);
+  struct uring_ctx *u = calloc(1, sizeof *u);
+  if (!u) return ret_int(env, -ENOMEM);
+  u->fd = -1, u->tun = tun, u->wake = wake, u->env = env, u->nbuf = (unsigned)nbuf, u->slot_cap = (size_t)cap;
+  void *p;
+  size_t n, ign;
+  int err = -EINVAL;
+  if (!uring_keep(env, u, 0, argv[2], napi_uint8_array, &p, &u->pool_len)) goto fail;
+  u->pool = p;
+  if (!uring_keep(env, u, 1, argv[5], napi_uint32_array, &p, &u->out_n)) goto fail;
+  u->out_off = p;
+  if (!uring_keep(env, u, 2, argv[6], napi_uint32_array, &p, &n) || n < u->out_n) goto fail;
+  u->out_len = p;
+  if (!uring_keep(env, u, 3, argv[7], napi_int32_array, &p, &n) || n < u->out_n) goto fail;
+  u->out_slot = p;
+  if (!uring_keep(env, u, 4, argv[8], napi_int32_array, &p, &u->give_n)) goto fail;
+  u->give = p;
+  if (!uring_keep(env, u, 5, argv[9], napi_int32_array, &p, &u->got_n)) goto fail;
+  u->got = p;
+  if (!uring_keep(env, u, 6, argv[10], napi_uint32_array, &p, &n) || n < u->got_n) goto fail;
+  u->got_len = p;
+  if (!uring_keep(env, u, 7, argv[11], napi_int32_array, &p, &u->done_n)) goto fail;
+  u->done = p;
+  if (!uring_keep(env, u, 8, argv[12], napi_int32_array, &p, &u->ctl_n)) goto fail;
+  u->ctl = p;
+  if (!uring_keep(env, u, 9, argv[13], napi_int32_array, &p, &ign) || ign < IO_LEN) goto fail;
+  u->io = p;
+  /* Every write of a pass and every slot it can give must have room in `done` (their completions). */
+  if (u->done_n < u->out_n + 1 || u->pool_len / u->slot_cap > 65536) goto fail;
+
+  struct io_uring_params pr;
+  memset(&pr, 0, sizeof pr);
+  pr.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+  /* Room for every write of a few passes and every slot given (the kernel wants CQ >= SQ). */
+  pr.cq_entries = 4 * (unsigned)(u->out_n + (size_t)nbuf + 8);
+  u->fd = (int)syscall(SYS_io_uring_setup, (unsigned)(u->out_n + 8), &pr);
+  if (u->fd < 0) {
+    err = -errno;
+    goto fail;
+  }
+  err = -EOPNOTSUPP;
+  if (!(pr.features & IORING_FEAT_SINGLE_MMAP) || !(pr.features & IORING_FEAT_EXT_ARG)) goto fail;
+  size_t sqsz = pr.sq_off.array + pr.sq_entries * sizeof(unsigned), cqsz = pr.cq_off.cqes + pr.cq_entries * sizeof(struct io_uring_cqe);
+  u->ring_len = sqsz > cqsz ? sqsz : cqsz;
+  u->ring_map = mmap(NULL, u->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQ_RING);
+  u->sqe_len = pr.sq_entries * sizeof(struct io_uring_sqe);
+  u->sqe_map = mmap(NULL, u->sqe_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQES);
+  size_t brlen = 4096 * ((u->nbuf * sizeof(struct io_uring_buf) + 4095) / 4096);
+  u->br = mmap(NULL, brlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (u->ring_map == MAP_FAILED || u->sqe_map == MAP_FAILED || (void *)u->br == MAP_FAILED) {
+    err = -ENOMEM;
+    goto fail;
+  }
+  uint8_t *r = u->ring_map;
+  u->sq_tail = (unsigned *)(r + pr.sq_off.tail), u->sq_mask = (unsigned *)(r + pr.sq_off.ring_mask), u->sq_array = (unsigned *)(r + pr.sq_off.array);
+  u->cq_head = (unsigned *)(r + pr.cq_off.head), u->cq_tail = (unsigned *)(r + pr.cq_off.tail), u->cq_mask = (unsigned *)(r + pr.cq_off.ring_mask);
+  u->cqes = (struct io_uring_cqe *)(r + pr.cq_off.cqes);
+  u->sqes = u->sqe_map;
+  u->sq_entries = pr.sq_entries;
+  struct io_uring_buf_reg reg;
+  memset(&reg, 0, sizeof reg);
+  reg.ring_addr = (uint64_t)(uintptr_t)u->br;
+  reg.ring_entries = u->nbuf;
+  reg.bgid = 0;
+  if (syscall(SYS_io_uring_register, u->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  uring_arm_read(u);
+  uring_arm_poll(u);
+  /* Submit both now: a kernel without multishot reads says so here (EINVAL), not mid-traffic. */
+  __atomic_store_n(u->sq_tail, *u->sq_tail + u->pending, __ATOMIC_RELEASE);
+  u->pending = 0;
+  if (syscall(SYS_io_uring_enter, u->fd, 2, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  unsigned head = *u->cq_head, tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
+  for (; head != tail; head++) {
+    const struct io_uring_cqe *c = &u->cqes[head & *u->cq_mask];
+    /* ENOBUFS: no slot given yet (the first pass gives them); anything else is a refusal. */
+    if (c->res < 0 && c->res != -ENOBUFS) {
+      err = c->res;
+      goto fail;
+    }
+    if (c->res == -ENOBUFS || !(c->flags & IORING_CQE_F_MORE)) {
+      if ((c->user_data >> 32) == U_TAG_POLL) u->rearm_poll = true;
+      else u->rearm_read = true;
+    }
+  }
+  __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
+  /* The handle: a free entry of the table every worker thread shares, claimed atomically. */
+  int h = 0;
+  for (; h < U_MAX; h++) {
+    struct uring_ctx *none = NULL;
+    if (__atomic_compare_exchange_n(&urings[h], &none, u, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+  }
+  if (h == U_MAX) {
+    err = -EMFILE;
+    goto fail;
+  }
+  if (napi_add_env_cleanup_hook(env, uring_cleanup_hook, u) != napi_ok) {
+    __atomic_store_n(&urings[h], NULL, __ATOMIC_RELEASE);
+    goto fail;
+  }
+  return ret_int(env, h);
+fail:
+  uring_free(u);
+  return ret_int(env, err);
+}
+
+static struct uring_ctx *uring_arg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t h;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &h) != napi_ok ||
+      h < 0 || h >= U_MAX)
+    return NULL;
+  struct uring_ctx *u = __atomic_load_n(&urings[h], __ATOMIC_ACQUIRE);
+  /* Only the thread (environment) that opened a ring may pass on it. */
+  return u != NULL && u->env == env ? u : NULL;
+}
+
+/*
+ * uringPass(h) -> packets read this pass (their slots in got[], lengths in gotLen[]) | -errno.
+ * In io[]: IO_NWRITE packets out (outOff/outLen/outSlot) to submit; IO_NGIVE slots (give[]) to
+ * hand the kernel for reads; IO_MAXGOT the most packets to take; IO_WAIT_MS -1 not to wait,
+ * else the longest sleep when nothing has arrived: then ctl[IO_PARKED_IDX] = 1 (parked in poll:
+ * a ring writes the eventfd) while the doorbell ctl[IO_BELL_IDX] still reads IO_BELL.
+ * Out: IO_NDONE slots in done[] whose writes completed (reusable now), IO_RUNG 1 when the
+ * eventfd fired, IO_WERR/IO_WERRNO rejected writes and the last errno, IO_RERR/IO_RERRNO failed
+ * reads (other than running out of slots) and the last errno.
+ */
+static napi_value js_uring_pass(napi_env env, napi_callback_info info) {
+  struct uring_ctx *u = uring_arg(env, info);
+  if (!u) return ret_int(env, -EBADF);
+  int32_t *io = u->io;
+  int32_t nw = io[IO_NWRITE], ng = io[IO_NGIVE], wait_ms = io[IO_WAIT_MS], maxgot = io[IO_MAXGOT];
+  if (nw < 0 || (size_t)nw > u->out_n || ng < 0 || (size_t)ng > u->give_n || maxgot < 0 || (size_t)maxgot > u->got_n)
+    return ret_int(env, -EINVAL);
+  size_t nslots = u->pool_len / u->slot_cap;
+  for (int32_t i = 0; i < ng; i++)
+    if (u->give[i] < 0 || (size_t)u->give[i] >= nslots) return ret_int(env, -EINVAL);
+  for (int32_t i = 0; i < nw; i++)
+    if ((uint64_t)u->out_off[i] + u->out_len[i] > u->pool_len || u->out_slot[i] < 0 || (size_t)u->out_slot[i] >= nslots) return ret_int(env, -EINVAL);
+  for (int32_t i = 0; i < ng; i++) uring_give(u, u->give[i]);
+  if (ng > 0 && u->read_starved) u->rearm_read = true, u->read_starved = false;
+  if (u->rearm_read) uring_arm_read(u);
+  if (u->rearm_poll) uring_arm_poll(u);
+  unsigned writes = 0;
+  for (int32_t i = 0; i < nw; i++) {
+    struct io_uring_sqe *e = uring_sqe(u);
+    if (!e) break; /* cannot happen: the ring has room for out_n + 8 */
+    e->opcode = IORING_OP_WRITE;
+    e->fd = u->tun;
+    e->addr = (uint64_t)(uintptr_t)(u->pool + u->out_off[i]);
+    e->len = u->out_len[i];
+    e->off = 0;
+    e->user_data = U_TAG_WRITE << 32 | (uint32_t)u->out_slot[i];
+    writes++;
+  }
+  unsigned submit = u->pending;
+  __atomic_store_n(u->sq_tail, *u->sq_tail + submit, __ATOMIC_RELEASE);
+  u->pending = 0;
+  unsigned head = *u->cq_head;
+  unsigned ready = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE) - head;
+  unsigned flags = IORING_ENTER_GETEVENTS, min = 0;
+  struct io_uring_getevents_arg arg;
+  struct __kernel_timespec ts;
+  bool parked = false;
+  if (wait_ms >= 0 && ready == 0 && io[IO_PARKED_IDX] >= 0 && (size_t)io[IO_PARKED_IDX] < u->ctl_n && io[IO_BELL_IDX] >= 0 &&
+      (size_t)io[IO_BELL_IDX] < u->ctl_n) {
+    __atomic_store_n(&u->ctl[io[IO_PARKED_IDX]], 1, __ATOMIC_SEQ_CST);
+    parked = true;
+    if (__atomic_load_n(&u->ctl[io[IO_BELL_IDX]], __ATOMIC_SEQ_CST) == io[IO_BELL]) {
+      /* One completion more than this pass's writes: a packet, a ring or the timeout. */
+      min = writes + 1;
+      ts.tv_sec = wait_ms / 1000;
+      ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
+      memset(&arg, 0, sizeof arg);
+      arg.ts = (uint64_t)(uintptr_t)&ts;
+      flags |= IORING_ENTER_EXT_ARG;
+    }
+  }
+  long r = syscall(SYS_io_uring_enter, u->fd, submit, min, flags, min ? (void *)&arg : NULL, min ? sizeof arg : 0);
+  int enter_err = r < 0 ? errno : 0;
+  if (parked) __atomic_store_n(&u->ctl[io[IO_PARKED_IDX]], 0, __ATOMIC_SEQ_CST);
+  if (r < 0 && enter_err != EINTR && enter_err != ETIME && enter_err != EAGAIN && enter_err != EBUSY) return ret_int(env, -enter_err);
+
+  int32_t got = 0, ndone = 0, rung = 0, werr = 0, rerr = 0;
+  unsigned tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
+  for (; head != tail; head++) {
+    const struct io_uring_cqe *c = &u->cqes[head & *u->cq_mask];
+    uint64_t tag = c->user_data >> 32;
+    if (tag == U_TAG_WRITE) {
+      if ((size_t)ndone >= u->done_n) break; /* the rest next pass */
+      if (c->res < 0) werr++, io[IO_WERRNO] = -c->res;
+      u->done[ndone++] = (int32_t)(uint32_t)c->user_data;
+      continue;
+    }
+    if (tag == U_TAG_POLL) {
+      rung = 1;
+      if (!(c->flags & IORING_CQE_F_MORE)) u->rearm_poll = true;
+      continue;
+    }
+    /* The read. */
+    if (c->res >= 0 && (c->flags & IORING_CQE_F_BUFFER) && got >= maxgot) break; /* the rest next pass */
+    if (!(c->flags & IORING_CQE_F_MORE)) u->rearm_read = true;
+    if (c->res == -ENOBUFS) {
+      u->rearm_read = false, u->read_starved = true; /* re-armed when slots are given */
+      continue;
+    }
+    if (c->res < 0) {
+      rerr++, io[IO_RERRNO] = -c->res;
+      continue;
+    }
+    if (!(c->flags & IORING_CQE_F_BUFFER)) continue;
+    u->got[got] = (int32_t)(c->flags >> IORING_CQE_BUFFER_SHIFT);
+    u->got_len[got] = (uint32_t)c->res > u->slot_cap ? (uint32_t)u->slot_cap : (uint32_t)c->res;
+    got++;
+  }
+  __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
+  if (rung) {
+    uint64_t v;
+    ssize_t rr = read(u->wake, &v, sizeof v); /* reset the eventfd: the next ring fires again */
+    (void)rr;
+  }
+  io[IO_NDONE] = ndone, io[IO_RUNG] = rung, io[IO_WERR] = werr, io[IO_RERR] = rerr;
+  return ret_int(env, got);
+}
+
+/* uringClose(h): close the ring (the multishot read and poll end with it). */
+static napi_value js_uring_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t h;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &h) != napi_ok ||
+      h < 0 || h >= U_MAX)
+    return ret_int(env, -EBADF);
+  struct uring_ctx *u = __atomic_load_n(&urings[h], __ATOMIC_ACQUIRE);
+  if (u == NULL || u->env != env) return ret_int(env, -EBADF);
+  __atomic_store_n(&urings[h], NULL, __ATOMIC_RELEASE);
+  napi_remove_env_cleanup_hook(env, uring_cleanup_hook, u);
+  uring_free(u);
+  return ret_int(env, 0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* eventfd() -> fd, wake(efd), drainWake(efd) -> count, close(fd)                             */
 /* ------------------------------------------------------------------------------------------ */
@@ -1110,6 +1499,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setSteeringProgram", NULL, js_set_steering_program, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getIfType", NULL, js_get_if_type, NULL, NULL, NULL, napi_enumerable, NULL},
       {"errnoName", NULL, js_errno_name, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"uringOpen", NULL, js_uring_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"uringPass", NULL, js_uring_pass, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"uringClose", NULL, js_uring_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
     return NULL;

@@ -94,6 +94,36 @@ export interface TunBinding {
   parkRead?(fd: number, buf: Uint8Array, off: number, cap: number, ctl: Int32Array, parkedIdx: number, bellIdx: number, bell: number, tidIdx: number): number;
   wakeThread?(tid: number): void;
 
+  /**
+   * A worker's TUN queue through one io_uring (native/tun.c "uringOpen"; Linux 6.7+): a
+   * multishot read into slots of `pool` the worker gives the kernel (buffer id = slot, slot i
+   * at i × slotCap), a multishot poll on `wakeFd`, and writes, one io_uring_enter(2) per pass.
+   * The arrays are registered once and exchanged through `io` (UringIo): uringPass(h) takes
+   * no other argument. Returns a handle ≥ 0 or -errno (-EINVAL for a kernel without multishot
+   * reads, -EPERM/-ENOSYS where io_uring is disabled). Only the thread that opened it may pass;
+   * it is closed by uringClose or when that thread's environment goes away. Absent in an older
+   * build of the addon.
+   */
+  uringOpen?(
+    fd: number,
+    wakeFd: number,
+    pool: Uint8Array,
+    slotCap: number,
+    nbuf: number,
+    outOff: Uint32Array,
+    outLen: Uint32Array,
+    outSlot: Int32Array,
+    give: Int32Array,
+    got: Int32Array,
+    gotLen: Uint32Array,
+    done: Int32Array,
+    ctl: Int32Array,
+    io: Int32Array,
+  ): number;
+  /** One pass (see UringIo): packets read (slots in `got`, lengths in `gotLen`) or -errno. */
+  uringPass?(h: number): number;
+  uringClose?(h: number): number;
+
   /** A non-blocking eventfd for waking a thread blocked in poll(). */
   eventfd(): number;
   /** Make the eventfd readable. Any thread may call it. */

@@ -122,6 +122,70 @@ export function wakeThread(tid: number): void {
   getBinding().wakeThread?.(tid);
 }
 
+/**
+ * The fields of uringPass's exchange array (tun.c IO_*). In: NWRITE packets to write
+ * (outOff/outLen/outSlot), NGIVE slots (give) for the kernel to read into, MAXGOT the most
+ * packets to take, WAIT_MS -1 not to sleep, else the longest sleep when nothing has arrived,
+ * while ctl[BELL_IDX] still reads BELL (ctl[PARKED_IDX] = 1 meanwhile: a ring writes the
+ * eventfd). Out: NDONE slots (done) whose writes completed, RUNG 1 when the eventfd fired,
+ * WERR/WERRNO writes rejected and the last errno, RERR/RERRNO reads failed and the last errno.
+ */
+export const UringIo = {
+  NWRITE: 0,
+  NGIVE: 1,
+  WAIT_MS: 2,
+  PARKED_IDX: 3,
+  BELL_IDX: 4,
+  BELL: 5,
+  MAXGOT: 6,
+  NDONE: 7,
+  RUNG: 8,
+  WERR: 9,
+  WERRNO: 10,
+  RERR: 11,
+  RERRNO: 12,
+  LENGTH: 13,
+} as const;
+
+/** See TunBinding.uringOpen: a handle, or -errno (-ENOSYS when the binding has no io_uring). */
+export function uringOpen(
+  fd: number,
+  wakeFd: number,
+  pool: Uint8Array,
+  slotCap: number,
+  nbuf: number,
+  a: { outOff: Uint32Array; outLen: Uint32Array; outSlot: Int32Array; give: Int32Array; got: Int32Array; gotLen: Uint32Array; done: Int32Array; ctl: Int32Array; io: Int32Array },
+): number {
+  const b = getBinding();
+  if (b.uringOpen === undefined || b.uringPass === undefined) return -38;
+  return b.uringOpen(fd, wakeFd, pool, slotCap, nbuf, a.outOff, a.outLen, a.outSlot, a.give, a.got, a.gotLen, a.done, a.ctl, a.io);
+}
+/**
+ * Whether this kernel runs what uringOpen needs (a ring with DEFER_TASKRUN, a provided-buffer
+ * ring, a multishot read and poll), tried on two eventfds: 0, or -errno as uringOpen would
+ * return it. -ENOSYS (-38) when the binding has no io_uring.
+ */
+export function uringProbe(): number {
+  const b = getBinding();
+  if (b.uringOpen === undefined || b.uringPass === undefined || b.uringClose === undefined) return -38;
+  const rfd = b.eventfd();
+  const wfd = b.eventfd();
+  try {
+    const h = b.uringOpen(rfd, wfd, new Uint8Array(128), 64, 1, new Uint32Array(1), new Uint32Array(1), new Int32Array(1), new Int32Array(1), new Int32Array(1), new Uint32Array(1), new Int32Array(2), new Int32Array(1), new Int32Array(UringIo.LENGTH));
+    if (h >= 0) b.uringClose(h);
+    return h >= 0 ? 0 : h;
+  } finally {
+    b.close(rfd);
+    b.close(wfd);
+  }
+}
+export function uringPass(h: number): number {
+  return getBinding().uringPass!(h);
+}
+export function uringClose(h: number): void {
+  getBinding().uringClose?.(h);
+}
+
 /** Reset the waker; returns the number of pending wakes. */
 export function drainWake(efd: number): number {
   return getBinding().drainWake(efd);
