@@ -130,9 +130,9 @@ function masqHandle(gw: RunningGateway): GatewayHandle {
     stop: async () => {
       const r = await gw.masq(['stats', '--json']).catch(() => null);
       try {
-        const w = (JSON.parse(r?.stdout ?? '') as { workers: { reads?: number; handedOver?: number; udpSupers?: number; udpCoalesced?: number }[] }).workers;
-        const sum = (k: 'reads' | 'handedOver' | 'udpSupers' | 'udpCoalesced'): number => w.reduce((a, x) => a + (x[k] ?? 0), 0);
-        process.stderr.write(`  masq: read ${sum('reads')}, handed over ${sum('handedOver')}, ${sum('udpCoalesced')} UDP datagram(s) written in ${sum('udpSupers')} super-packet(s)\n`);
+        const w = (JSON.parse(r?.stdout ?? '') as { workers: { reads?: number; handedOver?: number; udpSupers?: number; udpCoalesced?: number; uringPasses?: number }[] }).workers;
+        const sum = (k: 'reads' | 'handedOver' | 'udpSupers' | 'udpCoalesced' | 'uringPasses'): number => w.reduce((a, x) => a + (x[k] ?? 0), 0);
+        process.stderr.write(`  masq: read ${sum('reads')}${sum('uringPasses') > 0 ? ` in ${sum('uringPasses')} io_uring pass(es)` : ''}, handed over ${sum('handedOver')}, ${sum('udpCoalesced')} UDP datagram(s) written in ${sum('udpSupers')} super-packet(s)\n`);
       } catch {
         // No stats (the gateway had already stopped): nothing to add.
       }
@@ -206,18 +206,22 @@ export async function startTunProgram(topo: Topology, argv: readonly string[]): 
   };
 }
 
-function cnatMode(offload: boolean): BenchMode {
+function cnatMode(offload: boolean, uring = false): BenchMode {
   return {
-    name: offload ? 'cnat-offload' : 'cnat',
-    description: `minimal single-threaded C NAPT on a TUN (bench/cnat/cnat.c)${offload ? ', IFF_VNET_HDR with checksum, TSO4 and USO4 offloads' : ', one read + one write per packet'}`,
+    name: (offload ? 'cnat-offload' : 'cnat') + (uring ? '-uring' : ''),
+    description: `minimal single-threaded C NAPT on a TUN (bench/cnat/cnat.c)${offload ? ', IFF_VNET_HDR with checksum, TSO4 and USO4 offloads' : ''}${uring ? ', its I/O through io_uring (one multishot read, writes batched: one io_uring_enter per pass)' : ', one read + one write per packet'}`,
     topology: { mode: 'masq', hosts: 2 },
+    ...(uring ? { optIn: true } : {}),
     unavailable: buildCnat,
-    startGateway: (topo) => startTunProgram(topo, [CNAT_BINARY, topo.gateway.tun, topo.insideNet, topo.external, '--seconds', '600', ...(offload ? ['--offload'] : [])]),
+    startGateway: (topo) => startTunProgram(topo, [CNAT_BINARY, topo.gateway.tun, topo.insideNet, topo.external, '--seconds', '600', ...(offload ? ['--offload'] : []), ...(uring ? ['--uring'] : [])]),
   };
 }
 
 registerMode(cnatMode(false));
 registerMode(cnatMode(true));
+// What a TUN gateway gains by batching its system calls (io_uring): information, not a bar.
+registerMode(cnatMode(false, true));
+registerMode(cnatMode(true, true));
 // masq as shipped (no --workers: one worker per core) is the bar's "masq"; one worker beside it.
 registerMode(masqMode('default'));
 registerMode(masqMode(1));
@@ -234,9 +238,15 @@ registerMode({ ...masqMode('default'), name: 'masq-no-coalesce', description: 'm
   return masqHandle(gw);
 } });
 
-// Opt-in: an idle worker waits in poll(2), then reads (the addon's parkRead off).
-registerMode({ ...masqMode('default'), name: 'masq-no-park-read', description: 'masq as shipped but --no-park-read: an idle worker waits in poll(2), then reads', optIn: true, startGateway: async (topo) => {
-  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-park-read'] });
+// Opt-in: an idle worker waits in poll(2), then reads (io_uring and the addon's parkRead off).
+registerMode({ ...masqMode('default'), name: 'masq-no-park-read', description: 'masq as shipped but --no-io-uring --no-park-read: an idle worker waits in poll(2), then reads', optIn: true, startGateway: async (topo) => {
+  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-io-uring', '--no-park-read'] });
+  return masqHandle(gw);
+} });
+
+// Opt-in: without io_uring (--no-io-uring): a read(2) (the park in read) and a write(2) per packet.
+registerMode({ ...masqMode('default'), name: 'masq-no-io-uring', description: 'masq as shipped but --no-io-uring: read(2) and write(2) per packet, an idle worker asleep in read(2)', optIn: true, startGateway: async (topo) => {
+  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-io-uring'] });
   return masqHandle(gw);
 } });
 

@@ -91,7 +91,7 @@ netnsTest('worker crash mid-transfer: a 20 MB upload completes intact and an est
     // --sched batch (the default): the I/O thread and both workers, restarted ones included,
     // run under SCHED_BATCH; no other thread of the gateway does.
     t.is(batchThreads(gw.proc.pid!), 3, 'threads under SCHED_BATCH: the I/O thread and the two (restarted) workers');
-    t.regex(gw.log.join(''), /gateway up on \S+: 2 worker\(s\) \(sched batch, offload csum\+tso4\+uso, workers read their queues, eBPF steering\)/);
+    t.regex(gw.log.join(''), /gateway up on \S+: 2 worker\(s\) \(sched batch, offload csum\+tso4\+uso, workers read their queues, eBPF steering, io_uring\)/);
     await sink.stop();
   });
   assertTornDown(t, done);
@@ -151,7 +151,7 @@ netnsTest('two workers: UDP flows, TCP transfers and hairpinned flows across par
     t.log(`per worker: ${s.workers.map((w) => `${w.worker}: ${w.sessions} sessions, ${w.packets} packets`).join('; ')}`);
     // --sched workers=normal: only the I/O thread runs under SCHED_BATCH.
     t.is(batchThreads(gw.proc.pid!), 1, 'threads under SCHED_BATCH with --sched workers=normal');
-    t.regex(gw.log.join(''), /2 worker\(s\) \(sched io=batch,workers=normal, offload csum\+tso4\+uso, workers read their queues, eBPF steering\)/);
+    t.regex(gw.log.join(''), /2 worker\(s\) \(sched io=batch,workers=normal, offload csum\+tso4\+uso, workers read their queues, eBPF steering, io_uring\)/);
     await sink.stop();
   });
   assertTornDown(t, done);

@@ -9,7 +9,8 @@
  * (steering.ts, the default) not one packet is handed over, with `--no-steering` (the kernel's
  * own flow steering) a connection's first packets are; and
  * `--io-thread-reads` (the I/O thread reads every packet, as before) carries the same traffic
- * with the workers reading nothing.
+ * with the workers reading nothing. Each worker's queue goes through io_uring by default
+ * (passes counted); `--no-io-uring` carries the same traffic with read(2) and write(2).
  */
 import type { ExecutionContext } from 'ava';
 import type { Topology, UdpLatencyResult } from '../src/harness/index.js';
@@ -36,8 +37,8 @@ async function exchanges(t: ExecutionContext, topo: Topology): Promise<number> {
   return n;
 }
 
-async function workerReads(run: GatewayRun): Promise<{ reads: number; handedOver: number }[]> {
-  const s = (await stats(run.gw)) as unknown as { workers: { reads: number; handedOver: number }[] };
+async function workerReads(run: GatewayRun): Promise<{ reads: number; handedOver: number; uringPasses: number }[]> {
+  const s = (await stats(run.gw)) as unknown as { workers: { reads: number; handedOver: number; uringPasses: number }[] };
   return s.workers;
 }
 
@@ -52,7 +53,7 @@ async function connections(t: ExecutionContext, topo: Topology): Promise<void> {
 
 netnsTest('two workers read their own queues; eBPF steering puts every packet on its owner\'s queue: nothing handed over', async (t) => {
   const done = await withGateway({ hosts: 2 }, { workers: 2 }, async (run) => {
-    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues, eBPF steering\)/);
+    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues, eBPF steering, io_uring\)/);
     const n = await exchanges(t, run.topo);
     await connections(t, run.topo);
     const w = await workerReads(run);
@@ -64,13 +65,30 @@ netnsTest('two workers read their own queues; eBPF steering puts every packet on
     t.true(w.every((x) => x.reads > 0), 'both queues carried traffic');
     // The program computes the dispatcher's partition (steering.ts): not one packet elsewhere.
     t.is(handed, 0, 'no hand-offs');
+    // Through io_uring (the default): passes counted, each taking one packet or more.
+    const passes = w.reduce((a, x) => a + x.uringPasses, 0);
+    t.true(w.every((x) => x.uringPasses > 0), `both workers ran io_uring passes: ${w.map((x) => x.uringPasses).join(', ')}`);
+    t.true(passes <= reads + 2 * n, `at most about one pass per packet: ${passes} passes for ${reads} packets`);
+  });
+  assertTornDown(t, done);
+});
+
+netnsTest('--no-io-uring: read(2) and write(2) per packet carry the same traffic; no io_uring pass', async (t) => {
+  const done = await withGateway({ hosts: 2 }, { workers: 2, extra: ['--no-io-uring'] }, async (run) => {
+    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues, eBPF steering\)/);
+    const n = await exchanges(t, run.topo);
+    await connections(t, run.topo);
+    const w = await workerReads(run);
+    const reads = w.reduce((a, x) => a + x.reads, 0);
+    t.true(reads >= 2 * n + 6 * CONNECTIONS, `the workers read every packet: ${reads}`);
+    t.deepEqual(w.map((x) => x.uringPasses), [0, 0]);
   });
   assertTornDown(t, done);
 });
 
 netnsTest('--no-steering: the kernel\'s flow steering learns each flow from its first write; short TCP connections hand some packets over', async (t) => {
   const done = await withGateway({ hosts: 2 }, { workers: 2, extra: ['--no-steering'] }, async (run) => {
-    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues, kernel steering\)/);
+    t.regex(await waitForLog(run.gw, /gateway up on .*/), /2 worker\(s\) \(.*, workers read their queues, kernel steering, io_uring\)/);
     await connections(t, run.topo);
     const w = await workerReads(run);
     const reads = w.reduce((a, x) => a + x.reads, 0);

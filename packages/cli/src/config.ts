@@ -67,6 +67,8 @@ export interface RunInput {
   udpCoalesce?: boolean;
   /** --no-park-read: false (the default is true: an idle worker sleeps in read(2) on its queue). */
   parkRead?: boolean;
+  /** --no-io-uring: false (the default is true: each worker's queue through io_uring where the kernel has it). */
+  ioUring?: boolean;
   /** Scheduling policies of the packet threads (--sched). */
   sched?: SchedPolicies;
   /** Protocol helpers (--alg; `alg = ["ftp"]`); [] = none. */

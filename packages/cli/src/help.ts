@@ -49,7 +49,7 @@ SYNOPSIS
            [--preset classic] [--max-sessions N] [--host-limit N] [--host-port-limit N]
            [--no-icmp-on-exhaustion]
            [--no-hop-compensation] [--mtu N] [--no-offload] [--io-thread-reads] [--no-steering]
-           [--no-udp-coalesce] [--no-park-read]
+           [--no-udp-coalesce] [--no-park-read] [--no-io-uring]
            [--sched batch|normal]
            [--alg ftp,rtsp,tftp,irc|none] [--metrics HOST:PORT] [--control PATH]
            [--state FILE [--state-interval DUR]] [-q]
@@ -141,12 +141,20 @@ OPTIONS
                         system call), which the kernel cuts back into the same datagrams,
                         byte for byte, on the way out (as Linux's own UDP GRO forwarding
                         does). masq_worker_udp_coalesced_total counts them. For comparisons
-  --no-park-read        let an idle worker wait in poll(2) for its TUN queue, then read it. By
-                        default (x86-64) it waits in read(2) on the queue itself, so a packet
-                        that arrives on an idle gateway costs one read and one write, as in a
-                        plain C forwarder; what else wakes the worker (a hand-off from another
-                        worker, a control message) interrupts the read with a signal
-                        (real-time signal SIGRTMIN+8). For comparisons
+  --no-park-read        without io_uring: let an idle worker wait in poll(2) for its TUN
+                        queue, then read it. By default (x86-64) it waits in read(2) on the
+                        queue itself, so a packet that arrives on an idle gateway costs one
+                        read and one write, as in a plain C forwarder; what else wakes the
+                        worker (a hand-off from another worker, a control message)
+                        interrupts the read with a signal (SIGRTMIN+8). For comparisons
+  --no-io-uring         read and write each worker's TUN queue with read(2) and write(2), a
+                        system call per packet. By default (Linux 6.7+) each worker's queue
+                        goes through one io_uring: the kernel reads packets into slots masq
+                        gave it (a multishot read), and one system call writes a batch and
+                        takes what arrived meanwhile; an idle worker sleeps in that same
+                        call. Where the kernel refuses io_uring (older, or disabled by
+                        kernel.io_uring_disabled or seccomp), one log line says so and
+                        masq reads as with this flag. For comparisons
   --sched POLICY        Linux scheduling policy of the packet threads: batch (default:
                         SCHED_BATCH, a packet's arrival does not preempt the program that
                         sent it, so packets gather into batches), normal (SCHED_OTHER), or

@@ -74,6 +74,7 @@ export const RUN_OPTIONS = {
   'no-steering': { type: 'boolean' },
   'no-udp-coalesce': { type: 'boolean' },
   'no-park-read': { type: 'boolean' },
+  'no-io-uring': { type: 'boolean' },
   sched: { type: 'string' },
   alg: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -197,6 +198,7 @@ export function flagInput(values: ReturnType<typeof parseFlags>): RunInput {
   if (values['no-steering']) input.steering = false;
   if (values['no-udp-coalesce']) input.udpCoalesce = false;
   if (values['no-park-read']) input.parkRead = false;
+  if (values['no-io-uring']) input.ioUring = false;
   if (values.state !== undefined) {
     if (values.state === '') throw new UsageError('--state: the file name is empty');
     input.state = values.state;
@@ -254,12 +256,13 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     steering: input.steering,
     udpCoalesce: input.udpCoalesce,
     parkRead: input.parkRead,
+    ioUring: input.ioUring,
     state: input.state,
     stateInterval: input.stateInterval,
     alg: input.alg,
     algPorts: input.algPorts,
   };
-  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, runToCompletion: _rc, steering: _sg, udpCoalesce: _uc, parkRead: _pr, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
+  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, runToCompletion: _rc, steering: _sg, udpCoalesce: _uc, parkRead: _pr, ioUring: _iu, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
   void _t; void _ot; void _r; void _m; void _o; void _rc; void _sg; void _uc; void _pr; void _s; void _st; void _si;
   const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
   const metrics = input.metrics ?? DEFAULT_METRICS;
@@ -564,7 +567,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, err: (s: 
       }
     }
   }
-  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}${gw.outsideTun ? ` (outside ${gw.outsideTun.name})` : ''}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}, offload ${gw.offload}, ${gw.runToCompletion ? `workers read their queues${gw.steering === 'ebpf' ? ', eBPF steering' : gw.steering === 'kernel' ? ', kernel steering' : ''}` : 'I/O thread reads'}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
+  if (!quiet) out(`${logStamp()}masq: gateway up on ${gw.tun.name}${gw.outsideTun ? ` (outside ${gw.outsideTun.name})` : ''}: ${gw.partitions} worker(s) (sched ${formatSched(settings.gateway.sched ?? DEFAULT_SCHED)}, offload ${gw.offload}, ${gw.runToCompletion ? `workers read their queues${gw.steering === 'ebpf' ? ', eBPF steering' : gw.steering === 'kernel' ? ', kernel steering' : ''}${gw.ioUring ? ', io_uring' : ''}` : 'I/O thread reads'}), external ${settings.gateway.externals.join(', ')}, control ${control.path}${settings.configPath ? `, config ${settings.configPath} (SIGHUP reloads)` : ''}${metricsAt ? `, metrics http://${metricsAt}/metrics` : ', metrics off'}`);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     process.once('SIGINT', done);

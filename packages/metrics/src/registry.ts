@@ -79,7 +79,7 @@ const IO_KEYS = [
   'batchCount',
 ] as const satisfies readonly (keyof IoStat)[];
 
-const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts', 'reads', 'handedOver', 'udpSupers', 'udpJoined'] as const satisfies readonly (keyof WorkerStat)[];
+const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts', 'reads', 'handedOver', 'udpSupers', 'udpJoined', 'uringPasses'] as const satisfies readonly (keyof WorkerStat)[];
 
 /** Slots of the partition block that are gauges; every other slot is a counter. */
 function gaugeSlotMask(): Uint8Array {
@@ -175,6 +175,7 @@ class ScrapeReader {
         handedOver: m.read(4, w.handedOver),
         udpSupers: m.read(5, w.udpSupers),
         udpJoined: m.read(6, w.udpJoined),
+        uringPasses: m.read(7, w.uringPasses),
       });
     }
     // Forget workers that are gone, so the map stays as bounded as the label set.
@@ -355,6 +356,9 @@ export function createMasqRegistry(source: MetricsSource, options: MasqRegistryO
   });
   counter('masq_worker_udp_coalesced_total', 'Datagrams that went out inside those UDP super-packets.', ['worker'], (emit, s) => {
     for (const w of s.workers) emit({ worker: w.worker }, w.udpJoined);
+  });
+  counter('masq_worker_uring_passes_total', "The worker's io_uring passes: one system call each, writing a batch and taking the packets that arrived (0 with --no-io-uring or where the kernel refuses io_uring).", ['worker'], (emit, s) => {
+    for (const w of s.workers) emit({ worker: w.worker }, w.uringPasses);
   });
   counter('masq_worker_restarts_total', 'Times the supervisor restarted the worker.', ['worker'], (emit, s) => {
     for (const w of s.workers) emit({ worker: w.worker }, w.restarts);

@@ -35,6 +35,8 @@ export interface WorkerStat {
   udpSupers: number;
   /** Datagrams that went out inside them (counter). */
   udpJoined: number;
+  /** io_uring passes, one io_uring_enter(2) each (counter; 0 without io_uring). */
+  uringPasses: number;
 }
 
 /** The I/O thread's readings (the io-stats block, see statsLayout.ts). All counters. */

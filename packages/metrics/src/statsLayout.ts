@@ -25,6 +25,7 @@ export function readWorkerStats(block: Float64Array, names: readonly string[]): 
       handedOver: block[base + WORKER_STAT.HANDED_OVER]!,
       udpSupers: block[base + WORKER_STAT.UDP_SUPERS]!,
       udpJoined: block[base + WORKER_STAT.UDP_JOINED]!,
+      uringPasses: block[base + WORKER_STAT.URING_PASSES]!,
     });
   }
   return out;

@@ -260,6 +260,7 @@ test('label sets stay bounded: addresses, workers, top hosts', async (t) => {
     handedOver: 0,
     udpSupers: 0,
     udpJoined: 0,
+    uringPasses: 0,
   }));
   const hosts: TopHost[] = Array.from({ length: 500 }, (_, i) => ({ host: `10.${i >> 8}.${i & 255}.1`, sessions: i }));
   const base = sharedMemorySource(makeInit());

@@ -118,10 +118,12 @@ export const WORKER_STAT = {
   UDP_SUPERS: 12,
   /** Datagrams that went out inside those super-packets. */
   UDP_JOINED: 13,
+  /** io_uring passes (one io_uring_enter(2) each: a batch of writes and the reads that came). */
+  URING_PASSES: 14,
 } as const;
 
 /** Used slots per worker row. */
-export const WORKER_STAT_SLOTS = 14;
+export const WORKER_STAT_SLOTS = 15;
 /** Float64s from one row to the next: 16 × 8 bytes = two cache lines. */
 export const WORKER_STAT_STRIDE = 16;
 

@@ -29,7 +29,7 @@ import type { MessagePort } from 'node:worker_threads';
 // optimized code looks up through an inline-cache call on every use (twice per park).
 import { performance } from 'node:perf_hooks';
 import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, listExpectations, type ExpectationRow } from '@masq/core';
-import { parkRead, parkReadDone, parkReadInit, readBatch, writeBatch, yieldCpu } from '@masq/tun';
+import { parkRead, parkReadDone, parkReadInit, readBatch, uringClose, uringOpen, uringPass, UringIo, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_PARKED, CTL_STOP, CTL_TID, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { park, parkSaw, ring, IDLE_PARK_MS, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from './doorbell.js';
@@ -46,6 +46,8 @@ const BATCH = 256;
 const QUICK_PARK_MS = 0.005;
 /** How long a worker woken by its TUN queue waits for the I/O thread's hand-off (ms). */
 const HINT_WAIT_MS = 0.05;
+/** Slots a worker on io_uring keeps in the kernel's buffer ring for its multishot read. */
+const URING_BUFS = 64;
 
 export interface PartitionControl {
   ping(): number;
@@ -168,17 +170,64 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   Comlink.expose(control, nodeEndpoint(port));
 
   let nWrite = 0;
+  // io_uring (run to completion, spec.ioUring; tun.c uringOpen): the worker's queue is read by
+  // one multishot read into slots it gives the kernel, and a pass's writes and the reads that
+  // arrived meanwhile take one io_uring_enter(2); asleep, the same call waits for a packet, a
+  // ring of its doorbell (its eventfd: parked as in poll) or IDLE_PARK_MS.
+  let uh = -1;
+  const uio = new Int32Array(UringIo.LENGTH);
+  const ugive = new Int32Array(URING_BUFS);
+  const ugot = new Int32Array(BATCH);
+  const ugotLen = new Uint32Array(BATCH);
+  const udone = new Int32Array(BATCH + 1);
+  /** Slots in the kernel's buffer ring, and packets a pass read that wait in ugot to be routed. */
+  let given = 0;
+  let nUring = 0;
+  /** Submit the write batch (already coalesced), top up the buffer ring, take what was read. */
+  const uringRun = (waitMs: number, bell: number): number => {
+    let ng = 0;
+    while (given < URING_BUFS && sp > 0) {
+      ugive[ng++] = stack[--sp]!;
+      given++;
+    }
+    uio[UringIo.NWRITE] = nWrite;
+    uio[UringIo.NGIVE] = ng;
+    // Packets read earlier and not yet routed stay where they are: none taken, no sleep.
+    uio[UringIo.MAXGOT] = nUring > 0 ? 0 : BATCH;
+    uio[UringIo.WAIT_MS] = nUring > 0 ? -1 : waitMs;
+    uio[UringIo.BELL] = bell;
+    const n = uringPass(uh);
+    stats[srow + WORKER_STAT.URING_PASSES]!++;
+    stats[srow + WORKER_STAT.TUN_WRITES]! += nWrite;
+    nWrite = 0;
+    if (n < 0) {
+      // The ring failed as a whole (cannot happen short of a bug): counted; its slots are lost.
+      stats[srow + WORKER_STAT.TUN_READ_ERRORS]!++;
+      return 0;
+    }
+    if (uio[UringIo.WERR]! > 0) stats[srow + WORKER_STAT.TUN_WRITE_ERRORS]! += uio[UringIo.WERR]!;
+    if (uio[UringIo.RERR]! > 0) stats[srow + WORKER_STAT.TUN_READ_ERRORS]! += uio[UringIo.RERR]!;
+    for (let i = 0; i < uio[UringIo.NDONE]!; i++) recycle(udone[i]!);
+    given -= n;
+    if (n > 0) nUring = n;
+    return n;
+  };
   // Adjacent datagrams of one flow go out as one UDP super-packet (coalesce.ts; USO only).
   const coalescer = spec.udpCoalesce ? new UdpCoalescer(H, slotSize - H, BATCH) : null;
+  const coalesce = (): void => {
+    const supers = coalescer!.supers;
+    const joined = coalescer!.joined;
+    nWrite = coalescer!.run(pool, outOff, outLen, outSlot, nWrite);
+    for (let i = 0; i < coalescer!.nFolded; i++) recycle(coalescer!.folded[i]!);
+    stats[srow + WORKER_STAT.UDP_SUPERS]! += coalescer!.supers - supers;
+    stats[srow + WORKER_STAT.UDP_JOINED]! += coalescer!.joined - joined;
+  };
   const flushWrites = (): void => {
     if (nWrite === 0) return;
-    if (coalescer !== null && nWrite > 1) {
-      const supers = coalescer.supers;
-      const joined = coalescer.joined;
-      nWrite = coalescer.run(pool, outOff, outLen, outSlot, nWrite);
-      for (let i = 0; i < coalescer.nFolded; i++) recycle(coalescer.folded[i]!);
-      stats[srow + WORKER_STAT.UDP_SUPERS]! += coalescer.supers - supers;
-      stats[srow + WORKER_STAT.UDP_JOINED]! += coalescer.joined - joined;
+    if (coalescer !== null && nWrite > 1) coalesce();
+    if (uh >= 0) {
+      uringRun(-1, 0);
+      return;
     }
     let done = 0;
     while (done < nWrite) {
@@ -358,9 +407,16 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   };
 
   const waker = spec.workerWakers[index]!;
+  if (rtc && spec.ioUring) {
+    uh = uringOpen(qfd, waker, pool, slotSize, URING_BUFS, { outOff, outLen, outSlot, give: ugive, got: ugot, gotLen: ugotLen, done: udone, ctl, io: uio });
+    // Refused (the supervisor probed io_uring at start, so only a bug lands here): the park in read(2) or poll(2) below.
+    if (uh < 0) stats[srow + WORKER_STAT.TUN_READ_ERRORS]!++;
+    uio[UringIo.PARKED_IDX] = CTL_PARKED + index;
+    uio[UringIo.BELL_IDX] = CTL_DOORBELL + index;
+  }
   // Run to completion parks in read(2) on its own queue where the addon can (tun.c parkRead:
   // x86-64, RWF_NOWAIT reads): one system call per packet fewer than poll(2) + read(2).
-  let parkReads = rtc && spec.parkRead && parkReadInit(qfd);
+  let parkReads = rtc && uh < 0 && spec.parkRead && parkReadInit(qfd);
   // Something here expires by itself and needs the worker to look at the clock while idle:
   // then it parks in poll(2) with IDLE_PARK_MS as the timeout.
   const expiring = (): boolean => dispatcher!.holding > 0 || part.table.expectCount > 0;
@@ -379,20 +435,38 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     const bell = Atomics.load(ctl, CTL_DOORBELL + index);
     const now = clock[0]!;
     let got = 0;
+    // A ring popped full may hold more, behind a ring of the doorbell already seen: no sleep.
+    let more = false;
     for (let peer = 0; peer < inbound.length; peer++) {
       if (peer === index) continue;
-      const n = fromPeer(inbound[peer]!.pop(entries, BATCH));
+      const popped = inbound[peer]!.pop(entries, BATCH);
+      if (popped === BATCH) more = true;
+      const n = fromPeer(popped);
       handleAll(n, now);
       got += n;
     }
     const n = rx.pop(entries, BATCH);
+    if (n === BATCH) more = true;
     // Depth left behind after this pop: the consumer is the one writer of this gauge.
     stats[srow + WORKER_STAT.RING_DEPTH] = rx.depth();
     handleAll(n, now);
     got += n;
     let reads = 0;
     if (rtc) {
-      if (policy.readNext) {
+      if (uh >= 0) {
+        if (nUring > 0) {
+          // What the last pass read (a pass while routing these may read more into ugot).
+          const k = nUring;
+          for (let i = 0; i < k; i++) {
+            slotOf[i] = ugot[i]!;
+            rlens[i] = ugotLen[i]!;
+          }
+          nUring = 0;
+          routeRead(k, now);
+          reads = k;
+          got += ownHandled;
+        }
+      } else if (policy.readNext) {
         reads = readOwn(now);
         got += ownHandled;
       }
@@ -402,11 +476,42 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
         recycle(h);
       }
     }
-    flushWrites();
+    if (uh < 0) flushWrites();
     stackHdr[0] = sp;
     const m = nominate.pop(noms, noms.length);
+    if (m === noms.length) more = true;
     for (let i = 0; i < m; i++) part.confirmExpired(noms[i]!, now);
     part.expireExpectations(now);
+    if (uh >= 0) {
+      // One pass: this round's writes go out and the worker sleeps in the same system call
+      // until a packet, a ring or IDLE_PARK_MS (not when rung with nothing: first the event loop).
+      const worked = got > 0 || reads > 0;
+      if (worked) {
+        yieldNext = false;
+        stats[srow + WORKER_STAT.BATCHES]!++;
+        stats[srow + WORKER_STAT.PACKETS]! += got;
+      } else if (yieldNext) {
+        yieldNext = false;
+        lastYield = now;
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
+      if (coalescer !== null && nWrite > 1) coalesce();
+      const n = uringRun(more ? -1 : IDLE_PARK_MS, bell);
+      stackHdr[0] = sp;
+      if (n === 0 && !worked) {
+        if (uio[UringIo.RUNG] === 1) yieldNext = true;
+        else if (Atomics.load(ctl, CTL_DOORBELL + index) === bell) {
+          // Slept the whole IDLE_PARK_MS: the event loop's turn.
+          lastYield = now;
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      } else if (clock[0]! !== lastYield) {
+        lastYield = clock[0]!;
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      continue;
+    }
     if (got > 0 || reads > 0 || (rtc && policy.readNext)) {
       yieldNext = false; // the ring was for packets
       stats[srow + WORKER_STAT.BATCHES]!++;
@@ -485,6 +590,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   }
   flushWrites();
   stackHdr[0] = sp;
+  if (uh >= 0) uringClose(uh);
   if (parkReads) parkReadDone(qfd);
   port.close();
   return `partition ${index} stopped`;

@@ -55,6 +55,12 @@ export interface GatewaySpec {
    * has it) instead of poll(2) + read(2); false with `--no-park-read`.
    */
   parkRead: boolean;
+  /**
+   * Run to completion: a worker's queue through one io_uring (the addon's uringOpen, Linux
+   * 6.7+): reads and writes of a pass in one system call. Supersedes parkRead. Set only when
+   * the supervisor's probe found io_uring usable (the default; `--no-io-uring` turns it off).
+   */
+  ioUring: boolean;
   /** Scheduling policies of the packet threads (sched.ts). */
   sched: SchedPolicies;
 }

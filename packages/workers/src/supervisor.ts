@@ -35,7 +35,7 @@ import {
   type ExpectationRow,
   type Timeouts,
 } from '@masq/core';
-import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
+import { TunDevice, TunError, createWaker, wake, closeWaker, errnoName, uringProbe, VNET_HDR_LEN } from '@masq/tun';
 import { ring as ringDoorbell, wakeAll } from './doorbell.js';
 import { allocateMemory, fillStack, slotHomes, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
@@ -96,6 +96,14 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
    * read(2) (`--no-park-read`).
    */
   parkRead?: boolean;
+  /**
+   * With run to completion (default true): each worker's queue through one io_uring (tun addon
+   * uringOpen; Linux 6.7+): a multishot read into slots given to the kernel, and a pass's writes
+   * and reads in one io_uring_enter(2), which is also where an idle worker sleeps. Probed at
+   * start; where the kernel refuses, one log line and read(2)/write(2) as before; false:
+   * those (`--no-io-uring`). Supersedes parkRead where it runs.
+   */
+  ioUring?: boolean;
   /**
    * State file (state.ts): restored at start when it exists and fits, written at stop and
    * every `stateInterval` ms while running (0: only at stop).
@@ -171,6 +179,8 @@ export class Gateway extends EventEmitter {
   readonly steering: 'ebpf' | 'kernel' | 'none';
   /** Whether workers join adjacent datagrams of a flow into UDP super-packets (coalesce.ts). */
   readonly udpCoalesce: boolean;
+  /** Whether the workers' queues go through io_uring (GatewayOptions.ioUring, probed). */
+  readonly ioUring: boolean;
   private readonly workerWakers: number[];
   readonly startedAt = Date.now();
   /** Null without --state. */
@@ -204,6 +214,7 @@ export class Gateway extends EventEmitter {
     // A persistent device may still carry the program of an earlier run: the kernel's own steering, as asked.
     if (this.steering === 'kernel') detachSteering(tun);
     this.udpCoalesce = offload === 'csum+tso4+uso' && (opts.udpCoalesce ?? true);
+    this.ioUring = rtc && (opts.ioUring ?? true) && this.probeUring();
     this.memory = allocateMemory(config.partitions, opts.slots ?? (vnet ? 2048 : 8192), slotSize, COUNTER_SLOTS);
     this.tableSizes = partitionSizes(config, forwardPortCount(rules.rules));
     this.tables = Array.from({ length: config.partitions }, () => new SessionTable(this.tableSizes, plan).memory.buffer);
@@ -236,6 +247,7 @@ export class Gateway extends EventEmitter {
       ioWaker: this.waker,
       workerWakers: this.workerWakers,
       parkRead: opts.parkRead ?? true,
+      ioUring: this.ioUring,
       udpCoalesce: this.udpCoalesce,
       vnetHdr: vnet ? VNET_HDR_LEN : 0,
       sched: opts.sched ?? DEFAULT_SCHED,
@@ -252,10 +264,18 @@ export class Gateway extends EventEmitter {
     });
   }
 
+  /** Whether io_uring can run the workers' queues here (tun addon uringProbe); one log line if not. */
+  private probeUring(): boolean {
+    const r = uringProbe();
+    if (r === 0) return true;
+    this.log(`masq: io_uring refused (${errnoName(r)}${r === -22 ? ': multishot reads need Linux 6.7' : r === -1 || r === -38 ? ': disabled here (kernel.io_uring_disabled, seccomp)' : ''}); workers read with read(2)`);
+    return false;
+  }
+
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     // The gateway's own options are taken out; the rest is the NAT configuration.
-    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, udpCoalesce: _uc, parkRead: _pr, ...cfgIn } = opts;
+    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, udpCoalesce: _uc, parkRead: _pr, ioUring: _iu, ...cfgIn } = opts;
     const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
@@ -576,11 +596,11 @@ export class Gateway extends EventEmitter {
    * Per worker: packets it read from its own TUN queue, and of those, handed to another worker;
    * UDP super-packets it wrote (coalesce.ts) and the datagrams inside them.
    */
-  workerReads(): { reads: number; handedOver: number; udpSupers: number; udpCoalesced: number }[] {
+  workerReads(): { reads: number; handedOver: number; udpSupers: number; udpCoalesced: number; uringPasses: number }[] {
     const ws = new Float64Array(this.memory.workerStats);
     return this.tables.map((_, p) => {
       const row = p * WORKER_STAT_STRIDE;
-      return { reads: ws[row + WORKER_STAT.TUN_READS]!, handedOver: ws[row + WORKER_STAT.HANDED_OVER]!, udpSupers: ws[row + WORKER_STAT.UDP_SUPERS]!, udpCoalesced: ws[row + WORKER_STAT.UDP_JOINED]! };
+      return { reads: ws[row + WORKER_STAT.TUN_READS]!, handedOver: ws[row + WORKER_STAT.HANDED_OVER]!, udpSupers: ws[row + WORKER_STAT.UDP_SUPERS]!, udpCoalesced: ws[row + WORKER_STAT.UDP_JOINED]!, uringPasses: ws[row + WORKER_STAT.URING_PASSES]! };
     });
   }
 
