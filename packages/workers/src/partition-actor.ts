@@ -8,7 +8,11 @@
  * Expiry nominations from the timer actor are confirmed and freed here (only the owner
  * frees). Packets are handled in groups of 16 after a prefetch pass (Partition.prefetch). When
  * idle it parks — a synchronous wait: Atomics.waitAsync's 10-35 µs wake goes through the event
- * loop. Running to completion it sleeps in read(2) on its own TUN queue (the addon's parkRead:
+ * loop. Running to completion, by default (Linux 6.7+) its queue goes through one io_uring
+ * (tun.c uringOpen): a multishot read fills slots it gave the kernel, and one io_uring_enter
+ * per pass submits the pass's writes and takes what arrived, or sleeps until a packet, a ring
+ * of its doorbell (its eventfd) or IDLE_PARK_MS. Without io_uring (`--no-io-uring`, or a
+ * kernel that refuses it) it sleeps in read(2) on its own TUN queue (the addon's parkRead:
  * the packet that wakes it is read by that call; a ring interrupts it with a signal, and the
  * timer actor rings it every 20 ms); otherwise, or while it holds fragments or expectations,
  * in poll(2) on its eventfd and its queue for at most 20 ms (doorbell.ts). Every producer of
@@ -22,7 +26,9 @@
  *
  * Restart: every byte of partition state is in shared memory; a new actor for the same
  * partition rebuilds its views and carries on. Slots a dead actor had taken off its ring are
- * lost to the pool (at most one batch).
+ * lost to the pool (at most one batch), and so are those it had given the kernel for io_uring
+ * reads (at most URING_BUFS = 64): the dead thread's ring may still fill them until the kernel
+ * has torn it down, so they are not taken back.
  */
 import type { MessagePort } from 'node:worker_threads';
 // The module's binding, not the global: Node's global `performance` is a getter, which
