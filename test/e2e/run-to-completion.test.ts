@@ -68,7 +68,18 @@ netnsTest('two workers read their own queues; eBPF steering puts every packet on
     // Through io_uring (the default): passes counted, each taking one packet or more.
     const passes = w.reduce((a, x) => a + x.uringPasses, 0);
     t.true(w.every((x) => x.uringPasses > 0), `both workers ran io_uring passes: ${w.map((x) => x.uringPasses).join(', ')}`);
+    t.log(`io_uring passes: ${passes} for ${reads} packets read`);
     t.true(passes <= reads + 2 * n, `at most about one pass per packet: ${passes} passes for ${reads} packets`);
+    // One flow, one exchange at a time: each packet wakes its worker alone, and the pass that
+    // writes it is the one that sleeps until the next (one system call per packet, not two).
+    const r = (await run.topo.peer(run.topo.inside[0].ns, 'udp-latency', { to: run.topo.server, port: 7001, count: 400 }, { timeoutMs: 60_000 })) as UdpLatencyResult;
+    t.is(r.received, r.sent);
+    const w2 = await workerReads(run);
+    const dReads = w2.reduce((a, x) => a + x.reads, 0) - reads;
+    const dPasses = w2.reduce((a, x) => a + x.uringPasses, 0) - passes;
+    t.log(`one flow, ${r.sent} sequential exchanges: ${dPasses} io_uring passes for ${dReads} packets read`);
+    t.true(dReads >= 2 * r.sent, `every packet read by a worker: ${dReads}`);
+    t.true(dPasses <= 1.3 * dReads, `one pass per packet, a few more for idle wake-ups: ${dPasses} for ${dReads}`);
   });
   assertTornDown(t, done);
 });
