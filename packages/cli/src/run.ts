@@ -28,7 +28,7 @@ import {
   type PortModeName,
   type Timeouts,
 } from '@masq/core';
-import { DEFAULT_SCHED, Gateway, SchedSyntaxError, formatSched, parseSched, type GatewayOptions, type SchedPolicies } from '@masq/workers';
+import { DEFAULT_SCHED, Gateway, SchedSyntaxError, formatSched, natConfigOf, parseSched, type GatewayOptions, type SchedPolicies } from '@masq/workers';
 import { TunError } from '@masq/tun';
 import { handle, startControlServer, DEFAULT_CONTROL_PATH } from './control.js';
 import { ConfigFileError, loadConfigFile, mergeInputs, type RunInput } from './config.js';
@@ -262,9 +262,7 @@ export function settingsFrom(input: RunInput, configPath: string | null, flags: 
     alg: input.alg,
     algPorts: input.algPorts,
   };
-  const { tun: _t, outsideTun: _ot, rulesText: _r, workers, mtu: _m, offload: _o, runToCompletion: _rc, steering: _sg, udpCoalesce: _uc, parkRead: _pr, ioUring: _iu, sched: _s, state: _st, stateInterval: _si, ...cfg } = gateway;
-  void _t; void _ot; void _r; void _m; void _o; void _rc; void _sg; void _uc; void _pr; void _s; void _st; void _si;
-  const resolved = resolveConfig({ ...cfg, partitions: workers ?? 1 });
+  const resolved = resolveConfig(natConfigOf(gateway));
   const metrics = input.metrics ?? DEFAULT_METRICS;
   return { gateway, control: input.control ?? DEFAULT_CONTROL_PATH, metrics: metrics === 'off' ? null : metrics, metricsDefaulted: input.metrics === undefined, resolved, configPath, flags };
 }

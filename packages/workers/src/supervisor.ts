@@ -113,6 +113,23 @@ export interface GatewayOptions extends Omit<ConfigInput, 'partitions'> {
   log?: (line: string) => void;
 }
 
+/** The options that are the gateway's own; every other GatewayOptions key is the NAT configuration's. */
+const GATEWAY_ONLY = ['tun', 'outsideTun', 'rulesText', 'workers', 'slots', 'slotSize', 'mtu', 'log', 'offload', 'runToCompletion', 'steering', 'sched', 'state', 'stateInterval', 'udpCoalesce', 'parkRead', 'ioUring'] as const satisfies readonly (keyof GatewayOptions)[];
+type GatewayOnly = (typeof GATEWAY_ONLY)[number];
+// A gateway option missing from the list would reach resolveConfig as a configuration key: a compile error here.
+const everyKeyPlaced: Exclude<keyof GatewayOptions, GatewayOnly | keyof ConfigInput> extends never ? true : false = true;
+void everyKeyPlaced;
+
+/**
+ * The NAT configuration inside gateway options, for resolveConfig (with `partitions` from
+ * `workers`): one list of the gateway's own keys for Gateway.start and `masq run`'s settings.
+ */
+export function natConfigOf(opts: GatewayOptions): ConfigInput {
+  const out: Record<string, unknown> = { ...opts };
+  for (const k of GATEWAY_ONLY) delete out[k];
+  return { ...(out as Omit<GatewayOptions, GatewayOnly>), partitions: opts.workers ?? 1 };
+}
+
 /** What the state file did, for `masq status` and the log. */
 export interface StateStatus {
   file: string;
@@ -275,8 +292,7 @@ export class Gateway extends EventEmitter {
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     // The gateway's own options are taken out; the rest is the NAT configuration.
-    const { tun: _tun, outsideTun: _otun, rulesText: _rt, workers, slots: _sl, slotSize: _ss, mtu: _mtu, log: _log, offload: _off, runToCompletion: _rtc, sched: _sched, state: _st, stateInterval: _si, udpCoalesce: _uc, parkRead: _pr, ioUring: _iu, ...cfgIn } = opts;
-    const config = resolveConfig({ ...cfgIn, partitions: workers ?? 1 });
+    const config = resolveConfig(natConfigOf(opts));
     const rules = new RuleSet(parseRules(opts.rulesText));
     if (!rules.rules.some((r) => r.kind === 'masquerade')) throw new ConfigError('rules: no masquerade rule: nothing would be translated (--masquerade "all from 10.0.0.0/24 to 0.0.0.0/0")');
     checkForwards(rules, config.externals, ` (${config.externals.map(formatIPv4).join(', ')}); add it with --address`);
