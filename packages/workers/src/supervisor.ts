@@ -35,7 +35,7 @@ import {
   type ExpectationRow,
   type Timeouts,
 } from '@masq/core';
-import { TunDevice, TunError, createWaker, wake, closeWaker, errnoName, uringProbe, VNET_HDR_LEN } from '@masq/tun';
+import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { ring as ringDoorbell, wakeAll } from './doorbell.js';
 import { allocateMemory, fillStack, slotHomes, slotSizeFor, CTL_STOP, WORKER_STAT, WORKER_STAT_STRIDE, type GatewayMemory } from './layout.js';
 import type { GatewaySpec } from './spec.js';
@@ -44,7 +44,7 @@ import type { PartitionControl } from './partition-actor.js';
 import type { ActorTask } from './actor-entry.js';
 import { Comlink, nodeEndpoint, type Remote } from './rpc.js';
 import { nowMs } from './timer-actor.js';
-import { openTun, type OffloadLevel } from './tun-open.js';
+import { ioUringRefusal, openTun, type OffloadLevel } from './tun-open.js';
 import { steeringProgram, STEERING_MAX_EXTERNALS } from './steering.js';
 import { encodeSection, readStateFile, writeStateFile, decodeSection, type EncodedSection, type StateLayout } from './state.js';
 
@@ -283,10 +283,9 @@ export class Gateway extends EventEmitter {
 
   /** Whether io_uring can run the workers' queues here (tun addon uringProbe); one log line if not. */
   private probeUring(): boolean {
-    const r = uringProbe();
-    if (r === 0) return true;
-    this.log(`masq: io_uring refused (${errnoName(r)}${r === -22 ? ': multishot reads need Linux 6.7' : r === -1 || r === -38 ? ': disabled here (kernel.io_uring_disabled, seccomp)' : ''}); workers read with read(2)`);
-    return false;
+    const refused = ioUringRefusal();
+    if (refused !== null) this.log(refused);
+    return refused === null;
   }
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */

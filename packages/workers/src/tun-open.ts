@@ -16,7 +16,7 @@
  * References: include/uapi/linux/if_tun.h (TUNSETOFFLOAD, TUN_F_*), drivers/net/tun.c
  * (tun_set_offload: unknown bits → EINVAL), virtio 1.1 §5.1.6 (the vnet header).
  */
-import { TunDevice, TunError, type TunBinding } from '@masq/tun';
+import { TunDevice, TunError, errnoName, uringProbe, type TunBinding } from '@masq/tun';
 
 /** What the gateway runs with. `uso` implies `tso4`, which implies `csum`. */
 export type OffloadLevel = 'csum+tso4+uso' | 'csum+tso4' | 'off';
@@ -119,4 +119,21 @@ export function openTun(o: OpenTunOptions): OpenedTun {
     throw e;
   }
   return { dev, offload: level };
+}
+
+/**
+ * Whether each worker's queue can go through io_uring here (the addon's uringProbe: a ring with
+ * DEFER_TASKRUN, a provided-buffer ring, a multishot read and poll): null when it can, else the
+ * one log line that says why not and what masq does instead.
+ */
+export function ioUringRefusal(probe: () => number = uringProbe): string | null {
+  const r = probe();
+  if (r === 0) return null;
+  const why =
+    r === -22 || r === -95
+      ? ': multishot reads need Linux 6.7'
+      : r === -1 || r === -38
+        ? ': io_uring is disabled here (kernel.io_uring_disabled, a seccomp filter) or the addon was built without it'
+        : '';
+  return `masq: io_uring refused (${errnoName(r)}${why}); workers read and write their queues with read(2) and write(2)`;
 }

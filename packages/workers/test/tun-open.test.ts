@@ -3,11 +3,11 @@
  * that refuses what a given kernel refuses: offloads are asked for by default, each refused
  * level falls back to the next with one log line, the device is reopened without the vnet
  * header when nothing is left, --no-offload never asks, and errors that are not a refusal are
- * thrown with the device released.
+ * thrown with the device released. Also the io_uring probe's one log line (ioUringRefusal).
  */
 import test from 'ava';
-import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_USO4, TUN_F_USO6, type TunBinding } from '@masq/tun';
-import { openTun } from '../src/tun-open.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_USO4, TUN_F_USO6, getBinding, setBinding, uringProbe, type TunBinding } from '@masq/tun';
+import { ioUringRefusal, openTun } from '../src/tun-open.js';
 
 const ALL = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_USO4 | TUN_F_USO6;
 const TSO = TUN_F_CSUM | TUN_F_TSO4;
@@ -89,4 +89,24 @@ test('--no-offload: no vnet header, no TUNSETOFFLOAD, no log line', (t) => {
   t.false(r.dev.vnetHdr);
   t.deepEqual(calls, ['open vnet=false mq=false', 'up true']);
   t.deepEqual(lines, []);
+});
+
+test('io_uring: no log line where the probe passes; one line naming the errno and the way out where it is refused', (t) => {
+  t.is(ioUringRefusal(() => 0), null);
+  t.is(ioUringRefusal(() => -22), 'masq: io_uring refused (EINVAL: multishot reads need Linux 6.7); workers read and write their queues with read(2) and write(2)');
+  t.is(ioUringRefusal(() => -1), 'masq: io_uring refused (EPERM: io_uring is disabled here (kernel.io_uring_disabled, a seccomp filter) or the addon was built without it); workers read and write their queues with read(2) and write(2)');
+  t.regex(ioUringRefusal(() => -38)!, /^masq: io_uring refused \(ENOSYS: io_uring is disabled here/);
+  t.regex(ioUringRefusal(() => -12)!, /^masq: io_uring refused \(ENOMEM\); workers read and write their queues with read\(2\) and write\(2\)$/);
+});
+
+test('io_uring: a binding without it probes as ENOSYS (the gateway then keeps read(2) and write(2))', (t) => {
+  const native = getBinding();
+  const { uringOpen: _o, uringPass: _p, uringClose: _c, ...rest } = native;
+  const prev = setBinding(rest as TunBinding);
+  try {
+    t.is(uringProbe(), -38);
+    t.regex(ioUringRefusal()!, /^masq: io_uring refused \(ENOSYS/);
+  } finally {
+    setBinding(prev);
+  }
 });
