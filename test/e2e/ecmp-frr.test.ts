@@ -87,6 +87,16 @@ netnsTest('FRR: both gateways announce the default route; BFD takes a hung gatew
       t.log(`split of ${topo.hosts.length} hosts: ${hosts1.length} on gateway 1, ${hosts2.length} on gateway 2`);
       t.true(hosts1.length > 0 && hosts2.length > 0, 'spread over both gateways');
 
+      // BFD can only take a gateway out once its session is up: BGP may come up first on a
+      // loaded machine, and a gateway frozen before then is never seen to go down (it never was up).
+      const bfdUp = Date.now();
+      let peers = '';
+      while (Date.now() - bfdUp < 30_000) {
+        peers = await rt.vtysh('show bfd peers brief');
+        if (/10\.201\.1\.2\s+\S*\s*up/i.test(peers) && /10\.201\.2\.2\s+\S*\s*up/i.test(peers)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      t.regex(peers, /10\.201\.1\.2\s+\S*\s*up/i, 'BFD up with gateway 1 before it hangs');
       // A hung gateway: BFD notices within a second or so, far inside BGP's 180 s hold time.
       f1.freeze();
       const bfdMs = await routeBecomes(topo, [g2.nexthop], all, 20_000);
