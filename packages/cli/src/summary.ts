@@ -88,6 +88,6 @@ export function formatStats(s: StatsAnswer): string {
     lines.push(
       `helpers    ${s.alg.enabled.length ? s.alg.enabled.join(', ') : 'none'}; rewrites ${Object.keys(s.alg.rewrites).length ? pairs(s.alg.rewrites) : '0'}; errors ${Object.keys(s.alg.errors).length ? pairs(s.alg.errors) : '0'}; ${s.alg.expectations} expectation(s)`,
     );
-  for (const w of s.workers) lines.push(`worker ${String(w.worker).padEnd(3)} ${w.packets} packet(s), ${w.sessions} session(s)${w.reads ? `; read ${w.reads} from its queue, ${w.handedOver ?? 0} handed over` : ''}${w.uringPasses ? ` (${w.uringPasses} io_uring pass(es))` : ''}${w.udpSupers ? `; ${w.udpCoalesced ?? 0} datagram(s) written in ${w.udpSupers} UDP super-packet(s)` : ''}`);
+  for (const w of s.workers) lines.push(`worker ${String(w.worker).padEnd(3)} ${w.packets} packet(s), ${w.sessions} session(s)${w.reads ? `; read ${w.reads} from its queue, ${w.handedOver ?? 0} handed over` : ''}${w.uringPasses ? `; ${w.uringPasses} io_uring pass(es)` : ''}${w.udpSupers ? `; ${w.udpCoalesced ?? 0} datagram(s) written in ${w.udpSupers} UDP super-packet(s)` : ''}`);
   return lines.join('\n');
 }

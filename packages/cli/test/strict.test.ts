@@ -251,7 +251,7 @@ const STATS: StatsAnswer = {
   hairpinned: 4,
   icmpErrorsTranslated: 1,
   workers: [
-    { worker: 0, packets: 20, sessions: 2 },
+    { worker: 0, packets: 20, sessions: 2, reads: 30, handedOver: 2, uringPasses: 25, udpSupers: 3, udpCoalesced: 40 },
     { worker: 1, packets: 13, sessions: 1 },
   ],
   alg: { enabled: ['ftp'], rewrites: { ftp: 2 }, errors: {}, expectations: 1 },
@@ -271,7 +271,7 @@ test('masq stats and masq status: a readable summary by default, the JSON with -
       'drops      4 (no_rule 3, tcp_not_syn 1)',
       'hairpinned 4; ICMP errors translated 1',
       'helpers    ftp; rewrites ftp 2; errors 0; 1 expectation(s)',
-      'worker 0   20 packet(s), 2 session(s)',
+      'worker 0   20 packet(s), 2 session(s); read 30 from its queue, 2 handed over; 25 io_uring pass(es); 40 datagram(s) written in 3 UDP super-packet(s)',
       'worker 1   13 packet(s), 1 session(s)',
     ].join('\n'),
   );
