@@ -10,12 +10,10 @@
  */
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeSync } from 'node:fs';
 import { getBinding, parkRead, parkReadInit, setBinding, type TunBinding } from '@masq/tun';
 import { Ring, ringBuffer } from '../src/ring.js';
+import { fifo } from './fifo.js';
 import { ring, PARKED_IN_READ } from '../src/doorbell.js';
 import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS, CTL_TID } from '../src/layout.js';
 
@@ -32,21 +30,10 @@ const PROGRESS = 1;
 const RESCUES = 2;
 const DONE = 3;
 
-function fifo(t: { teardown(f: () => void): void }): { path: string; fd: number } {
-  const dir = mkdtempSync(join(tmpdir(), 'masq-parkread-'));
-  const path = join(dir, 'q');
-  execFileSync('mkfifo', [path]);
-  const fd = openSync(path, 'r+');
-  t.teardown(() => {
-    closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { path, fd };
-}
 
 ptest('30,000 entries in random bursts, the consumer parked in read(2): every one arrives, no wake-up is lost, packets come through', async (t) => {
   const count = 30_000;
-  const { path, fd } = fifo(t);
+  const { path, fd } = fifo(t, 'masq-parkread-');
   t.true(parkReadInit(fd), 'the FIFO takes RWF_NOWAIT reads: parkRead is on');
   const ringSab = ringBuffer(64);
   const ctlSab = new SharedArrayBuffer(CTL_SLOTS * 4);
@@ -93,7 +80,7 @@ ptest('30,000 entries in random bursts, the consumer parked in read(2): every on
 });
 
 ptest('one parkRead: rung before it reads, interrupted while it sleeps, a packet; ring() signals only a worker parked in read', async (t) => {
-  const { fd } = fifo(t);
+  const { fd } = fifo(t, 'masq-parkread-');
   t.true(parkReadInit(fd));
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
   const buf = new Uint8Array(64);

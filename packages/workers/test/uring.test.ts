@@ -17,12 +17,10 @@
  */
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeSync } from 'node:fs';
 import { closeWaker, createWaker, getBinding, uringClose, uringOpen, uringPass, uringProbe, UringIo, type TunBinding } from '@masq/tun';
 import { Ring, ringBuffer } from '../src/ring.js';
+import { fifo } from './fifo.js';
 import { ring, PARKED_IN_POLL } from '../src/doorbell.js';
 import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS } from '../src/layout.js';
 
@@ -40,17 +38,6 @@ const utest = probe === 0 ? test : test.skip;
 const EINVAL = -22;
 const EBADF = -9;
 
-function fifo(t: { teardown(f: () => void): void }): { path: string; fd: number } {
-  const dir = mkdtempSync(join(tmpdir(), 'masq-uring-'));
-  const path = join(dir, 'q');
-  execFileSync('mkfifo', [path]);
-  const fd = openSync(path, 'r+');
-  t.teardown(() => {
-    closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { path, fd };
-}
 
 /** A ring on `fd` with `slots` slots of `cap` bytes, the exchange arrays, and a pass helper. */
 function open(t: { teardown(f: () => void): void; is(a: unknown, b: unknown, m?: string): void }, fd: number, slots: number, cap: number, batch = 16) {
@@ -99,7 +86,7 @@ function open(t: { teardown(f: () => void): void; is(a: unknown, b: unknown, m?:
 }
 
 utest('a pass reads what waits into the slots it was given, in that order, with each length', (t) => {
-  const { fd } = fifo(t);
+  const { fd } = fifo(t, 'masq-uring-');
   const u = open(t, fd, 16, 4);
   for (let i = 0; i < 6; i++) writeSync(fd, `K${String(i).padStart(3, '0')}`);
   const p = u.pass({ give: [9, 3, 12, 1, 7, 5, 2, 8] });
@@ -113,7 +100,7 @@ utest('a pass reads what waits into the slots it was given, in that order, with 
 });
 
 utest('writes: every packet of a pass is written and its slot reported done; through the FIFO they come back', (t) => {
-  const { fd } = fifo(t);
+  const { fd } = fifo(t, 'masq-uring-');
   const u = open(t, fd, 16, 4);
   ['W001', 'W002', 'W003'].forEach((s, i) => u.pool.set(Buffer.from(s), (10 + i) * 4));
   const p = u.pass({ give: [0, 1, 2, 3], writes: [[10, 4], [11, 4], [12, 4]] });
@@ -124,7 +111,7 @@ utest('writes: every packet of a pass is written and its slot reported done; thr
 });
 
 utest('out of slots the multishot read stops and, given slots again, reads on: nothing lost', (t) => {
-  const { fd } = fifo(t);
+  const { fd } = fifo(t, 'masq-uring-');
   const u = open(t, fd, 16, 4);
   for (let i = 0; i < 5; i++) writeSync(fd, `S${String(i).padStart(3, '0')}`);
   t.deepEqual(u.pass({ give: [4, 6] }).got, [[4, 'S000'], [6, 'S001']]);
@@ -137,7 +124,7 @@ utest('out of slots the multishot read stops and, given slots again, reads on: n
 });
 
 utest('asleep in a pass: a packet or a ring wakes it; a doorbell that moved before keeps it awake; otherwise the timeout', async (t) => {
-  const { path, fd } = fifo(t);
+  const { path, fd } = fifo(t, 'masq-uring-');
   const u = open(t, fd, 16, 4);
   u.pass({ give: [0, 1, 2, 3] });
   // Nothing comes: it sleeps the whole timeout, not parked afterwards.
@@ -189,7 +176,7 @@ function addonPath(): string {
 
 utest('30,000 entries in random bursts, the consumer asleep in passes: every one arrives, no wake-up lost, packets come through', async (t) => {
   const count = 30_000;
-  const { path, fd } = fifo(t);
+  const { path, fd } = fifo(t, 'masq-uring-');
   const u = open(t, fd, 64, 4);
   u.pass({ give: Array.from({ length: 16 }, (_, i) => i) });
   const ringSab = ringBuffer(64);
@@ -239,7 +226,7 @@ utest('30,000 entries in random bursts, the consumer asleep in passes: every one
 });
 
 utest('bad arguments: -EINVAL before any I/O; a closed handle: -EBADF', (t) => {
-  const { fd } = fifo(t);
+  const { fd } = fifo(t, 'masq-uring-');
   const u = open(t, fd, 16, 4);
   writeSync(fd, 'X001');
   // A slot outside the pool, given or written: refused, and nothing read meanwhile.
