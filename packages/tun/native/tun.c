@@ -730,7 +730,7 @@ struct uring_ctx {
   struct io_uring_buf_ring *br;
   unsigned nbuf;
   unsigned pending;
-  bool rearm_read, rearm_poll, read_starved;
+  bool rearm_read, rearm_poll, read_starved, read_failed;
   uint8_t *pool;
   size_t pool_len, slot_cap;
   uint32_t *out_off, *out_len, *got_len;
@@ -948,7 +948,9 @@ static struct uring_ctx *uring_arg(napi_env env, napi_callback_info info) {
  * a ring writes the eventfd) while the doorbell ctl[IO_BELL_IDX] still reads IO_BELL.
  * Out: IO_NDONE slots in done[] whose writes completed (reusable now), IO_RUNG 1 when the
  * eventfd fired, IO_WERR/IO_WERRNO rejected writes and the last errno, IO_RERR/IO_RERRNO failed
- * reads (other than running out of slots) and the last errno.
+ * reads (other than running out of slots) and the last errno. A read that fails ends the
+ * multishot read for good (the device went away): the queue is not read again, so a dead
+ * queue cannot turn the worker's passes into a busy loop.
  */
 static napi_value js_uring_pass(napi_env env, napi_callback_info info) {
   struct uring_ctx *u = uring_arg(env, info);
@@ -963,7 +965,7 @@ static napi_value js_uring_pass(napi_env env, napi_callback_info info) {
   for (int32_t i = 0; i < nw; i++)
     if ((uint64_t)u->out_off[i] + u->out_len[i] > u->pool_len || u->out_slot[i] < 0 || (size_t)u->out_slot[i] >= nslots) return ret_int(env, -EINVAL);
   for (int32_t i = 0; i < ng; i++) uring_give(u, u->give[i]);
-  if (ng > 0 && u->read_starved) u->rearm_read = true, u->read_starved = false;
+  if (ng > 0 && u->read_starved && !u->read_failed) u->rearm_read = true, u->read_starved = false;
   if (u->rearm_read) uring_arm_read(u);
   if (u->rearm_poll) uring_arm_poll(u);
   unsigned writes = 0;
@@ -1029,11 +1031,13 @@ static napi_value js_uring_pass(napi_env env, napi_callback_info info) {
       u->rearm_read = false, u->read_starved = true; /* re-armed when slots are given */
       continue;
     }
-    if (c->res < 0) {
-      rerr++, io[IO_RERRNO] = -c->res;
+    if (c->res <= 0 || !(c->flags & IORING_CQE_F_BUFFER)) {
+      /* The queue failed (the device went away: EBADFD, EIO) or ended: counted, and not read
+       * again, which would fail at once in every pass; the worker still wakes for its doorbell. */
+      rerr++, io[IO_RERRNO] = c->res < 0 ? -c->res : 0;
+      if (!(c->flags & IORING_CQE_F_MORE)) u->rearm_read = false, u->read_failed = true;
       continue;
     }
-    if (!(c->flags & IORING_CQE_F_BUFFER)) continue;
     u->got[got] = (int32_t)(c->flags >> IORING_CQE_BUFFER_SHIFT);
     u->got_len[got] = (uint32_t)c->res > u->slot_cap ? (uint32_t)u->slot_cap : (uint32_t)c->res;
     got++;

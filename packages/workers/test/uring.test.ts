@@ -13,6 +13,7 @@
  *  - 30,000 entries in random bursts from another thread while the consumer sleeps in passes
  *    whenever its ring is empty: every entry arrives and no pass sleeps to its (2 s) timeout
  *    with a ring waiting — a lost wake-up would; the producer's FIFO packets come through;
+ *  - a queue whose read fails is counted once and not read again: no busy loop;
  *  - bad arguments: -EINVAL before any I/O; a closed handle: -EBADF.
  */
 import test from 'ava';
@@ -223,6 +224,28 @@ utest('30,000 entries in random bursts, the consumer asleep in passes: every one
   t.is(bad, '', 'the FIFO packets intact');
   t.true(packets > 0, 'the FIFO packets came through the multishot read');
   t.true(passes > 100, `the consumer slept often enough to test anything: ${passes}`);
+});
+
+utest('a queue whose read fails is counted once and not read again: the next pass sleeps, it does not spin', (t) => {
+  // An eventfd read into 4-byte slots fails (EINVAL: it needs 8), as a TUN read fails once the
+  // device has gone (EBADFD), and stays readable: read again, it would fail in every pass.
+  const efd = createWaker();
+  t.teardown(() => closeWaker(efd));
+  getBinding().wake(efd);
+  const u = open(t, efd, 16, 4);
+  let fails = 0;
+  let errno = 0;
+  for (let i = 0; i < 5; i++) {
+    const p = i === 0 ? u.pass({ give: [0, 1, 2] }) : u.pass();
+    t.deepEqual(p.got, []);
+    fails += u.a.io[UringIo.RERR]!;
+    if (u.a.io[UringIo.RERR]! > 0) errno = u.a.io[UringIo.RERRNO]!;
+  }
+  t.deepEqual([fails, errno], [1, 22], 'one failed read, EINVAL');
+  const t0 = performance.now();
+  const q = u.pass({ give: [3], waitMs: 60 });
+  t.true(performance.now() - t0 >= 50, `slept ${(performance.now() - t0).toFixed(1)} ms of 60 instead of reading the failed queue again`);
+  t.deepEqual([q.r, u.a.io[UringIo.RERR]], [0, 0]);
 });
 
 utest('bad arguments: -EINVAL before any I/O; a closed handle: -EBADF', (t) => {
