@@ -128,8 +128,8 @@ export function wakeThread(tid: number): void {
  * packets to take, WAIT_MS -1 not to sleep, else the longest sleep when nothing has arrived,
  * while ctl[BELL_IDX] still reads BELL (ctl[PARKED_IDX] = 1 meanwhile: a ring writes the
  * eventfd). Out: NDONE slots (done) whose writes completed, RUNG 1 when the eventfd fired,
- * WERR/WERRNO writes rejected and the last errno, RERR/RERRNO reads failed and the last errno (a failed read ends the
- * reading for good: the queue is not read again).
+ * WERR/WERRNO writes rejected and the last errno, RERR/RERRNO reads failed and the last errno
+ * (a failed read ends the reading for good: the queue is not read again).
  */
 export const UringIo = {
   NWRITE: 0,
