@@ -76,6 +76,8 @@ export function parseArgsMessage(e: Error & { code?: string }, options: Spec): s
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
       const name = quoted.replace(/^-+/, '').split('=')[0]!;
       const known = Object.keys(options);
+      // A default that only has an off switch (--io-uring, --steering, --park-read...).
+      if (known.includes(`no-${name}`)) return `unknown option ${quoted} (${name} is on by default; --no-${name} turns it off)`;
       const s = name.length > 1 ? suggest(name, known.map((k) => k.replaceAll('-', '_'))) : undefined;
       return `unknown option ${quoted}${s ? ` (did you mean --${s.replaceAll('_', '-')}?)` : ''}`;
     }

@@ -13,6 +13,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseArgsMessage } from '../src/args.js';
 import { formatStats, formatStatus, formatUptime, type StatsAnswer } from '../src/summary.js';
 import { helpFor } from '../src/help.js';
 
@@ -307,4 +309,19 @@ test('live rule add and insert get the config file lint of the new rule (a shado
   t.deepEqual(inserted.warnings, ['rule 2: never matches: rule 1 (accept all from 10.200.0.0/16 to any) accepts all of its traffic first']);
   const clean = (await handle(stand, { v: 1, id: 3, cmd: 'rule-add', args: { rule: 'masquerade udp from 10.201.0.0/24 to any' } })) as { warnings: string[] };
   t.deepEqual(clean.warnings, []);
+});
+
+test('an option that is on by default and only has an off switch: the message says so', (t) => {
+  const spec = { 'no-io-uring': { type: 'boolean' }, 'no-steering': { type: 'boolean' }, workers: { type: 'string' } } as const;
+  const message = (args: string[]): string => {
+    try {
+      parseArgs({ args, options: spec, strict: true, allowPositionals: false });
+    } catch (e) {
+      return parseArgsMessage(e as Error & { code: string }, spec);
+    }
+    return '';
+  };
+  t.is(message(['--io-uring']), 'unknown option --io-uring (io-uring is on by default; --no-io-uring turns it off)');
+  t.is(message(['--steering']), 'unknown option --steering (steering is on by default; --no-steering turns it off)');
+  t.is(message(['--worker', '2']), 'unknown option --worker (did you mean --workers?)');
 });
