@@ -928,7 +928,7 @@ fail:
   return ret_int(env, err);
 }
 
-static struct uring_ctx *uring_arg(napi_env env, napi_callback_info info) {
+static struct uring_ctx *uring_arg(napi_env env, napi_callback_info info, int32_t *hp) {
   size_t argc = 1;
   napi_value argv[1];
   int32_t h;
@@ -936,7 +936,8 @@ static struct uring_ctx *uring_arg(napi_env env, napi_callback_info info) {
       h < 0 || h >= U_MAX)
     return NULL;
   struct uring_ctx *u = __atomic_load_n(&urings[h], __ATOMIC_ACQUIRE);
-  /* Only the thread (environment) that opened a ring may pass on it. */
+  *hp = h;
+  /* Only the thread (environment) that opened a ring may pass on it or close it. */
   return u != NULL && u->env == env ? u : NULL;
 }
 
@@ -953,7 +954,8 @@ static struct uring_ctx *uring_arg(napi_env env, napi_callback_info info) {
  * queue cannot turn the worker's passes into a busy loop.
  */
 static napi_value js_uring_pass(napi_env env, napi_callback_info info) {
-  struct uring_ctx *u = uring_arg(env, info);
+  int32_t h;
+  struct uring_ctx *u = uring_arg(env, info, &h);
   if (!u) return ret_int(env, -EBADF);
   int32_t *io = u->io;
   int32_t nw = io[IO_NWRITE], ng = io[IO_NGIVE], wait_ms = io[IO_WAIT_MS], maxgot = io[IO_MAXGOT];
@@ -1054,14 +1056,9 @@ static napi_value js_uring_pass(napi_env env, napi_callback_info info) {
 
 /* uringClose(h): close the ring (the multishot read and poll end with it). */
 static napi_value js_uring_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t h;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &h) != napi_ok ||
-      h < 0 || h >= U_MAX)
-    return ret_int(env, -EBADF);
-  struct uring_ctx *u = __atomic_load_n(&urings[h], __ATOMIC_ACQUIRE);
-  if (u == NULL || u->env != env) return ret_int(env, -EBADF);
+  struct uring_ctx *u = uring_arg(env, info, &h);
+  if (!u) return ret_int(env, -EBADF);
   __atomic_store_n(&urings[h], NULL, __ATOMIC_RELEASE);
   napi_remove_env_cleanup_hook(env, uring_cleanup_hook, u);
   uring_free(u);

@@ -148,6 +148,9 @@ export const UringIo = {
   LENGTH: 13,
 } as const;
 
+/** -ENOSYS: what the io_uring calls return for a binding without io_uring. */
+const ENOSYS = 38;
+
 /** See TunBinding.uringOpen: a handle, or -errno (-ENOSYS when the binding has no io_uring). */
 export function uringOpen(
   fd: number,
@@ -158,7 +161,7 @@ export function uringOpen(
   a: { outOff: Uint32Array; outLen: Uint32Array; outSlot: Int32Array; give: Int32Array; got: Int32Array; gotLen: Uint32Array; done: Int32Array; ctl: Int32Array; io: Int32Array },
 ): number {
   const b = getBinding();
-  if (b.uringOpen === undefined || b.uringPass === undefined) return -38;
+  if (b.uringOpen === undefined || b.uringPass === undefined) return -ENOSYS;
   return b.uringOpen(fd, wakeFd, pool, slotCap, nbuf, a.outOff, a.outLen, a.outSlot, a.give, a.got, a.gotLen, a.done, a.ctl, a.io);
 }
 /**
@@ -168,12 +171,11 @@ export function uringOpen(
  */
 export function uringProbe(): number {
   const b = getBinding();
-  if (b.uringOpen === undefined || b.uringPass === undefined || b.uringClose === undefined) return -38;
   const rfd = b.eventfd();
   const wfd = b.eventfd();
   try {
-    const h = b.uringOpen(rfd, wfd, new Uint8Array(128), 64, 1, new Uint32Array(1), new Uint32Array(1), new Int32Array(1), new Int32Array(1), new Int32Array(1), new Uint32Array(1), new Int32Array(2), new Int32Array(1), new Int32Array(UringIo.LENGTH));
-    if (h >= 0) b.uringClose(h);
+    const h = uringOpen(rfd, wfd, new Uint8Array(128), 64, 1, { outOff: new Uint32Array(1), outLen: new Uint32Array(1), outSlot: new Int32Array(1), give: new Int32Array(1), got: new Int32Array(1), gotLen: new Uint32Array(1), done: new Int32Array(2), ctl: new Int32Array(1), io: new Int32Array(UringIo.LENGTH) });
+    if (h >= 0) uringClose(h);
     return h >= 0 ? 0 : h;
   } finally {
     b.close(rfd);

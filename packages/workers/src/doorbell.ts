@@ -98,8 +98,8 @@ export function park(ctl: Int32Array, p: number, bell: number, waker: number, hi
 /** Wake every worker (shutdown: they then see CTL_STOP). */
 export function wakeAll(ctl: Int32Array, wakers: readonly number[]): void {
   for (let p = 0; p < wakers.length; p++) {
-    Atomics.add(ctl, CTL_DOORBELL + p, 1);
+    ring(ctl, wakers, p);
+    // And the eventfd whatever ring() found: a worker about to park in poll(2) returns at once.
     wake(wakers[p]!);
-    if (Atomics.load(ctl, CTL_PARKED + p) === PARKED_IN_READ) wakeThread(Atomics.load(ctl, CTL_TID + p));
   }
 }
