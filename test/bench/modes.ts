@@ -111,11 +111,27 @@ function masqMode(workers: number | 'default', offload?: boolean, sched?: string
     topology: { mode: 'masq', hosts: 2 },
     ...(optIn ? { optIn: true } : {}),
     startGateway: async (topo) => {
-      // No per-host limits: the kernel NAT compared against has none, and the connection-rate
-      // step opens more connections from one host than the default port limit admits.
-      const gw = await startMasq(topo, { workers, extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', ...flag, ...(sched !== undefined ? ['--sched', sched] : []), ...(ioThread ? ['--io-thread-reads'] : [])] });
+      const gw = await startMasq(topo, { workers, extra: [...BENCH_FLAGS, ...flag, ...(sched !== undefined ? ['--sched', sched] : []), ...(ioThread ? ['--io-thread-reads'] : [])] });
       return masqHandle(gw);
     },
+  };
+}
+
+/**
+ * Every masq bench mode: quiet, and no per-host limits (the kernel NAT compared against has
+ * none, and the connection-rate step opens more connections from one host than the default
+ * port limit admits).
+ */
+const BENCH_FLAGS = ['-q', '--host-limit', '0', '--host-port-limit', '0'] as const;
+
+/** An opt-in mode: masq as shipped, but with `flags` turning one of its defaults off. */
+function masqWithout(name: string, flags: readonly string[], what: string): BenchMode {
+  return {
+    ...masqMode('default'),
+    name,
+    description: `masq as shipped but ${flags.join(' ')}: ${what}`,
+    optIn: true,
+    startGateway: async (topo) => masqHandle(await startMasq(topo, { workers: 'default', extra: [...BENCH_FLAGS, ...flags] })),
   };
 }
 
@@ -232,29 +248,11 @@ registerMode(masqMode('default', undefined, undefined, true, true));
 registerMode(masqMode(1, undefined, undefined, true, true));
 registerMode(masqMode(2, undefined, undefined, true, true));
 registerMode(masqMode('default', true, undefined, OFFLOAD_DEFAULT));
-// Opt-in: one TUN write per UDP datagram (coalesce.ts off).
-registerMode({ ...masqMode('default'), name: 'masq-no-coalesce', description: 'masq as shipped but --no-udp-coalesce: one TUN write per UDP datagram', optIn: true, startGateway: async (topo) => {
-  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-udp-coalesce'] });
-  return masqHandle(gw);
-} });
-
-// Opt-in: an idle worker waits in poll(2), then reads (io_uring and the addon's parkRead off).
-registerMode({ ...masqMode('default'), name: 'masq-no-park-read', description: 'masq as shipped but --no-io-uring --no-park-read: an idle worker waits in poll(2), then reads', optIn: true, startGateway: async (topo) => {
-  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-io-uring', '--no-park-read'] });
-  return masqHandle(gw);
-} });
-
-// Opt-in: without io_uring (--no-io-uring): a read(2) (the park in read) and a write(2) per packet.
-registerMode({ ...masqMode('default'), name: 'masq-no-io-uring', description: 'masq as shipped but --no-io-uring: read(2) and write(2) per packet, an idle worker asleep in read(2)', optIn: true, startGateway: async (topo) => {
-  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-io-uring'] });
-  return masqHandle(gw);
-} });
-
-// Opt-in: the kernel's flow steering instead of masq's eBPF program (steering.ts).
-registerMode({ ...masqMode('default'), name: 'masq-no-steering', description: 'masq as shipped but --no-steering: the kernel\'s automatic flow steering chooses the queues', optIn: true, startGateway: async (topo) => {
-  const gw = await startMasq(topo, { workers: 'default', extra: ['-q', '--host-limit', '0', '--host-port-limit', '0', '--no-steering'] });
-  return masqHandle(gw);
-} });
+// Opt-in: masq as shipped with one of its defaults turned off, side by side with it.
+registerMode(masqWithout('masq-no-coalesce', ['--no-udp-coalesce'], 'one TUN write per UDP datagram (coalesce.ts off)'));
+registerMode(masqWithout('masq-no-park-read', ['--no-io-uring', '--no-park-read'], 'an idle worker waits in poll(2), then reads (io_uring and the addon\'s parkRead off)'));
+registerMode(masqWithout('masq-no-io-uring', ['--no-io-uring'], 'read(2) and write(2) per packet, an idle worker asleep in read(2)'));
+registerMode(masqWithout('masq-no-steering', ['--no-steering'], 'the kernel\'s automatic flow steering chooses the queues (steering.ts off)'));
 // Opt-in: the packet threads' scheduling policies side by side (the default is io=batch).
 registerMode(masqMode('default', undefined, 'normal'));
 registerMode(masqMode('default', undefined, 'batch'));
