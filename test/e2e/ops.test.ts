@@ -115,15 +115,20 @@ netnsTest('reload (masq reload, then SIGHUP) changes rules and timeouts live: an
         t.is(echo.events.filter(isAccept).length, 1, `${when}: the server accepted one connection only`);
       };
 
-      // 1. masq reload: the UDP rule removed, the UDP timeout changed.
-      await writeConfig(configFile, { ...base, rules: base.rules.filter((r) => r !== udpRule), timeouts: { udp: '3m' } });
+      // 1. masq reload: the UDP rule removed, the UDP and TCP established timeouts changed.
+      await writeConfig(configFile, { ...base, rules: base.rules.filter((r) => r !== udpRule), timeouts: { udp: '3m', tcp: '3h' } });
       const noRule0 = drops(await stats(gw), 'no_rule');
       const tr = Date.now();
       const reloaded = (await masqOk(gw, ['reload'])).trim();
       t.log(`masq reload (${Date.now() - tr} ms): ${reloaded}`);
-      t.is(reloaded, `reloaded ${configFile}: rules changed (1 rule(s)), 1 session(s) flushed; timeouts: udp 5m -> 3m`);
+      t.is(reloaded, `reloaded ${configFile}: rules changed (1 rule(s)), 1 session(s) flushed; timeouts: tcp 2h4m -> 3h, udp 5m -> 3m`);
       t.is((await table(gw, 'udp')).length, 0, "h2's UDP session was flushed");
       await sameTcp('after masq reload');
+      // The echo refreshed the established session under the new 3 h timer (each worker's
+      // per-state TCP timer table follows a reload: Partition.setTimeouts).
+      const tcpLeft = async (): Promise<number> => (await table(gw, 'tcp')).find((r) => r.inside === h1.addr && r.insidePort === conn.localPort)?.expiresMs ?? -1;
+      const left3h = await tcpLeft();
+      t.true(left3h > 2 * 3_600_000 + 4 * 60_000 && left3h <= 3 * 3_600_000, `the TCP session's deadline follows the new 3 h timer (${left3h} ms left)`);
       const u2 = await udp(topo, h2.ns, 2, 500);
       t.is(u2.received, 0, `h2's UDP is dropped now: ${JSON.stringify(u2)}`);
       const noRule1 = drops(await stats(gw), 'no_rule');
@@ -135,13 +140,15 @@ netnsTest('reload (masq reload, then SIGHUP) changes rules and timeouts live: an
       process.kill(status.pid, 'SIGHUP');
       const line1 = await waitForLog(gw, /reloaded [^\n]*udp 3m -> 4m[^\n]*/);
       t.log(`SIGHUP: ${line1}`);
-      t.is(line1, `reloaded ${configFile}: rules changed (2 rule(s)), 0 session(s) flushed; timeouts: udp 3m -> 4m`);
+      t.is(line1, `reloaded ${configFile}: rules changed (2 rule(s)), 0 session(s) flushed; timeouts: tcp 3h -> 2h4m, udp 3m -> 4m`);
       const u3 = await udp(topo, h2.ns, 3, 2_000);
       t.true(u3.ok, `h2's UDP passes again: ${JSON.stringify(u3)}`);
       const udpRow = (await table(gw, 'udp')).find((r) => r.inside === h2.addr);
       t.truthy(udpRow, 'a new UDP session for h2');
       if (udpRow !== undefined) t.true(udpRow.expiresMs > 180_000 && udpRow.expiresMs <= 240_000, `the new UDP session expires under the 4m timeout (${udpRow.expiresMs} ms)`);
       await sameTcp('after the first SIGHUP');
+      const left2h = await tcpLeft();
+      t.true(left2h > 2 * 3_600_000 && left2h <= 2 * 3_600_000 + 4 * 60_000, `back to the 2h4m timer (${left2h} ms left)`);
 
       // 3. SIGHUP: the UDP rule removed again; h2's new session flushed, its flow dropped.
       await writeConfig(configFile, { ...base, rules: base.rules.filter((r) => r !== udpRule), timeouts: { udp: '4m' } });

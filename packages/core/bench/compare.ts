@@ -4,8 +4,14 @@
  * interleaved base, current, current, base, base, current, … so that a neighbour's load falls
  * on both alike. A benchmark tool, not a test.
  *
- *   node packages/core/dist/bench/compare.js [--base=COMMIT] [--rounds=N] [--keep] [-- BENCH ARGS]
+ *   node packages/core/dist/bench/compare.js [--base=COMMIT] [--rounds=N] [--jit=MODE] [--keep] [-- BENCH ARGS]
  *   pnpm bench:compare --rounds=5 -- --quick --sizes=1000,100000
+ *
+ * --jit: which V8 inlining budget each side's bench runs with (packages/core/src/jit.ts):
+ *   shipped   (default) each side as it ships: this tree with masq's budget, a base from
+ *             before jit.ts with V8's default
+ *   defaults  both with V8's default budget (MASQ_JIT_DEFAULTS=1): the code alone
+ *   budget    both with masq's budget (node --max-inlined-bytecode-size-cumulative=…)
  *
  * The base is checked out in a temporary git worktree (/tmp/masq-bench-<commit>), its
  * dependencies installed from the pnpm store (`pnpm install --offline`) and its core built
@@ -21,6 +27,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { INLINE_BUDGET } from '../src/jit.js';
 
 const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const BENCH = 'packages/core/dist/bench/translate.bench.js';
@@ -34,16 +41,24 @@ const opts = new Map(own.map((a) => {
   return [k!, v ?? 'true'] as const;
 }));
 for (const k of opts.keys()) {
-  if (!['base', 'rounds', 'keep', 'help'].includes(k)) {
+  if (!['base', 'rounds', 'keep', 'help', 'jit'].includes(k)) {
     process.stderr.write(`compare: unknown option --${k} (see --help)\n`);
     process.exit(2);
   }
 }
 if (opts.has('help')) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 18).map((l) => l.replace(/^ \*\/? ?/, '')).join('\n') + '\n');
+  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+  process.stdout.write(lines.slice(1, lines.indexOf(' */')).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
 const BASE = opts.get('base') ?? 'f177b68';
+const JIT = opts.get('jit') ?? 'shipped';
+if (!['shipped', 'defaults', 'budget'].includes(JIT)) {
+  process.stderr.write(`compare: --jit must be shipped, defaults or budget, got ${JIT}\n`);
+  process.exit(2);
+}
+const NODE_FLAGS = JIT === 'budget' ? [`--max-inlined-bytecode-size-cumulative=${INLINE_BUDGET}`] : [];
+const BENCH_ENV = JIT === 'defaults' ? { ...process.env, MASQ_JIT_DEFAULTS: '1' } : process.env;
 const ROUNDS = Number(opts.get('rounds') ?? 3);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 50) {
   process.stderr.write(`compare: --rounds must be an integer 1-50, got ${opts.get('rounds')}\n`);
@@ -72,7 +87,7 @@ type Rows = Map<string, { mean: number[]; best: number[] }>;
 
 /** One bench run in `dir`: each table row's ns/packet (rows named without their round count). */
 function bench(dir: string, into: Rows): void {
-  const r = spawnSync('node', [BENCH, ...benchArgs], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync('node', [...NODE_FLAGS, BENCH, ...benchArgs], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 24, env: BENCH_ENV });
   if (r.status !== 0) throw new Error(`bench in ${dir} failed (${r.status}): ${r.stderr}`);
   for (const line of r.stdout.split('\n')) {
     if (!line.startsWith('| ') || line.startsWith('| path')) continue;
@@ -109,7 +124,7 @@ function main(): void {
     for (const [dir, rows] of order) bench(dir, rows);
     process.stderr.write(`compare: round ${i + 1}/${ROUNDS} done (load ${load()})\n`);
   }
-  process.stdout.write(`translate bench, ${BASE} (base) vs ${head}${dirty ? ' + uncommitted changes' : ''} (current), ${ROUNDS} rounds interleaved, bench args: ${benchArgs.join(' ') || '(none)'}\n`);
+  process.stdout.write(`translate bench, ${BASE} (base) vs ${head}${dirty ? ' + uncommitted changes' : ''} (current), ${ROUNDS} rounds interleaved, bench args: ${benchArgs.join(' ') || '(none)'}, --jit=${JIT}\n`);
   process.stdout.write(`node ${process.version}; load average (1, 5, 15 min) at start ${load0}, at end ${load()}\n\n`);
   process.stdout.write('ns/packet: the median over the rounds of each run\'s mean; "best": the fastest single round of any run (the bench\'s best-round column), the figure a neighbour\'s load disturbs least.\n\n');
   process.stdout.write('| path | base ns (median) | current ns (median) | current/base | base spread | current spread | base best ns | current best ns | current/base best |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n');

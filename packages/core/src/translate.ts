@@ -52,6 +52,7 @@ import { PortAllocator, PortPlan, PortMode } from './ports.js';
 import type { SessionTable } from './table.js';
 import { HostCounts, hostCountsFor } from './hosts.js';
 import { tcpLongLived, tcpClosingState } from './tcpstate.js';
+import type { Timeouts } from './config.js';
 import { u16 } from './wire/bytes.js';
 import * as ip from './wire/ipv4.js';
 import { IpProto } from './wire/ipv4.js';
@@ -123,6 +124,12 @@ export class Partition {
   pfNext = 0;
   /** The slow path's load hints (hosts.touch, table.touchInbound) go here, so they are kept. */
   hint = 0;
+  /**
+   * Each TCP state's timer in ms (tcpstate.ts says which timer a state has), from
+   * cfg.timeouts: the fast path reads one entry instead of branching on the state.
+   * setTimeouts keeps it current; cfg.timeouts' TCP entries change only through it.
+   */
+  readonly tcpLife = new Float64Array(8);
 
   constructor(o: PartitionOptions) {
     this.index = o.index;
@@ -137,6 +144,7 @@ export class Partition {
     // keys from the cryptographic generator.
     this.ports.seedIfFresh(o.config.seed ? (o.config.seed + o.index * 7919) >>> 0 || 1 : 0);
     this.externalSet = Uint32Array.from(o.config.externals);
+    this.fillTcpLife();
     this.hosts = o.hosts !== undefined ? o.hosts : hostCountsFor(o.config);
     this.hosts?.recover(o.index);
     this.alg = new AlgEngine({
@@ -183,11 +191,21 @@ export class Partition {
     return -1;
   }
 
+  /** New idle timeouts for sessions refreshed from now on (a deadline already set stands). */
+  setTimeouts(t: Partial<Timeouts>): void {
+    Object.assign(this.cfg.timeouts, t);
+    this.fillTcpLife();
+  }
+
+  private fillTcpLife(): void {
+    const t = this.cfg.timeouts;
+    for (let s = 0; s < 8; s++) this.tcpLife[s] = tcpLongLived(s) ? t.tcpEstablished : tcpClosingState(s) ? t.tcpClosing : t.tcpOpening;
+  }
+
   /** Timer for a session in its current state (TCP: tcpstate.ts says which state has which). */
   lifetime(proto: number, state: number): number {
-    const t = this.cfg.timeouts;
-    if (proto === IpProto.Tcp) return tcpLongLived(state) ? t.tcpEstablished : tcpClosingState(state) ? t.tcpClosing : t.tcpOpening;
-    return proto === IpProto.Udp ? t.udp : t.icmp;
+    if (proto === IpProto.Tcp) return this.tcpLife[state & 7]!;
+    return proto === IpProto.Udp ? this.cfg.timeouts.udp : this.cfg.timeouts.icmp;
   }
 
   /**
@@ -197,7 +215,7 @@ export class Partition {
    * or an inside host refusing a connection with one, must not keep it for ever.
    */
   tcpDeadline(tflags: number, state: number, old: number, now: number): number {
-    const d = now + this.lifetime(IpProto.Tcp, state);
+    const d = now + this.tcpLife[state]!;
     return (tflags & TcpFlag.Rst) !== 0 && old < d ? old : d;
   }
 

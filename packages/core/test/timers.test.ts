@@ -99,3 +99,17 @@ test('minimums: established TCP ≥ 2h4m (RFC 5382 REQ-5), ICMP query ≥ 60 s (
   // The classic preset's own 15 minutes is not a user setting: it stays possible.
   t.is(resolveConfig({ externals: [EXT], preset: 'classic' }).timeouts.tcpEstablished, 15 * MINUTE);
 });
+
+test('new timeouts through Partition.setTimeouts apply to the next refresh of every TCP state (the per-state table follows)', (t) => {
+  const nat = mkNat({ timeouts: { tcpOpening: 30_000, tcpClosing: 10_000 } });
+  const p = open(nat, 0);
+  for (const part of nat.partitions) part.setTimeouts({ tcpEstablished: 3 * HOUR, tcpOpening: 50_000, tcpClosing: 20_000 });
+  t.is(nat.partitions[0]!.config.timeouts.tcpEstablished, 3 * HOUR);
+  natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'A' }), 1_000);
+  t.deepEqual(session(nat, 1_000), { state: 'established', deadline: 1_000 + 3 * HOUR }, 'established: the new 3 h');
+  natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'FA' }), 2_000);
+  natIn(nat, tcp({ src: R, sport: 80, dst: EXT, dport: p, flags: 'FA' }), 3_000);
+  t.deepEqual(session(nat, 3_000), { state: 'closing', deadline: 23_000 }, 'closing: the new 20 s');
+  natOut(nat, tcp({ src: A, sport: 40000, dst: R, dport: 80, flags: 'S' }), 4_000);
+  t.deepEqual(session(nat, 4_000), { state: 'syn_sent', deadline: 54_000 }, 'a new SYN on the closed five-tuple: the new 50 s opening timer');
+});

@@ -149,9 +149,9 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
       dispatcher?.setRules(next);
       return part.applyRules(next, clock[0]!);
     },
-    // The partition reads its config's timeouts on every refresh, so updating the object in
-    // place is enough; this thread is the only one that reads it.
-    setTimeouts: (t) => void Object.assign(part.config.timeouts, t),
+    // The partition reads its config's timeouts on every refresh (the TCP ones through its
+    // table, which setTimeouts refills); this thread is the only one that reads them.
+    setTimeouts: (t) => part.setTimeouts(t),
     setAlg: (names, ports) => part.setAlg(names, ports),
     expectations: () => listExpectations(part.table, clock[0]!),
     counters: () => Float64Array.from(counters),

@@ -34,6 +34,7 @@ import {
   type TableSizes,
   type ExpectationRow,
   type Timeouts,
+  tuneJit,
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { ring as ringDoorbell, wakeAll } from './doorbell.js';
@@ -290,6 +291,8 @@ export class Gateway extends EventEmitter {
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
+    // Before any thread's fast path is optimized: the inlining budget the core needs (jit.ts).
+    tuneJit();
     // The gateway's own options are taken out; the rest is the NAT configuration.
     const config = resolveConfig(natConfigOf(opts));
     const rules = new RuleSet(parseRules(opts.rulesText));

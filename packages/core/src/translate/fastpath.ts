@@ -24,7 +24,7 @@ import { C, packetsSlot, bytesSlot, protoIndex } from '../counters.js';
 import { SF_HAIRPIN, SF_UNANSWERED, SF_TRACKED, SF_ALG, SF_ALG_DATA, type SessionTable } from '../table.js';
 import { DropReason } from '../drop.js';
 import { AlgDir } from '../alg/types.js';
-import { tcpNext } from '../tcpstate.js';
+import { tcpStep } from '../tcpstate.js';
 import { fold, applyDelta, applyDeltaUdp, getCheck, putCheck } from '../wire/checksum.js';
 import { u16, u32, put16, put32 } from '../wire/bytes.js';
 import * as ip from '../wire/ipv4.js';
@@ -70,10 +70,11 @@ export function outbound(pt: Partition, b: Uint8Array, off: number, l4: number, 
     if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
     else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
     const st = t.sState(sid);
-    const ns = tcpNext(st, tflags, 0);
+    const ns = tcpStep(st, tflags, 0);
     if (ns !== st) t.setTcpState(sid, ns);
     t.setExpires(sid, pt.tcpDeadline(tflags, ns, t.sExpires(sid), now));
-    trackOut(t, sid, b, l4, tflags);
+    if ((tflags & TcpFlag.Syn) !== 0) trackSyn(t, sid, b, l4, tflags);
+    else if ((tflags & TcpFlag.Ack) !== 0) trackAck(t, sid, b, l4);
     if ((sf & SF_ALG_DATA) !== 0) pt.alg.refreshControl(sid);
   } else if (p === IpProto.Udp) {
     put16(b, l4, extPort);
@@ -152,7 +153,7 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
     if (pt.partial) putCheck(b, l4 + tcp.CHECK, fold(getCheck(b, l4 + tcp.CHECK) + dIpAddr));
     else putCheck(b, l4 + tcp.CHECK, applyDelta(getCheck(b, l4 + tcp.CHECK), dL4));
     const st = t.sState(sid);
-    const ns = tcpNext(st, tflags, 1);
+    const ns = tcpStep(st, tflags, 1);
     if (ns !== st) t.setTcpState(sid, ns);
     // Unanswered (inbound-made, SF_UNANSWERED): inbound segments never extend its short timer.
     const old = t.sExpires(sid);
@@ -181,21 +182,25 @@ export function inbound(pt: Partition, b: Uint8Array, off: number, l4: number, t
 }
 
 /**
- * Remember what the inside host last told the remote: its acknowledgement number (the next
- * sequence number it expects) and its receive window in bytes, scaled by the shift its SYN
- * offered (RFC 7323 §2.2; the window of a SYN itself is never scaled). Cold columns: one more
- * cache line per outbound segment.
+ * What the inside host tells the remote is remembered for the RFC 5961 check (inWindow): its
+ * acknowledgement number (the next sequence number it expects) and its receive window in
+ * bytes, scaled by the shift its SYN offered (RFC 7323 §2.2). Every ACK segment records them
+ * (outbound, in line: one more cache line per segment); a SYN also records its shift, and its
+ * own window is never scaled (trackSyn, out of line: once per connection).
  */
-function trackOut(t: SessionTable, sid: number, b: Uint8Array, l4: number, tflags: number): void {
-  const syn = (tflags & TcpFlag.Syn) !== 0;
-  let shift: number;
-  if (syn) {
-    shift = tcp.windowScale(b, l4);
-    t.setWscale(sid, shift);
-  } else shift = t.sWscale(sid);
-  // The shift is 4 bits (≤ 15): window << shift < 2^32, exact once made unsigned (a shift, not
-  // `2 ** shift`, which V8 computes as a floating-point pow call on every segment).
-  if ((tflags & TcpFlag.Ack) !== 0) t.track(sid, tcp.ack(b, l4), Math.min((tcp.window(b, l4) << (syn ? 0 : shift)) >>> 0, 0x40000000));
+function trackSyn(t: SessionTable, sid: number, b: Uint8Array, l4: number, tflags: number): void {
+  t.setWscale(sid, tcp.windowScale(b, l4));
+  if ((tflags & TcpFlag.Ack) !== 0) t.track(sid, tcp.ack(b, l4), tcp.window(b, l4));
+}
+
+/**
+ * An ACK's acknowledgement number and its window in bytes: the field shifted by the session's
+ * scale (4 bits, ≤ 15), so window << shift < 2^32, exact once made unsigned (a shift, not
+ * `2 ** shift`, which V8 computes as a floating-point pow call), capped at 2^30 (RFC 7323
+ * §2.3's largest window).
+ */
+function trackAck(t: SessionTable, sid: number, b: Uint8Array, l4: number): void {
+  t.track(sid, tcp.ack(b, l4), Math.min((tcp.window(b, l4) << t.sWscale(sid)) >>> 0, 0x40000000));
 }
 
 /**
