@@ -20,16 +20,17 @@
  * a shared VM the mean moves ±30 % with the neighbours' load; the run ends with the share of
  * CPU time the hypervisor gave to others ("steal").
  *
- * JIT: the bench runs the core as the gateway does, with masq's inlining budget (jit.ts
- * tuneJit); MASQ_JIT_DEFAULTS=1 measures it under V8's default budget instead. The header
- * line says which.
+ * JIT: the bench runs the core as the gateway does, with masq's inlining budget (src/jit.ts,
+ * applied as workers' tuneJit does); MASQ_JIT_DEFAULTS=1 measures it under V8's default
+ * budget instead. The header line says which.
  */
 import { readFileSync } from 'node:fs';
 import { Nat } from '../src/nat.js';
 import { Direction, VerdictKind, verdictKind } from '../src/verdict.js';
 import { parseIPv4 } from '../src/addr.js';
 import { checksum } from '../src/wire/checksum.js';
-import { INLINE_BUDGET, tuneJit } from '../src/jit.js';
+import v8 from 'node:v8';
+import { INLINE_BUDGET, jitFlag } from '../src/jit.js';
 
 const STRIDE = 64;
 const PKT_LEN = 60; // IPv4 20 + TCP 20 + 20 bytes of data, or IPv4 20 + UDP 8 + 32
@@ -428,8 +429,9 @@ function stealShare(from: [number, number] | null): number | null {
 
 function main(): void {
   const t0 = performance.now();
-  const budget = tuneJit();
-  const jit = budget !== null ? `inlining budget ${budget} (masq's, jit.ts)` : process.env['MASQ_JIT_DEFAULTS'] === '1' ? `V8's default inlining budget (MASQ_JIT_DEFAULTS=1; masq runs with ${INLINE_BUDGET})` : 'the inlining budget given on the command line';
+  const flag = jitFlag(process.execArgv, process.env);
+  if (flag !== null) v8.setFlagsFromString(flag);
+  const jit = flag !== null ? `inlining budget ${INLINE_BUDGET} (masq's, src/jit.ts)` : process.env['MASQ_JIT_DEFAULTS'] === '1' ? `V8's default inlining budget (MASQ_JIT_DEFAULTS=1; masq runs with ${INLINE_BUDGET})` : 'the inlining budget given on the command line';
   process.stdout.write(`masq translate bench — node ${process.version}, ${process.arch}, one core${QUICK ? ', --quick' : ''}; ${jit}\n`);
   if (!ONLY || ONLY === 'established') for (const n of SIZES) benchEstablished(n);
   if (!ONLY || ONLY === 'new') benchNew();

@@ -1,7 +1,9 @@
 /**
- * jit.ts — the V8 settings a process running the translation core wants: a larger inlining
- * budget for its optimizing compiler. `tuneJit()` applies them to the whole process (every
- * thread: V8's flags are process-wide), before the fast path is first optimized.
+ * jit.ts — the V8 setting a process running the translation core wants: a larger inlining
+ * budget for its optimizing compiler. The core only says which flag (it does no I/O and
+ * imports nothing); the gateway applies it to its process (workers/src/jit.ts tuneJit), and so
+ * does the translate bench, before the fast path is first optimized. V8's flags are
+ * process-wide: every thread of the gateway gets it.
  *
  * Why: TurboFan inlines callees into an optimized function until their bytecode adds up to
  * `--max-inlined-bytecode-size-cumulative` (920 bytes by default, sized for web pages). The
@@ -12,26 +14,17 @@
  * an established packet's time (docs/BENCHMARKS.md, "The inlining budget"). Raising the budget
  * costs some compile time and code size once, in a process that runs one hot loop for hours.
  *
- * Contract: idempotent; changes nothing when node was started with its own
- * `--max-inlined-bytecode-size-cumulative` (the operator's choice stands; NODE_OPTIONS does
- * not take that flag) or when MASQ_JIT_DEFAULTS=1 (to measure V8's defaults). Returns the budget in
- * force afterwards as far as it knows (null: the operator's or V8's own).
+ * Contract: `jitFlag` is pure: the flag to apply, or null when node was started with its own
+ * `--max-inlined-bytecode-size-cumulative` (the operator's choice stands; NODE_OPTIONS does not
+ * take that flag) or MASQ_JIT_DEFAULTS=1 (to measure V8's defaults).
  */
-import v8 from 'node:v8';
 
 /** The cumulative inlining budget masq runs with (bytes of bytecode; V8's default is 920). */
 export const INLINE_BUDGET = 3000;
-const FLAG = 'max-inlined-bytecode-size-cumulative';
+const FLAG = '--max-inlined-bytecode-size-cumulative';
 
-let applied: number | null | undefined;
-
-export function tuneJit(): number | null {
-  if (applied !== undefined) return applied;
-  const own = process.execArgv.some((a) => a.includes(FLAG));
-  if (own || process.env['MASQ_JIT_DEFAULTS'] === '1') applied = null;
-  else {
-    v8.setFlagsFromString(`--${FLAG}=${INLINE_BUDGET}`);
-    applied = INLINE_BUDGET;
-  }
-  return applied;
+/** The V8 flag to set for masq's budget (v8.setFlagsFromString), or null: leave V8 as it is. */
+export function jitFlag(execArgv: readonly string[], env: Readonly<Record<string, string | undefined>>): string | null {
+  if (execArgv.some((a) => a.startsWith(FLAG)) || env['MASQ_JIT_DEFAULTS'] === '1') return null;
+  return `${FLAG}=${INLINE_BUDGET}`;
 }

@@ -34,7 +34,6 @@ import {
   type TableSizes,
   type ExpectationRow,
   type Timeouts,
-  tuneJit,
 } from '@masq/core';
 import { TunDevice, TunError, createWaker, wake, closeWaker, VNET_HDR_LEN } from '@masq/tun';
 import { ring as ringDoorbell, wakeAll } from './doorbell.js';
@@ -46,6 +45,7 @@ import type { ActorTask } from './actor-entry.js';
 import { Comlink, nodeEndpoint, type Remote } from './rpc.js';
 import { nowMs } from './timer-actor.js';
 import { ioUringRefusal, openTun, type OffloadLevel } from './tun-open.js';
+import { tuneJit } from './jit.js';
 import { steeringProgram, STEERING_MAX_EXTERNALS } from './steering.js';
 import { encodeSection, readStateFile, writeStateFile, decodeSection, type EncodedSection, type StateLayout } from './state.js';
 
@@ -291,7 +291,7 @@ export class Gateway extends EventEmitter {
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    // Before any thread's fast path is optimized: the inlining budget the core needs (jit.ts).
+    // Before any thread's fast path is optimized: the inlining budget the core needs (core jit.ts).
     tuneJit();
     // The gateway's own options are taken out; the rest is the NAT configuration.
     const config = resolveConfig(natConfigOf(opts));
