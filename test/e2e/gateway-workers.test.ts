@@ -2,7 +2,8 @@
  * gateway-workers.test.ts — the real gateway with several translation workers: a worker
  * crashed twice (`masq debug crash-worker`) in the middle of a paced 20 MB upload, which must
  * complete intact while a TCP connection opened before the crashes keeps working after them
- * (the supervisor restarts each worker on its partition's shared table); UDP flows, TCP
+ * (the supervisor restarts each worker on its partition's shared table, and the new worker takes
+ * back the packet slots the dead one's io_uring held: `masq stats`); UDP flows, TCP
  * transfers and hairpinned flows across two partitions (partition routing both ways, and
  * hand-offs between partitions); `--sched` putting exactly the packet threads under
  * SCHED_BATCH (restarted workers too); and `masq run` refusing bad arguments with exit status 2.
@@ -16,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { run, type SinkEvent } from '../src/harness/index.js';
 import { netnsSuite, isAccept } from '../src/harness/suite.js';
-import { assertTornDown, chat, masqOk, probe, sleep, stats, table, waitForLog, withGateway } from '../src/gateway/e2e.js';
+import { assertTornDown, chat, masqOk, probe, sleep, stats, table, waitForLog, withGateway, type GatewayStats } from '../src/gateway/e2e.js';
 import { REPO } from '../src/gateway/start.js';
 import type { TcpPacedResult } from '../src/gateway/probe.js';
 
@@ -65,6 +66,11 @@ netnsTest('worker crash mid-transfer: a 20 MB upload completes intact and an est
       t.log(`worker ${w} crashed at ${Date.now() - started} ms into the upload`);
     }
     t.false(finished, 'the upload was still running after both crashes');
+    // Each dead worker's io_uring held the 64 slots it had given the kernel for reads (and any
+    // write in flight): its successor took them back once the dead ring was closed.
+    const reclaimed = (await stats(gw)).workers.map((w) => w.slotsReclaimed ?? 0);
+    t.log(`packet slots taken back after the restarts: worker 0 ${reclaimed[0]}, worker 1 ${reclaimed[1]}`);
+    for (const w of [0, 1]) t.true(reclaimed[w]! >= 64 && reclaimed[w]! <= 64 + 256, `worker ${w} took back its predecessor's slots: ${reclaimed[w]}`);
 
     const echoed = await conn.say('after the crashes');
     t.is(echoed.event, 'echo', `the old connection works after the restarts: ${JSON.stringify(echoed)}`);
@@ -86,6 +92,16 @@ netnsTest('worker crash mid-transfer: a 20 MB upload completes intact and an est
     // New flows are translated by the restarted workers too.
     const r = await topo.peer(h1.ns, 'tcp-request', { to: topo.server, port: 7000, data: 'fresh' });
     t.is(r.reply, 'fresh');
+    // Every packet slot is accounted for once the gateway is idle: on each worker's free stack
+    // or with its io_uring (given for reads), none lost to the two crashes. (The free count is
+    // stored when a worker yields: asked until it settles, at most 3 s.)
+    type W = GatewayStats['workers'][number];
+    const settled = (w: W): boolean => w.homeSlots !== undefined && (w.freeSlots ?? 0) + (w.kernelSlots ?? 0) === w.homeSlots;
+    let ws = (await stats(gw)).workers;
+    for (const until = Date.now() + 3_000; !ws.every(settled) && Date.now() < until; ws = (await stats(gw)).workers) await sleep(100);
+    t.log(`slots, idle: ${ws.map((w) => `worker ${w.worker} ${w.freeSlots} free + ${w.kernelSlots} with the kernel of ${w.homeSlots}`).join('; ')}`);
+    for (const w of ws) t.true(settled(w), `worker ${w.worker}: ${w.freeSlots} free + ${w.kernelSlots} with the kernel = ${w.homeSlots}, its share of the pool`);
+    t.deepEqual(ws.map((w) => w.kernelSlots), [64, 64], 'each worker\'s ring holds its 64 read slots');
     t.regex(gw.log.join(''), /worker 0 died[^\n]*restarting/);
     t.regex(gw.log.join(''), /worker 1 died[^\n]*restarting/);
     // --sched batch (the default): the I/O thread and both workers, restarted ones included,

@@ -326,8 +326,11 @@ DESCRIPTION
   live mappings (an inside endpoint's external address and port, shared by its sessions;
   port forwards included), TCP sessions by state, external ports in use per address,
   drops by reason (only reasons that occurred), hairpinned packets, translated ICMP
-  errors, and per worker its packets and sessions. The counters run from the gateway's
-  start.
+  errors, and per worker its packets and sessions; where workers read their own queues,
+  also what each read and handed over, its io_uring passes and its packet slots (free,
+  with the kernel, of its share: on an idle gateway the first two add up to the share),
+  and the slots a restarted worker took back from its dead predecessor. The counters run
+  from the gateway's start.
 
 OPTIONS
   --json           one JSON object (the control protocol's answer; for scripts)

@@ -33,7 +33,7 @@ export interface StatsAnswer {
   portAllocationFailures: number;
   hairpinned: number;
   icmpErrorsTranslated: number;
-  workers: { worker: number; reads?: number; handedOver?: number; udpSupers?: number; udpCoalesced?: number; uringPasses?: number; packets: number; sessions: number }[];
+  workers: { worker: number; reads?: number; handedOver?: number; udpSupers?: number; udpCoalesced?: number; uringPasses?: number; slotsReclaimed?: number; homeSlots?: number; freeSlots?: number; kernelSlots?: number; packets: number; sessions: number }[];
   /** Protocol helpers: enabled ones, rewrites per helper, errors as "helper/reason", live expectations. */
   alg?: { enabled: string[]; rewrites: Record<string, number>; errors: Record<string, number>; expectations: number };
 }
@@ -88,6 +88,6 @@ export function formatStats(s: StatsAnswer): string {
     lines.push(
       `helpers    ${s.alg.enabled.length ? s.alg.enabled.join(', ') : 'none'}; rewrites ${Object.keys(s.alg.rewrites).length ? pairs(s.alg.rewrites) : '0'}; errors ${Object.keys(s.alg.errors).length ? pairs(s.alg.errors) : '0'}; ${s.alg.expectations} expectation(s)`,
     );
-  for (const w of s.workers) lines.push(`worker ${String(w.worker).padEnd(3)} ${w.packets} packet(s), ${w.sessions} session(s)${w.reads ? `; read ${w.reads} from its queue, ${w.handedOver ?? 0} handed over` : ''}${w.uringPasses ? `; ${w.uringPasses} io_uring pass(es)` : ''}${w.udpSupers ? `; ${w.udpCoalesced ?? 0} datagram(s) written in ${w.udpSupers} UDP super-packet(s)` : ''}`);
+  for (const w of s.workers) lines.push(`worker ${String(w.worker).padEnd(3)} ${w.packets} packet(s), ${w.sessions} session(s)${w.reads ? `; read ${w.reads} from its queue, ${w.handedOver ?? 0} handed over` : ''}${w.uringPasses ? `; ${w.uringPasses} io_uring pass(es)` : ''}${w.udpSupers ? `; ${w.udpCoalesced ?? 0} datagram(s) written in ${w.udpSupers} UDP super-packet(s)` : ''}${w.homeSlots !== undefined ? `; slots ${w.freeSlots ?? 0} free, ${w.kernelSlots ?? 0} with the kernel, of ${w.homeSlots}` : ''}${w.slotsReclaimed ? `; ${w.slotsReclaimed} slot(s) taken back after restarts` : ''}`);
   return lines.join('\n');
 }

@@ -254,7 +254,7 @@ const STATS: StatsAnswer = {
   icmpErrorsTranslated: 1,
   workers: [
     { worker: 0, packets: 20, sessions: 2, reads: 30, handedOver: 2, uringPasses: 25, udpSupers: 3, udpCoalesced: 40 },
-    { worker: 1, packets: 13, sessions: 1 },
+    { worker: 1, packets: 13, sessions: 1, homeSlots: 1024, freeSlots: 960, kernelSlots: 64, slotsReclaimed: 64 },
   ],
   alg: { enabled: ['ftp'], rewrites: { ftp: 2 }, errors: {}, expectations: 1 },
 };
@@ -274,7 +274,7 @@ test('masq stats and masq status: a readable summary by default, the JSON with -
       'hairpinned 4; ICMP errors translated 1',
       'helpers    ftp; rewrites ftp 2; errors 0; 1 expectation(s)',
       'worker 0   20 packet(s), 2 session(s); read 30 from its queue, 2 handed over; 25 io_uring pass(es); 40 datagram(s) written in 3 UDP super-packet(s)',
-      'worker 1   13 packet(s), 1 session(s)',
+      'worker 1   13 packet(s), 1 session(s); slots 960 free, 64 with the kernel, of 1024; 64 slot(s) taken back after restarts',
     ].join('\n'),
   );
   const status = { pid: 42, tun: 'masq0', workers: 2, externals: ['198.51.100.100'], uptimeMs: 7_445_000, version: 1, config: null };

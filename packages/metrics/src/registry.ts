@@ -79,7 +79,7 @@ const IO_KEYS = [
   'batchCount',
 ] as const satisfies readonly (keyof IoStat)[];
 
-const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts', 'reads', 'handedOver', 'udpSupers', 'udpJoined', 'uringPasses'] as const satisfies readonly (keyof WorkerStat)[];
+const WORKER_COUNTER_KEYS = ['batches', 'packets', 'restarts', 'reads', 'handedOver', 'udpSupers', 'udpJoined', 'uringPasses', 'slotsReclaimed'] as const satisfies readonly (keyof WorkerStat)[];
 
 /** Slots of the partition block that are gauges; every other slot is a counter. */
 function gaugeSlotMask(): Uint8Array {
@@ -176,6 +176,7 @@ class ScrapeReader {
         udpSupers: m.read(5, w.udpSupers),
         udpJoined: m.read(6, w.udpJoined),
         uringPasses: m.read(7, w.uringPasses),
+        slotsReclaimed: m.read(8, w.slotsReclaimed),
       });
     }
     // Forget workers that are gone, so the map stays as bounded as the label set.
@@ -362,6 +363,9 @@ export function createMasqRegistry(source: MetricsSource, options: MasqRegistryO
   });
   counter('masq_worker_restarts_total', 'Times the supervisor restarted the worker.', ['worker'], (emit, s) => {
     for (const w of s.workers) emit({ worker: w.worker }, w.restarts);
+  });
+  counter('masq_worker_slots_reclaimed_total', "Packet slots a restarted worker took back from its dead predecessor's io_uring (given to the kernel for reads, or written), once that ring was cancelled and closed.", ['worker'], (emit, s) => {
+    for (const w of s.workers) emit({ worker: w.worker }, w.slotsReclaimed);
   });
 
   // TUN I/O.

@@ -37,6 +37,8 @@ export interface WorkerStat {
   udpJoined: number;
   /** io_uring passes, one io_uring_enter(2) each (counter; 0 without io_uring). */
   uringPasses: number;
+  /** Packet slots taken back at restarts from a dead predecessor's io_uring (counter). */
+  slotsReclaimed: number;
 }
 
 /** The I/O thread's readings (the io-stats block, see statsLayout.ts). All counters. */

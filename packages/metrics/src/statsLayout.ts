@@ -26,6 +26,7 @@ export function readWorkerStats(block: Float64Array, names: readonly string[]): 
       udpSupers: block[base + WORKER_STAT.UDP_SUPERS]!,
       udpJoined: block[base + WORKER_STAT.UDP_JOINED]!,
       uringPasses: block[base + WORKER_STAT.URING_PASSES]!,
+      slotsReclaimed: block[base + WORKER_STAT.SLOTS_RECLAIMED]!,
     });
   }
   return out;

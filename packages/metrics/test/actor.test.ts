@@ -124,14 +124,14 @@ test('worker-thread actor with a bad init posts the error and exits with code 1'
 test('stats layouts: row stride, slot order, shared allocation', (t) => {
   t.is(WORKER_STAT_STRIDE, 16);
   t.true(WORKER_STAT_SLOTS <= WORKER_STAT_STRIDE);
-  t.deepEqual(Object.values(WORKER_STAT), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+  t.deepEqual(Object.values(WORKER_STAT), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
   t.deepEqual(Object.values(IO_STAT), [0, 1, 2, 3, 4, 5, 6]);
   t.is(IO_STAT_SLOTS, 7);
   const w = allocWorkerStats(3);
   t.true(w.buffer instanceof SharedArrayBuffer);
   t.is(w.byteLength, 3 * 128);
   for (let row = 0; row < 3; row++) for (let s = 0; s < WORKER_STAT_SLOTS; s++) w[workerStatIndex(row, s)] = row * 100 + s + 1;
-  t.deepEqual(readWorkerStats(w, ['a', 'b', 'c'])[2], { worker: 'c', ringDepth: 201, ringCapacity: 202, batches: 203, packets: 204, restarts: 205, reads: 208, handedOver: 212, udpSupers: 213, udpJoined: 214, uringPasses: 215 });
+  t.deepEqual(readWorkerStats(w, ['a', 'b', 'c'])[2], { worker: 'c', ringDepth: 201, ringCapacity: 202, batches: 203, packets: 204, restarts: 205, reads: 208, handedOver: 212, udpSupers: 213, udpJoined: 214, uringPasses: 215, slotsReclaimed: 216 });
   const io = allocIoStats();
   t.true(io.buffer instanceof SharedArrayBuffer);
   io.forEach((_, i) => (io[i] = i + 1));

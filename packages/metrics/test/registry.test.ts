@@ -261,6 +261,7 @@ test('label sets stay bounded: addresses, workers, top hosts', async (t) => {
     udpSupers: 0,
     udpJoined: 0,
     uringPasses: 0,
+    slotsReclaimed: 0,
   }));
   const hosts: TopHost[] = Array.from({ length: 500 }, (_, i) => ({ host: `10.${i >> 8}.${i & 255}.1`, sessions: i }));
   const base = sharedMemorySource(makeInit());

@@ -702,8 +702,11 @@ static napi_value js_wake_thread(napi_env env, napi_callback_info info) {
  * write that did go asynchronous is still safe: its slot comes back in a later pass).
  *
  * The ring belongs to the thread that opened it (IORING_SETUP_SINGLE_ISSUER); it is closed by
- * uringClose or, if the worker dies, by an environment clean-up hook, which also stops the
- * multishot read: slots given to the kernel then are lost to the pool (at most `nbuf`).
+ * uringClose or, if the worker dies, by an environment clean-up hook (on that thread). Closing
+ * first cancels every request of the ring synchronously (IORING_REGISTER_SYNC_CANCEL: the
+ * multishot read, the poll, a write gone asynchronous), so once it returns the kernel writes
+ * into no slot it was given; then, when `io[IO_CLOSED_IDX]` names a `ctl` word, it stores
+ * U_CLOSED there: the worker's successor may take back the slots the dead ring held.
  */
 #include <linux/io_uring.h>
 #include <sys/mman.h>
@@ -714,7 +717,12 @@ static napi_value js_wake_thread(napi_env env, napi_callback_info info) {
 #define IORING_ENTER_EXT_ARG (1U << 3)
 #endif
 
-enum { IO_NWRITE, IO_NGIVE, IO_WAIT_MS, IO_PARKED_IDX, IO_BELL_IDX, IO_BELL, IO_MAXGOT, IO_NDONE, IO_RUNG, IO_WERR, IO_WERRNO, IO_RERR, IO_RERRNO, IO_LEN };
+enum { IO_NWRITE, IO_NGIVE, IO_WAIT_MS, IO_PARKED_IDX, IO_BELL_IDX, IO_BELL, IO_MAXGOT, IO_NDONE, IO_RUNG, IO_WERR, IO_WERRNO, IO_RERR, IO_RERRNO, IO_CLOSED_IDX, IO_LEN };
+/* What uring_free stores in ctl[io[IO_CLOSED_IDX]] once the ring can touch no slot any more. */
+#define U_CLOSED 2
+#ifndef IORING_REGISTER_SYNC_CANCEL
+#define IORING_REGISTER_SYNC_CANCEL 24
+#endif
 #define U_TAG_READ 0ull
 #define U_TAG_WRITE 1ull
 #define U_TAG_POLL 2ull
@@ -736,13 +744,33 @@ struct uring_ctx {
   uint32_t *out_off, *out_len, *got_len;
   int32_t *out_slot, *give, *got, *done, *ctl, *io;
   size_t out_n, give_n, got_n, done_n, ctl_n;
+  /* ctl word to mark closed (io[IO_CLOSED_IDX] as last seen by a pass; -1 none). */
+  long closed_idx;
   napi_ref refs[10];
   napi_env env;
 };
 static struct uring_ctx *urings[U_MAX];
 
+/* Cancel every request of the ring and wait for it (at most a second): afterwards the kernel
+ * reads into no given slot and writes from no slot. Linux 6.0+; the ring is never opened on a
+ * kernel without multishot reads (6.7). */
+static void uring_cancel_all(struct uring_ctx *u) {
+  struct io_uring_sync_cancel_reg c;
+  memset(&c, 0, sizeof c);
+  c.fd = -1;
+  c.flags = IORING_ASYNC_CANCEL_ANY;
+  c.timeout.tv_sec = 1;
+  c.timeout.tv_nsec = 0;
+  long r = syscall(SYS_io_uring_register, u->fd, IORING_REGISTER_SYNC_CANCEL, &c, 1);
+  (void)r; /* -ENOENT: nothing was pending */
+}
+
 static void uring_free(struct uring_ctx *u) {
-  if (u->fd >= 0) close(u->fd); /* cancels the multishot read and poll */
+  if (u->fd >= 0) {
+    uring_cancel_all(u);
+    close(u->fd);
+    if (u->ctl && u->closed_idx >= 0 && (size_t)u->closed_idx < u->ctl_n) __atomic_store_n(&u->ctl[u->closed_idx], U_CLOSED, __ATOMIC_SEQ_CST);
+  }
   if (u->ring_map && u->ring_map != MAP_FAILED) munmap(u->ring_map, u->ring_len);
   if (u->sqe_map && u->sqe_map != MAP_FAILED) munmap(u->sqe_map, u->sqe_len);
   if (u->br && (void *)u->br != MAP_FAILED) munmap(u->br, 4096 * ((u->nbuf * sizeof(struct io_uring_buf) + 4095) / 4096));
@@ -820,7 +848,7 @@ static napi_value js_uring_open(napi_env env, napi_callback_info info) {
   if (tun < 0 || wake < 0 || cap <= 0 || nbuf < 1 || nbuf > 32768 || (nbuf & (nbuf - 1)) != 0) return ret_int(env, -EINVAL);
   struct uring_ctx *u = calloc(1, sizeof *u);
   if (!u) return ret_int(env, -ENOMEM);
-  u->fd = -1, u->tun = tun, u->wake = wake, u->env = env, u->nbuf = (unsigned)nbuf, u->slot_cap = (size_t)cap;
+  u->fd = -1, u->tun = tun, u->wake = wake, u->env = env, u->nbuf = (unsigned)nbuf, u->slot_cap = (size_t)cap, u->closed_idx = -1;
   void *p;
   size_t n, ign;
   int err = -EINVAL;
@@ -844,6 +872,7 @@ static napi_value js_uring_open(napi_env env, napi_callback_info info) {
   u->ctl = p;
   if (!uring_keep(env, u, 9, argv[13], napi_int32_array, &p, &ign) || ign < IO_LEN) goto fail;
   u->io = p;
+  u->io[IO_CLOSED_IDX] = -1; /* none until the caller names one */
   /* Every write of a pass and every slot it can give must have room in `done` (their completions). */
   if (u->done_n < u->out_n + 1 || u->pool_len / u->slot_cap > 65536) goto fail;
 
@@ -959,6 +988,7 @@ static napi_value js_uring_pass(napi_env env, napi_callback_info info) {
   if (!u) return ret_int(env, -EBADF);
   int32_t *io = u->io;
   int32_t nw = io[IO_NWRITE], ng = io[IO_NGIVE], wait_ms = io[IO_WAIT_MS], maxgot = io[IO_MAXGOT];
+  u->closed_idx = io[IO_CLOSED_IDX];
   if (nw < 0 || (size_t)nw > u->out_n || ng < 0 || (size_t)ng > u->give_n || maxgot < 0 || (size_t)maxgot > u->got_n)
     return ret_int(env, -EINVAL);
   size_t nslots = u->pool_len / u->slot_cap;

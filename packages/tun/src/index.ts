@@ -129,7 +129,10 @@ export function wakeThread(tid: number): void {
  * while ctl[BELL_IDX] still reads BELL (ctl[PARKED_IDX] = 1 meanwhile: a ring writes the
  * eventfd). Out: NDONE slots (done) whose writes completed, RUNG 1 when the eventfd fired,
  * WERR/WERRNO writes rejected and the last errno, RERR/RERRNO reads failed and the last errno
- * (a failed read ends the reading for good: the queue is not read again).
+ * (a failed read ends the reading for good: the queue is not read again). CLOSED_IDX: a ctl
+ * word (uringOpen sets -1: none) where the ring's closing stores URING_CLOSED once every
+ * request is cancelled — by uringClose or, when the thread dies, its clean-up hook — so no
+ * slot it was given is written any more (read by the worker's successor, at its next pass).
  */
 export const UringIo = {
   NWRITE: 0,
@@ -145,8 +148,12 @@ export const UringIo = {
   WERRNO: 10,
   RERR: 11,
   RERRNO: 12,
-  LENGTH: 13,
+  CLOSED_IDX: 13,
+  LENGTH: 14,
 } as const;
+
+/** What a ring's closing stores in ctl[io[UringIo.CLOSED_IDX]] (tun.c U_CLOSED). */
+export const URING_CLOSED = 2;
 
 /** -ENOSYS: what the io_uring calls return for a binding without io_uring. */
 const ENOSYS = 38;

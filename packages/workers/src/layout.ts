@@ -22,6 +22,7 @@
  *   free[p]     ring partition p → I/O thread: recycled slot indices.
  *   handoff[a][b] ring partition a → partition b: hairpinned packets (slot << 2 | direction).
  *   nominate[p] ring timer → partition p: session ids that looked expired.
+ *   held        Uint8[slots]: which partition's io_uring holds a slot (GatewayMemory.held).
  *   tables[p]   partition p's masquerade table (packages/core table.ts layout), written only by
  *               partition p's actor; read by the timer (nomination) and listings.
  *   pins        the pinned-endpoint table (core alg/pins.ts): region p written only by partition
@@ -46,7 +47,16 @@ export const CTL_DOORBELL = 16;
 export const CTL_PARKED = 16 + 64;
 /** Per-partition thread ids: the kernel's id of the worker that last parked in read(2) (doorbell.ts). */
 export const CTL_TID = 16 + 64 + 64;
-export const CTL_SLOTS = 16 + 64 + 64 + 64;
+/**
+ * Per-partition io_uring state: URING_NONE, URING_OPEN (stored by the worker before its ring
+ * holds any slot) or URING_CLOSED (stored by the addon once that ring's requests are cancelled
+ * and it is closed: tun.c, by uringClose or the dead thread's clean-up hook). A restarted
+ * worker takes back the slots `held` marks as its partition's only after URING_CLOSED.
+ */
+export const CTL_URING = 16 + 64 + 64 + 64;
+export const URING_NONE = 0;
+export const URING_OPEN = 1;
+export const CTL_SLOTS = 16 + 64 + 64 + 64 + 64;
 
 /**
  * Statistics blocks, besides the partitions' own blocks (@masq/core counters.ts): the
@@ -75,7 +85,9 @@ export const CTL_SLOTS = 16 + 64 + 64 + 64;
  *   12    UDP_SUPERS        counter  the worker, UDP super-packets it wrote (coalesce.ts; each
  *                                    one counts once in TUN_WRITES, as a TCP super-packet does)
  *   13    UDP_JOINED        counter  the worker, datagrams that went out inside those
- *   14-15 (padding)
+ *   14    URING_PASSES      counter  the worker, its io_uring passes
+ *   15    SLOTS_RECLAIMED   counter  the worker, at start: packet slots its dead predecessor's
+ *                                    io_uring held, taken back once that ring was closed
  *
  * Io-stats block: IO_STAT_SLOTS float64s, written only by the I/O thread.
  *
@@ -120,10 +132,12 @@ export const WORKER_STAT = {
   UDP_JOINED: 13,
   /** io_uring passes (one io_uring_enter(2) each: a batch of writes and the reads that came). */
   URING_PASSES: 14,
+  /** Packet slots a dead predecessor's io_uring held, taken back at start (partition-actor.ts). */
+  SLOTS_RECLAIMED: 15,
 } as const;
 
 /** Used slots per worker row. */
-export const WORKER_STAT_SLOTS = 15;
+export const WORKER_STAT_SLOTS = 16;
 /** Float64s from one row to the next: 16 × 8 bytes = two cache lines. */
 export const WORKER_STAT_STRIDE = 16;
 
@@ -228,6 +242,12 @@ export interface GatewayMemory {
    * slots that are still in flight.
    */
   stacks: SharedArrayBuffer[];
+  /**
+   * Uint8 per slot: 1 + the partition whose io_uring holds the slot (given for a read, or
+   * submitted as a write), 0 otherwise; written by that partition's worker only. What a dead
+   * worker's ring held is found here by its successor (partition-actor.ts takeBackHeld).
+   */
+  held: SharedArrayBuffer;
   nominate: SharedArrayBuffer[];
   pins: SharedArrayBuffer;
   ioCounters: SharedArrayBuffer;
@@ -252,6 +272,7 @@ export function allocateMemory(partitions: number, slots: number, slotSize: numb
     handoff: Array.from({ length: partitions }, () => Array.from({ length: partitions }, () => ringBuffer(handoffCapacity(partitions, slots)))),
     nominate: Array.from({ length: partitions }, () => ringBuffer(4096)),
     stacks: Array.from({ length: partitions }, () => new SharedArrayBuffer((STACK_DATA + slots) * 4)),
+    held: new SharedArrayBuffer(slots),
     pins: new SharedArrayBuffer(pinBytes(partitions)),
     ioCounters: new SharedArrayBuffer(counterSlots * 8),
     workerStats: new SharedArrayBuffer(partitions * WORKER_STAT_STRIDE * 8),

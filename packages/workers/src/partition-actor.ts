@@ -26,9 +26,11 @@
  *
  * Restart: every byte of partition state is in shared memory; a new actor for the same
  * partition rebuilds its views and carries on. Slots a dead actor had taken off its ring are
- * lost to the pool (at most one batch), and so are those it had given the kernel for io_uring
- * reads (at most URING_BUFS = 64): the dead thread's ring may still fill them until the kernel
- * has torn it down, so they are not taken back.
+ * lost to the pool (at most one batch). The slots its io_uring held (given for reads, at most
+ * URING_BUFS = 64, or submitted as writes) are marked in `held` (layout.ts); the new actor takes
+ * them back (takeBackHeld), but only once the addon has cancelled every request of the dead
+ * ring and closed it (CTL_URING = URING_CLOSED, stored by the dead thread's clean-up hook): before
+ * that the kernel could still read a packet into one of them.
  */
 import type { MessagePort } from 'node:worker_threads';
 // The module's binding, not the global: Node's global `performance` is a getter, which
@@ -37,7 +39,7 @@ import { performance } from 'node:perf_hooks';
 import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, listExpectations, type ExpectationRow } from '@masq/core';
 import { parkRead, parkReadDone, parkReadInit, readBatch, uringClose, uringOpen, uringPass, UringIo, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
-import { CTL_DOORBELL, CTL_PARKED, CTL_STOP, CTL_TID, STACK_DATA, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
+import { CTL_DOORBELL, CTL_PARKED, CTL_STOP, CTL_TID, CTL_URING, STACK_DATA, URING_OPEN, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
 import { park, parkSaw, ring, IDLE_PARK_MS, PARK_HINT, PARK_RUNG, PARK_TIMEOUT } from './doorbell.js';
 import { ReadPolicy } from './readpolicy.js';
 import { UdpCoalescer } from './coalesce.js';
@@ -54,6 +56,8 @@ const QUICK_PARK_MS = 0.005;
 const HINT_WAIT_MS = 0.05;
 /** Slots a worker on io_uring keeps in the kernel's buffer ring for its multishot read. */
 const URING_BUFS = 64;
+/** How long a restarted worker waits for its predecessor's ring to be closed (ms). */
+const CLOSE_WAIT_MS = 2000;
 
 export interface PartitionControl {
   ping(): number;
@@ -189,13 +193,20 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   /** Slots in the kernel's buffer ring, and packets a pass read that wait in ugot to be routed. */
   let given = 0;
   let nUring = 0;
+  // Which slots this partition's ring holds (layout.ts `held`): marked before the kernel gets
+  // them, cleared when they come back (a read's packet, a write's completion).
+  const held = new Uint8Array(mem.held);
+  const mark = index + 1;
   /** Submit the write batch (already coalesced), top up the buffer ring, take what was read. */
   const uringRun = (waitMs: number, bell: number): number => {
     let ng = 0;
     while (given < URING_BUFS && sp > 0) {
-      ugive[ng++] = stack[--sp]!;
+      const s = stack[--sp]!;
+      held[s] = mark;
+      ugive[ng++] = s;
       given++;
     }
+    for (let i = 0; i < nWrite; i++) held[outSlot[i]!] = mark;
     uio[UringIo.NWRITE] = nWrite;
     uio[UringIo.NGIVE] = ng;
     // Packets read earlier and not yet routed stay where they are: none taken, no sleep.
@@ -213,7 +224,10 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     }
     if (uio[UringIo.WERR]! > 0) stats[srow + WORKER_STAT.TUN_WRITE_ERRORS]! += uio[UringIo.WERR]!;
     if (uio[UringIo.RERR]! > 0) stats[srow + WORKER_STAT.TUN_READ_ERRORS]! += uio[UringIo.RERR]!;
-    for (let i = 0; i < uio[UringIo.NDONE]!; i++) recycle(udone[i]!);
+    for (let i = 0; i < uio[UringIo.NDONE]!; i++) {
+      held[udone[i]!] = 0;
+      recycle(udone[i]!);
+    }
     given -= n;
     if (n > 0) nUring = n;
     return n;
@@ -412,11 +426,38 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     return k;
   };
 
+  /**
+   * The slots a dead predecessor's ring held come back (to their homes: recycle), once the
+   * addon says that ring is closed; a ring still open after CLOSE_WAIT_MS keeps them (a later
+   * restart may take them). Returns how many came back.
+   */
+  const takeBackHeld = (): number => {
+    const w = CTL_URING + index;
+    const t0 = performance.now();
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    while (Atomics.load(ctl, w) === URING_OPEN && performance.now() - t0 < CLOSE_WAIT_MS) Atomics.wait(nap, 0, 0, 1);
+    if (Atomics.load(ctl, w) === URING_OPEN) return 0;
+    let n = 0;
+    for (let s = 0; s < held.length; s++) {
+      if (held[s] !== mark) continue;
+      held[s] = 0;
+      recycle(s);
+      n++;
+    }
+    return n;
+  };
+
   const waker = spec.workerWakers[index]!;
   if (rtc && spec.ioUring) {
+    stats[srow + WORKER_STAT.SLOTS_RECLAIMED]! += takeBackHeld();
     uh = uringOpen(qfd, waker, pool, slotSize, URING_BUFS, { outOff, outLen, outSlot, give: ugive, got: ugot, gotLen: ugotLen, done: udone, ctl, io: uio });
     // Refused (the supervisor probed io_uring at start, so only a bug lands here): the park in read(2) or poll(2) below.
     if (uh < 0) stats[srow + WORKER_STAT.TUN_READ_ERRORS]!++;
+    else {
+      // From here this partition's ring may hold slots; closing it stores URING_CLOSED.
+      Atomics.store(ctl, CTL_URING + index, URING_OPEN);
+      uio[UringIo.CLOSED_IDX] = CTL_URING + index;
+    }
     uio[UringIo.PARKED_IDX] = CTL_PARKED + index;
     uio[UringIo.BELL_IDX] = CTL_DOORBELL + index;
   }
@@ -466,6 +507,7 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
           for (let i = 0; i < k; i++) {
             slotOf[i] = ugot[i]!;
             rlens[i] = ugotLen[i]!;
+            held[ugot[i]!] = 0;
           }
           nUring = 0;
           routeRead(k, now);

@@ -167,6 +167,19 @@ function checkForwards(rules: RuleSet, externals: readonly number[], advice: str
   }
 }
 
+/** One worker's reading and slot figures (Gateway.workerReads). */
+export interface WorkerReads {
+  reads: number;
+  handedOver: number;
+  udpSupers: number;
+  udpCoalesced: number;
+  uringPasses: number;
+  slotsReclaimed: number;
+  homeSlots?: number;
+  freeSlots?: number;
+  kernelSlots?: number;
+}
+
 export class Gateway extends EventEmitter {
   readonly config: NatConfig;
   readonly tun: TunDevice;
@@ -612,13 +625,23 @@ export class Gateway extends EventEmitter {
 
   /**
    * Per worker: packets it read from its own TUN queue, and of those, handed to another worker;
-   * UDP super-packets it wrote (coalesce.ts) and the datagrams inside them.
+   * UDP super-packets it wrote (coalesce.ts) and the datagrams inside them; its io_uring
+   * passes and the slots it took back after restarts. Workers that read their own queues also
+   * report their packet slots: `homeSlots` they read into, `freeSlots` on their free stack (as
+   * of their last yield) and `kernelSlots` their io_uring holds (layout.ts `held`). On an idle
+   * gateway free + kernel = home: every slot is accounted for.
    */
-  workerReads(): { reads: number; handedOver: number; udpSupers: number; udpCoalesced: number; uringPasses: number }[] {
+  workerReads(): WorkerReads[] {
     const ws = new Float64Array(this.memory.workerStats);
+    const held = new Uint8Array(this.memory.held);
+    const homes = this.spec.slotHomes;
     return this.tables.map((_, p) => {
       const row = p * WORKER_STAT_STRIDE;
-      return { reads: ws[row + WORKER_STAT.TUN_READS]!, handedOver: ws[row + WORKER_STAT.HANDED_OVER]!, udpSupers: ws[row + WORKER_STAT.UDP_SUPERS]!, udpCoalesced: ws[row + WORKER_STAT.UDP_JOINED]!, uringPasses: ws[row + WORKER_STAT.URING_PASSES]! };
+      const r: WorkerReads = { reads: ws[row + WORKER_STAT.TUN_READS]!, handedOver: ws[row + WORKER_STAT.HANDED_OVER]!, udpSupers: ws[row + WORKER_STAT.UDP_SUPERS]!, udpCoalesced: ws[row + WORKER_STAT.UDP_JOINED]!, uringPasses: ws[row + WORKER_STAT.URING_PASSES]!, slotsReclaimed: ws[row + WORKER_STAT.SLOTS_RECLAIMED]! };
+      if (!this.runToCompletion) return r;
+      let kernel = 0;
+      for (let s = 0; s < held.length; s++) if (held[s] === p + 1) kernel++;
+      return { ...r, homeSlots: homes[p + 1]! - homes[p]!, freeSlots: new Int32Array(this.memory.stacks[p]!, 0, 1)[0]!, kernelSlots: kernel };
     });
   }
 

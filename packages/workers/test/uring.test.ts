@@ -14,16 +14,19 @@
  *    whenever its ring is empty: every entry arrives and no pass sleeps to its (2 s) timeout
  *    with a ring waiting — a lost wake-up would; the producer's FIFO packets come through;
  *  - a queue whose read fails is counted once and not read again: no busy loop;
+ *  - closing the ring, by uringClose or by the clean-up hook of a thread that died with it
+ *    open, cancels its requests and then marks it closed (ctl[CLOSED_IDX]): a packet that
+ *    arrives afterwards is written into none of the slots it was given;
  *  - bad arguments: -EINVAL before any I/O; a closed handle: -EBADF.
  */
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
-import { writeSync } from 'node:fs';
-import { closeWaker, createWaker, getBinding, uringClose, uringOpen, uringPass, uringProbe, UringIo, type TunBinding } from '@masq/tun';
+import { readSync, writeSync } from 'node:fs';
+import { closeWaker, createWaker, getBinding, uringClose, uringOpen, uringPass, uringProbe, UringIo, URING_CLOSED, type TunBinding } from '@masq/tun';
 import { Ring, ringBuffer } from '../src/ring.js';
 import { fifo } from './fifo.js';
 import { ring, PARKED_IN_POLL } from '../src/doorbell.js';
-import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS } from '../src/layout.js';
+import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS, CTL_URING } from '../src/layout.js';
 
 let native: TunBinding | null = null;
 try {
@@ -246,6 +249,43 @@ utest('a queue whose read fails is counted once and not read again: the next pas
   const q = u.pass({ give: [3], waitMs: 60 });
   t.true(performance.now() - t0 >= 50, `slept ${(performance.now() - t0).toFixed(1)} ms of 60 instead of reading the failed queue again`);
   t.deepEqual([q.r, u.a.io[UringIo.RERR]], [0, 0]);
+});
+
+/** What the FIFO holds now (its first `n` bytes), read without the ring. */
+function drain(fd: number, n: number): string {
+  const b = Buffer.alloc(n);
+  return b.subarray(0, readSync(fd, b, 0, n, null)).toString();
+}
+
+utest('uringClose cancels the ring\'s requests, then marks it closed: a packet after that lands in no slot it was given', (t) => {
+  const { fd } = fifo(t, 'masq-uring-');
+  const u = open(t, fd, 16, 4);
+  u.a.io[UringIo.CLOSED_IDX] = CTL_URING;
+  t.deepEqual(u.pass({ give: [0, 1, 2, 3] }).got, []);
+  t.is(Atomics.load(u.a.ctl, CTL_URING), 0, 'not marked while open');
+  uringClose(u.h);
+  t.is(Atomics.load(u.a.ctl, CTL_URING), URING_CLOSED);
+  writeSync(fd, 'LATE');
+  t.is(drain(fd, 4), 'LATE', 'the packet stayed in the queue: no read was left');
+  t.true(u.pool.every((x) => x === 0), 'no given slot was written');
+});
+
+utest('a thread that dies with its ring open: its clean-up hook cancels and closes the ring and marks it closed; a packet after that lands in no given slot', async (t) => {
+  const { fd } = fifo(t, 'masq-uring-');
+  const poolSab = new SharedArrayBuffer(16 * 4);
+  const ctlSab = new SharedArrayBuffer(CTL_SLOTS * 4);
+  const ctl = new Int32Array(ctlSab);
+  const w = new Worker(new URL('./uring-dier.js', import.meta.url), { workerData: { fd, poolSab, ctlSab, closedIdx: CTL_URING } });
+  const armed = new Promise<{ armed: number }>((resolve) => w.once('message', resolve));
+  const died = new Promise<Error>((resolve) => w.once('error', resolve));
+  const exited = new Promise((r) => w.once('exit', r));
+  t.is((await armed).armed, 0, 'the dying thread armed its read with four slots');
+  t.regex((await died).message, /dying with its ring open/);
+  await exited;
+  t.is(Atomics.load(ctl, CTL_URING), URING_CLOSED, 'the clean-up hook marked the ring closed');
+  writeSync(fd, 'GONE');
+  t.is(drain(fd, 4), 'GONE', 'the packet stayed in the queue');
+  t.true(new Uint8Array(poolSab).every((x) => x === 0), 'no slot the dead ring was given was written');
 });
 
 utest('bad arguments: -EINVAL before any I/O; a closed handle: -EBADF', (t) => {

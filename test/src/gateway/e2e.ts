@@ -38,7 +38,7 @@ export interface GatewayStats {
   readonly portAllocationFailures: number;
   readonly hairpinned: number;
   readonly icmpErrorsTranslated: number;
-  readonly workers: readonly { readonly worker: number; readonly packets: number; readonly sessions: number }[];
+  readonly workers: readonly { readonly worker: number; readonly packets: number; readonly sessions: number; readonly uringPasses?: number; readonly slotsReclaimed?: number; readonly homeSlots?: number; readonly freeSlots?: number; readonly kernelSlots?: number }[];
   /** Protocol helpers: enabled, rewrites by helper, non-zero errors by "helper/reason", live expectations. */
   readonly alg: { readonly enabled: readonly string[]; readonly rewrites: Readonly<Record<string, number>>; readonly errors: Readonly<Record<string, number>>; readonly expectations: number };
 }
