@@ -129,10 +129,11 @@ export function wakeThread(tid: number): void {
  * while ctl[BELL_IDX] still reads BELL (ctl[PARKED_IDX] = 1 meanwhile: a ring writes the
  * eventfd). Out: NDONE slots (done) whose writes completed, RUNG 1 when the eventfd fired,
  * WERR/WERRNO writes rejected and the last errno, RERR/RERRNO reads failed and the last errno
- * (a failed read ends the reading for good: the queue is not read again). CLOSED_IDX: a ctl
- * word (uringOpen sets -1: none) where the ring's closing stores URING_CLOSED once every
- * request is cancelled — by uringClose or, when the thread dies, its clean-up hook — so no
- * slot it was given is written any more (read by the worker's successor, at its next pass).
+ * (a failed read ends the reading for good: the queue is not read again). CLOSED_IDX (in;
+ * uringOpen sets it to -1, none; each pass reads it): a ctl word where the ring's closing
+ * stores URING_CLOSED once every request of the ring is cancelled — by uringClose or, when
+ * the thread dies, its clean-up hook — so no slot it was given is written any more: a
+ * restarted worker waits for it before taking those slots back.
  */
 export const UringIo = {
   NWRITE: 0,
