@@ -36,7 +36,7 @@ import type { MessagePort } from 'node:worker_threads';
 // The module's binding, not the global: Node's global `performance` is a getter, which
 // optimized code looks up through an inline-cache call on every use (twice per park).
 import { performance } from 'node:perf_hooks';
-import { Dispatcher, Side, formatIPv4, C, DropReason, Direction, VerdictKind, listSessions, sessionMatches, verdictArg, verdictKind, type SessionFilter, type SessionRow, type Timeouts, listExpectations, type ExpectationRow } from '@masq/core';
+import { Dispatcher, Side, C, DropReason, Direction, VerdictKind, sessionMatches, verdictArg, verdictKind, type SessionFilter, type Timeouts, listExpectations, type ExpectationRow } from '@masq/core';
 import { parkRead, parkReadDone, parkReadInit, readBatch, uringClose, uringOpen, uringPass, UringIo, writeBatch, yieldCpu } from '@masq/tun';
 import { Ring } from './ring.js';
 import { CTL_DOORBELL, CTL_PARKED, CTL_STOP, CTL_TID, CTL_URING, STACK_DATA, URING_OPEN, WORKER_STAT, WORKER_STAT_STRIDE } from './layout.js';
@@ -61,8 +61,6 @@ const CLOSE_WAIT_MS = 2000;
 
 export interface PartitionControl {
   ping(): number;
-  list(filter: SessionFilter): SessionRow[];
-  count(filter: SessionFilter): number;
   flush(filter: SessionFilter): number;
   deleteSession(id: number): boolean;
   applyRules(rulesText: string): number;
@@ -71,9 +69,7 @@ export interface PartitionControl {
   /** Enable exactly these protocol helpers for new sessions. */
   setAlg(names: string[], ports: Record<string, number[]>): void;
   expectations(): ExpectationRow[];
-  counters(): Float64Array;
   crash(): void;
-  topHosts(n: number): Array<[string, number]>;
   /**
    * A consistent copy of this partition's table for the state file, encoded (state.ts:
    * block-elided, so a quiet table's copy is small), the clock it was taken at, and how long
@@ -134,12 +130,6 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
 
   const control: PartitionControl = {
     ping: () => index,
-    list: (f) => listSessions(part.table, clock[0]!, f),
-    count: (f) => {
-      let n = 0;
-      for (let sid = 1; sid < part.table.sessionHigh; sid++) if (part.table.isLive(sid) && sessionMatches(part.table, sid, f)) n++;
-      return n;
-    },
     flush: (f) => part.flush(clock[0]!, (sid) => sessionMatches(part.table, sid, f)),
     deleteSession: (id) => {
       if (!part.table.isLive(id)) return false;
@@ -158,12 +148,6 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
     setTimeouts: (t) => part.setTimeouts(t),
     setAlg: (names, ports) => part.setAlg(names, ports),
     expectations: () => listExpectations(part.table, clock[0]!),
-    counters: () => Float64Array.from(counters),
-    topHosts: (n) => {
-      const counts = new Map<number, number>();
-      for (let sid = 1; sid < part.table.sessionHigh; sid++) if (part.table.sProto(sid) !== 0) counts.set(part.table.sIn(sid), (counts.get(part.table.sIn(sid)) ?? 0) + 1);
-      return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([h, k]) => [formatIPv4(h), k]);
-    },
     // Served between two batches, so the table is not being written while it is copied.
     snapshot: () => {
       const t0 = performance.now();

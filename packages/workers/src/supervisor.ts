@@ -30,7 +30,6 @@ import {
   type ConfigInput,
   type NatConfig,
   type SessionFilter,
-  type SessionRow,
   type TableSizes,
   type ExpectationRow,
   type Timeouts,
@@ -536,11 +535,6 @@ export class Gateway extends EventEmitter {
 
   get partitions(): number {
     return this.config.partitions;
-  }
-
-  async listSessions(filter: SessionFilter = {}): Promise<SessionRow[]> {
-    const parts = await Promise.all(this.slots.map((_, p) => this.remote(p).list(filter)));
-    return parts.flat();
   }
 
   /** Attach masq's steering program (steering.ts) to the TUN; on refusal one log line and the kernel's steering. */
