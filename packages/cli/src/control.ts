@@ -222,7 +222,7 @@ export async function startControlServer(gw: Gateway, sockPath: string, extra?: 
     if (alive) throw new ControlError(`another masq is running with control socket ${sockPath} (use --control PATH for a second gateway)`);
     fs.unlinkSync(sockPath);
   }
-  const sampler = new EventSampler(() => listing.list());
+  const sampler = new EventSampler(listing.events?.() ?? (() => listing.list()));
   const streams = new Set<net.Socket>();
   // `events` keeps the connection: the answer, then one {"v","id","event"} line per event
   // until the client closes it (or the gateway stops).

@@ -2,11 +2,14 @@
  * events.ts — `masq events`: session NEW / UPDATE / DESTROY events, like `conntrack -E`.
  *
  * How: while at least one client listens, the gateway process samples the table (read
- * from shared memory on its main thread, shared-listing.ts) every 500 ms and diffs it against the previous sample. No
- * code runs on the packet path. The cost: a session that lives less than one interval may
- * go unseen, an event is reported up to one interval late, and each sample copies every row
- * (fine for thousands of sessions, heavy for a million: sampling slows down by itself, the
- * next sample starting one interval after the previous one finished).
+ * from shared memory on its main thread, shared-listing.ts) every 500 ms and diffs it against
+ * the previous sample. No code runs on the packet path. The gateway's sampler compares the
+ * table's columns with the last sample's copy of them, id by id, and makes rows only for the
+ * sessions that changed (shared-listing.ts `events`: measured 1 ms a sample for 64,512
+ * sessions that did not change, where diffing whole listings took 210-370 ms);
+ * `rowEvents` diffs whole listings instead (any SessionLister, e.g. a test's stand-in). The
+ * cost: a session that lives less than one interval may go unseen, an event is reported up to
+ * one interval late; the next sample starts one interval after the previous one finished.
  *
  * A session is known by its partition-local id together with its addresses and ports, so an
  * id freed and reused for another flow between two samples shows as DESTROY + NEW. A
@@ -35,7 +38,8 @@ export function sessionKey(r: SessionRow): string {
   return `${r.id}|${r.proto}|${r.inside}:${r.insidePort}|${r.external}:${r.externalPort}|${r.remote}:${r.remotePort}`;
 }
 
-function eventOf(type: EventType, r: SessionRow, time: number, reason?: 'expired' | 'removed'): SessionEvent {
+/** The event of `type` for session `r` (its endpoints and state), seen at `time`. */
+export function eventOf(type: EventType, r: EventSession, time: number, reason?: 'expired' | 'removed'): SessionEvent {
   const e: SessionEvent = { type, time, proto: r.proto, inside: r.inside, insidePort: r.insidePort, external: r.external, externalPort: r.externalPort, remote: r.remote, remotePort: r.remotePort, state: r.state };
   if (reason) e.reason = reason;
   return e;
@@ -97,12 +101,51 @@ export function formatEvent(e: SessionEvent): string {
 }
 
 /**
- * Samples the table while someone listens. `list` reads it (the control server passes the
- * shared-memory listing, shared-listing.ts); a failed sample is skipped.
+ * Where a sampler's events come from. Each `sample` compares the table with the view the
+ * previous call took and takes a new one; the first call (and the first after `reset`) only
+ * takes the view: `events` null. `time` is `now()` read when the sample ended (stamped on its
+ * events); a session gone counts as `expired` when its timer had less than the time since
+ * `lastAt` (plus the timer actor's 250 ms sweep) left at the previous sample. A sample still
+ * running when `reset` is called keeps nothing of what it saw.
+ */
+export interface EventSource {
+  sample(now: () => number, lastAt: number): Promise<{ time: number; events: SessionEvent[] | null }>;
+  reset(): void;
+}
+
+/** Events from whole listings (diffSessions): for any lister (a test's stand-in gateway). */
+export function rowEvents(list: () => Promise<SessionRow[]>): EventSource {
+  let prev: Map<string, SessionRow> | null = null;
+  let gen = 0;
+  return {
+    async sample(now, lastAt) {
+      const g = gen;
+      const rows = await list();
+      const time = now();
+      if (g !== gen) return { time, events: null };
+      if (prev === null) {
+        prev = new Map(rows.map((r) => [sessionKey(r), r]));
+        return { time, events: null };
+      }
+      const { events, next } = diffSessions(prev, rows, time, time - lastAt);
+      prev = next;
+      return { time, events };
+    },
+    reset() {
+      prev = null;
+      gen++;
+    },
+  };
+}
+
+/**
+ * Samples the table while someone listens. `source` reads it (the control server passes the
+ * shared-memory listing's column differ, shared-listing.ts; a function listing rows is
+ * diffed by `rowEvents`); a failed sample is skipped.
  */
 export class EventSampler {
   private readonly listeners = new Set<(e: SessionEvent) => void>();
-  private prev: Map<string, SessionRow> | null = null;
+  private readonly source: EventSource;
   private lastAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
@@ -110,10 +153,12 @@ export class EventSampler {
   private gen = 0;
 
   constructor(
-    private readonly list: () => Promise<SessionRow[]>,
+    source: EventSource | (() => Promise<SessionRow[]>),
     readonly intervalMs = EVENT_INTERVAL_MS,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.source = typeof source === 'function' ? rowEvents(source) : source;
+  }
 
   subscribe(fn: (e: SessionEvent) => void): () => void {
     this.listeners.add(fn);
@@ -133,23 +178,17 @@ export class EventSampler {
 
   stop(): void {
     this.running = false;
-    this.prev = null;
+    this.source.reset();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
 
   private async sample(gen: number): Promise<void> {
     try {
-      const rows = await this.list();
-      const t = this.now();
+      const { time, events } = await this.source.sample(this.now, this.lastAt);
       if (!this.running || gen !== this.gen) return;
-      if (this.prev === null) this.prev = new Map(rows.map((r) => [sessionKey(r), r]));
-      else {
-        const { events, next } = diffSessions(this.prev, rows, t, t - this.lastAt);
-        this.prev = next;
-        for (const e of events) for (const fn of this.listeners) fn(e);
-      }
-      this.lastAt = t;
+      if (events !== null) for (const e of events) for (const fn of this.listeners) fn(e);
+      this.lastAt = time;
     } catch {
       /* a worker restarting: try again next interval */
     }
