@@ -22,35 +22,18 @@
  * and the load average before and after. The rows are the bench's own table rows, matched by
  * name.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { INLINE_BUDGET } from '../src/jit.js';
+import { HERE, baseTree, benchOptions, headOf, removeTree } from './basetree.js';
 
-const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const BENCH = 'packages/core/dist/bench/translate.bench.js';
 
 const argv = process.argv.slice(2);
 const dd = argv.indexOf('--');
 const own = dd < 0 ? argv : argv.slice(0, dd);
 const benchArgs = dd < 0 ? [] : argv.slice(dd + 1);
-const opts = new Map(own.map((a) => {
-  const [k, v] = a.replace(/^--/, '').split('=');
-  return [k!, v ?? 'true'] as const;
-}));
-for (const k of opts.keys()) {
-  if (!['base', 'rounds', 'keep', 'help', 'jit'].includes(k)) {
-    process.stderr.write(`compare: unknown option --${k} (see --help)\n`);
-    process.exit(2);
-  }
-}
-if (opts.has('help')) {
-  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
-  process.stdout.write(lines.slice(1, lines.indexOf(' */')).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
-  process.exit(0);
-}
+const opts = benchOptions(own, ['base', 'rounds', 'keep', 'jit'], 'compare', import.meta.url);
 const BASE = opts.get('base') ?? 'f177b68';
 const JIT = opts.get('jit') ?? 'shipped';
 if (!['shipped', 'defaults', 'budget'].includes(JIT)) {
@@ -65,21 +48,9 @@ if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 50) {
   process.exit(2);
 }
 
-function run(cmd: string, args: string[], cwd: string): void {
-  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-/** The base tree, built: an existing worktree of the same commit is reused. */
+/** The base tree, built: an existing worktree of the same commit is reused (basetree.ts). */
 function prepareBase(): string {
-  const sha = execFileSync('git', ['rev-parse', '--verify', `${BASE}^{commit}`], { cwd: HERE, encoding: 'utf8' }).trim();
-  const dir = `/tmp/masq-bench-${sha.slice(0, 12)}`;
-  if (!existsSync(path.join(dir, BENCH))) {
-    if (!existsSync(dir)) run('git', ['worktree', 'add', '--detach', dir, sha], HERE);
-    process.stderr.write(`compare: building ${BASE} in ${dir}\n`);
-    run('pnpm', ['install', '--offline', '--frozen-lockfile', '--reporter=silent'], dir);
-    run('pnpm', ['exec', 'tsc', '-b', 'packages/core'], dir);
-  }
-  return dir;
+  return baseTree(BASE, BENCH, 'compare');
 }
 
 /** Per row: the mean ns/packet of each run, and the fastest round's ns/packet where reported. */
@@ -113,8 +84,7 @@ const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 function main(): void {
   const baseDir = prepareBase();
-  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: HERE, encoding: 'utf8' }).trim() !== '';
+  const { head, dirty } = headOf();
   const load0 = load();
   const base: Rows = new Map();
   const cur: Rows = new Map();
@@ -138,7 +108,7 @@ function main(): void {
     process.stdout.write(`| ${row} | ${mb.toFixed(1)} | ${mc.toFixed(1)} | ${(mc / mb).toFixed(3)} | ${spread(b.mean)} | ${spread(c.mean)} ${bestCols}\n`);
   }
   for (const row of cur.keys()) if (!base.has(row)) process.stdout.write(`| ${row} | (no such row) | ${median(cur.get(row)!.mean).toFixed(1)} | | | | | | |\n`);
-  if (!opts.has('keep')) run('git', ['worktree', 'remove', '--force', baseDir], HERE);
+  if (!opts.has('keep')) removeTree(baseDir);
 }
 
 main();
