@@ -92,8 +92,9 @@ netnsTest('reload (masq reload, then SIGHUP) changes rules and timeouts live: an
       const echo = await topo.startServer(topo.serverNs, 'tcp-echo', { port: TCP_PORT });
       await topo.startServer(topo.serverNs, 'udp-echo', { port: UDP_PORT, quiet: true });
 
-      const status = JSON.parse(await masqOk(gw, ['status', '--json'])) as { pid: number; config: string | null };
+      const status = JSON.parse(await masqOk(gw, ['status', '--json'])) as { pid: number; config: string | null; node: string; jit: string | null };
       t.is(status.config, configFile, 'masq status names the config file');
+      t.deepEqual([status.node, status.jit], [process.version, '--max-inlined-bytecode-size-cumulative=3000'], "masq status names the runtime: node's version and the inlining budget Gateway.start set");
       t.is(status.pid, gw.proc.pid ?? -1, 'the control socket answers for the masq run we started');
 
       // Before any reload: h1's TCP connection and h2's UDP flow both pass.

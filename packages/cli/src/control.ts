@@ -132,7 +132,7 @@ export async function handle(gw: Gateway, req: Request, listing?: SessionLister)
   const a = req.args ?? {};
   switch (req.cmd) {
     case 'status':
-      return { pid: process.pid, tun: gw.tun.name, workers: gw.partitions, externals: gw.config.externals.map(formatIPv4), uptimeMs: Date.now() - gw.startedAt, version: PROTOCOL_VERSION, ...(gw.state ? { state: gw.state } : {}) };
+      return { pid: process.pid, tun: gw.tun.name, workers: gw.partitions, externals: gw.config.externals.map(formatIPv4), uptimeMs: Date.now() - gw.startedAt, version: PROTOCOL_VERSION, node: process.version, jit: gw.jitFlag, ...(gw.state ? { state: gw.state } : {}) };
     case 'table':
       return (listing ?? new SharedListing(gw)).list(filterOf(a));
     case 'expectations':

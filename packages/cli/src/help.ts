@@ -351,10 +351,13 @@ SYNOPSIS
 DESCRIPTION
   Asks the gateway on the control socket for its pid, uptime, TUN device, number of
   translation workers, external addresses, control protocol version and config file (none
-  when it was started from flags only: then masq reload is refused).
+  when it was started from flags only: then masq reload is refused), and its runtime: the
+  node version and the V8 flag masq set (a larger inlining budget for the packet path;
+  jit null: V8's own, under MASQ_JIT_DEFAULTS=1 or node's own flag).
 
 OPTIONS
-  --json           one JSON object {pid, tun, workers, externals, uptimeMs, version, config}
+  --json           one JSON object {pid, tun, workers, externals, uptimeMs, version, config,
+                   node, jit}
 ${CONTROL_OPT}
 
 EXAMPLES

@@ -15,6 +15,9 @@ export interface StatusAnswer {
   uptimeMs: number;
   version: number;
   config?: string | null;
+  /** The gateway's node version, and the V8 flag masq set for it (null: V8's own setting). */
+  node?: string;
+  jit?: string | null;
 }
 
 /** The `stats` answer (control.ts statsObject). */
@@ -66,6 +69,7 @@ export function formatStatus(s: StatusAnswer, control: string): string {
     `  control    ${control} (protocol ${s.version})`,
   ];
   if (config) lines.push(`  config     ${config}`);
+  if (s.node !== undefined) lines.push(`  runtime    node ${s.node}; ${s.jit ? `V8 ${s.jit} (masq's inlining budget)` : "V8's own inlining budget (MASQ_JIT_DEFAULTS=1 or node's command line)"}`);
   return lines.join('\n');
 }
 

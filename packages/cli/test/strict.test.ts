@@ -282,6 +282,8 @@ test('masq stats and masq status: a readable summary by default, the JSON with -
     formatStatus(status, '/run/masq/control.sock'),
     'masq gateway running: pid 42, up 2h04m\n  tun        masq0, 2 translation worker(s)\n  external   198.51.100.100\n  control    /run/masq/control.sock (protocol 1)\n  config     none (started from flags: masq reload is refused)',
   );
+  t.is(formatStatus({ ...status, node: 'v20.20.2', jit: '--max-inlined-bytecode-size-cumulative=3000' }, '/c').split('\n').at(-1), "  runtime    node v20.20.2; V8 --max-inlined-bytecode-size-cumulative=3000 (masq's inlining budget)");
+  t.is(formatStatus({ ...status, node: 'v20.20.2', jit: null }, '/c').split('\n').at(-1), "  runtime    node v20.20.2; V8's own inlining budget (MASQ_JIT_DEFAULTS=1 or node's command line)");
   t.deepEqual([formatUptime(12_000), formatUptime(250_000), formatUptime(90_061_000)], ['12s', '4m10s', '1d 1h01m']);
   const gw = await standIn((r) => ({ ok: true, result: r.cmd === 'stats' ? STATS : status }));
   try {

@@ -213,6 +213,12 @@ export class Gateway extends EventEmitter {
   readonly ioUring: boolean;
   private readonly workerWakers: number[];
   readonly startedAt = Date.now();
+  /**
+   * The V8 flag masq set for its process, or null: V8's own setting. tuneJit (jit.ts) applies
+   * it here, in the constructor, before any actor starts: the inlining budget the core's fast
+   * path needs (core jit.ts) is in force when its threads first optimize it.
+   */
+  readonly jitFlag = tuneJit();
   /** Null without --state. */
   readonly state: StateStatus | null = null;
   private readonly stateInterval: number;
@@ -303,8 +309,6 @@ export class Gateway extends EventEmitter {
 
   /** Validate everything, open the TUN, start every actor. Throws ConfigError/TunError with advice. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    // Before any thread's fast path is optimized: the inlining budget the core needs (core jit.ts).
-    tuneJit();
     // The gateway's own options are taken out; the rest is the NAT configuration.
     const config = resolveConfig(natConfigOf(opts));
     const rules = new RuleSet(parseRules(opts.rulesText));
