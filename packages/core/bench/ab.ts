@@ -15,12 +15,10 @@
  * sides run under the same V8 flags, masq's inlining budget (src/jit.ts) unless
  * MASQ_JIT_DEFAULTS=1; `--base` is built as compare.ts builds it (basetree.ts).
  */
-import v8 from 'node:v8';
 import path from 'node:path';
 import type { Nat } from '../src/nat.js';
-import { INLINE_BUDGET, jitFlag } from '../src/jit.js';
 import { HERE, baseTree, benchOptions, headOf, removeTree } from './basetree.js';
-import { establishedBatched, established, load, type Loaded } from './workload.js';
+import { applyJit, establishedBatched, established, load, type Loaded } from './workload.js';
 
 const opts = benchOptions(process.argv.slice(2), ['base', 'sessions', 'rounds', 'keep'], 'ab', import.meta.url);
 const int = (name: string, dflt: number, lo: number, hi: number): number => {
@@ -35,8 +33,7 @@ const BASE = opts.get('base') ?? 'f177b68';
 const SESSIONS = int('sessions', 1000, 2, 1_000_000);
 const ROUNDS = int('rounds', 30, 3, 500);
 
-const flag = jitFlag(process.execArgv, process.env);
-if (flag !== null) v8.setFlagsFromString(flag);
+const JIT = applyJit();
 const NAT = 'packages/core/dist/src/nat.js';
 
 /** Median and the quartiles of `a`. */
@@ -73,8 +70,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const jit = flag !== null ? `masq's inlining budget (${INLINE_BUDGET})` : process.env['MASQ_JIT_DEFAULTS'] === '1' ? "V8's default inlining budget (MASQ_JIT_DEFAULTS=1)" : 'the inlining budget given on the command line';
-  process.stdout.write(`one-process A/B, ${BASE} (base) vs ${head}${dirty ? ' + uncommitted changes' : ''} (current), ${SESSIONS.toLocaleString('en')} sessions, ${ROUNDS} rounds alternated, both under ${jit}; node ${process.version}\n\n`);
+  process.stdout.write(`one-process A/B, ${BASE} (base) vs ${head}${dirty ? ' + uncommitted changes' : ''} (current), ${SESSIONS.toLocaleString('en')} sessions, ${ROUNDS} rounds alternated, both under the ${JIT}; node ${process.version}\n\n`);
   process.stdout.write('| path | base best ns | base median ns | current best ns | current median ns | current/base, median of rounds | interquartile range |\n|---|---:|---:|---:|---:|---:|---|\n');
   for (let p = 0; p < paths.length; p++) {
     const [b, c] = ns[p]! as [number[], number[]];

@@ -24,7 +24,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { INLINE_BUDGET } from '../src/jit.js';
+import { jitFlag } from '../src/jit.js';
 import { HERE, baseTree, benchOptions, headOf, removeTree } from './basetree.js';
 
 const BENCH = 'packages/core/dist/bench/translate.bench.js';
@@ -40,7 +40,8 @@ if (!['shipped', 'defaults', 'budget'].includes(JIT)) {
   process.stderr.write(`compare: --jit must be shipped, defaults or budget, got ${JIT}\n`);
   process.exit(2);
 }
-const NODE_FLAGS = JIT === 'budget' ? [`--max-inlined-bytecode-size-cumulative=${INLINE_BUDGET}`] : [];
+// Both sides with masq's budget: the flag on node's command line (this tree's bench then leaves it).
+const NODE_FLAGS = JIT === 'budget' ? [jitFlag([], {})!] : [];
 const BENCH_ENV = JIT === 'defaults' ? { ...process.env, MASQ_JIT_DEFAULTS: '1' } : process.env;
 const ROUNDS = Number(opts.get('rounds') ?? 3);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 50) {

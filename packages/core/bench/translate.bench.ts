@@ -27,9 +27,7 @@
 import { readFileSync } from 'node:fs';
 import { Nat } from '../src/nat.js';
 import { Direction } from '../src/verdict.js';
-import v8 from 'node:v8';
-import { INLINE_BUDGET, jitFlag } from '../src/jit.js';
-import { EXTS, PKT_LEN, REMOTE_BASE, STRIDE, established, establishedBatched, ip, load, must, turn, writePacket, type Loaded } from './workload.js';
+import { EXTS, applyJit, PKT_LEN, REMOTE_BASE, STRIDE, established, establishedBatched, ip, load, must, turn, writePacket, type Loaded } from './workload.js';
 
 const args = new Map(process.argv.slice(2).map((a) => {
   const [k, v] = a.replace(/^--/, '').split('=');
@@ -226,9 +224,7 @@ function stealShare(from: [number, number] | null): number | null {
 
 function main(): void {
   const t0 = performance.now();
-  const flag = jitFlag(process.execArgv, process.env);
-  if (flag !== null) v8.setFlagsFromString(flag);
-  const jit = flag !== null ? `inlining budget ${INLINE_BUDGET} (masq's, src/jit.ts)` : process.env['MASQ_JIT_DEFAULTS'] === '1' ? `V8's default inlining budget (MASQ_JIT_DEFAULTS=1; masq runs with ${INLINE_BUDGET})` : 'the inlining budget given on the command line';
+  const jit = applyJit();
   process.stdout.write(`masq translate bench — node ${process.version}, ${process.arch}, one core${QUICK ? ', --quick' : ''}; ${jit}\n`);
   if (!ONLY || ONLY === 'established') for (const n of SIZES) benchEstablished(n);
   if (!ONLY || ONLY === 'new') benchNew();

@@ -6,10 +6,24 @@
  * against. Not a test: no assertion beyond `must` (a packet that does not translate stops the
  * bench).
  */
+import v8 from 'node:v8';
 import { Nat } from '../src/nat.js';
+import { INLINE_BUDGET, jitFlag } from '../src/jit.js';
 import { Direction, VerdictKind, verdictKind } from '../src/verdict.js';
 import { parseIPv4 } from '../src/addr.js';
 import { checksum } from '../src/wire/checksum.js';
+
+/**
+ * Run the core as the gateway does: masq's inlining budget for this process (src/jit.ts, as
+ * workers' tuneJit applies it), unless MASQ_JIT_DEFAULTS=1 or node's own flag. Returns which
+ * budget is in force, for the bench's header line. Call it before the first round.
+ */
+export function applyJit(): string {
+  const flag = jitFlag(process.execArgv, process.env);
+  if (flag !== null) v8.setFlagsFromString(flag);
+  if (flag !== null) return `inlining budget ${INLINE_BUDGET} (masq's, src/jit.ts)`;
+  return process.env['MASQ_JIT_DEFAULTS'] === '1' ? `V8's default inlining budget (MASQ_JIT_DEFAULTS=1; masq runs with ${INLINE_BUDGET})` : 'the inlining budget given on the command line';
+}
 
 export const STRIDE = 64;
 export const PKT_LEN = 60; // IPv4 20 + TCP 20 + 20 bytes of data, or IPv4 20 + UDP 8 + 32
