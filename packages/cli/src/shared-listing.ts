@@ -28,7 +28,7 @@
  *    endpoints; same order: new and updated by partition and id, then the destroyed).
  */
 import type { Gateway } from '@masq/workers';
-import { PortPlan, SessionTable, TCP_STATE_NAMES, formatIPv4, sessionMatches, sessionRow, type SessionFilter, type SessionRow } from '@masq/core';
+import { PortPlan, SessionTable, formatIPv4, protoName, sessionMatches, sessionRow, stateName, type SessionFilter, type SessionRow } from '@masq/core';
 import { eventOf, type EventSession, type EventSource, type SessionEvent } from './events.js';
 
 /** Session ids scanned between two yields to the event loop. */
@@ -48,7 +48,6 @@ export interface SessionLister {
 
 /** Words per session id in a sample's copy: inside, remote, external, ports, extPort|proto|state. */
 const W = 5;
-const PROTO: Record<number, 'tcp' | 'udp' | 'icmp'> = { 6: 'tcp', 17: 'udp', 1: 'icmp' };
 
 /** One partition as the last sample saw it, by session id. */
 interface Seen {
@@ -63,16 +62,16 @@ interface Seen {
 /** A session's endpoints and state from a sample's copy (a destroyed session has no row any more). */
 function seenSession(w: Uint32Array, o: number): EventSession {
   const ep = w[o + 4]!;
-  const proto = PROTO[(ep >>> 8) & 0xff] ?? 'tcp';
+  const p = (ep >>> 8) & 0xff;
   return {
-    proto,
+    proto: protoName(p),
     inside: formatIPv4(w[o]!),
     insidePort: w[o + 3]! >>> 16,
     external: formatIPv4(w[o + 2]!),
     externalPort: ep >>> 16,
     remote: formatIPv4(w[o + 1]!),
     remotePort: w[o + 3]! & 0xffff,
-    state: proto === 'tcp' ? TCP_STATE_NAMES[ep & 0xff] ?? 'unknown' : 'active',
+    state: stateName(p, ep & 0xff),
   };
 }
 

@@ -38,7 +38,7 @@ export { u32 } from './wire/bytes.js';
 export { nominateExpired } from './expiry.js';
 export { hostCountsFor, recountHosts } from './hosts.js';
 export { INLINE_BUDGET, jitFlag } from './jit.js';
-export { formatProc, formatTable, listSessions, sessionMatches, sessionRow, type SessionFilter, type SessionRow } from './listing.js';
+export { formatProc, formatTable, listSessions, protoName, sessionMatches, sessionRow, stateName, type SessionFilter, type SessionRow } from './listing.js';
 export { PortPlan } from './ports.js';
 export { RuleSet, RuleSyntaxError, formatRule, formatRuleTable, parseRule, parseRules, ruleWarnings, type Rule } from './rules.js';
 export { forwardPortCount, partitionSizes } from './sizing.js';

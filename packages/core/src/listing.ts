@@ -46,6 +46,16 @@ export interface SessionFilter {
 }
 
 const PROTO_NAME: Record<number, 'tcp' | 'udp' | 'icmp'> = { 6: 'tcp', 17: 'udp', 1: 'icmp' };
+
+/** A session's protocol as a row names it (a torn read of an unknown number: 'tcp'). */
+export function protoName(p: number): 'tcp' | 'udp' | 'icmp' {
+  return PROTO_NAME[p] ?? 'tcp';
+}
+
+/** A session's state as a row names it: the TCP state, 'active' for UDP and ICMP. */
+export function stateName(p: number, state: number): string {
+  return p === IpProto.Tcp ? TCP_STATE_NAMES[state] ?? 'unknown' : 'active';
+}
 const PROTO_NUM = { tcp: IpProto.Tcp, udp: IpProto.Udp, icmp: IpProto.Icmp } as const;
 
 /** Does session `sid` match the filter? */
@@ -62,14 +72,14 @@ export function sessionRow(t: SessionTable, sid: number, now: number): SessionRo
   const seqOut = (t.sFlags(sid) & SF_SEQ_OUT) !== 0;
   return {
     id: sid,
-    proto: PROTO_NAME[p] ?? 'tcp',
+    proto: protoName(p),
     inside: formatIPv4(t.sIn(sid)),
     insidePort: t.sInPort(sid),
     external: formatIPv4(t.sExt(sid)),
     externalPort: t.sExtPort(sid),
     remote: formatIPv4(t.sRem(sid)),
     remotePort: t.sRemPort(sid),
-    state: p === IpProto.Tcp ? TCP_STATE_NAMES[t.sState(sid)] ?? 'unknown' : 'active',
+    state: stateName(p, t.sState(sid)),
     idleMs: Math.max(0, now - t.sLast(sid)),
     expiresMs: Math.max(0, t.sExpires(sid) - now),
     packetsOut: t.sPktOut(sid),
