@@ -631,15 +631,15 @@ export class Gateway extends EventEmitter {
    */
   workerReads(): WorkerReads[] {
     const ws = new Float64Array(this.memory.workerStats);
-    const held = new Uint8Array(this.memory.held);
     const homes = this.spec.slotHomes;
+    // Slots each worker's io_uring holds: one pass over `held` (1 + the worker's index, 0 none).
+    const kernel = new Array<number>(this.tables.length + 1).fill(0);
+    if (this.runToCompletion) for (const m of new Uint8Array(this.memory.held)) kernel[m]!++;
     return this.tables.map((_, p) => {
       const row = p * WORKER_STAT_STRIDE;
       const r: WorkerReads = { reads: ws[row + WORKER_STAT.TUN_READS]!, handedOver: ws[row + WORKER_STAT.HANDED_OVER]!, udpSupers: ws[row + WORKER_STAT.UDP_SUPERS]!, udpCoalesced: ws[row + WORKER_STAT.UDP_JOINED]!, uringPasses: ws[row + WORKER_STAT.URING_PASSES]!, slotsReclaimed: ws[row + WORKER_STAT.SLOTS_RECLAIMED]! };
       if (!this.runToCompletion) return r;
-      let kernel = 0;
-      for (let s = 0; s < held.length; s++) if (held[s] === p + 1) kernel++;
-      return { ...r, homeSlots: homes[p + 1]! - homes[p]!, freeSlots: new Int32Array(this.memory.stacks[p]!, 0, 1)[0]!, kernelSlots: kernel };
+      return { ...r, homeSlots: homes[p + 1]! - homes[p]!, freeSlots: new Int32Array(this.memory.stacks[p]!, 0, 1)[0]!, kernelSlots: kernel[p + 1]! };
     });
   }
 
