@@ -10,7 +10,7 @@
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import {
   createTopology,
   haveTool,
@@ -206,18 +206,30 @@ netnsTest('sweepStale removes namespaces of a dead owner and leaves live ones', 
   const fakeNs = `${fake}gw`;
   writeFileSync(`${OWNER_DIR}/${fake}.json`, JSON.stringify({ pid: deadPid, start: 'gone' }));
   t.is(spawnSync('ip', ['netns', 'add', fakeNs]).status, 0);
+  // The control sockets its SIGKILLed gateways left, and a name that only starts like them.
+  mkdirSync('/run/masq', { recursive: true, mode: 0o700 });
+  const staleSockets = [`/run/masq/${fake}.sock`, `/run/masq/${fake}-gw1.sock`];
+  const otherName = `/run/masq/${fake}0.sock`;
+  for (const f of [...staleSockets, otherName]) writeFileSync(f, '');
   const topo = await createTopology({ mode: 'routing', hosts: 1 });
+  const liveSocket = `/run/masq/${topo.prefix}.sock`;
+  writeFileSync(liveSocket, '');
   try {
     const removed = sweepStale();
     // Other test files sweep too (in parallel processes): the stale namespace must be gone,
     // whichever sweep removed it.
     t.false(listNamespaces().includes(fakeNs));
     if (!removed.includes(fakeNs)) t.log('the stale namespace was swept by a concurrent test process');
+    for (const f of staleSockets) t.false(existsSync(f), `${f} removed with its dead run`);
+    t.true(existsSync(otherName), `${otherName} is not the dead run's: kept`);
+    t.true(existsSync(liveSocket), 'the live run keeps its control socket');
     for (const n of topo.namespaces) t.true(listNamespaces().includes(n), `live namespace ${n} kept`);
     t.false(removed.some((n) => n.startsWith(topo.prefix)));
   } finally {
     spawnSync('ip', ['netns', 'del', fakeNs]);
+    rmSync(otherName, { force: true });
     await topo.destroy();
   }
+  t.false(existsSync(liveSocket), 'destroying a topology removes its control socket');
   t.deepEqual(leftoverNamespaces(topo.prefix), []);
 });

@@ -17,7 +17,7 @@
  *
  * Contract: every live topology is in the registry until destroyed; on `exit`, SIGINT, SIGTERM and
  * SIGHUP the registry is destroyed synchronously (kill the processes inside, delete the
- * namespaces, drop the marker) and a signal is then re-raised so the process still dies of it.
+ * namespaces, drop the marker and the prefix's control sockets in /run/masq) and a signal is then re-raised so the process still dies of it.
  * A SIGKILLed run leaves its namespaces for `sweepStale`.
  */
 
@@ -97,8 +97,24 @@ export function claimPrefix(base = DEFAULT_BASE): string {
   throw new Error(`no free namespace prefix for base "${base}" after 64 attempts`);
 }
 
-/** Give a prefix back (its namespaces must be gone). */
+/** Where the harness's gateways keep their control sockets: `/run/masq/<prefix>[-suffix].sock`. */
+const CONTROL_DIR = '/run/masq';
+
+/**
+ * Give a prefix back (its namespaces must be gone, and with them its gateways): drop the marker
+ * and the control sockets the prefix's gateways left in /run/masq (a gateway killed with SIGKILL,
+ * as the crash tests do, cannot remove its own).
+ */
 export function releasePrefix(prefix: string): void {
+  try {
+    for (const f of readdirSync(CONTROL_DIR)) {
+      if (f.startsWith(prefix) && f.endsWith('.sock') && (f.length === prefix.length + 5 || f[prefix.length] === '-')) {
+        rmSync(`${CONTROL_DIR}/${f}`, { force: true });
+      }
+    }
+  } catch {
+    // no control directory
+  }
   rmSync(markerPath(prefix), { force: true });
 }
 
