@@ -36,6 +36,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { endOnClosedOutput } from '@masq/core/bench/pipe';
 import { canRunNetns, createTopology, haveTool, run, type Topology } from '../src/harness/index.js';
 import { allModes, everyMode, BASELINE, getMode, type BenchMode, type GatewayHandle } from './modes.js';
 
@@ -550,6 +551,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  endOnClosedOutput();
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

@@ -20,6 +20,7 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { endOnClosedOutput } from '@masq/core/bench/pipe';
 import { createWaker, closeWaker } from '@masq/tun';
 import { park, ring } from '@masq/workers/doorbell';
 import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS, CTL_STOP } from '@masq/workers/layout';
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
 }
 
 if (isMainThread) {
+  endOnClosedOutput();
   main().then(
     () => process.exit(0),
     (e: unknown) => {

@@ -23,6 +23,7 @@
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { endOnClosedOutput } from '@masq/core/bench/pipe';
 
 import { canRunNetns } from '../src/harness/preflight.js';
 import { createTopology, type Topology } from '../src/harness/index.js';
@@ -163,6 +164,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  endOnClosedOutput();
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

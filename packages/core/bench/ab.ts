@@ -18,6 +18,7 @@
 import path from 'node:path';
 import type { Nat } from '../src/nat.js';
 import { HERE, baseTree, benchOptions, headOf, removeTree } from './basetree.js';
+import { endOnClosedOutput } from './pipe.js';
 import { applyJit, establishedBatched, established, load, type Loaded } from './workload.js';
 
 const opts = benchOptions(process.argv.slice(2), ['base', 'sessions', 'rounds', 'keep'], 'ab', import.meta.url);
@@ -45,6 +46,7 @@ function quantiles(a: number[]): [number, number, number] {
 
 async function main(): Promise<void> {
   const baseDir = baseTree(BASE, NAT, 'ab');
+  endOnClosedOutput();
   const { head, dirty } = headOf();
   const mods = await Promise.all([baseDir, HERE].map(async (d) => (await import(path.join(d, NAT))) as { Nat: typeof Nat }));
   const sides: Loaded[] = mods.map((m) => load(SESSIONS, m.Nat));

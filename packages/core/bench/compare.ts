@@ -25,6 +25,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { jitFlag } from '../src/jit.js';
+import { endOnClosedOutput } from './pipe.js';
 import { HERE, baseTree, benchOptions, headOf, removeTree } from './basetree.js';
 
 const BENCH = 'packages/core/dist/bench/translate.bench.js';
@@ -85,6 +86,7 @@ const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 function main(): void {
   const baseDir = prepareBase();
+  endOnClosedOutput();
   const { head, dirty } = headOf();
   const load0 = load();
   const base: Rows = new Map();

@@ -27,6 +27,7 @@
 import { readFileSync } from 'node:fs';
 import { Nat } from '../src/nat.js';
 import { Direction } from '../src/verdict.js';
+import { endOnClosedOutput } from './pipe.js';
 import { EXTS, applyJit, PKT_LEN, REMOTE_BASE, STRIDE, established, establishedBatched, ip, load, must, turn, writePacket, type Loaded } from './workload.js';
 
 const args = new Map(process.argv.slice(2).map((a) => {
@@ -223,6 +224,7 @@ function stealShare(from: [number, number] | null): number | null {
 }
 
 function main(): void {
+  endOnClosedOutput();
   const t0 = performance.now();
   const jit = applyJit();
   process.stdout.write(`masq translate bench — node ${process.version}, ${process.arch}, one core${QUICK ? ', --quick' : ''}; ${jit}\n`);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatIPv4 } from '@masq/core';
 import { Nat } from '@masq/core/testing';
+import { endOnClosedOutput } from '@masq/core/bench/pipe';
 import { decodeSection, encodeSection, readStateFile, writeStateFile, type StateLayout } from '../src/state.js';
 
 const { values } = parseArgs({ options: { sessions: { type: 'string' }, dir: { type: 'string' } } });
@@ -31,6 +32,7 @@ function udp(src: number, sport: number, dport: number): Uint8Array {
 }
 
 const ms = (t0: number): string => (performance.now() - t0).toFixed(0).padStart(6);
+endOnClosedOutput();
 console.log('sessions   table MB   file MB   encode ms   write+fsync ms   read+check ms   decode ms');
 try {
   for (const n of fills) {

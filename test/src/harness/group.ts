@@ -15,7 +15,7 @@
 
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { claimPrefix, DEFAULT_BASE, deleteNamespaceSync, listNamespaces, register, releasePrefix, unregister, type Destroyable } from './cleanup.js';
-import { inNetns, run, runOk, showArgv, type ExecOptions, type ExecResult } from './exec.js';
+import { CommandError, inNetns, run, runOk, runSync, showArgv, type ExecOptions, type ExecResult } from './exec.js';
 
 export abstract class NamespaceGroup implements Destroyable {
   /** Every namespace of this group, in creation order. */
@@ -46,12 +46,17 @@ export abstract class NamespaceGroup implements Destroyable {
     if (this.destroyed) throw new Error(`topology ${this.prefix} is destroyed`);
   }
 
-  /** `ip netns add` every namespace, in order. */
+  /**
+   * `ip netns add` every namespace, in order. Synchronously: a namespace exists only once it is
+   * in `created`, with no turn of the event loop between, so an exit at any moment (a signal, a
+   * bench ending because `| head` closed its output) finds every namespace it must remove.
+   */
   protected async addNamespaces(): Promise<void> {
     for (const n of this.namespaces) {
       const argv = ['ip', 'netns', 'add', n];
       this.log(showArgv(argv));
-      await runOk(argv);
+      const r = runSync(argv);
+      if (r.code !== 0) throw new CommandError(argv, r);
       this.created.push(n);
     }
   }

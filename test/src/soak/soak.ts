@@ -18,6 +18,9 @@ import { createTopology, type Topology } from '../harness/index.js';
 import { chat, probe, sleep, type Chat } from '../gateway/e2e.js';
 import { launchMasq, type RunningGateway } from '../gateway/start.js';
 import type { UdpPunchResult } from '../gateway/probe.js';
+import { endOnClosedOutput } from '@masq/core/bench/pipe';
+
+endOnClosedOutput();
 
 const usage = (): never => {
   process.stderr.write('usage: pnpm soak [-- --minutes N (0-240, default 10)] [--workers N (1-8, default 2)]\n');
