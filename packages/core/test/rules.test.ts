@@ -175,6 +175,20 @@ const errorCases: ErrorCase[] = [
     found: 'masqurade',
   },
   {
+    name: "the listing's Type column pasted back (acc/m)",
+    text: 'acc/m tcp from 10.1.0.0/16 to any',
+    column: 1,
+    expected: 'a rule: "masquerade", "accept" or "forward" (the listing\'s "acc/m" is written "masquerade")',
+    found: 'acc/m',
+  },
+  {
+    name: "the listing's Type column pasted back (FWD, any case)",
+    text: 'FWD tcp 198.51.100.100:8080 to 10.0.0.2:80',
+    column: 1,
+    expected: 'a rule: "masquerade", "accept" or "forward" (the listing\'s "FWD" is written "forward")',
+    found: 'FWD',
+  },
+  {
     name: 'bad proto',
     text: 'masquerade gre from any to any',
     column: 12,

@@ -95,6 +95,8 @@ function tokenize(text: string): { tokens: Token[]; eolCol: number } {
 // Parsing
 
 const EXPECT_RULE = 'a rule: "masquerade", "accept" or "forward"';
+/** `masq rule list`'s Type column (rules/listing.ts), by the rule word each stands for. */
+const LISTING_TYPES: Readonly<Record<string, string>> = { 'acc/m': 'masquerade', acc: 'accept', fwd: 'forward' };
 const EXPECT_PROTO = 'a protocol: "all", "tcp", "udp" or "icmp"';
 const EXPECT_FWD_PROTO = 'a protocol for a forward: "tcp" or "udp"';
 const EXPECT_CIDR = 'a CIDR such as 192.168.1.0/24 or "any"';
@@ -165,8 +167,11 @@ class LineParser {
         return { kind: 'accept', match: this.parseMatch() };
       case 'forward':
         return this.parseForward();
-      default:
-        return this.failAt(EXPECT_RULE, head);
+      default: {
+        // The listing's Type column (ipfwadm's layout) is not the grammar: say which word it stands for.
+        const listed = LISTING_TYPES[head.text.toLowerCase()];
+        return this.failAt(listed === undefined ? EXPECT_RULE : `${EXPECT_RULE} (the listing's "${head.text}" is written "${listed}")`, head);
+      }
     }
   }
 
