@@ -2,11 +2,15 @@
  * e2e.bench.ts — end-to-end gateway benchmark in network namespaces (a benchmark: it reports,
  * it does not pass or fail on numbers).
  *
- *     node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency,latency1cpu] [--repeat=N] [--json]
+ *     node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency,latency1cpu] [--repeat=N]
+ *         [--cps-concurrency=N] [--congestion=ALGORITHM] [--json]
  *
  * Owns: the measurements and the report. Per mode (see modes.ts), on a fresh topology with two
  * inside hosts and the server directly behind the gateway:
- * - TCP throughput: `iperf3 -c server -t 5 -J`, one stream, receiver-side bits per second;
+ * - TCP throughput: `iperf3 -c server -t 5 -J`, one stream, receiver-side bits per second,
+ *   under the machine's default TCP congestion control (net.ipv4.tcp_congestion_control, which
+ *   the namespaces inherit) or `--congestion=ALGORITHM` (iperf3 `-C`); the report names it, as
+ *   it moves the figures more than any gateway does (BBR paces the sender, cubic does not);
  * - UDP small packets: `iperf3 -u -l 64 -b 10G -t 3 -J`, datagrams delivered per second at the
  *   receiver (sent minus lost), with the loss;
  * - TCP connections per second: `peer tcp-connect-rate` (connect, 1-byte echo, close), 3 s;
@@ -52,11 +56,13 @@ export interface BenchSettings {
   readonly cpsSeconds: number;
   /** Connections the connection-rate client keeps open at once (`--cps-concurrency=N`). */
   readonly cpsConcurrency: number;
+  /** The TCP step's congestion control (`--congestion=ALGORITHM`, iperf3 -C), or null: the machine's default. */
+  readonly congestion: string | null;
   readonly latencyCount: number;
   readonly latencySeconds: number;
 }
 
-export const DEFAULT_SETTINGS: BenchSettings = { tcpSeconds: 5, udpSeconds: 3, cpsSeconds: 3, cpsConcurrency: 32, latencyCount: 2000, latencySeconds: 4 };
+export const DEFAULT_SETTINGS: BenchSettings = { tcpSeconds: 5, udpSeconds: 3, cpsSeconds: 3, cpsConcurrency: 32, congestion: null, latencyCount: 2000, latencySeconds: 4 };
 
 /** CPU used during one measurement, in cores. */
 export interface CpuUse {
@@ -176,7 +182,7 @@ async function tcpThroughput(topo: Topology, pid: number | null, s: BenchSetting
   const stop = await iperfServer(topo, 5201);
   try {
     return await measured(pid, async () => {
-      const j = await iperfClient(topo, 5201, ['-P', '1'], s.tcpSeconds);
+      const j = await iperfClient(topo, 5201, ['-P', '1', ...(s.congestion === null ? [] : ['-C', s.congestion])], s.tcpSeconds);
       const rx = j.end?.sum_received;
       if (rx === undefined) throw new Error('iperf3 TCP: no sum_received');
       return { value: rx.bits_per_second / 1e6, detail: `${(rx.bytes / 1e6).toFixed(0)} MB in ${rx.seconds.toFixed(1)} s` };
@@ -476,7 +482,13 @@ const loadLine = (): string =>
     .map((l) => l.toFixed(2))
     .join(' ');
 
-const USAGE = 'usage: node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency,latency1cpu] [--repeat=N] [--cps-concurrency=N] [--json]';
+const USAGE = 'usage: node test/dist/bench/e2e.bench.js [mode ...] [--only=tcp,udp,cps,latency,latency1cpu] [--repeat=N] [--cps-concurrency=N] [--congestion=ALGORITHM] [--json]';
+
+/** The kernel's TCP congestion controls: the default (what the namespaces inherit) and those it offers. */
+function congestionControls(): { fallback: string; available: string[] } {
+  const read = (f: string): string => readFileSync(`/proc/sys/net/ipv4/${f}`, 'utf8').trim();
+  return { fallback: read('tcp_congestion_control'), available: read('tcp_available_congestion_control').split(/\s+/) };
+}
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -486,7 +498,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n\nModes (no mode named: every mode not marked opt-in):\n${modes}\n\nSteps (--only): ${STEPS.join(', ')}. Runs in network namespaces it creates and removes; as root.\n`);
     return 0;
   }
-  const unknown = argv.find((a) => a.startsWith('-') && !/^--(json|only=.*|repeat=.*|cps-concurrency=.*)$/.test(a));
+  const unknown = argv.find((a) => a.startsWith('-') && !/^--(json|only=.*|repeat=.*|cps-concurrency=.*|congestion=.*)$/.test(a));
   if (unknown !== undefined) {
     process.stderr.write(`e2e bench: unknown option ${unknown}\n${USAGE}\n`);
     return 2;
@@ -522,7 +534,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`e2e bench: --cps-concurrency must be a whole number from 1 to 1024\n`);
     return 2;
   }
-  const settings: BenchSettings = { ...DEFAULT_SETTINGS, cpsConcurrency: cc };
+  const ccs = congestionControls();
+  const congestion = opt('congestion') ?? null;
+  if (congestion !== null && !ccs.available.includes(congestion)) {
+    process.stderr.write(`e2e bench: --congestion=${congestion}: this kernel offers ${ccs.available.join(', ')} (net.ipv4.tcp_available_congestion_control)\n`);
+    return 2;
+  }
+  const tcpCc = congestion === null ? `${ccs.fallback} (this machine's default; --congestion=ALGORITHM to choose)` : `${congestion} (--congestion; this machine's default is ${ccs.fallback})`;
+  const settings: BenchSettings = { ...DEFAULT_SETTINGS, cpsConcurrency: cc, congestion };
   const modes = names.length === 0 ? allModes() : names.map(getMode);
   const limitMs = Math.max(RUN_LIMIT_MS, MODE_LIMIT_MS * modes.length) * repeat;
   const limit = setTimeout(() => {
@@ -535,7 +554,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   const loadBefore = loadLine();
-  log(`e2e bench: ${cpus().length} CPUs, Linux ${kernel}, Node ${process.version}, load average ${loadBefore}`);
+  log(`e2e bench: ${cpus().length} CPUs, Linux ${kernel}, Node ${process.version}, load average ${loadBefore}; TCP congestion control ${tcpCc}`);
   const results: ModeResult[] = [];
   for (let r = 0; r < repeat; r++) {
     for (const m of modes) {
@@ -546,6 +565,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write(`${formatTable(results)}\n\n${formatBar(results)}\n`);
   process.stdout.write(`\n${cpus().length} CPUs, Linux ${kernel}; load average (1, 5, 15 min) at the start ${loadBefore}, at the end ${loadLine()}\n`);
+  if (only === null || only.has('tcp')) process.stdout.write(`TCP throughput under the congestion control ${tcpCc}\n`);
   if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
   return 0;
 }
