@@ -6,7 +6,7 @@
  *
  * For each mode (modes.ts; default: cnat, masq (as shipped), masq-io-thread, masq-1w, masq-1w-io-thread) on
  * a fresh namespace topology: N sequential 64-byte UDP exchanges (one request, one reply: two
- * packets through the gateway, one at a time, so nothing is batched) after 3,000 unmeasured ones,
+ * packets through the gateway, one at a time, so nothing is batched) after unmeasured ones for 5 s (V8 done compiling),
  * and across them, from /proc/<pid>/task/<tid>/{status,stat}: the gateway's context switches
  * (voluntary: a thread went to sleep; involuntary: it was preempted) and its CPU time (user +
  * system, from each thread's schedstat in ns), per packet; `--threads` also prints it by thread. Counts do not depend on how fast the VM is today, so they compare runs
@@ -94,6 +94,9 @@ function countSyscalls(pid: number): { stop(): Promise<number | null> } {
   };
 }
 
+/** How long a gateway carries warm-up exchanges before the measured ones. */
+const WARM_MS = 5_000;
+
 export async function measure(modeName: string, exchanges: number): Promise<CostResult> {
   const mode = getMode(modeName);
   if (mode.startGateway === undefined) throw new Error(`${modeName}: not a gateway mode`);
@@ -105,8 +108,16 @@ export async function measure(modeName: string, exchanges: number): Promise<Cost
     const gw = await mode.startGateway(topo);
     try {
       const srv = await topo.startServer(topo.serverNs, 'udp-echo', { port: 7201, quiet: true, reflect: true, seconds: 60 });
-      // Warm-up: 3,000 exchanges, so V8 has compiled the packet path (with 200 its compiler threads still ran in the measured window: ~17 µs per packet of masq's 60).
-      await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: 3000 }, { timeoutMs: 30_000 });
+      // Warm-up until V8 is done with the packet path: rounds of 3,000 exchanges for at least
+      // WARM_MS after the gateway came up (at most 8 rounds). V8 optimizes, deoptimizes once
+      // (the first addresses, timers and slots outside the types it first saw) and optimizes
+      // again for about 3.5 s here (--trace-opt/--trace-deopt); before that its compiler threads
+      // ran in the measured window: ~17 µs per packet of masq's 60 after 200 exchanges, ~20 of
+      // 44 after 3,000.
+      const up = performance.now();
+      for (let round = 0; round < 8 && (round === 0 || performance.now() - up < WARM_MS); round++) {
+        await topo.peer(topo.inside[0].ns, 'udp-latency', { to: topo.server, port: 7201, count: 3000 }, { timeoutMs: 30_000 });
+      }
       const perf = countSyscalls(gw.pid);
       await new Promise((r) => setTimeout(r, 300)); // perf attaches
       const a = sample(gw.pid);
