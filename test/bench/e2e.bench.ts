@@ -180,11 +180,14 @@ async function iperfClient(topo: Topology, port: number, args: readonly string[]
   return j;
 }
 
+/** iperf3's client options for the one TCP stream (under `--congestion`'s algorithm when given). */
+const streamArgs = (s: BenchSettings): string[] => ['-P', '1', ...(s.congestion === null ? [] : ['-C', s.congestion])];
+
 async function tcpThroughput(topo: Topology, pid: number | null, s: BenchSettings): Promise<Measurement> {
   const stop = await iperfServer(topo, 5201);
   try {
     return await measured(pid, async () => {
-      const j = await iperfClient(topo, 5201, ['-P', '1', ...(s.congestion === null ? [] : ['-C', s.congestion])], s.tcpSeconds);
+      const j = await iperfClient(topo, 5201, streamArgs(s), s.tcpSeconds);
       const rx = j.end?.sum_received;
       if (rx === undefined) throw new Error('iperf3 TCP: no sum_received');
       return { value: rx.bits_per_second / 1e6, detail: `${(rx.bytes / 1e6).toFixed(0)} MB in ${rx.seconds.toFixed(1)} s` };
@@ -221,7 +224,7 @@ async function udpPps(topo: Topology, pid: number | null, s: BenchSettings): Pro
 async function warmUp(topo: Topology, s: BenchSettings): Promise<void> {
   const iperf = await iperfServer(topo, 5203);
   try {
-    await iperfClient(topo, 5203, ['-P', '1', ...(s.congestion === null ? [] : ['-C', s.congestion])], 2);
+    await iperfClient(topo, 5203, streamArgs(s), 2);
   } finally {
     iperf();
   }
