@@ -21,7 +21,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { endOnClosedOutput } from '@masq/core/bench/pipe';
+import { benchArgs, endOnClosedOutput } from '@masq/core/bench/cli';
 import { canRunNetns, createTopology } from '../src/harness/index.js';
 import type { UdpLatencyResult } from '../src/harness/index.js';
 import { getMode } from './modes.js';
@@ -191,7 +191,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   endOnClosedOutput();
-  main(process.argv.slice(2)).then(
+  main(benchArgs()).then(
     (code) => process.exit(code),
     (e: unknown) => {
       console.error(e instanceof Error ? e.stack : String(e));

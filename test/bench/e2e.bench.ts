@@ -42,7 +42,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { endOnClosedOutput } from '@masq/core/bench/pipe';
+import { benchArgs, endOnClosedOutput } from '@masq/core/bench/cli';
 import { canRunNetns, createTopology, haveTool, run, type Topology } from '../src/harness/index.js';
 import { allModes, everyMode, BASELINE, getMode, type BenchMode, type GatewayHandle } from './modes.js';
 
@@ -614,7 +614,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   endOnClosedOutput();
-  main(process.argv.slice(2)).then(
+  main(benchArgs()).then(
     (code) => process.exit(code),
     (e: unknown) => {
       process.stderr.write(`e2e bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -20,7 +20,7 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { endOnClosedOutput } from '@masq/core/bench/pipe';
+import { benchArgs, benchOptions, endOnClosedOutput } from '@masq/core/bench/cli';
 import { createWaker, closeWaker } from '@masq/tun';
 import { park, ring } from '@masq/workers/doorbell';
 import { CTL_DOORBELL, CTL_PARKED, CTL_SLOTS, CTL_STOP } from '@masq/workers/layout';
@@ -68,8 +68,7 @@ function quantile(sorted: readonly number[], q: number): number {
 }
 
 async function main(): Promise<void> {
-  const countArg = process.argv.find((a) => a.startsWith('--count='));
-  const count = Math.max(100, Math.min(20_000, Number(countArg?.slice(8) ?? 2_000) || 2_000));
+  const count = Math.max(100, Math.min(20_000, Number(benchOptions(benchArgs(), ['count'], 'handoff bench', import.meta.url).get('count') ?? 2_000) || 2_000));
   const limit = setTimeout(() => {
     console.error('handoff.bench: stopped after 60 s');
     process.exit(2);

@@ -23,7 +23,7 @@
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { endOnClosedOutput } from '@masq/core/bench/pipe';
+import { benchArgs, benchOptions, endOnClosedOutput } from '@masq/core/bench/cli';
 
 import { canRunNetns } from '../src/harness/preflight.js';
 import { createTopology, type Topology } from '../src/harness/index.js';
@@ -95,14 +95,14 @@ function startReader(topo: Topology, gw: RunningGateway, reader: Reader, seconds
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function main(argv: readonly string[]): Promise<number> {
+  const opts = benchOptions(argv, ['rounds', 'sessions'], 'status bench', import.meta.url);
   const pre = canRunNetns();
   if (!pre.ok) {
     process.stdout.write(`status bench skipped: ${pre.reason ?? 'unknown'}\n`);
     return 0;
   }
-  const opt = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const rounds = Math.max(1, Math.min(10, Number(opt('rounds') ?? 3)));
-  const dports = Math.max(1, Math.min(20_000, Math.ceil(Number(opt('sessions') ?? 100_000) / 50)));
+  const rounds = Math.max(1, Math.min(10, Number(opts.get('rounds') ?? 3)));
+  const dports = Math.max(1, Math.min(20_000, Math.ceil(Number(opts.get('sessions') ?? 100_000) / 50)));
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
   const limit = setTimeout(() => {
     log('status bench: stopped after 15 minutes');
@@ -165,7 +165,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   endOnClosedOutput();
-  main(process.argv.slice(2)).then(
+  main(benchArgs()).then(
     (code) => process.exit(code),
     (e: unknown) => {
       process.stderr.write(`status bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

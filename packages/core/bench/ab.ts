@@ -17,11 +17,11 @@
  */
 import path from 'node:path';
 import type { Nat } from '../src/nat.js';
-import { HERE, baseTree, benchOptions, headOf, removeTree } from './basetree.js';
-import { endOnClosedOutput } from './pipe.js';
+import { HERE, baseTree, headOf, removeTree } from './basetree.js';
+import { benchArgs, benchOptions, endOnClosedOutput } from './cli.js';
 import { applyJit, establishedBatched, established, load, type Loaded } from './workload.js';
 
-const opts = benchOptions(process.argv.slice(2), ['base', 'sessions', 'rounds', 'keep'], 'ab', import.meta.url);
+const opts = benchOptions(benchArgs(), ['base', 'sessions', 'rounds', 'keep'], 'ab', import.meta.url);
 const int = (name: string, dflt: number, lo: number, hi: number): number => {
   const v = Number(opts.get(name) ?? dflt);
   if (!Number.isInteger(v) || v < lo || v > hi) {

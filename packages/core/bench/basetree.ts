@@ -1,38 +1,14 @@
 /**
  * basetree.ts — what the benches that compare against another commit share (compare.ts,
- * ab.ts): their `--name=VALUE` options (`--help` prints the calling file's header; an unknown
- * option is exit 2), and that commit's tree, checked out and built beside this one: a temporary git worktree at
+ * ab.ts): that commit's tree, checked out and built beside this one: a temporary git worktree at
  * /tmp/masq-bench-<commit> with its dependencies installed from the pnpm store (`pnpm install
  * --offline`) and its core built (`tsc -b packages/core`). An existing build of the same
  * commit is reused. Not a test.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-/**
- * The `--name=VALUE` options in `args` (a bare `--name` is "true"), checked against `allowed`;
- * `--help` prints the header comment of the bench at `selfUrl` (its import.meta.url) and exits.
- */
-export function benchOptions(args: readonly string[], allowed: readonly string[], who: string, selfUrl: string): Map<string, string> {
-  const opts = new Map(args.map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k!, v ?? 'true'] as const;
-  }));
-  for (const k of opts.keys()) {
-    if (k !== 'help' && !allowed.includes(k)) {
-      process.stderr.write(`${who}: unknown option --${k} (see --help)\n`);
-      process.exit(2);
-    }
-  }
-  if (opts.has('help')) {
-    const lines = readFileSync(fileURLToPath(selfUrl), 'utf8').split('\n');
-    process.stdout.write(lines.slice(1, lines.indexOf(' */')).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
-    process.exit(0);
-  }
-  return opts;
-}
 
 /** This checkout's root. */
 export const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');

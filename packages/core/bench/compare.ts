@@ -25,12 +25,13 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { jitFlag } from '../src/jit.js';
-import { endOnClosedOutput } from './pipe.js';
-import { HERE, baseTree, benchOptions, headOf, removeTree } from './basetree.js';
+import { benchOptions, endOnClosedOutput } from './cli.js';
+import { HERE, baseTree, headOf, removeTree } from './basetree.js';
 
 const BENCH = 'packages/core/dist/bench/translate.bench.js';
 
-const argv = process.argv.slice(2);
+// pnpm 12 passes the `--` of `pnpm bench:compare -- --rounds=5` through: a leading one is pnpm's.
+const argv = process.argv[2] === '--' ? process.argv.slice(3) : process.argv.slice(2);
 const dd = argv.indexOf('--');
 const own = dd < 0 ? argv : argv.slice(0, dd);
 const benchArgs = dd < 0 ? [] : argv.slice(dd + 1);

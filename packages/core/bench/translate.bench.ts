@@ -27,18 +27,23 @@
 import { readFileSync } from 'node:fs';
 import { Nat } from '../src/nat.js';
 import { Direction } from '../src/verdict.js';
-import { endOnClosedOutput } from './pipe.js';
+import { benchArgs, benchOptions, endOnClosedOutput } from './cli.js';
 import { EXTS, applyJit, PKT_LEN, REMOTE_BASE, STRIDE, established, establishedBatched, ip, load, must, turn, writePacket, type Loaded } from './workload.js';
 
-const args = new Map(process.argv.slice(2).map((a) => {
-  const [k, v] = a.replace(/^--/, '').split('=');
-  return [k!, v ?? 'true'] as const;
-}));
+const args = benchOptions(benchArgs(), ['quick', 'sizes', 'only'], 'translate bench', import.meta.url);
 const QUICK = args.has('quick');
 const WARM_MS = QUICK ? 100 : 300;
 const RUN_MS = QUICK ? 300 : 1200;
 const SIZES = (args.get('sizes') ?? '1000,100000,1000000').split(',').map(Number);
 const ONLY = args.get('only'); // established | new | hairpin
+if (SIZES.some((n) => !Number.isInteger(n) || n < 2 || n > 4_000_000)) {
+  process.stderr.write(`translate bench: --sizes must be table sizes from 2 to 4000000, comma-separated, got ${args.get('sizes')}\n`);
+  process.exit(2);
+}
+if (ONLY !== undefined && !['established', 'new', 'hairpin'].includes(ONLY)) {
+  process.stderr.write(`translate bench: --only must be established, new or hairpin, got ${ONLY}\n`);
+  process.exit(2);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Timing

@@ -12,10 +12,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatIPv4 } from '@masq/core';
 import { Nat } from '@masq/core/testing';
-import { endOnClosedOutput } from '@masq/core/bench/pipe';
+import { benchArgs, endOnClosedOutput } from '@masq/core/bench/cli';
 import { decodeSection, encodeSection, readStateFile, writeStateFile, type StateLayout } from '../src/state.js';
 
-const { values } = parseArgs({ options: { sessions: { type: 'string' }, dir: { type: 'string' } } });
+const { values } = parseArgs({ args: benchArgs(), options: { sessions: { type: 'string' }, dir: { type: 'string' } } });
 const fills = (values.sessions ?? '0,10000,100000,1000000').split(',').map(Number);
 const dir = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'masq-state-bench-'));
 

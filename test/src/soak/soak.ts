@@ -18,7 +18,7 @@ import { createTopology, type Topology } from '../harness/index.js';
 import { chat, probe, sleep, type Chat } from '../gateway/e2e.js';
 import { launchMasq, type RunningGateway } from '../gateway/start.js';
 import type { UdpPunchResult } from '../gateway/probe.js';
-import { endOnClosedOutput } from '@masq/core/bench/pipe';
+import { endOnClosedOutput } from '@masq/core/bench/cli';
 
 endOnClosedOutput();
 
