@@ -6,11 +6,13 @@
  *
  * For each mode (modes.ts; default: cnat, masq (as shipped), masq-io-thread, masq-1w, masq-1w-io-thread) on
  * a fresh namespace topology: N sequential 64-byte UDP exchanges (one request, one reply: two
- * packets through the gateway, one at a time, so nothing is batched) after unmeasured ones for 5 s (V8 done compiling),
- * and across them, from /proc/<pid>/task/<tid>/{status,stat}: the gateway's context switches
- * (voluntary: a thread went to sleep; involuntary: it was preempted) and its CPU time (user +
- * system, from each thread's schedstat in ns), per packet; `--threads` also prints it by thread. Counts do not depend on how fast the VM is today, so they compare runs
- * of different days better than times do; the CPU time per packet is the time side of the
+ * packets through the gateway, one at a time, so nothing is batched) after 5 s of unmeasured
+ * ones (V8 is done compiling the packet path by then), and across them, from
+ * /proc/<pid>/task/<tid>/{status,stat}: the gateway's context switches (voluntary: a thread
+ * went to sleep; involuntary: it was preempted) and its CPU time (user + system, from each
+ * thread's schedstat in ns), per packet; `--threads` also prints it by thread. Counts do not
+ * depend on how fast the VM is today, so they compare runs of different days better than times
+ * do; the CPU time per packet is the time side of the
  * same picture and moves with the machine. With `perf` (Debian's linux-perf) it also counts the
  * gateway's system calls per packet (`perf stat -e raw_syscalls:sys_enter -p PID` across the
  * measured exchanges; on this PVM guest one system call costs ~1.1 µs), else "n/a".

@@ -57,6 +57,7 @@ export function benchOptions(args: readonly string[], allowed: readonly string[]
   return opts;
 }
 
+/** Ends the bench quietly (exit 0) when its stdout or stderr reader has gone (see the header). */
 export function endOnClosedOutput(): void {
   const end = (e: NodeJS.ErrnoException): void => {
     if (e.code !== 'EPIPE') throw e;

@@ -17,7 +17,8 @@
  *
  * Contract: every live topology is in the registry until destroyed; on `exit`, SIGINT, SIGTERM and
  * SIGHUP the registry is destroyed synchronously (kill the processes inside, delete the
- * namespaces, drop the marker and the prefix's control sockets in /run/masq) and a signal is then re-raised so the process still dies of it.
+ * namespaces, drop the marker and the prefix's control sockets in /run/masq) and a signal is
+ * then re-raised so the process still dies of it.
  * A SIGKILLed run leaves its namespaces for `sweepStale`.
  */
 
