@@ -89,6 +89,13 @@ test('formatBar: masq (defaults) against the kernel NAT and the C NAT of the sam
   t.regex(lines[5] ?? '', /^ {2}PASS {2}UDP request\/response p50, not pinned .* ≤ 1\.20x cnat: 1\.20x cnat$/);
 });
 
+test('formatBar: the stream shows the C NAT with offloads beside masq for reference, without a bound, when the round measured it', (t) => {
+  const lines = formatBar([bar('kernel-nat', 10_000, 100_000, 5_000, 15, 12), bar('cnat-offload', 6_200, 1, 1, 1, 1), bar('masq', 5_700, 85_000, 3_900, 48, 37)]).split('\n');
+  t.is(lines[1], '  FAIL  TCP 1 stream ≥ 0.85x kernel-nat: 0.57x kernel-nat; for reference, cnat-offload on the same TUN: 0.62x kernel-nat');
+  // Other items have no reference mode: cnat-offload's figures there change nothing.
+  t.is(lines[2], '  n/a   UDP 64 B delivered ≥ 1.00x cnat and ≥ 0.80x kernel-nat: cnat not measured, 0.85x kernel-nat');
+});
+
 test('formatBar: a mode or step not measured gives n/a and says which; rounds are kept apart', (t) => {
   const out = formatBar([bar('kernel-nat', 10, 10, 10, 10, 10, 1), bar('masq', 9, 9, 9, 9, 9, 1), bar('cnat', 10, 10, 10, 10, 10, 2), bar('masq', 9, 9, 9, 9, 9, 2)]);
   const lines = out.split('\n');
