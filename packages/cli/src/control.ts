@@ -91,7 +91,7 @@ export function statsObject(gw: Gateway): Record<string, unknown> {
   const ports: Record<string, number> = {};
   gw.config.externals.slice(0, MAX_EXTERNALS).forEach((a, i) => (ports[formatIPv4(a)] = c[C.PORTS_IN_USE + i]!));
   const reads = gw.workerReads();
-  const workers = gw.partitionCounters().map((b, i) => ({ worker: i, reads: reads[i]!.reads, handedOver: reads[i]!.handedOver, udpSupers: reads[i]!.udpSupers, udpCoalesced: reads[i]!.udpCoalesced, uringPasses: reads[i]!.uringPasses, slotsReclaimed: reads[i]!.slotsReclaimed, homeSlots: reads[i]!.homeSlots, freeSlots: reads[i]!.freeSlots, kernelSlots: reads[i]!.kernelSlots, packets: b[C.PACKETS]! + b[C.PACKETS + 1]! + b[C.PACKETS + 2]! + b[C.PACKETS + 4]! + b[C.PACKETS + 5]! + b[C.PACKETS + 6]!, sessions: b[C.LIVE_BY_PROTO]! + b[C.LIVE_BY_PROTO + 1]! + b[C.LIVE_BY_PROTO + 2]! }));
+  const workers = gw.partitionCounters().map((b, i) => ({ worker: i, ...reads[i]!, packets: b[C.PACKETS]! + b[C.PACKETS + 1]! + b[C.PACKETS + 2]! + b[C.PACKETS + 4]! + b[C.PACKETS + 5]! + b[C.PACKETS + 6]!, sessions: b[C.LIVE_BY_PROTO]! + b[C.LIVE_BY_PROTO + 1]! + b[C.LIVE_BY_PROTO + 2]! }));
   return {
     packets,
     bytes: { out: bytesOf(c, 0), in: bytesOf(c, 1) },

@@ -12,6 +12,7 @@ import { INLINE_BUDGET, jitFlag } from '../src/jit.js';
 import { Direction, VerdictKind, verdictKind } from '../src/verdict.js';
 import { parseIPv4 } from '../src/addr.js';
 import { checksum } from '../src/wire/checksum.js';
+import { put16, put32 } from '../src/wire/bytes.js';
 
 /**
  * Run the core as the gateway does: masq's inlining budget for this process (src/jit.ts, as
@@ -37,17 +38,6 @@ export const REMOTE_BASE = ip('198.18.0.0'); // RFC 2544 benchmarking range
 
 // ---------------------------------------------------------------------------------------------
 // Packet building straight into the big buffer
-
-export function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-export function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
 
 /** Write one valid IPv4 TCP or UDP packet of PKT_LEN bytes at `o`. */
 export function writePacket(b: Uint8Array, o: number, proto: number, src: number, sport: number, dst: number, dport: number, tcpFlags: number): void {

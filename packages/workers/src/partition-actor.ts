@@ -418,8 +418,8 @@ export async function runPartition(spec: GatewaySpec, index: number, port: Messa
   const takeBackHeld = (): number => {
     const w = CTL_URING + index;
     const t0 = performance.now();
-    const nap = new Int32Array(new SharedArrayBuffer(4));
-    while (Atomics.load(ctl, w) === URING_OPEN && performance.now() - t0 < CLOSE_WAIT_MS) Atomics.wait(nap, 0, 0, 1);
+    // The addon stores URING_CLOSED without a futex wake-up: look again every millisecond.
+    while (Atomics.load(ctl, w) === URING_OPEN && performance.now() - t0 < CLOSE_WAIT_MS) Atomics.wait(ctl, w, URING_OPEN, 1);
     if (Atomics.load(ctl, w) === URING_OPEN) return 0;
     let n = 0;
     for (let s = 0; s < held.length; s++) {
